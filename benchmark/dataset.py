@@ -1,0 +1,274 @@
+"""Load PercePiano from its upstream layout into one table of segments.
+
+The layout is the upstream repository's own (``labels/`` and
+``virtuoso/data/``), so the same code reads the shared copy and a user's
+``git clone https://github.com/JonghoKimSNU/PercePiano``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+MEAN_LABELS = "labels/label_2round_mean_reg_19_with0_rm_highstd0.json"
+STD_LABELS = "labels/label_2round_std_reg_19_with0_rm_highstd0.json"
+RATER_LABELS = "labels/total_2rounds.csv"
+MIDI_DIR = "virtuoso/data/all_2rounds"
+SCORE_MIDI_DIR = "virtuoso/data/score_midi"
+
+#: The 19 perceptual dimensions, in label order (upstream README table).
+TARGET_NAMES: tuple[str, ...] = (
+    "timing_stable_unstable",
+    "articulation_short_long",
+    "articulation_soft_hard",
+    "pedal_sparse_saturated",
+    "pedal_clean_blurred",
+    "timbre_even_colorful",
+    "timbre_shallow_rich",
+    "timbre_bright_dark",
+    "timbre_soft_loud",
+    "dynamic_mellow_raw",
+    "dynamic_little_large_range",
+    "music_making_fast_slow",
+    "music_making_flat_spacious",
+    "music_making_disproportioned_balanced",
+    "music_making_pure_dramatic",
+    "emotion_pleasant_dark",
+    "emotion_low_high_energy",
+    "emotion_honest_imaginative",
+    "interpretation_unsatisfactory_convincing",
+)
+N_TARGETS = len(TARGET_NAMES)
+SCORE_PLAYERS = ("Score", "Score2")
+
+#: Where to look for the data when no directory is given, in order.
+DEFAULT_DATA_DIRS = ("data/percepiano", "../shared/percepiano")
+
+_NAME_RE = re.compile(r"^(?P<piece>.+)_(?P<bars>\d+)bars_(?P<player>[^_]+)_(?P<segment>\d+)$")
+
+
+@dataclass
+class Dataset:
+    """Labelled PercePiano segments.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset directory.
+    meta : DataFrame, shape (n_samples, ...)
+        One row per segment: ``sample_id``, ``piece``, ``composer``, ``player``,
+        ``segment``, ``bars``, ``excerpt``, ``midi_path``, ``score_midi_path``.
+    y : ndarray, shape (n_samples, 19)
+        Mean ratings scaled to [0, 1], columns in :data:`TARGET_NAMES` order.
+    y_std : ndarray, shape (n_samples, 19)
+        Rater standard deviations (same scale).
+    target_names : tuple of str
+    unlabelled : list of str
+        Performance MIDI files without labels (dropped upstream).
+    """
+
+    root: Path
+    meta: pd.DataFrame
+    y: np.ndarray
+    y_std: np.ndarray
+    target_names: tuple[str, ...] = TARGET_NAMES
+    unlabelled: list[str] = field(default_factory=list)
+    include_score: bool = True
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.meta)
+
+    def subset(self, mask: np.ndarray) -> "Dataset":
+        """Return a new dataset holding the rows where ``mask`` is true."""
+        mask = np.asarray(mask, dtype=bool)
+        return Dataset(
+            root=self.root,
+            meta=self.meta.loc[mask].reset_index(drop=True),
+            y=self.y[mask],
+            y_std=self.y_std[mask],
+            target_names=self.target_names,
+            unlabelled=list(self.unlabelled),
+            include_score=self.include_score,
+        )
+
+    def content_hash(self) -> str:
+        """sha256 over the label files and every labelled MIDI file's bytes."""
+        h = hashlib.sha256()
+        for rel in (MEAN_LABELS, STD_LABELS):
+            h.update(_file_sha256(self.root / rel).encode())
+        for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"]):
+            h.update(sid.encode())
+            h.update(_file_sha256(Path(p)).encode())
+        return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Find the dataset: ``data_dir``, ``$PERCEPIANO_DIR``, ``./data/percepiano``,
+    ``../shared/percepiano`` (the first that exists).
+
+    Raises
+    ------
+    DataError
+        If an explicitly given directory does not exist, or none is found.
+    """
+    if data_dir is not None:
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise DataError(f"data directory {str(path)!r} does not exist; pass the folder of a PercePiano clone")
+        return path
+    env = os.environ.get("PERCEPIANO_DIR")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataError(f"$PERCEPIANO_DIR={env!r} does not exist; point it at a PercePiano clone")
+        return path
+    for cand in DEFAULT_DATA_DIRS:
+        if Path(cand).is_dir():
+            return Path(cand)
+    raise DataError(
+        "PercePiano data not found in ./data/percepiano or ../shared/percepiano; "
+        "clone https://github.com/JonghoKimSNU/PercePiano (MIT) and pass --data-dir or set $PERCEPIANO_DIR"
+    )
+
+
+def parse_segment_name(name: str) -> dict[str, object]:
+    """Split ``<piece>_<N>bars_<player>_<segment>`` into its parts.
+
+    Raises
+    ------
+    DataError
+        If the name does not follow the pattern.
+    """
+    m = _NAME_RE.match(name.strip())
+    if m is None:
+        raise DataError(f"segment name {name!r} does not match <piece>_<N>bars_<player>_<segment>")
+    piece = m["piece"]
+    return {
+        "piece": piece,
+        "composer": piece.split("_")[0],
+        "player": m["player"],
+        "segment": int(m["segment"]),
+        "bars": int(m["bars"]),
+        "excerpt": f"{piece}_{m['bars']}bars_{m['segment']}",
+    }
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"labels file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"labels file {str(path)!r} must be a non-empty JSON object segment -> list")
+    return data
+
+
+def _label_matrix(data: dict, path: Path, keys: list[str], width: int) -> np.ndarray:
+    rows = []
+    for k in keys:
+        v = data.get(k)
+        if not isinstance(v, list) or len(v) < width:
+            raise DataError(f"labels file {str(path)!r}: entry {k!r} should hold at least {width} numbers, got {v!r:.80}")
+        try:
+            rows.append([float(x) for x in v[:width]])
+        except (TypeError, ValueError):
+            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds a non-number") from None
+    y = np.asarray(rows, dtype=float)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"labels file {str(path)!r} holds NaN or infinite values")
+    return y
+
+
+def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bool = True) -> Dataset:
+    """Read labelled segments from a PercePiano directory.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        See :func:`resolve_data_dir`.
+    include_score : bool, default True
+        Keep the two deadpan score renderings (players ``Score``, ``Score2``).
+        They are labelled like the pianists and the dataset paper keeps them
+        (always in training for its performer folds), so the default keeps them.
+
+    Returns
+    -------
+    Dataset
+        Sorted by ``sample_id``.
+
+    Raises
+    ------
+    DataError
+        Missing directory, labels file or MIDI folder; malformed labels.
+    """
+    root = resolve_data_dir(data_dir)
+    midi_dir = root / MIDI_DIR
+    if not midi_dir.is_dir():
+        raise DataError(f"MIDI folder {str(midi_dir)!r} is missing; is {str(root)!r} a PercePiano clone?")
+    mean = _load_json(root / MEAN_LABELS)
+    std = _load_json(root / STD_LABELS)
+
+    # File names may carry stray whitespace (one upstream file starts with a space).
+    files = {p.stem.strip(): p for p in sorted(midi_dir.glob("*.mid"))}
+    score_dir = root / SCORE_MIDI_DIR
+    score_files = {p.stem.strip(): p for p in score_dir.glob("*.mid")} if score_dir.is_dir() else {}
+
+    keys = sorted(k.strip() for k in mean)
+    mean = {k.strip(): v for k, v in mean.items()}
+    std = {k.strip(): v for k, v in std.items()}
+    missing_midi = [k for k in keys if k not in files]
+    if missing_midi:
+        raise DataError(
+            f"{len(missing_midi)} labelled segments have no MIDI file in {str(midi_dir)!r}, e.g. {missing_midi[:3]}"
+        )
+    missing_std = [k for k in keys if k not in std]
+    if missing_std:
+        raise DataError(f"{len(missing_std)} segments lack a label std, e.g. {missing_std[:3]}")
+
+    records = []
+    for k in keys:
+        parts = parse_segment_name(k)
+        score_key = f"{parts['piece']}_{parts['bars']}bars_Score_{parts['segment']}"
+        sp = score_files.get(score_key)
+        records.append(
+            {
+                "sample_id": k,
+                **parts,
+                "midi_path": str(files[k]),
+                "score_midi_path": str(sp) if sp is not None else None,
+            }
+        )
+    meta = pd.DataFrame.from_records(records)
+    y = _label_matrix(mean, root / MEAN_LABELS, keys, N_TARGETS)
+    y_std = _label_matrix(std, root / STD_LABELS, keys, N_TARGETS)
+    ds = Dataset(
+        root=root,
+        meta=meta,
+        y=y,
+        y_std=y_std,
+        unlabelled=sorted(set(files) - set(keys)),
+        include_score=include_score,
+    )
+    if not include_score:
+        ds = ds.subset(~meta["player"].isin(SCORE_PLAYERS).to_numpy())
+    logger.info("loaded %d labelled segments from %s", ds.n_samples, root)
+    return ds

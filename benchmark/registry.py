@@ -1,0 +1,129 @@
+"""One small generic registry for models, splits and feature sets (timm/MTEB style).
+
+A registry maps a short CLI name to a frozen :class:`Spec`. Registering never
+builds anything and never imports heavy libraries: factories import them when
+called, so ``benchmark list`` and ``--models rf`` stay light.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+from benchmark.errors import ConfigError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a registry knows about one entry, without building it."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    inputs: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self, **params: Any) -> Any:
+        """Call the factory with the defaults overridden by ``params``.
+
+        Parameters whose value is ``None`` are dropped first, so an unset CLI
+        option never overrides an entry's own default.
+        """
+        kwargs = dict(self.defaults)
+        kwargs.update({k: v for k, v in params.items() if v is not None})
+        return self.factory(**kwargs)
+
+
+class Registry:
+    """Name -> :class:`Spec`, with helpful errors.
+
+    Parameters
+    ----------
+    kind : str
+        What the entries are ("model", "split", "feature set"); used in messages.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._specs: dict[str, Spec] = {}
+
+    def register(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        inputs: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+        defaults: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering ``factory`` under ``name``.
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is already registered.
+        """
+
+        def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._specs:
+                raise ConfigError(f"{self.kind} {name!r} is registered twice")
+            doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+            self._specs[name] = Spec(
+                name=name,
+                factory=factory,
+                description=doc,
+                inputs=tuple(inputs),
+                tags=tuple(tags),
+                defaults=dict(defaults or {}),
+                extra=dict(extra),
+            )
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Spec:
+        """Return the spec for ``name``.
+
+        Raises
+        ------
+        UnknownNameError
+            If ``name`` is not registered; the message suggests close matches.
+        """
+        try:
+            return self._specs[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._specs), n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            known = ", ".join(sorted(self._specs))
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}{hint} (known: {known})"
+            ) from None
+
+    def build(self, name: str, **params: Any) -> Any:
+        """Build the entry ``name``; see :meth:`Spec.build`."""
+        return self.get(name).build(**params)
+
+    def parse_list(self, text: str) -> list[str]:
+        """Split a comma-separated CLI list and check every name exists."""
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            raise ConfigError(f"no {self.kind} given; pass a comma-separated list")
+        for n in names:
+            self.get(n)
+        return list(dict.fromkeys(names))
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[Spec]:
+        return iter(self._specs[n] for n in self.names())
+
+    def __len__(self) -> int:
+        return len(self._specs)
