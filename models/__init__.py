@@ -1,0 +1,7 @@
+"""Model families, one registry. Importing this package registers every model."""
+
+from models import classical  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
+from models.base import Estimator, SklearnModel
+from models.registry import MODELS
+
+__all__ = ["MODELS", "Estimator", "SklearnModel"]

@@ -1,0 +1,31 @@
+# Two entry points for a fresh clone (see README):
+#   make bench  - create .venv, install, run the default benchmark on PercePiano
+#   make test   - create .venv, install with test extras, run the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODELS ?= mean,ridge,rf,lgbm
+SPLIT ?= lopo
+JOBS ?= -1
+BENCH_ARGS ?=
+
+.PHONY: bench test install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+
+bench: install
+	$(BIN)/benchmark run --models $(MODELS) --split $(SPLIT) --jobs $(JOBS) $(BENCH_ARGS)
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

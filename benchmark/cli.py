@@ -1,0 +1,195 @@
+"""``benchmark`` command line: run, resume, list, report, features, cache.
+
+Library errors are printed as one line (``error: ...``) with a non-zero exit
+code; results already computed stay on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError, ConfigError
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
+                                      "../shared/percepiano)")
+    p.add_argument("--cache-dir", help="feature cache (default: $PERCEPIANO_CACHE or ./.cache/percepiano-bench)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run models on a split and write a run directory")
+    run.add_argument("--models", help="comma-separated model names (see 'benchmark list models')")
+    run.add_argument("--split", default="lopo", help="split name (see 'benchmark list splits'; default lopo)")
+    run.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds (default 0)")
+    run.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it (kfold, excerpt)")
+    run.add_argument("--features", help="feature sets every model consumes instead of its own inputs")
+    run.add_argument("--out", default="runs", help="parent folder of run directories (default runs/)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
+    run.add_argument("--exclude-score", action="store_true",
+                     help="drop the two deadpan score renderings (players Score, Score2); kept by default")
+    run.add_argument("--on-bad-input", choices=("skip", "error"), default="skip",
+                     help="unreadable MIDI: skip the segment with a warning (default) or stop")
+    run.add_argument("--error-score", choices=("nan", "raise"), default="nan",
+                     help="a failing fold: record it and go on (default) or stop at once")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_data_options(run)
+
+    lst = sub.add_parser("list", help="list registered models, splits or feature sets")
+    lst.add_argument("what", choices=("models", "splits", "features"))
+
+    rep = sub.add_parser("report", help="print (and save) the results table of a run directory")
+    rep.add_argument("run_dir")
+
+    feat = sub.add_parser("features", help="build or inspect the feature cache")
+    fsub = feat.add_subparsers(dest="action", required=True)
+    fb = fsub.add_parser("build", help="prebuild feature sets for every segment")
+    fb.add_argument("--features", default="midi", help="comma-separated feature sets (default midi)")
+    fb.add_argument("--on-bad-input", choices=("skip", "error"), default="skip")
+    _add_data_options(fb)
+    fi = fsub.add_parser("info", help="what is cached, and its size")
+    fi.add_argument("--cache-dir")
+
+    cache = sub.add_parser("cache", help="manage the feature cache")
+    csub = cache.add_subparsers(dest="action", required=True)
+    cc = csub.add_parser("clear", help="delete cached entries")
+    cc.add_argument("--stage", help="only this stage (e.g. midi)")
+    cc.add_argument("--cache-dir")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import Runner, RunConfig, load_config, new_run_dir
+    from features.sets import FEATURE_SETS
+    from reports.summary import format_table, summary_table
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = load_config(run_dir)
+    else:
+        from models import MODELS
+        from splits import SPLITS
+
+        if not args.models:
+            raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models')")
+        models = MODELS.parse_list(args.models)
+        SPLITS.get(args.split)
+        features = FEATURE_SETS.parse_list(args.features) if args.features else None
+        config = RunConfig(models=models, split=args.split, seeds=args.seeds or [0], features=features,
+                           n_splits=args.n_splits, data_dir=args.data_dir, include_score=not args.exclude_score,
+                           on_bad_input=args.on_bad_input, error_score=args.error_score, jobs=args.jobs,
+                           cache_dir=args.cache_dir)
+        run_dir = new_run_dir(args.out, config.split)
+    runner = Runner(config, run_dir, progress=not args.no_progress)
+    try:
+        runner.prepare()
+        print(f"run directory: {run_dir}", flush=True)
+        if runner.skipped:
+            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
+                  f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
+        counts = runner.run()
+    except KeyboardInterrupt:
+        runner._collect() if hasattr(runner, "folds") else None
+        print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
+          f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
+    return _report(run_dir, config.split)
+
+
+def _report(run_dir: Path, split: str | None = None) -> int:
+    from reports.summary import format_table, load_run, summary_table
+
+    manifest, _, _ = load_run(run_dir)
+    table = summary_table(run_dir)
+    text = format_table(table, split=manifest["config"]["split"],
+                        partition=bool(manifest["split"].get("partition", True)))
+    table.to_csv(Path(run_dir) / "summary.csv", index=False)
+    (Path(run_dir) / "summary.md").write_text(text + "\n")
+    print(text)
+    print(f"\nresults: {run_dir} (summary.md, summary.csv, metrics.parquet, predictions.parquet)")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "models":
+        from models import MODELS as reg
+    elif args.what == "splits":
+        from splits import SPLITS as reg
+    else:
+        from features.sets import FEATURE_SETS as reg
+    for spec in reg:
+        extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
+        print(f"{spec.name:<24} {spec.description}{extra}")
+    return 0
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from features.cache import Cache, resolve_cache_dir
+
+    cache = Cache(resolve_cache_dir(args.cache_dir))
+    if args.action == "info":
+        rows = cache.info()
+        if not rows:
+            print(f"cache {cache.root} is empty")
+        for r in rows:
+            print(f"{r['stage']:<12} {r['entries']:>6} entries {r['bytes'] / 1e6:>10.1f} MB")
+        return 0
+    from benchmark.dataset import load_dataset
+    from features.build import build_features
+    from features.sets import FEATURE_SETS
+
+    names = FEATURE_SETS.parse_list(args.features)
+    ds = load_dataset(args.data_dir)
+    fm = build_features(ds.meta, names, cache, n_jobs=args.jobs, on_bad_input=args.on_bad_input)
+    print(f"{len(fm.X)} segments x {fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, "
+          f"{len(fm.skipped)} skipped) in {cache.root}")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from features.cache import Cache, resolve_cache_dir
+
+    cache = Cache(resolve_cache_dir(args.cache_dir))
+    n = cache.clear(args.stage)
+    print(f"removed {n} entries from {cache.root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"run": _cmd_run, "list": _cmd_list, "report": lambda a: _report(Path(a.run_dir)),
+                "features": _cmd_features, "cache": _cmd_cache}
+    try:
+        return handlers[args.command](args)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

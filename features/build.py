@@ -1,0 +1,148 @@
+"""Build feature matrices for a dataset, in parallel, through the cache."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from benchmark.errors import BenchmarkError, ConfigError, DataError
+from features.cache import Cache, make_key
+from features.sets import FEATURE_SETS, FeatureSet
+
+logger = logging.getLogger(__name__)
+
+ON_BAD_INPUT = ("skip", "error")
+
+
+@dataclass
+class FeatureMatrix:
+    """Features for the rows of a dataset.
+
+    Attributes
+    ----------
+    X : DataFrame, shape (n_samples, n_features)
+        Indexed by ``sample_id``; rows of skipped samples are absent.
+    skipped : dict
+        sample_id -> reason, for inputs that could not be read.
+    sets : dict
+        Feature set name -> its column names in ``X``.
+    n_cached, n_computed : int
+    """
+
+    X: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+    sets: dict[str, list[str]] = field(default_factory=dict)
+    n_cached: int = 0
+    n_computed: int = 0
+
+
+def _compute_one(fs: FeatureSet, row: dict, cache: Cache, key: str) -> tuple[str, np.ndarray | None, str | None]:
+    try:
+        values = fs.compute(row, **fs.params)
+    except DataError as exc:
+        return row["sample_id"], None, str(exc)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(fs.feature_names),):
+        raise BenchmarkError(
+            f"feature set {fs.name!r} returned shape {values.shape} for {row['sample_id']!r}; "
+            f"expected ({len(fs.feature_names)},)"
+        )
+    cache.put(fs.name, key, {"values": values})
+    return row["sample_id"], values, None
+
+
+def build_feature_set(
+    fs: FeatureSet,
+    meta: pd.DataFrame,
+    cache: Cache,
+    *,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict[str, str], int]:
+    """Compute (or read from ``cache``) one feature set for every row of ``meta``.
+
+    Returns
+    -------
+    X : DataFrame (n_ok, n_features), indexed by sample_id
+    bad : dict sample_id -> error message
+    n_cached : int
+    """
+    rows = meta.to_dict("records")
+    keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r, **fs.params)) for r in rows]
+    values: dict[str, np.ndarray] = {}
+    todo = []
+    for r, k in zip(rows, keys):
+        hit = cache.get(fs.name, k)
+        if hit is not None and hit["values"].shape == (len(fs.feature_names),):
+            values[r["sample_id"]] = hit["values"]
+        else:
+            todo.append((r, k))
+    n_cached = len(values)
+    bad: dict[str, str] = {}
+    if todo:
+        logger.info("feature set %s: %d cached, computing %d", fs.name, n_cached, len(todo))
+        jobs = (delayed(_compute_one)(fs, r, cache, k) for r, k in todo)
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+        for sid, vec, err in tqdm(results, total=len(todo), desc=f"features:{fs.name}", disable=not progress):
+            if err is not None:
+                bad[sid] = err
+            else:
+                values[sid] = vec
+    order = [r["sample_id"] for r in rows if r["sample_id"] in values]
+    X = pd.DataFrame(np.vstack([values[s] for s in order]) if order else np.empty((0, len(fs.feature_names))),
+                     index=pd.Index(order, name="sample_id"), columns=list(fs.feature_names))
+    return X, bad, n_cached
+
+
+def build_features(
+    meta: pd.DataFrame,
+    names: list[str] | tuple[str, ...],
+    cache: Cache,
+    *,
+    n_jobs: int = 1,
+    on_bad_input: str = "skip",
+    progress: bool = True,
+) -> FeatureMatrix:
+    """Build and join the feature sets ``names`` for every row of ``meta``.
+
+    Parameters
+    ----------
+    on_bad_input : {"skip", "error"}
+        What to do with a segment whose input cannot be read: drop it (a
+        warning lists every skipped id) or raise.
+
+    Raises
+    ------
+    DataError
+        ``on_bad_input="error"`` and some input was bad; the message names them.
+    """
+    if on_bad_input not in ON_BAD_INPUT:
+        raise ConfigError(f"on_bad_input={on_bad_input!r}; use one of {ON_BAD_INPUT}")
+    parts, skipped, sets = [], {}, {}
+    n_cached = n_computed = 0
+    for name in names:
+        fs = FEATURE_SETS.build(name)
+        X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress)
+        parts.append(X)
+        skipped.update(bad)
+        sets[name] = list(X.columns)
+        n_cached += hits
+        n_computed += len(meta) - hits
+    if skipped:
+        listing = "; ".join(f"{sid}: {msg}" for sid, msg in sorted(skipped.items()))
+        if on_bad_input == "error":
+            raise DataError(f"{len(skipped)} segment(s) have unreadable input ({listing}); "
+                            "fix the files or pass --on-bad-input skip")
+        logger.warning("skipping %d segment(s) with unreadable input: %s", len(skipped), ", ".join(sorted(skipped)))
+    if parts:
+        X = pd.concat(parts, axis=1, join="inner")
+    else:
+        X = pd.DataFrame(index=pd.Index(meta["sample_id"], name="sample_id"))
+    keep = [s for s in meta["sample_id"] if s not in skipped]
+    X = X.loc[keep]
+    return FeatureMatrix(X=X, skipped=skipped, sets=sets, n_cached=n_cached, n_computed=n_computed)

@@ -1,0 +1,145 @@
+"""Baselines and tree ensembles on tabular features.
+
+Every model imputes missing features with the training-fold median (and
+scales, where the model cares) inside its own pipeline, so nothing is learnt
+from the test fold. Heavy libraries are imported when a model is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from models.base import SklearnModel
+from models.registry import MODELS
+
+TABULAR = ("midi",)
+
+
+def _impute():
+    from sklearn.impute import SimpleImputer
+
+    # keep_empty_features: a feature that is all-NaN in one training fold must
+    # not change the column count between folds.
+    return SimpleImputer(strategy="median", keep_empty_features=True)
+
+
+class MeanModel(SklearnModel):
+    """Predicts the training-fold mean of every target (the floor any model must beat)."""
+
+    def __init__(self, random_state: int | None = None) -> None:
+        self.random_state = random_state
+
+    def _make_estimator(self, groups):
+        from sklearn.dummy import DummyRegressor
+
+        return DummyRegressor(strategy="mean")
+
+
+class RidgeModel(SklearnModel):
+    """Standardised ridge regression, alpha chosen by inner CV on the training fold.
+
+    The inner CV is grouped by the outer split's groups when the runner passes
+    them (e.g. performers under ``lopo``), so validation inside the training
+    fold respects the same grouping as the outer test.
+    """
+
+    def __init__(self, alphas: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 4, 13)), inner_splits: int = 5,
+                 random_state: int | None = None) -> None:
+        self.alphas = alphas
+        self.inner_splits = inner_splits
+        self.random_state = random_state
+
+    def _make_estimator(self, groups):
+        from sklearn.linear_model import Ridge
+        from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        pipe = make_pipeline(_impute(), StandardScaler(), Ridge())
+        if groups is not None:
+            n_groups = len(np.unique(groups))
+            cv = GroupKFold(n_splits=max(2, min(self.inner_splits, n_groups)))
+        else:
+            cv = KFold(n_splits=self.inner_splits, shuffle=True, random_state=self.random_state)
+        return GridSearchCV(pipe, {"ridge__alpha": list(self.alphas)}, cv=cv, scoring="r2")
+
+    def _fit_params(self, groups) -> dict[str, Any]:
+        return {} if groups is None else {"groups": groups}
+
+
+class RandomForestModel(SklearnModel):
+    """Multi-output random forest (one forest predicts all 19 targets)."""
+
+    def __init__(self, n_estimators: int = 300, max_features: float = 0.33, min_samples_leaf: int = 3,
+                 n_jobs: int = 1, random_state: int | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.min_samples_leaf = min_samples_leaf
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _make_estimator(self, groups):
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.pipeline import make_pipeline
+
+        return make_pipeline(_impute(), RandomForestRegressor(
+            n_estimators=self.n_estimators, max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf, n_jobs=self.n_jobs, random_state=self.random_state))
+
+
+class XGBModel(SklearnModel):
+    """XGBoost with one tree per target per round (its native multi-output)."""
+
+    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.03, max_depth: int = 3,
+                 subsample: float = 0.8, colsample_bytree: float = 0.5, n_jobs: int = 1,
+                 random_state: int | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _make_estimator(self, groups):
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                            max_depth=self.max_depth, subsample=self.subsample,
+                            colsample_bytree=self.colsample_bytree, tree_method="hist",
+                            n_jobs=self.n_jobs, random_state=self.random_state or 0)
+
+
+class LGBMModel(SklearnModel):
+    """LightGBM, one booster per target (MultiOutputRegressor)."""
+
+    def __init__(self, n_estimators: int = 200, learning_rate: float = 0.03, num_leaves: int = 15,
+                 min_child_samples: int = 20, subsample: float = 0.8, colsample_bytree: float = 0.5,
+                 n_jobs: int = 1, random_state: int | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _make_estimator(self, groups):
+        from lightgbm import LGBMRegressor
+        from sklearn.multioutput import MultiOutputRegressor
+
+        return MultiOutputRegressor(LGBMRegressor(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, subsample=self.subsample, subsample_freq=1,
+            colsample_bytree=self.colsample_bytree, n_jobs=self.n_jobs, random_state=self.random_state,
+            verbose=-1))
+
+
+MODELS.register("mean", inputs=TABULAR, tags=("baseline",))(MeanModel)
+MODELS.register("ridge", inputs=TABULAR, tags=("baseline", "linear"))(RidgeModel)
+MODELS.register("rf", inputs=TABULAR, tags=("trees",))(RandomForestModel)
+MODELS.register("xgb", inputs=TABULAR, tags=("trees", "boosting"))(XGBModel)
+MODELS.register("lgbm", inputs=TABULAR, tags=("trees", "boosting"))(LGBMModel)

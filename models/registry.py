@@ -1,0 +1,5 @@
+"""The model registry; entries register themselves in their modules."""
+
+from benchmark.registry import Registry
+
+MODELS = Registry("model")

@@ -1,0 +1,70 @@
+"""A tiny synthetic dataset in PercePiano's on-disk layout, for fast end-to-end tests.
+
+Ratings depend on the MIDI (loudness and tempo), so a model that reads the
+features can beat the mean baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+PIECES = (("Schubert_D960_mv2", 4), ("Beethoven_WoO80_var3", 8))
+PLAYERS = ("1", "2", "3", "Score")
+
+
+def write_midi(
+    path: Path, *, velocity: int, ioi: float, n_notes: int = 12, pitch0: int = 60, pedal: bool = False
+) -> None:
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    for i in range(n_notes):
+        start = i * ioi
+        inst.notes.append(
+            pretty_midi.Note(velocity=int(velocity), pitch=pitch0 + (i % 7), start=start, end=start + 0.8 * ioi)
+        )
+        if i % 3 == 0:
+            inst.notes.append(
+                pretty_midi.Note(velocity=int(velocity * 0.8), pitch=pitch0 - 12, start=start, end=start + 2.5 * ioi)
+            )
+    if pedal:
+        inst.control_changes.append(pretty_midi.ControlChange(64, 100, 0.0))
+        inst.control_changes.append(pretty_midi.ControlChange(64, 0, n_notes * ioi * 0.5))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+
+
+def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0) -> Path:
+    """Write labels and MIDI for len(PIECES) x len(PLAYERS) x n_segments segments."""
+    rng = np.random.default_rng(seed)
+    midi_dir = root / "virtuoso" / "data" / "all_2rounds"
+    score_dir = root / "virtuoso" / "data" / "score_midi"
+    labels = root / "labels"
+    for d in (midi_dir, score_dir, labels):
+        d.mkdir(parents=True, exist_ok=True)
+    mean, std = {}, {}
+    for piece, bars in PIECES:
+        for p_idx, player in enumerate(PLAYERS):
+            for seg in range(1, n_segments + 1):
+                name = f"{piece}_{bars}bars_{player}_{seg}"
+                velocity = int(rng.integers(30, 120))
+                ioi = float(rng.uniform(0.15, 0.6))
+                write_midi(midi_dir / f"{name}.mid", velocity=velocity, ioi=ioi, pedal=bool(seg % 2))
+                loud = (velocity - 30) / 90
+                slow = (ioi - 0.15) / 0.45
+                y = np.clip(
+                    0.5 + 0.3 * (loud - 0.5) * np.linspace(1, -1, 19) + 0.2 * (slow - 0.5) + rng.normal(0, 0.03, 19),
+                    0,
+                    1,
+                )
+                mean[name] = [float(v) for v in y] + [p_idx]
+                std[name] = [float(v) for v in rng.uniform(0.05, 0.2, 19)]
+            write_midi(score_dir / f"{piece}_{bars}bars_Score_{seg}.mid", velocity=64, ioi=0.3)
+    (labels / "label_2round_mean_reg_19_with0_rm_highstd0.json").write_text(json.dumps(mean))
+    (labels / "label_2round_std_reg_19_with0_rm_highstd0.json").write_text(json.dumps(std))
+    # One unlabelled file, as upstream has 13.
+    write_midi(midi_dir / f"{PIECES[0][0]}_4bars_9_1.mid", velocity=50, ioi=0.3)
+    return root
