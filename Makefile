@@ -15,10 +15,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# tinysoundfont declares pyaudio (for live playback, which we never use, and which
+# does not build without PortAudio headers) as a hard dependency: install it alone.
+SYNTH := tinysoundfont==0.3.7
+
 install: $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps $(SYNTH)
 	$(BIN)/pip install --quiet -e .
 
 install-test: $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps $(SYNTH)
 	$(BIN)/pip install --quiet -e ".[test]"
 
 bench: install

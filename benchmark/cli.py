@@ -77,9 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import Runner, RunConfig, load_config, new_run_dir
+    from benchmark.runner import RunConfig, Runner, load_config, new_run_dir
     from features.sets import FEATURE_SETS
-    from reports.summary import format_table, summary_table
 
     if args.resume:
         run_dir = Path(args.resume)

@@ -91,7 +91,7 @@ class Dataset:
     def n_samples(self) -> int:
         return len(self.meta)
 
-    def subset(self, mask: np.ndarray) -> "Dataset":
+    def subset(self, mask: np.ndarray) -> Dataset:
         """Return a new dataset holding the rows where ``mask`` is true."""
         mask = np.asarray(mask, dtype=bool)
         return Dataset(
@@ -109,7 +109,7 @@ class Dataset:
         h = hashlib.sha256()
         for rel in (MEAN_LABELS, STD_LABELS):
             h.update(_file_sha256(self.root / rel).encode())
-        for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"]):
+        for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"], strict=False):
             h.update(sid.encode())
             h.update(_file_sha256(Path(p)).encode())
         return h.hexdigest()

@@ -8,8 +8,9 @@ called, so ``benchmark list`` and ``--models rf`` stay light.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from benchmark.errors import ConfigError, UnknownNameError
 

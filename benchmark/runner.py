@@ -185,7 +185,7 @@ class Runner:
                 raise ConfigError(f"{path}: options differ from the run being resumed; resume with --resume alone")
         manifest = {
             "run_id": self.run_id,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "command": list(self.command),
             "config": asdict(self.config),
             "versions": _versions(),
@@ -202,7 +202,7 @@ class Runner:
         }
         if path.exists():
             manifest["created"] = json.loads(path.read_text()).get("created", manifest["created"])
-            manifest["resumed"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            manifest["resumed"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         _atomic_json(manifest, path)
         rows = []
         ids = self.dataset.meta["sample_id"].to_numpy()
@@ -258,7 +258,7 @@ class Runner:
             results = Parallel(n_jobs=cfg.jobs, return_as="generator")(d for _, d in args)
             bar = tqdm(total=len(todo), desc=f"run:{cfg.split}", disable=not self.progress)
             try:
-                for (key, _), res in zip(args, results):
+                for (key, _), res in zip(args, results, strict=False):
                     status = self._save_job(*key, *res)
                     counts[status] += 1
                     bar.update(1)

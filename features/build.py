@@ -76,7 +76,7 @@ def build_feature_set(
     keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r, **fs.params)) for r in rows]
     values: dict[str, np.ndarray] = {}
     todo = []
-    for r, k in zip(rows, keys):
+    for r, k in zip(rows, keys, strict=False):
         hit = cache.get(fs.name, k)
         if hit is not None and hit["values"].shape == (len(fs.feature_names),):
             values[r["sample_id"]] = hit["values"]

@@ -11,6 +11,7 @@ paper's protocol.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,14 @@ def column_r2(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     ss_tot = ((y_true - y_true.mean(axis=-2, keepdims=True)) ** 2).sum(axis=-2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ss_tot > Z_EPS, 1.0 - ss_res / np.where(ss_tot > Z_EPS, ss_tot, 1.0), np.nan)
+
+
+def _nanmean(a: np.ndarray, axis=None):
+    # A constant prediction (the mean baseline) has no correlation: all-NaN is a
+    # legitimate result here, not a warning.
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -114,7 +123,9 @@ def bootstrap_mean_metric(y_true, stack, metric, *, groups=None, n_resamples=100
             return np.concatenate([members[g] for g in pick])
 
         draws = (cluster_draw() for _ in range(n_resamples))
-    vals = np.array([np.nanmean(fn(y_true[idx], stack[:, idx])) for idx in draws])
+    vals = np.array([_nanmean(fn(y_true[idx], stack[:, idx])) for idx in draws])
+    if np.isnan(vals).all():
+        return float("nan"), float("nan")
     alpha = (1 - confidence) / 2
     return float(np.nanquantile(vals, alpha)), float(np.nanquantile(vals, 1 - alpha))
 
@@ -141,7 +152,7 @@ def summary_table(run_dir: str | Path, *, n_resamples: int = 1000, seed: int = 0
             p = preds[(preds["model"] == model) & preds["seed"].isin(complete_seeds)]
             ids, y_true, stack, _ = prediction_stack(p, model, targets, partition)
             for metric, fn in (("pearson", column_pearson), ("r2", column_r2)):
-                rec[f"pooled_{metric}"] = float(np.nanmean(fn(y_true, stack)))
+                rec[f"pooled_{metric}"] = float(_nanmean(fn(y_true, stack)))
                 lo, hi = bootstrap_mean_metric(y_true, stack, metric, n_resamples=n_resamples, seed=seed)
                 rec[f"pooled_{metric}_lo"], rec[f"pooled_{metric}_hi"] = lo, hi
             rec["seeds_used"] = ",".join(map(str, complete_seeds))
@@ -162,12 +173,12 @@ def format_table(table: pd.DataFrame, *, split: str, partition: bool = True) -> 
         "|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
-        def ci(metric):
+        def ci(metric, row=row):
             if pd.isna(row.get(f"pooled_{metric}", np.nan)):
                 return "n/a (no complete seed)"
             return f"{row[f'pooled_{metric}']:.3f} [{row[f'pooled_{metric}_lo']:.3f}, {row[f'pooled_{metric}_hi']:.3f}]"
 
-        def fold(metric):
+        def fold(metric, row=row):
             m = row.get(f"fold_{metric}_mean", np.nan)
             return "n/a" if pd.isna(m) else f"{m:.3f} ± {row[f'fold_{metric}_sd']:.3f}"
 

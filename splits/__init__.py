@@ -1,0 +1,22 @@
+"""Cross-validation splits for PercePiano, behind one registry.
+
+``make_splits(name, meta, seed=..., n_splits=...)`` returns validated integer
+``(train, test)`` folds; ``split_info(name)`` describes a split without building
+it. Every registered factory returns an object with sklearn's splitter API.
+"""
+
+from splits.performer import PerformerFourFold, performer_fold_id, performer_fold_ids, validation_fold_ids
+from splits.registry import SPLITS, make_splits, make_validation_folds, split_info
+from splits.splitters import GroupSplitter
+
+__all__ = [
+    "SPLITS",
+    "GroupSplitter",
+    "PerformerFourFold",
+    "make_splits",
+    "make_validation_folds",
+    "performer_fold_id",
+    "performer_fold_ids",
+    "split_info",
+    "validation_fold_ids",
+]

@@ -1,17 +1,58 @@
-"""A tiny synthetic dataset in PercePiano's on-disk layout, for fast end-to-end tests.
-
-Ratings depend on the MIDI (loudness and tempo), so a model that reads the
-features can beat the mean baseline.
-"""
+"""Shared fixtures: the real PercePiano data, skipped when absent except on CI."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+#: The shared copy next to the repository; $PERCEPIANO_DIR takes precedence.
+REAL_DATA_DIR = ROOT.parent / "shared" / "percepiano"
+
+# pytest's default import mode puts tests/ on sys.path, and the editable install's
+# finder runs after the path finder, so tests/splits (etc.) would shadow the real
+# packages as empty namespace packages. The repo root on sys.path prevents that.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+@pytest.fixture(scope="session")
+def real_dataset():
+    """The labelled PercePiano segments from ``load_dataset``.
+
+    Skips when the data folder is absent, but fails under ``CI=true``, where a
+    missing dataset must never pass silently.
+    """
+    data_dir = Path(os.environ.get("PERCEPIANO_DIR") or REAL_DATA_DIR)
+    if not data_dir.is_dir():
+        message = f"PercePiano data not found at {str(data_dir)!r} (set $PERCEPIANO_DIR)"
+        if _on_ci():
+            pytest.fail(f"{message}; CI=true, so the real-data tests may not be skipped")
+        pytest.skip(message)
+    from benchmark.dataset import load_dataset
+
+    return load_dataset(data_dir)
+
+
+@pytest.fixture()
+def fake_data_dir(tmp_path):
+    """A fresh synthetic PercePiano folder (24 labelled segments, 4 players, 2 pieces)."""
+    return make_fake_percepiano(tmp_path / "percepiano")
+
+
+# --- a tiny synthetic dataset in PercePiano's on-disk layout ----------------
+# Ratings depend on the MIDI (loudness and tempo), so a model that reads the
+# features can beat the mean baseline.
 PIECES = (("Schubert_D960_mv2", 4), ("Beethoven_WoO80_var3", 8))
 PLAYERS = ("1", "2", "3", "Score")
 

@@ -1,0 +1,337 @@
+"""The split registry and the one entry point the runner calls, :func:`make_splits`.
+
+Every registered factory returns an object with sklearn's splitter API
+(``split(X, y=None, groups=None)``, ``get_n_splits(...)``). A spec's extras say
+where its groups come from and what kind of split it is; :func:`split_info`
+reports them without building anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError
+from benchmark.registry import Registry, Spec
+from splits.performer import FOLD_ID_COLUMNS, PerformerFourFold, performer_fold_ids
+from splits.splitters import GroupSplitter
+
+logger = logging.getLogger(__name__)
+
+SPLITS = Registry("split")
+
+#: Largest seed sklearn's random generators accept, plus one.
+_SEED_LIMIT = 2**32
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _column(name: str) -> Callable[[pd.DataFrame], np.ndarray]:
+    def groups_from(meta: pd.DataFrame) -> np.ndarray:
+        return meta[name].to_numpy()
+
+    return groups_from
+
+
+def _leave_one_group_out(name: str, column: str) -> GroupSplitter:
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    return GroupSplitter(LeaveOneGroupOut(), column=column, name=name)
+
+
+@SPLITS.register(
+    "kfold",
+    description="Shuffled K-fold over segments (no grouping; performers and passages leak across folds)",
+    defaults={"n_splits": 5},
+    group_column=None,
+    partition=True,
+    seeded=True,
+)
+def kfold(n_splits: int = 5, random_state: int = 0) -> Any:
+    """Shuffled K-fold over segments."""
+    from sklearn.model_selection import KFold
+
+    return KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+
+
+@SPLITS.register(
+    "lopo",
+    description="Leave one performer out: one fold per value of 'player' (score renderings count as players)",
+    group_column="player",
+    groups_from=_column("player"),
+    partition=True,
+    seeded=False,
+)
+def lopo() -> GroupSplitter:
+    """Leave one performer out."""
+    return _leave_one_group_out("lopo", "player")
+
+
+@SPLITS.register(
+    "excerpt",
+    description=(
+        "Grouped K-fold by excerpt (the same passage across players), shuffled by seed; "
+        "the faithful stand-in for the paper's composition 4-fold split"
+    ),
+    defaults={"n_splits": 4},
+    group_column="excerpt",
+    groups_from=_column("excerpt"),
+    partition=True,
+    seeded=True,
+)
+def excerpt(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
+    """Grouped K-fold by excerpt."""
+    from sklearn.model_selection import GroupKFold
+
+    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return GroupSplitter(cv, column="excerpt", name="excerpt")
+
+
+@SPLITS.register(
+    "piece",
+    description="Leave one piece out (unseen music; Schubert D960 mv3 alone holds about half the segments)",
+    group_column="piece",
+    groups_from=_column("piece"),
+    partition=True,
+    seeded=False,
+)
+def piece() -> GroupSplitter:
+    """Leave one piece out."""
+    return _leave_one_group_out("piece", "piece")
+
+
+@SPLITS.register(
+    "composer",
+    description="Leave one composer out (Schubert vs. Beethoven)",
+    group_column="composer",
+    groups_from=_column("composer"),
+    partition=True,
+    seeded=False,
+)
+def composer() -> GroupSplitter:
+    """Leave one composer out."""
+    return _leave_one_group_out("composer", "composer")
+
+
+@SPLITS.register(
+    "percepiano_performer4",
+    description=(
+        "The dataset paper's performer 4-fold split: a fixed test set (performer fold ids 1, 2) "
+        "scored by 4 models, each trained without its validation fold (ids 2k+3, 2k+4)"
+    ),
+    group_column="player",
+    columns=FOLD_ID_COLUMNS,
+    groups_from=performer_fold_ids,
+    partition=False,
+    seeded=False,
+    validation=True,
+)
+def percepiano_performer4() -> PerformerFourFold:
+    """The dataset paper's performer 4-fold split."""
+    return PerformerFourFold()
+
+
+def _required_columns(spec: Spec) -> tuple[str, ...]:
+    if "columns" in spec.extra:
+        return tuple(spec.extra["columns"])
+    column = spec.extra.get("group_column")
+    return (column,) if column else ()
+
+
+def split_info(name: str) -> dict[str, Any]:
+    """Describe a registered split without building it.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``'lopo'``.
+
+    Returns
+    -------
+    dict
+        ``name``; ``description``; ``group_column`` (str or None: what is
+        grouped); ``columns`` (tuple of metadata columns the split reads);
+        ``partition`` (True if the test folds cover every sample exactly once);
+        ``seeded`` (True if the seed changes the folds); ``n_splits`` (default
+        fold count, or None if the data fixes it); ``validation`` (True if the
+        split also provides per-fold validation sets, see
+        :func:`make_validation_folds`).
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not registered; the message suggests close matches.
+    """
+    spec = SPLITS.get(name)
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "group_column": spec.extra.get("group_column"),
+        "columns": _required_columns(spec),
+        "partition": bool(spec.extra.get("partition", True)),
+        "seeded": bool(spec.extra.get("seeded", False)),
+        "n_splits": spec.defaults.get("n_splits"),
+        "validation": bool(spec.extra.get("validation", False)),
+    }
+
+
+def _check_int(label: str, value: Any, name: str, minimum: int, limit: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"split {name!r}: {label}={value!r} must be an integer")
+    if value < minimum or (limit is not None and value >= limit):
+        bound = f"between {minimum} and {limit - 1}" if limit is not None else f"at least {minimum}"
+        raise ConfigError(f"split {name!r}: {label}={value} must be {bound}")
+    return int(value)
+
+
+def _groups(spec: Spec, meta: pd.DataFrame) -> np.ndarray | None:
+    """Check the metadata holds what the split reads and return its groups."""
+    if not isinstance(meta, pd.DataFrame):
+        raise ConfigError(f"split {spec.name!r}: meta must be a pandas DataFrame, got {type(meta).__name__}")
+    if len(meta) < 2:
+        raise ConfigError(f"split {spec.name!r}: meta has {len(meta)} rows; at least 2 are needed to split")
+    for column in _required_columns(spec):
+        if column not in meta.columns:
+            raise ConfigError(
+                f"split {spec.name!r} needs the column {column!r} in the metadata; it has {list(meta.columns)}"
+            )
+        n_missing = int(meta[column].isna().sum())
+        if n_missing:
+            raise ConfigError(f"split {spec.name!r}: column {column!r} has {n_missing} missing values")
+    groups_from = spec.extra.get("groups_from")
+    return None if groups_from is None else np.asarray(groups_from(meta))
+
+
+def _params(spec: Spec, seed: int, n_splits: int | None) -> dict[str, Any]:
+    """Validate the options alone (before looking at the data); return factory kwargs."""
+    name = spec.name
+    info = split_info(name)
+    seed = _check_int("seed", seed, name, 0, _SEED_LIMIT)
+    params: dict[str, Any] = {"random_state": seed} if info["seeded"] else {}
+    if info["n_splits"] is None:
+        if n_splits is not None:
+            raise ConfigError(
+                f"split {name!r} does not take n_splits (its number of folds is fixed); leave n_splits unset"
+            )
+        return params
+    params["n_splits"] = info["n_splits"] if n_splits is None else _check_int("n_splits", n_splits, name, 2)
+    return params
+
+
+def _check_n_groups(spec: Spec, meta: pd.DataFrame, groups: np.ndarray | None, n_splits: int | None) -> None:
+    """Raise if the data holds too few groups (samples, when ungrouped) for the folds."""
+    columns = _required_columns(spec)
+    source = f"column {columns[0]!r}" if len(columns) == 1 else f"columns {list(columns)}"
+    n_groups = len(np.unique(groups)) if groups is not None else len(meta)
+    where = f"n_groups={n_groups} ({source})" if groups is not None else f"n_samples={n_groups}"
+    if n_splits is not None and n_splits > n_groups:
+        raise ConfigError(f"split {spec.name!r}: n_splits={n_splits} > {where}; use fewer folds")
+    if n_splits is None and groups is not None and n_groups < 2:
+        raise ConfigError(f"split {spec.name!r}: {where}; at least 2 groups are needed")
+
+
+def _check_folds(name: str, folds: Folds, n_samples: int, groups: np.ndarray | None, partition: bool) -> None:
+    """Raise if a fold is empty, out of range, overlapping, or leaks a group."""
+    if not folds:
+        raise ConfigError(f"split {name!r} produced no folds")
+    for i, (train, test) in enumerate(folds):
+        for label, idx in (("train", train), ("test", test)):
+            if idx.size == 0:
+                raise ConfigError(f"split {name!r} fold {i}: the {label} set is empty")
+            if idx.min() < 0 or idx.max() >= n_samples or np.unique(idx).size != idx.size:
+                raise ConfigError(f"split {name!r} fold {i}: {label} indices are out of range or repeated")
+        if np.intersect1d(train, test).size:
+            raise ConfigError(f"split {name!r} fold {i}: train and test share samples")
+        if groups is not None and np.intersect1d(groups[train], groups[test]).size:
+            raise ConfigError(f"split {name!r} fold {i}: a group is on both the train and the test side")
+    if partition:
+        counts = np.bincount(np.concatenate([test for _, test in folds]), minlength=n_samples)
+        if not np.all(counts == 1):
+            raise ConfigError(f"split {name!r}: the test folds do not cover every sample exactly once")
+
+
+def _build(name: str, meta: pd.DataFrame, seed: int, n_splits: int | None) -> tuple[Any, np.ndarray, Any]:
+    spec = SPLITS.get(name)
+    params = _params(spec, seed, n_splits)
+    groups = _groups(spec, meta)
+    _check_n_groups(spec, meta, groups, params.get("n_splits"))
+    splitter = spec.build(**params)
+    return splitter, np.zeros((len(meta), 1)), groups
+
+
+def make_splits(
+    name: str, meta: pd.DataFrame, *, seed: int = 0, n_splits: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Build the registered split ``name`` on ``meta`` and return its folds.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``kfold``, ``lopo``, ``excerpt``, ``piece``, ``composer``,
+        ``percepiano_performer4``).
+    meta : DataFrame, shape (n_samples, ...)
+        Segment metadata (``Dataset.meta``); must hold the split's columns.
+    seed : int, default 0
+        Random state for seeded splits; ignored by the others.
+    n_splits : int, optional
+        Fold count for splits that take one (``kfold``, ``excerpt``); their
+        own default when None. Splits whose folds the data fixes reject it.
+
+    Returns
+    -------
+    list of (train, test)
+        Integer position arrays into ``meta`` (not index labels), one pair per
+        fold. For ``percepiano_performer4`` every ``test`` is the same fixed
+        test set.
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not registered.
+    ConfigError
+        If a needed column is missing or has missing values, ``n_splits`` is
+        given to a split that does not take it, is below 2 or exceeds the number
+        of groups (samples for ``kfold``), the seed is invalid, or a fold
+        comes out empty.
+    DataError
+        If the metadata holds values a split cannot map (performer fold ids).
+    """
+    splitter, X, groups = _build(name, meta, seed, n_splits)
+    folds = [
+        (np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp))
+        for train, test in splitter.split(X, None, groups)
+    ]
+    _check_folds(name, folds, len(meta), groups, split_info(name)["partition"])
+    logger.debug("split %r: %d folds over %d samples", name, len(folds), len(meta))
+    return folds
+
+
+def make_validation_folds(name: str, meta: pd.DataFrame) -> list[np.ndarray]:
+    """Validation (early-stopping) sets of a split that defines them.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of a split whose :func:`split_info` has ``validation=True``
+        (``percepiano_performer4``).
+    meta : DataFrame, shape (n_samples, ...)
+
+    Returns
+    -------
+    list of ndarray of int
+        One array of positions into ``meta`` per fold, in :func:`make_splits`
+        order; each is disjoint from that fold's train and test sets.
+
+    Raises
+    ------
+    ConfigError
+        If the split has no validation sets, or as for :func:`make_splits`.
+    """
+    if not split_info(name)["validation"]:
+        raise ConfigError(f"split {name!r} has no validation folds; hold out part of each training fold instead")
+    splitter, X, groups = _build(name, meta, 0, None)
+    return [np.asarray(v, dtype=np.intp) for v in splitter.validation_folds(X, None, groups)]

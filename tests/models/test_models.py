@@ -1,0 +1,78 @@
+"""Common checks run over every registered model (timm/sklearn style)."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from models import MODELS, Estimator
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 8))
+    X[rng.random(X.shape) < 0.05] = np.nan  # imputation happens inside the model
+    w = rng.normal(size=(8, 19))
+    y = np.nan_to_num(X) @ w * 0.1 + rng.normal(0, 0.05, (120, 19))
+    groups = np.repeat(np.arange(12), 10)
+    return X, y, groups
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_protocol_shapes_and_no_nan(name, data):
+    X, y, groups = data
+    est = MODELS.build(name, random_state=0)
+    assert isinstance(est, Estimator)
+    assert est.fit(X[:100], y[:100], groups=groups[:100]) is est
+    pred = est.predict(X[100:])
+    assert pred.shape == (20, 19) and np.isfinite(pred).all()
+    assert "random_state" in est.get_params()
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_predict_before_fit_raises(name, data):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        MODELS.build(name, random_state=0).predict(data[0])
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_fit_is_idempotent_and_seeded(name, data):
+    X, y, groups = data
+    a = MODELS.build(name, random_state=1).fit(X, y, groups=groups).predict(X)
+    est = MODELS.build(name, random_state=1)
+    est.fit(X[:50], y[:50])  # state from an earlier fit must not leak into the next
+    b = est.fit(X, y, groups=groups).predict(X)
+    np.testing.assert_allclose(a, b)
+
+
+def test_mean_baseline_predicts_training_mean(data):
+    X, y, _ = data
+    pred = MODELS.build("mean").fit(X[:60], y[:60]).predict(X[60:])
+    np.testing.assert_allclose(pred, np.tile(y[:60].mean(axis=0), (60, 1)))
+
+
+def test_learners_beat_the_mean_on_a_learnable_signal(data):
+    X, y, groups = data
+    base = np.mean((MODELS.build("mean").fit(X[:90], y[:90]).predict(X[90:]) - y[90:]) ** 2)
+    for name in ("ridge", "rf", "lgbm", "xgb"):
+        mse = np.mean((MODELS.build(name, random_state=0).fit(X[:90], y[:90], groups=groups[:90])
+                       .predict(X[90:]) - y[90:]) ** 2)
+        assert mse < base, name
+
+
+def test_ridge_inner_cv_is_grouped_and_sees_training_fold_only(data, monkeypatch):
+    X, y, groups = data
+    seen = {}
+    from sklearn.model_selection import GroupKFold
+
+    orig = GroupKFold.split
+
+    def spy(self, X_, y_=None, groups=None):
+        seen["n"] = len(X_)
+        seen["groups"] = set(np.asarray(groups))
+        return orig(self, X_, y_, groups)
+
+    monkeypatch.setattr(GroupKFold, "split", spy)
+    est = MODELS.build("ridge").fit(X[:80], y[:80], groups=groups[:80])
+    assert seen == {"n": 80, "groups": set(groups[:80])}
+    assert est.estimator_.best_params_["ridge__alpha"] in est.alphas
