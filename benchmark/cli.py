@@ -29,6 +29,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                                       "../shared/percepiano)")
     p.add_argument("--cache-dir", help="feature cache (default: $PERCEPIANO_CACHE or ./.cache/percepiano-bench)")
     p.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+    p.add_argument("--soundfont", help="SoundFont for rendering audio (default: $PERCEPIANO_SOUNDFONT or the "
+                                       "General MIDI SoundFont bundled with pretty_midi)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     feat = sub.add_parser("features", help="build or inspect the feature cache")
     fsub = feat.add_subparsers(dest="action", required=True)
     fb = fsub.add_parser("build", help="prebuild feature sets for every segment")
-    fb.add_argument("--features", default="midi", help="comma-separated feature sets (default midi)")
+    fb.add_argument("--features", default="midi", help="comma-separated feature sets: midi,audio,score,mel "
+                                                       "(default midi)")
     fb.add_argument("--on-bad-input", choices=("skip", "error"), default="skip")
     _add_data_options(fb)
     fi = fsub.add_parser("info", help="what is cached, and its size")
     fi.add_argument("--cache-dir")
+
+    ren = sub.add_parser("render", help="render one segment's MIDI to a WAV file (listening check)")
+    ren.add_argument("segment_id", help="e.g. Schubert_D960_mv2_8bars_1_1")
+    ren.add_argument("-o", "--output", required=True, help="WAV file to write")
+    _add_data_options(ren)
 
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
@@ -95,7 +103,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = RunConfig(models=models, split=args.split, seeds=args.seeds or [0], features=features,
                            n_splits=args.n_splits, data_dir=args.data_dir, include_score=not args.exclude_score,
                            on_bad_input=args.on_bad_input, error_score=args.error_score, jobs=args.jobs,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, soundfont=args.soundfont)
         run_dir = new_run_dir(args.out, config.split)
     runner = Runner(config, run_dir, progress=not args.no_progress)
     try:
@@ -153,15 +161,51 @@ def _cmd_features(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r['stage']:<12} {r['entries']:>6} entries {r['bytes'] / 1e6:>10.1f} MB")
         return 0
+    import time
+
     from benchmark.dataset import load_dataset
-    from features.build import build_features
+    from features.build import build_arrays, build_features
     from features.sets import FEATURE_SETS
 
     names = FEATURE_SETS.parse_list(args.features)
+    tables = [n for n in names if FEATURE_SETS.get(n).extra.get("kind") != "array"]
     ds = load_dataset(args.data_dir)
-    fm = build_features(ds.meta, names, cache, n_jobs=args.jobs, on_bad_input=args.on_bad_input)
-    print(f"{len(fm.X)} segments x {fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, "
-          f"{len(fm.skipped)} skipped) in {cache.root}")
+    t0 = time.perf_counter()
+    if tables:
+        fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs, on_bad_input=args.on_bad_input,
+                            soundfont=args.soundfont)
+        print(f"{','.join(tables)}: {len(fm.X)} segments x {fm.X.shape[1]} features ({fm.n_cached} cached, "
+              f"{fm.n_computed} computed, {len(fm.skipped)} skipped)")
+    if "mel" in names:
+        bad = build_arrays(ds.meta, cache, soundfont=args.soundfont, n_jobs=args.jobs)
+        print(f"mel: {len(ds.meta) - len(bad)} spectrograms cached, {len(bad)} failed"
+              + (f" ({', '.join(sorted(bad))})" if bad else ""))
+    print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import soundfile
+
+    from benchmark.dataset import load_dataset
+    from features.cache import Cache, resolve_cache_dir
+    from features.stages import AudioParams, rendered_audio
+
+    ds = load_dataset(args.data_dir)
+    rows = ds.meta[ds.meta["sample_id"] == args.segment_id.strip()]
+    if rows.empty:
+        import difflib
+
+        close = difflib.get_close_matches(args.segment_id, list(ds.meta["sample_id"]), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown segment {args.segment_id!r}{hint}")
+    params = AudioParams(soundfont=args.soundfont)
+    y = rendered_audio(rows.iloc[0].to_dict(), Cache(resolve_cache_dir(args.cache_dir)), params)
+    try:
+        soundfile.write(args.output, y, params.sr, subtype="FLOAT")
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cannot write {args.output!r}: {exc}") from None
+    print(f"wrote {args.output} ({len(y) / params.sr:.2f} s, {params.sr} Hz, peak {abs(y).max():.3f})")
     return 0
 
 
@@ -179,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": lambda a: _report(Path(a.run_dir)),
-                "features": _cmd_features, "cache": _cmd_cache}
+                "features": _cmd_features, "cache": _cmd_cache, "render": _cmd_render}
     try:
         return handlers[args.command](args)
     except BenchmarkError as exc:

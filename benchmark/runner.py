@@ -66,6 +66,7 @@ class RunConfig:
     error_score: str = "nan"
     jobs: int = 1
     cache_dir: str | None = None
+    soundfont: str | None = None
 
     def validate(self) -> None:
         for m in self.models:
@@ -158,7 +159,7 @@ class Runner:
         needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
-                            progress=self.progress)
+                            progress=self.progress, soundfont=cfg.soundfont)
         self.feature_seconds = time.perf_counter() - t0
         keep = self.dataset.meta["sample_id"].isin(fm.X.index).to_numpy()
         self.dataset = self.dataset.subset(keep)

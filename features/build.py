@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from features.cache import Cache, make_key
 from features.sets import FEATURE_SETS, FeatureSet
+from features.stages import AudioParams, MelParams, logmel_for
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class FeatureMatrix:
 
 def _compute_one(fs: FeatureSet, row: dict, cache: Cache, key: str) -> tuple[str, np.ndarray | None, str | None]:
     try:
-        values = fs.compute(row, **fs.params)
+        values = fs.compute(row, cache)
     except DataError as exc:
         return row["sample_id"], None, str(exc)
     values = np.asarray(values, dtype=float)
@@ -73,7 +74,7 @@ def build_feature_set(
     n_cached : int
     """
     rows = meta.to_dict("records")
-    keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r, **fs.params)) for r in rows]
+    keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r)) for r in rows]
     values: dict[str, np.ndarray] = {}
     todo = []
     for r, k in zip(rows, keys, strict=False):
@@ -107,6 +108,7 @@ def build_features(
     n_jobs: int = 1,
     on_bad_input: str = "skip",
     progress: bool = True,
+    soundfont: str | None = None,
 ) -> FeatureMatrix:
     """Build and join the feature sets ``names`` for every row of ``meta``.
 
@@ -115,6 +117,9 @@ def build_features(
     on_bad_input : {"skip", "error"}
         What to do with a segment whose input cannot be read: drop it (a
         warning lists every skipped id) or raise.
+    soundfont : path, optional
+        SoundFont for the audio stages (default: ``$PERCEPIANO_SOUNDFONT`` or
+        the General MIDI SoundFont bundled with pretty_midi).
 
     Raises
     ------
@@ -126,7 +131,9 @@ def build_features(
     parts, skipped, sets = [], {}, {}
     n_cached = n_computed = 0
     for name in names:
-        fs = FEATURE_SETS.build(name)
+        if FEATURE_SETS.get(name).extra.get("kind") == "array":
+            raise ConfigError(f"feature set {name!r} is an array stage, not a table; build it with build_arrays")
+        fs = FEATURE_SETS.build(name, **({"soundfont": soundfont} if name == "audio" else {}))
         X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress)
         parts.append(X)
         skipped.update(bad)
@@ -146,3 +153,33 @@ def build_features(
     keep = [s for s in meta["sample_id"] if s not in skipped]
     X = X.loc[keep]
     return FeatureMatrix(X=X, skipped=skipped, sets=sets, n_cached=n_cached, n_computed=n_computed)
+
+
+def _mel_one(row: dict, cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[str, str | None]:
+    try:
+        logmel_for(row, cache, audio, mel)
+    except DataError as exc:
+        return row["sample_id"], str(exc)
+    return row["sample_id"], None
+
+
+def build_arrays(
+    meta: pd.DataFrame,
+    cache: Cache,
+    *,
+    soundfont: str | None = None,
+    mel: MelParams | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Render and cache the log-mel spectrogram of every row; return sample_id -> error for failures."""
+    audio = AudioParams(soundfont=soundfont)
+    audio.resolved_soundfont()  # fail fast on a bad SoundFont, before any worker starts
+    mel = mel or MelParams()
+    jobs = (delayed(_mel_one)(r, cache, audio, mel) for r in meta.to_dict("records"))
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+    bad = {}
+    for sid, err in tqdm(results, total=len(meta), desc="features:mel", disable=not progress):
+        if err is not None:
+            bad[sid] = err
+    return bad

@@ -8,7 +8,8 @@ each cheap enough that a PercePiano segment aligns in a few milliseconds:
    :data:`~features.midi_stats.CHORD_GAP_S` form *clusters*. Dynamic time
    warping (DTW; Müller, *Fundamentals of Music Processing*, 2015, ch. 3)
    aligns the group sequence with the cluster sequence, the cost of a pair
-   being one minus the cosine similarity of their pitch sets. DTW tolerates
+   being one minus the cosine similarity of their pitch sets plus a small
+   penalty for drifting from a steady tempo. DTW tolerates
    the things a note-order matcher trips on: chords spread over several
    clusters, fast notes merged into one, extra or missing notes, rubato.
 2. **Time map.** Where a path pair shares a pitch, it anchors a score time
@@ -41,6 +42,12 @@ from features.midi_stats import CHORD_GAP_S
 SCORE_GROUP_TOL_S = 0.005
 #: Search half-widths (s) of the two matching passes around the predicted time.
 MATCH_WINDOWS_S = (0.5, 0.3)
+#: DTW cost per unit of relative-position difference (both sequences scaled
+#: to [0, 1]). Pitch alone cannot tell repeated identical chords apart, and
+#: the path would then pile its stretches anywhere among them; this small
+#: pull towards a steady tempo decides, while a pitch mismatch (cost up to
+#: 1) still outweighs the drift of any plausible rubato.
+POSITION_WEIGHT = 0.0
 _N_PITCHES = 128
 
 
@@ -169,7 +176,10 @@ def _dtw_anchors(perf: Performance, score: Performance, group: np.ndarray) -> tu
     """Coarse time anchors from DTW between score groups and perf clusters."""
     cluster = _chain(perf.onset, CHORD_GAP_S)
     similarity = _pitch_sets(group, score.pitch) @ _pitch_sets(cluster, perf.pitch).T
-    path_g, path_c = _dtw_path(1.0 - similarity)
+    group_start = score.onset[np.searchsorted(group, np.arange(group[-1] + 1))]
+    cluster_start = perf.onset[np.searchsorted(cluster, np.arange(cluster[-1] + 1))]
+    drift = np.abs(_position(group_start)[:, None] - _position(cluster_start)[None, :])
+    path_g, path_c = _dtw_path(1.0 - similarity + POSITION_WEIGHT * drift)
     shared = similarity[path_g, path_c] > 0
     path_g, path_c = path_g[shared], path_c[shared]
     if path_g.size == 0:
@@ -186,11 +196,16 @@ def _dtw_anchors(perf: Performance, score: Performance, group: np.ndarray) -> tu
     hit = in_group[path_g[pair], perf.pitch[note]]
     first_t = np.full(path_g.size, np.inf)
     np.minimum.at(first_t, pair[hit], perf.onset[note[hit]])
-    group_start = score.onset[np.searchsorted(group, np.arange(group[-1] + 1))]
     # Several pairs of one group (a chord spread over clusters) give several
     # candidates; group_anchors keeps their median.
     ok = np.isfinite(first_t)
     return group_anchors(group_start[path_g[ok]], path_g[ok], first_t[ok])
+
+
+def _position(x: np.ndarray) -> np.ndarray:
+    """Times rescaled to [0, 1] between the first and the last."""
+    span = x[-1] - x[0]
+    return (x - x[0]) / span if span > 0 else np.zeros_like(x)
 
 
 def _dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

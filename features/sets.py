@@ -1,9 +1,11 @@
 """Registry of feature sets: what each model family consumes.
 
-A feature set turns one dataset row (a segment) into a fixed-length vector of
-named features. Its definition names the cache stage, the extractor version and
-parameters, and which files are the row's inputs, so the builder can key the
-cache by content. Extractors are imported inside the functions, so listing
+A tabular feature set turns one dataset row (a segment) into a fixed-length
+vector of named features. Its definition names the extractor version, the
+parameters and the input files that key its cache entries, so the builder can
+key the cache by content. ``mel`` is an array stage (spectrograms for the
+transformer families), built through the same cache but not joined into the
+feature table. Extractors are imported inside the functions, so listing
 feature sets never imports librosa or torch.
 """
 
@@ -11,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from benchmark.registry import Registry
+from features.cache import Cache
+from features.stages import AudioParams, rendered_audio
 
 FEATURE_SETS = Registry("feature set")
 
@@ -34,11 +39,11 @@ class FeatureSet:
     docs : mapping
         Feature name -> one-line documentation.
     compute : callable
-        ``compute(row, **params) -> ndarray (n_features,)``; raises DataError on bad input.
+        ``compute(row, cache) -> ndarray (n_features,)``; raises DataError on bad input.
     inputs : callable
-        ``inputs(row, **params) -> list of paths`` whose bytes key the cache entry.
+        ``inputs(row) -> list of paths`` whose bytes key the cache entry.
     params : mapping
-        Parameters passed to ``compute`` and ``inputs``; part of the cache key.
+        JSON-able parameters that change the output; part of the cache key.
     """
 
     name: str
@@ -54,22 +59,70 @@ def _midi_inputs(row: Mapping[str, Any]) -> list:
     return [row["midi_path"]]
 
 
-def _midi_compute(row: Mapping[str, Any]) -> np.ndarray:
+def _vector(values: Mapping[str, float], names) -> np.ndarray:
+    return np.array([values[k] for k in names], dtype=float)
+
+
+def _midi_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
     from features import midi
 
-    values = midi.extract(row["midi_path"])
-    return np.array([values[k] for k in midi.FEATURES], dtype=float)
+    return _vector(midi.extract(row["midi_path"]), midi.FEATURES)
 
 
-@FEATURE_SETS.register("midi", description="handcrafted symbolic features of the performance MIDI")
+@FEATURE_SETS.register("midi", description="handcrafted symbolic features of the performance MIDI (83)")
 def midi_feature_set() -> FeatureSet:
     from features import midi
 
-    return FeatureSet(
-        name="midi",
-        version=midi.VERSION,
-        feature_names=tuple(midi.FEATURES),
-        docs=dict(midi.FEATURES),
-        compute=_midi_compute,
-        inputs=_midi_inputs,
-    )
+    return FeatureSet(name="midi", version=midi.VERSION, feature_names=tuple(midi.FEATURES),
+                      docs=dict(midi.FEATURES), compute=_midi_compute, inputs=_midi_inputs)
+
+
+def _audio_inputs(row: Mapping[str, Any], params: AudioParams) -> list:
+    return [row["midi_path"], params.resolved_soundfont()]
+
+
+def _audio_compute(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
+    from features import audio
+
+    y = rendered_audio(row, cache, params)
+    return _vector(audio.extract(y, params.sr), audio.FEATURES)
+
+
+@FEATURE_SETS.register("audio", description="librosa features of the rendered audio (85): MFCC, spectral, RMS, "
+                                            "chroma, onsets, tempo, HPSS")
+def audio_feature_set(soundfont: str | None = None, sr: int = 22050) -> FeatureSet:
+    from features import audio, render
+
+    params = AudioParams(soundfont=soundfont, sr=sr)
+    return FeatureSet(name="audio", version=f"{audio.VERSION}+render{render.VERSION}",
+                      feature_names=tuple(audio.FEATURES), docs=dict(audio.FEATURES),
+                      compute=partial(_audio_compute, params=params), inputs=partial(_audio_inputs, params=params),
+                      params=params.key_params())
+
+
+def _score_inputs(row: Mapping[str, Any]) -> list:
+    from features import score
+
+    sp = score.score_midi_for(row, None)
+    return [row["midi_path"]] + ([sp] if sp is not None else [])
+
+
+def _score_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
+    from features import score
+
+    return _vector(score.extract(row["midi_path"], score.score_midi_for(row, None)), score.FEATURES)
+
+
+@FEATURE_SETS.register("score", description="score-aligned performance features (tempo, timing, velocity and "
+                                            "articulation deviations from the score MIDI)")
+def score_feature_set() -> FeatureSet:
+    from features import score
+
+    return FeatureSet(name="score", version=score.VERSION, feature_names=tuple(score.FEATURES),
+                      docs=dict(score.FEATURES), compute=_score_compute, inputs=_score_inputs)
+
+
+@FEATURE_SETS.register("mel", description="log-mel spectrograms of the rendered audio (array stage, 128 bands, "
+                                          "float16 dB) for the transformer families", kind="array")
+def mel_stage() -> None:
+    return None

@@ -143,3 +143,13 @@ MODELS.register("ridge", inputs=TABULAR, tags=("baseline", "linear"))(RidgeModel
 MODELS.register("rf", inputs=TABULAR, tags=("trees",))(RandomForestModel)
 MODELS.register("xgb", inputs=TABULAR, tags=("trees", "boosting"))(XGBModel)
 MODELS.register("lgbm", inputs=TABULAR, tags=("trees", "boosting"))(LGBMModel)
+
+# The same forests and boosters on the audio features (rendered audio, as in the
+# task list this project grew from) and on every handcrafted set together, so a
+# table shows what audio adds over MIDI.
+MODELS.register("rf_audio", inputs=("audio",), tags=("trees", "audio"),
+                description="Random forest on audio features of the rendered MIDI")(RandomForestModel)
+MODELS.register("rf_all", inputs=("midi", "audio", "score"), tags=("trees", "audio"),
+                description="Random forest on MIDI + audio + score-aligned features")(RandomForestModel)
+MODELS.register("lgbm_all", inputs=("midi", "audio", "score"), tags=("trees", "boosting", "audio"),
+                description="LightGBM on MIDI + audio + score-aligned features")(LGBMModel)

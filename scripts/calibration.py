@@ -94,6 +94,8 @@ def simulate(
     seed: int = 0,
 ) -> dict:
     """Run the null simulation; return rejection rates and the settings."""
+    if n_reps < 1:
+        raise ValueError(f"n_reps={n_reps} must be >= 1")
     kw = dict(
         n_groups=n_groups,
         per_group=per_group,
