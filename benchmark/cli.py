@@ -58,8 +58,33 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
     lst.add_argument("what", choices=("models", "splits", "features"))
 
-    rep = sub.add_parser("report", help="print (and save) the results table of a run directory")
+    rep = sub.add_parser("report", help="print the results table of a run directory and write its statistical "
+                                        "report (significance, per-target, ranks) to RUN_DIR/report/")
     rep.add_argument("run_dir")
+    rep.add_argument("--baseline", help="model the others are tested against (default rf if present, else the first)")
+    rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html (default all)")
+    rep.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm",
+                     help="p-value adjustment across comparisons (default holm)")
+    rep.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=None,
+                     help="add r / noise ceiling columns (default: when the run's rater file is readable)")
+    rep.add_argument("--data-dir", help="PercePiano folder for the noise ceiling (default: the run's data_dir)")
+    rep.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    rep.add_argument("--out", help="folder for the tables (default RUN_DIR/report)")
+
+    ceil = sub.add_parser("ceiling", help="print the noise ceiling of each target (split-half reliability of the "
+                                          "mean rating)")
+    ceil.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
+                                         "../shared/percepiano)")
+    ceil.add_argument("--n-splits", type=int, default=200, help="random rater splits (default 200)")
+    ceil.add_argument("--seed", type=int, default=0)
+
+    cmp_ = sub.add_parser("compare", help="compare the models of two runs of the same split (A - B)")
+    cmp_.add_argument("run_a")
+    cmp_.add_argument("run_b")
+    cmp_.add_argument("--n-resamples", type=int, default=2000, help="paired bootstrap resamples (default 2000)")
+    cmp_.add_argument("--n-permutations", type=int, default=2000, help="permutation test draws (default 2000)")
+    cmp_.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
 
     feat = sub.add_parser("features", help="build or inspect the feature cache")
     fsub = feat.add_subparsers(dest="action", required=True)
@@ -134,6 +159,66 @@ def _report(run_dir: Path, split: str | None = None) -> int:
     (Path(run_dir) / "summary.md").write_text(text + "\n")
     print(text)
     print(f"\nresults: {run_dir} (summary.md, summary.csv, metrics.parquet, predictions.parquet)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports.report import build_report, write_report
+    from reports.tables import FORMATS, make_displays, render_markdown
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
+    run_dir = Path(args.run_dir)
+    _report(run_dir)
+    ceiling = None
+    if args.ceiling is not False:
+        from benchmark.errors import DataError
+        from reports.ceiling import noise_ceiling
+        from reports.summary import load_run
+
+        data_dir = args.data_dir or load_run(run_dir)[0].get("data_dir")
+        try:
+            ceiling = noise_ceiling(data_dir)
+        except DataError as exc:
+            if args.ceiling:
+                raise
+            print(f"\nnote: no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling", file=sys.stderr)
+    report = build_report(run_dir, baseline=args.baseline, correction=args.correction,
+                          n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling)
+    out = Path(args.out) if args.out else run_dir / "report"
+    written = write_report(report, out, formats=formats)
+    print("\n" + "\n".join(report.header()) + "\n")
+    print(render_markdown(make_displays(report.tables["significance"], "significance")))
+    for blocks, ranking in report.rankings.items():
+        ranks = ", ".join(f"{m} {v:.2f}" for m, v in ranking.result.avg_ranks.items())
+        print(f"Friedman over {blocks} ({ranking.label}): p = {ranking.result.pvalue:.3g}; "
+              f"average ranks {ranks}; Nemenyi CD = {ranking.result.cd:.3f}")
+    for note in report.notes:
+        print(note)
+    print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
+    return 0
+
+
+def _cmd_ceiling(args: argparse.Namespace) -> int:
+    from reports.ceiling import noise_ceiling
+
+    table = noise_ceiling(args.data_dir, n_splits=args.n_splits, seed=args.seed)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    m = table.attrs.get("match", {})
+    print(f"\n{m.get('n_label_segments_rated', '?')} rated segments, {m.get('n_raters', '?')} raters; "
+          f"ceiling_r = sqrt(Spearman-Brown split-half reliability of the mean rating), "
+          f"{args.n_splits} random rater splits")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from reports.compare import compare_runs, format_comparison
+
+    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples,
+                         n_permutations=args.n_permutations, seed=args.seed)
+    print(format_comparison(table))
     return 0
 
 
@@ -222,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": _cmd_run, "list": _cmd_list, "report": lambda a: _report(Path(a.run_dir)),
-                "features": _cmd_features, "cache": _cmd_cache, "render": _cmd_render}
+    handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
+                "compare": _cmd_compare, "features": _cmd_features, "cache": _cmd_cache, "render": _cmd_render}
     try:
         return handlers[args.command](args)
     except BenchmarkError as exc:

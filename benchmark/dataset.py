@@ -170,6 +170,23 @@ def parse_segment_name(name: str) -> dict[str, object]:
     }
 
 
+def _score_index(score_dir: Path) -> dict[tuple, Path]:
+    """(piece, bars, segment, Score|Score2) -> score MIDI path.
+
+    Segment numbers are compared as integers: the Schubert D960 files write
+    them with two digits (``..._Score_01.mid``). ``Score`` (flat velocity,
+    notated tempo) is preferred over ``Score2`` by the caller.
+    """
+    index = {}
+    if not score_dir.is_dir():
+        return index
+    for p in sorted(score_dir.glob("*.mid")):
+        m = _NAME_RE.match(p.stem.strip())
+        if m is not None:
+            index[(m["piece"], int(m["bars"]), int(m["segment"]), m["player"])] = p
+    return index
+
+
 def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?")
@@ -229,8 +246,7 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bo
 
     # File names may carry stray whitespace (one upstream file starts with a space).
     files = {p.stem.strip(): p for p in sorted(midi_dir.glob("*.mid"))}
-    score_dir = root / SCORE_MIDI_DIR
-    score_files = {p.stem.strip(): p for p in score_dir.glob("*.mid")} if score_dir.is_dir() else {}
+    score_files = _score_index(root / SCORE_MIDI_DIR)
 
     keys = sorted(k.strip() for k in mean)
     mean = {k.strip(): v for k, v in mean.items()}
@@ -247,8 +263,8 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bo
     records = []
     for k in keys:
         parts = parse_segment_name(k)
-        score_key = f"{parts['piece']}_{parts['bars']}bars_Score_{parts['segment']}"
-        sp = score_files.get(score_key)
+        excerpt = (parts["piece"], parts["bars"], parts["segment"])
+        sp = score_files.get((*excerpt, "Score")) or score_files.get((*excerpt, "Score2"))
         records.append(
             {
                 "sample_id": k,

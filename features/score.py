@@ -121,7 +121,7 @@ def feature_family(name: str) -> str:
     raise UnknownNameError(f"feature {name!r} has no known family prefix ({', '.join(FAMILIES)}){hint}")
 
 
-def score_midi_for(meta_row: Mapping, score_dir: str | os.PathLike) -> Path | None:
+def score_midi_for(meta_row: Mapping, score_dir: str | os.PathLike | None = None) -> Path | None:
     """Find the score rendering of a dataset row's excerpt.
 
     Score files are named ``<piece>_<N>bars_<Score|Score2>_<segment>.mid``.
@@ -135,16 +135,30 @@ def score_midi_for(meta_row: Mapping, score_dir: str | os.PathLike) -> Path | No
     ----------
     meta_row : mapping
         A row of ``Dataset.meta`` (a pandas Series or a dict) with ``piece``,
-        ``bars`` and ``segment``.
-    score_dir : str or PathLike
-        The ``virtuoso/data/score_midi`` folder.
+        ``bars`` and ``segment``, and ``midi_path`` when ``score_dir`` is None.
+    score_dir : str or PathLike, optional
+        The ``virtuoso/data/score_midi`` folder. By default the upstream
+        layout's: ``score_midi`` beside the folder of ``meta_row["midi_path"]``.
 
     Returns
     -------
     Path or None
         None when the folder or the excerpt's file is absent.
+
+    Raises
+    ------
+    DataError
+        ``meta_row`` lacks one of the fields above.
     """
-    key = (str(meta_row["piece"]).strip(), int(meta_row["bars"]), int(meta_row["segment"]))
+    try:
+        key = (str(meta_row["piece"]).strip(), int(meta_row["bars"]), int(meta_row["segment"]))
+        if score_dir is None:
+            score_dir = Path(meta_row["midi_path"]).parent.parent / "score_midi"
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"cannot find a score for row {dict(meta_row)!r:.200}: needs piece, bars, segment "
+            f"(and midi_path without score_dir): {type(exc).__name__}: {exc}"
+        ) from None
     score_dir = Path(score_dir)
     if not score_dir.is_dir():
         return None
@@ -198,7 +212,7 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         logger.warning("no score MIDI for '%s'; score features are NaN", perf.path)
         return values
     try:
-        score = read_performance(score_midi_path)
+        score = _read_score(score_midi_path)
     except DataError as exc:
         logger.warning("cannot read the score of '%s' (%s); score features are NaN", perf.path, exc)
         return values
@@ -217,11 +231,28 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         )
         return values
     computed = _compute(alignment)
-    if computed.keys() | {"sc_match_score_frac", "sc_match_perf_frac"} != FEATURES.keys():
+    expected = FEATURES.keys() - {"sc_match_score_frac", "sc_match_perf_frac"}
+    if computed.keys() != expected:
         # A programming error, not bad data: the table and the code disagree.
-        raise RuntimeError(f"feature table out of sync: {sorted(computed.keys() ^ FEATURES.keys())}")
+        raise RuntimeError(f"feature table out of sync: {sorted(computed.keys() ^ expected)}")
     values.update(computed)
     return {name: float(values[name]) for name in FEATURES}
+
+
+def _read_score(path: str | os.PathLike) -> Performance:
+    """read_performance, cached: a score serves every player of its excerpt."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_performance(path)  # raises the reader's DataError
+    return _read_score_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=32)
+def _read_score_cached(path: str, mtime_ns: int, size: int) -> Performance:
+    # mtime and size key out a file changed since it was cached.
+    return read_performance(path)
 
 
 def _compute(al: Alignment) -> dict[str, float]:

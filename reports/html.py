@@ -1,0 +1,292 @@
+"""One self-contained HTML report per run: manifest, tables, figures, error analysis.
+
+The file has no external reference (figures are base64 PNG, the style sheet
+is inline, there is no script), so it opens offline and can be mailed or
+archived with the run. Optional parts (significance tables, noise ceiling,
+permutation importance) are left out with a note when they cannot be made.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import logging
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import BenchmarkError
+from reports.results import best_model, model_stack, run_id, scored_models
+from reports.rundata import RunData, load_run_data
+
+logger = logging.getLogger(__name__)
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; color: #222; line-height: 1.4; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; margin-top: 2em; }
+h3 { font-size: 1.05em; }
+table { border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0 1em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; vertical-align: top; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+table.kv td { text-align: left; } code { background: #f5f5f5; padding: 0 3px; }
+figure { margin: 1em 0 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption, .note { font-size: 0.85em; color: #555; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _esc(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _table(df: pd.DataFrame, *, index: bool = False) -> str:
+    return df.to_html(index=index, escape=True, na_rep="n/a", border=0)
+
+
+def _kv(pairs) -> str:
+    rows = "".join(f"<tr><td><b>{_esc(k)}</b></td><td>{v}</td></tr>" for k, v in pairs)
+    return f'<table class="kv">{rows}</table>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_esc(text)}</p>'
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v) else format(v, spec)
+
+
+def _ci(row, est: str, lo: str, hi: str, spec: str = ".3f") -> str:
+    if est not in row or pd.isna(row[est]):
+        return "n/a"
+    if lo not in row or pd.isna(row[lo]):
+        return _fmt(row[est], spec)
+    return f"{_fmt(row[est], spec)} [{_fmt(row[lo], spec)}, {_fmt(row[hi], spec)}]"
+
+
+def figure_png_base64(fig, *, dpi: int = 110) -> str:
+    """PNG bytes of a matplotlib figure, base64-encoded (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# --- sections -----------------------------------------------------------------
+
+def _manifest_section(res: RunData, header: list[str]) -> str:
+    m = res.manifest
+    split = m.get("split", {})
+    cfg = m.get("config", {})
+    command = m.get("command") or []
+    pairs = [
+        ("run id", _esc(run_id(res))),
+        ("created", _esc(m.get("created", "?")) + (f" (resumed {_esc(m['resumed'])})" if m.get("resumed") else "")),
+        ("command", f"<code>{_esc(shlex.join(map(str, command)))}</code>"),
+        ("git commit", f"<code>{_esc(m.get('git_commit') or 'unknown (not a git checkout)')}</code>"),
+        ("data", f"{_esc(m.get('data_dir', '?'))}, {_esc(m.get('n_samples', '?'))} segments, "
+                 f"score renderings {'included' if m.get('include_score', True) else 'excluded'}"),
+        ("data hash (sha256)", f"<code>{_esc(m.get('data_hash', '?'))}</code>"),
+        ("split", f"<b>{_esc(split.get('name', cfg.get('split')))}</b>: {_esc(split.get('description', ''))}"),
+        ("grouping", _esc(f"group column {split.get('group_column')!r}; test folds "
+                          f"{'partition the data' if split.get('partition', True) else 'share one fixed test set'}")),
+        ("folds per seed", _esc(", ".join(f"seed {s}: {n}" for s, n in m.get("n_folds", {}).items()))),
+        ("models", _esc(", ".join(cfg.get("models", [])))),
+        ("feature sets", _esc(", ".join(f"{k} ({v} columns)" for k, v in m.get("feature_sets", {}).items())
+                              or "none")),
+        ("skipped inputs", _esc(", ".join(sorted(m.get("skipped_inputs", {}))) or "none")),
+    ]
+    versions = m.get("versions", {})
+    vt = pd.DataFrame({"package": list(versions), "version": list(versions.values())})
+    return ("<h2 id='manifest'>Run manifest</h2>" + _kv(pairs) + "".join(_note(h) for h in header)
+            + "<h3>Versions</h3>" + _table(vt))
+
+
+def _summary_section(res: RunData, n_resamples: int, seed: int) -> str:
+    from reports.summary import summary_table
+
+    t = summary_table(res.run_dir, n_resamples=n_resamples, seed=seed)
+    rows = []
+    for _, r in t.iterrows():
+        rows.append({
+            "model": r["model"],
+            "pooled r [95% CI]": _ci(r, "pooled_pearson", "pooled_pearson_lo", "pooled_pearson_hi"),
+            "pooled R² [95% CI]": _ci(r, "pooled_r2", "pooled_r2_lo", "pooled_r2_hi"),
+            "per-fold r (mean ± sd)": f"{_fmt(r.get('fold_pearson_mean'))} ± {_fmt(r.get('fold_pearson_sd'))}",
+            "per-fold R² (mean ± sd)": f"{_fmt(r.get('fold_r2_mean'))} ± {_fmt(r.get('fold_r2_sd'))}",
+            "jobs": f"{r['jobs_ok']}/{r['jobs_expected']}" + ("" if r.get("complete", True) else " (partial)"),
+        })
+    pooled = "pooled out-of-fold" if res.partition else "fixed test set, mean over fold models"
+    return ("<h2 id='summary'>Summary</h2>" + _table(pd.DataFrame(rows))
+            + _note(f"Mean over targets ({pooled}); CIs: percentile bootstrap over segments ({n_resamples} "
+                    "resamples). Per-fold: mean ± sd over (seed, fold) of the target-averaged metric."))
+
+
+def _statistics_section(report) -> str:
+    """Every table of :func:`reports.report.build_report`, rendered by :mod:`reports.tables`."""
+    from reports.tables import make_displays, to_html
+
+    parts = ["<h2 id='significance'>Significance, per-target results and rankings</h2>"]
+    for name, table in report.tables.items():
+        parts += [to_html(d) for d in make_displays(table, name)]
+    parts += [_note(n) for n in report.notes]
+    return "".join(parts)
+
+
+def _ceiling(res: RunData) -> tuple[pd.DataFrame | None, str]:
+    from reports.ceiling import noise_ceiling
+
+    data_dir = res.manifest.get("data_dir")
+    try:
+        return noise_ceiling(data_dir), ""
+    except (BenchmarkError, OSError) as exc:
+        return None, f"noise ceiling not available: {exc}"
+
+
+def _ceiling_section(res: RunData, ceiling: pd.DataFrame | None, why: str) -> str:
+    head = "<h2 id='ceiling'>Noise ceiling</h2>"
+    if ceiling is None:
+        return head + _note(why or "noise ceiling not computed")
+    t = ceiling[["target", "mean_raters", "split_half_r", "spearman_brown", "icc1k", "ceiling_r"]].copy()
+    for m in scored_models(res):
+        r = pd.Series(model_stack(res, m).pearson(), index=res.targets)
+        t[f"{m} r / ceiling"] = t["target"].map(r) / t["ceiling_r"]
+    t = t.round(3)
+    return head + _table(t) + _note(
+        "Reliability of each target's mean rating: split-half over raters with the Spearman-Brown step-up, "
+        "and ICC(1,k); ceiling r = sqrt(reliability), the expected r of a perfect predictor of the true score "
+        "(see reports.ceiling). Model r is pooled out-of-fold, averaged over complete seeds.")
+
+
+def _figures_section(figs: Mapping) -> str:
+    parts = ["<h2 id='figures'>Figures</h2>"]
+    for stem, (fig, caption) in figs.items():
+        data = figure_png_base64(fig)
+        parts.append(f'<figure id="fig-{_esc(stem)}"><img alt="{_esc(stem)}" src="data:image/png;base64,{data}">'
+                     f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return "".join(parts)
+
+
+def _error_section(res: RunData, importance: Mapping[str, pd.DataFrame] | None, n_resamples: int,
+                   seed: int, top: int) -> str:
+    from reports.analysis import hardest
+
+    best = best_model(res)
+    parts = ["<h2 id='errors'>Error analysis</h2>",
+             _note(f"Model: {best} (highest pooled mean r). MAE = mean |prediction - rating| over a group's "
+                   "segments and all targets, averaged over seeds; 95% percentile bootstrap CIs.")]
+    specs = (("performer", "pieces", f"CI: cluster bootstrap over the pieces each performer played "
+                                      f"({n_resamples} resamples); n/a for a performer with one piece."),
+             ("piece", "performers", f"CI: cluster bootstrap over the performers of each piece "
+                                     f"({n_resamples} resamples)."),
+             ("target", "performers", f"CI: cluster bootstrap over performers ({n_resamples} resamples); "
+                                      "r: pooled Pearson r of the target."))
+    for by, resample, note in specs:
+        t = hardest(res, by, model=best, top=top, resample=resample, n_resamples=n_resamples, seed=seed)
+        shown = t.assign(**{"MAE [95% CI]": [_ci(r, "mae", "mae_lo", "mae_hi") for _, r in t.iterrows()]})
+        cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + (["pearson"] if "pearson" in t else [])
+        shown = shown[cols].rename(columns={"n_units": f"{resample} (units)"})
+        if "pearson" in shown:
+            shown["pearson"] = shown["pearson"].map(_fmt)
+        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(note))
+    for model, imp in (importance or {}).items():
+        unit = imp.attrs.get("by", "family")
+        shown = pd.DataFrame({
+            unit: imp[unit],
+            "features": imp["n_features"],
+            "drop in r [95% CI]": [_ci(r, "drop_r", "drop_r_lo", "drop_r_hi", "+.4f") for _, r in imp.iterrows()],
+            "drop in pooled r": imp["drop_r_pooled"].map(lambda v: _fmt(v, "+.4f")),
+            "MSE increase [95% CI]": [_ci(r, "increase_mse", "increase_mse_lo", "increase_mse_hi", "+.5f")
+                                      for _, r in imp.iterrows()],
+            "folds": imp["n_folds"],
+        })
+        a = imp.attrs
+        parts.append(f"<h3>Permutation importance: {_esc(model)}</h3>" + _table(shown) + _note(
+            f"Refitted on each training fold of the run ({len(a.get('jobs', []))} (seed, fold) jobs, seeds as in "
+            f"the run); each {unit}'s columns permuted jointly in the test fold, {a.get('n_repeats')} times. "
+            f"Baseline per-fold mean r {_fmt(a.get('base_r'))}, pooled {_fmt(a.get('base_r_pooled'))}; CIs: "
+            "percentile bootstrap over folds. Correlated families share credit: a low value does not mean "
+            "the information is useless."))
+    return "".join(parts)
+
+
+def write_html_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    importance: Mapping[str, pd.DataFrame] | None = None,
+    ceiling: bool = True,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    top: int = 10,
+) -> Path:
+    """Write a self-contained HTML report of a run.
+
+    Parameters
+    ----------
+    run_dir : path
+    out : path, optional
+        The HTML file, or an existing folder to write ``report.html`` into;
+        default ``<run_dir>/report.html``.
+    importance : mapping, optional
+        Model -> :func:`reports.analysis.permutation_importance_run` table
+        (computing it refits every fold, so it is passed in, not made here).
+    ceiling : bool
+        Compute the noise ceiling from the run's data folder when its rater
+        file is there.
+    n_resamples : int
+        Bootstrap resamples (and permutations) of every table.
+    seed : int
+    top : int
+        Rows of the "hardest" tables.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ConfigError
+        Not a run directory, or no model with a complete seed.
+    """
+    from reports.plots import run_figures
+    from reports.report import build_report
+
+    res = load_run_data(run_dir)
+    out = Path(out) if out is not None else res.run_dir / "report.html"
+    if out.is_dir():
+        out = out / "report.html"
+    ceil, why = _ceiling(res) if ceiling else (None, "noise ceiling not requested")
+    report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil)
+    figs = run_figures(res, importance=dict(importance or {}), rankings=report.rankings, n_resamples=n_resamples,
+                       seed=seed)
+    body = [
+        f"<h1>PercePiano benchmark run {_esc(run_id(res))}</h1>",
+        "<nav><a href='#manifest'>manifest</a><a href='#summary'>summary</a>"
+        "<a href='#significance'>significance</a><a href='#ceiling'>noise ceiling</a>"
+        "<a href='#figures'>figures</a><a href='#errors'>error analysis</a></nav>",
+        _manifest_section(res, report.header()),
+        _summary_section(res, n_resamples, seed),
+        _statistics_section(report),
+        _ceiling_section(res, ceil, why),
+        _figures_section(figs),
+        _error_section(res, importance, n_resamples, seed, top),
+        f"<hr>{_note('Generated ' + _dt.datetime.now(_dt.UTC).isoformat(timespec='seconds') + ' by percepiano-bench reports.html.')}",
+    ]
+    doc = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+           f"<title>Run {_esc(run_id(res))}</title><style>{STYLE}</style></head><body>"
+           + "\n".join(body) + "</body></html>\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(out)
+    return out

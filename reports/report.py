@@ -1,0 +1,235 @@
+"""The full statistical report of a run: tables, rankings and the grouping check in one object.
+
+:func:`build_report` reads the run once and computes
+:func:`reports.significance.significance_table`,
+:func:`reports.significance.per_target_table`, the Friedman/Nemenyi ranks of
+:func:`rank_models` and :func:`reports.rundata.check_groups`; :func:`write_report`
+renders them with :func:`reports.tables.write_tables`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError
+from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
+from reports.rundata import GroupCheck, RunData, check_groups, fold_scores, load_run_data
+from reports.significance import per_target_table, significance_table
+from reports.summary import METRIC_FUNCTIONS, _nanmean
+
+RANK_BLOCKS = ("targets", "folds")
+#: Why each kind of block falls short of Demsar's independent data sets.
+BLOCK_LABELS = {
+    "targets": "exploratory: targets share segments",
+    "folds": "(seed, fold) units as blocks: folds share training data",
+}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Friedman test and Nemenyi comparisons of the run's models over one kind of block.
+
+    Attributes
+    ----------
+    blocks : {"targets", "folds"}
+    metric : {"pearson", "r2"}
+    label : str
+        The caveat of this kind of block (see :data:`BLOCK_LABELS`).
+    scores : DataFrame, shape (n_blocks, n_models)
+        Higher is better; the input of :func:`reports.ranking.friedman_nemenyi`.
+    result : FriedmanNemenyiResult
+        ``avg_ranks``, ``cd`` and ``pairwise_p`` are what a CD diagram draws.
+    excluded : dict of str -> str
+        Models left out, with the reason.
+    """
+
+    blocks: str
+    metric: str
+    label: str
+    scores: pd.DataFrame
+    result: FriedmanNemenyiResult
+    excluded: dict = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """Average ranks, best first (``model``, ``avg_rank``), with the test in ``attrs``."""
+        r = self.result
+        out = r.avg_ranks.rename("avg_rank").rename_axis("model").reset_index()
+        out.attrs.update({
+            "kind": "ranking", "blocks": self.blocks, "metric": self.metric, "label": self.label,
+            "friedman_chi2": r.statistic, "friedman_p": r.pvalue, "df": r.df,
+            "iman_davenport_f": r.iman_davenport_f, "iman_davenport_p": r.iman_davenport_p,
+            "cd": r.cd, "alpha": r.alpha, "n_blocks": r.n_blocks, "n_models": r.n_models,
+            "excluded": dict(self.excluded),
+            "notes": [
+                f"Friedman test over {r.n_blocks} {self.blocks} as blocks ({self.label}): chi2({r.df}) = "
+                f"{r.statistic:.2f}, p {_fmt_p(r.pvalue)}; Iman-Davenport F = {r.iman_davenport_f:.2f}, "
+                f"p {_fmt_p(r.iman_davenport_p)}.",
+                f"Nemenyi critical difference at alpha = {r.alpha}: CD = {r.cd:.3f} (Demsar 2006); rank 1 = best "
+                f"{'r' if self.metric == 'pearson' else 'R²'}.",
+                *[f"Excluded {m}: {why}." for m, why in self.excluded.items()],
+            ],
+        })
+        return out
+
+    def pvalue_table(self) -> pd.DataFrame:
+        """Nemenyi p-values, one row per model (``model`` column), for a CD diagram."""
+        out = self.result.pairwise_p.rename_axis("model").reset_index()
+        out.attrs.update({"kind": "pvalues", "blocks": self.blocks, "metric": self.metric, "label": self.label,
+                          "notes": [f"Nemenyi p-values, {self.blocks} as blocks ({self.label})."]})
+        return out
+
+
+def _fmt_p(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
+
+
+def rank_models(run_dir: str | Path | RunData, *, blocks: str = "targets", metric: str = "pearson",
+                alpha: float = 0.05) -> Ranking:
+    """Friedman test and Nemenyi post-hoc over models (Demsar 2006).
+
+    ``blocks="targets"``: each target's pooled metric (averaged over the seeds
+    complete for every ranked model) is a block; exploratory, since the 19
+    targets share the same segments. ``blocks="folds"``: each (seed, fold)
+    unit's target-averaged metric is a block.
+
+    Parameters
+    ----------
+    run_dir : path or RunData
+    blocks : {"targets", "folds"}
+    metric : {"pearson", "r2"}
+    alpha : float
+
+    Returns
+    -------
+    Ranking
+
+    Raises
+    ------
+    ConfigError
+        Bad ``blocks`` or ``metric``; fewer than 3 models with scores; no seed
+        complete for all of them.
+    """
+    run = load_run_data(run_dir)
+    if blocks not in RANK_BLOCKS:
+        raise ConfigError(f"blocks={blocks!r}; use one of {RANK_BLOCKS}")
+    if metric not in METRIC_FUNCTIONS:
+        raise ConfigError(f"unknown metric {metric!r}; use {tuple(METRIC_FUNCTIONS)}")
+    excluded = {m: f"{run.status(m)}, no complete seed" for m in run.models if not run.complete_seeds(m)}
+    models = [m for m in run.models if m not in excluded]
+    seeds = [s for s in run.seeds if all(s in run.complete_seeds(m) for m in models)]
+    if models and not seeds:
+        raise ConfigError(f"no seed is complete for every model of {models}; resume the run or rank fewer models")
+    cols = {}
+    for m in models:
+        if blocks == "targets":
+            _, y, st, _ = run.stack(m, seeds)
+            cols[m] = _nanmean(METRIC_FUNCTIONS[metric](y, st), axis=0)
+        else:
+            cols[m] = fold_scores(run, m, metric, seeds)["value"]
+    index = run.targets if blocks == "targets" else None
+    scores = pd.DataFrame(cols, index=index)
+    for m in list(scores):
+        if scores[m].isna().all():
+            excluded[m] = "metric undefined on every block (constant predictions)"
+            scores = scores.drop(columns=m)
+    if scores.shape[1] < 3:
+        raise ConfigError(f"Friedman/Nemenyi needs at least 3 models with scores, got {list(scores)}; "
+                          "compare two models with the paired tests")
+    return Ranking(blocks, metric, BLOCK_LABELS[blocks], scores, friedman_nemenyi(scores, alpha=alpha), excluded)
+
+
+@dataclass
+class Report:
+    """Everything :func:`build_report` computed.
+
+    Attributes
+    ----------
+    run : RunData
+    tables : dict of str -> DataFrame
+        ``significance``, ``per_target``, and ``ranking_<blocks>`` /
+        ``ranking_<blocks>_pvalues`` for each ranking that could be computed.
+    rankings : dict of str -> Ranking
+    check : GroupCheck
+    notes : list of str
+        Rankings that could not be computed, and why.
+    """
+
+    run: RunData
+    tables: dict[str, pd.DataFrame]
+    rankings: dict[str, Ranking]
+    check: GroupCheck
+    notes: list[str]
+
+    def header(self) -> list[str]:
+        """The lines that state the split, its grouping and the outcome of the grouping check."""
+        run = self.run
+        desc = run.manifest["split"].get("description", "")
+        folds = ", ".join(f"seed {s}: {run.n_folds[s]}" for s in run.seeds)
+        return [
+            f"Run {run.manifest.get('run_id', run.run_dir.name)}: split {run.split!r}"
+            + (f" ({desc})" if desc else "") + f"; grouping: {run.group_column or 'none'}; folds: {folds}.",
+            f"Group check: {self.check.message}",
+        ]
+
+
+def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, correction: str = "holm",
+                 n_resamples: int = 2000, seed: int = 0, ceiling: pd.DataFrame | None = None,
+                 rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson") -> Report:
+    """Compute every table of the report of a run.
+
+    Parameters
+    ----------
+    run_dir : path or RunData
+    baseline, correction, n_resamples, seed, ceiling
+        As :func:`reports.significance.significance_table`.
+    rank_blocks : tuple of {"targets", "folds"}
+    rank_metric : {"pearson", "r2"}
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ConfigError
+        As :func:`reports.significance.significance_table`.
+    """
+    run = load_run_data(run_dir)
+    check = check_groups(run)
+    opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
+    tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts)}
+    rankings, notes = {}, []
+    for blocks in rank_blocks:
+        try:
+            rankings[blocks] = rank_models(run, blocks=blocks, metric=rank_metric)
+        except ConfigError as exc:
+            notes.append(f"No ranking over {blocks}: {exc}")
+            continue
+        tables[f"ranking_{blocks}"] = rankings[blocks].table()
+        tables[f"ranking_{blocks}_pvalues"] = rankings[blocks].pvalue_table()
+    if check.status == "violation":
+        tables["group_violations"] = check.violations
+        tables["group_violations"].attrs.update({"kind": "violations", "notes": [check.message]})
+    for t in tables.values():
+        t.attrs["check"] = check.message
+    return Report(run, tables, rankings, check, notes)
+
+
+def write_report(report: Report, out_dir: str | Path, formats=("md", "tex", "csv", "html")) -> dict[str, list[Path]]:
+    """Write every table of ``report`` (see :func:`reports.tables.write_tables`) and ``report.json``.
+
+    ``report.json`` holds the header lines, notes and each table's metadata.
+    """
+    from reports.tables import write_tables
+
+    out_dir = Path(out_dir)
+    written = write_tables(report.tables, out_dir, formats=formats)
+    meta = {"header": report.header(), "notes": report.notes, "group_check": report.check.status,
+            "tables": {name: t.attrs for name, t in report.tables.items()}}
+    (out_dir / "report.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return written

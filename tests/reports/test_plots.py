@@ -1,0 +1,83 @@
+"""Figures: valid PNG/PDF files, and CD-diagram cliques that agree with the CD and p-values."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import ConfigError
+from reports.plots import cd_cliques, per_target_pearson_ci, plot_cd_diagram, write_plots
+from reports.ranking import friedman_nemenyi
+from reports.results import model_stack
+from reports.rundata import load_run_data
+
+PNG = b"\x89PNG\r\n\x1a\n"
+PDF = b"%PDF-"
+
+
+def test_cd_cliques_hand_example():
+    # |A-B| = 0.5, |B-C| = 1.1 <= CD; |A-C| = 1.6, |C-D| = 1.3 > CD: D joins nobody.
+    ranks = pd.Series({"D": 3.9, "B": 1.5, "A": 1.0, "C": 2.6})
+    assert cd_cliques(ranks, cd=1.2) == [("A", "B"), ("B", "C")]
+    # A difference equal to the CD is not significant (Demsar: "differ by at least the CD" is strict here).
+    assert cd_cliques(pd.Series({"A": 1.0, "B": 2.0}), cd=1.0) == [("A", "B")]
+    assert cd_cliques(ranks, cd=3.0) == [("A", "B", "C", "D")]
+    assert cd_cliques(ranks, cd=0.1) == []
+
+
+def test_cd_cliques_follow_the_pvalue_matrix_over_the_cd():
+    ranks = pd.Series({"A": 1.0, "B": 2.0, "C": 3.0})
+    p = pd.DataFrame(1.0, index=list("ABC"), columns=list("ABC"))
+    p.loc["B", "C"] = p.loc["C", "B"] = 0.01  # B and C differ, A differs from neither (non-adjacent clique)
+    assert cd_cliques(ranks, cd=0.5, pvalues=p) == [("A", "B"), ("A", "C")]
+    with pytest.raises(ConfigError, match="critical difference"):
+        cd_cliques(ranks)
+    with pytest.raises(ConfigError, match="lacks model"):
+        cd_cliques(ranks, pvalues=p.drop(index="C", columns="C"))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cd_cliques_agree_with_friedman_nemenyi(seed):
+    rng = np.random.default_rng(seed)
+    scores = pd.DataFrame(rng.normal(size=(12, 6)) + np.linspace(0, 1.5, 6), columns=list("abcdef"))
+    fr = friedman_nemenyi(scores)
+    by_cd = cd_cliques(fr.avg_ranks, cd=fr.cd)
+    by_p = cd_cliques(fr.avg_ranks, pvalues=fr.pairwise_p, alpha=fr.alpha)
+    assert by_cd == by_p
+    joined = {frozenset(pair) for c in by_cd for pair in itertools.combinations(c, 2)}
+    for a, b in itertools.combinations(fr.avg_ranks.index, 2):
+        not_significant = fr.pairwise_p.loc[a, b] >= fr.alpha
+        assert (frozenset((a, b)) in joined) == not_significant
+
+
+def test_cd_diagram_draws_one_thick_line_per_clique():
+    ranks = pd.Series({"A": 1.0, "B": 1.5, "C": 2.6, "D": 3.9})
+    fig = plot_cd_diagram(ranks, 1.2)
+    thick = [ln for ln in fig.axes[0].lines if ln.get_linewidth() >= 4]
+    spans = sorted((round(min(ln.get_xdata()), 2), round(max(ln.get_xdata()), 2)) for ln in thick)
+    assert spans == [(0.97, 1.53), (1.47, 2.63)]  # A-B and B-C, padded by 0.03
+
+
+def test_per_target_ci_brackets_the_pooled_r(small_run):
+    run = load_run_data(small_run)
+    table = per_target_pearson_ci(run, n_resamples=200)
+    assert set(table["model"]) == {"mean", "ridge", "rf"} and len(table) == 3 * 19
+    rf = table[table["model"] == "rf"]
+    np.testing.assert_allclose(rf["pearson"], model_stack(run, "rf").pearson())
+    ok = table.dropna()
+    assert (ok["lo"] <= ok["pearson"] + 1e-12).all() and (ok["pearson"] <= ok["hi"] + 1e-12).all()
+    assert table.attrs["resampled"] == "segments"
+
+
+def test_write_plots_writes_valid_png_and_pdf(small_run, tmp_path):
+    paths = write_plots(small_run, tmp_path / "plots")
+    stems = {p.stem for p in paths}
+    assert {"per_target_r", "cd_diagram_targets", "heatmap_performer_mae", "heatmap_piece_mae",
+            "heatmap_performer_target_mae"} <= stems
+    assert any(s.startswith("scatter_") for s in stems)
+    for p in paths:
+        data = p.read_bytes()
+        assert data.startswith(PNG if p.suffix == ".png" else PDF), p
+        assert len(data) > 5000, p
+    assert {p.suffix for p in paths} == {".png", ".pdf"} and len(paths) == 2 * len(stems)

@@ -1,0 +1,469 @@
+"""Significance tables, per-target table, ranks, grouping check and table rendering.
+
+Most tests write a run directory by hand (manifest, folds, per-job rows and
+predictions) with known numbers and compare the tables with the reference
+functions of reports.stats and statsmodels on the same vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from benchmark.cli import EXIT_ERROR, main
+from benchmark.errors import ConfigError
+from benchmark.metrics import per_target
+from reports.report import build_report, rank_models
+from reports.rundata import check_groups, load_run_data
+from reports.significance import per_target_table, significance_table
+from reports.stats import (
+    corrected_resampled_ttest,
+    friedman_nemenyi,
+    paired_bootstrap_diff,
+    permutation_test_predictions,
+)
+from reports.summary import PooledScorer, pooled_metric
+from reports.tables import make_displays, tex_escape, to_latex, to_markdown, write_tables
+
+TARGETS = ["t_a", "t_b", "t_c", "t_d"]
+PLAYERS = ["1", "2", "3", "4", "5", "6"]
+PIECES = ["Schubert_D960_mv2", "Beethoven_WoO80_var3"]
+N_SEG = 5
+FAST = {"n_resamples": 99}
+
+
+def _samples():
+    rows = [(f"{piece}_8bars_{player}_{seg}", player, piece) for piece in PIECES for player in PLAYERS
+            for seg in range(1, N_SEG + 1)]
+    return pd.DataFrame(rows, columns=["sample_id", "performer", "piece"])
+
+
+def make_run(root: Path, models: dict, *, seeds=(0,), split="lopo", failed=(), data_seed=0) -> Path:
+    """Write a run directory; ``models`` maps name -> f(y, performer_index, (seed, fold)) -> predictions."""
+    meta = _samples()
+    n = len(meta)
+    rng = np.random.default_rng(data_seed)
+    perf = meta["performer"].map({p: i for i, p in enumerate(PLAYERS)}).to_numpy()
+    y = rng.normal(size=(n, len(TARGETS))) + 0.5 * rng.normal(size=(len(PLAYERS), len(TARGETS)))[perf]
+    (root / "jobs").mkdir(parents=True)
+    folds_rows, n_folds = [], {}
+    for s in seeds:
+        if split == "lopo":
+            test_sets = [np.flatnonzero(perf == k) for k in range(len(PLAYERS))]
+        else:
+            order = np.random.default_rng(100 + s).permutation(n)
+            test_sets = [np.sort(order[k::3]) for k in range(3)]
+        n_folds[str(s)] = len(test_sets)
+        for k, te in enumerate(test_sets):
+            tr = np.setdiff1d(np.arange(n), te)
+            folds_rows += [{"sample_id": meta["sample_id"][i], "seed": s, "fold": k, "role": "train"} for i in tr]
+            folds_rows += [{"sample_id": meta["sample_id"][i], "seed": s, "fold": k, "role": "test"} for i in te]
+            for name, fn in models.items():
+                pred = fn(y, perf, (s, k))[te]
+                jid = f"{name}__seed{s}__fold{k:03d}"
+                base = {"run_id": root.name, "model": name, "split": split, "seed": s, "fold": k,
+                        "n_train": len(tr), "n_test": len(te), "fit_seconds": 0.0}
+                if (name, s, k) in failed:
+                    rows = pd.DataFrame([{**base, "target": None, "metric": None, "value": np.nan,
+                                          "status": "failed", "error": "ValueError: boom"}])
+                else:
+                    scores = per_target(y[te], pred)
+                    rows = pd.DataFrame([{**base, "target": t, "metric": m, "value": scores[m][j], "status": "ok",
+                                          "error": None} for m in scores for j, t in enumerate(TARGETS)])
+                    sub = meta.iloc[te]
+                    pd.DataFrame({
+                        "sample_id": np.repeat(sub["sample_id"].to_numpy(), len(TARGETS)),
+                        "performer": np.repeat(sub["performer"].to_numpy(), len(TARGETS)),
+                        "piece": np.repeat(sub["piece"].to_numpy(), len(TARGETS)),
+                        "model": name, "seed": s, "fold": k, "target": np.tile(TARGETS, len(te)),
+                        "y_true": y[te].ravel(), "y_pred": pred.ravel(),
+                    }).to_parquet(root / "jobs" / f"{jid}.preds.parquet", index=False)
+                rows.to_parquet(root / "jobs" / f"{jid}.rows.parquet", index=False)
+    pd.DataFrame(folds_rows).to_parquet(root / "folds.parquet", index=False)
+    manifest = {
+        "run_id": root.name,
+        "config": {"models": list(models), "split": split, "seeds": list(seeds)},
+        "split": {"name": split, "description": f"synthetic {split}", "group_column": "player" if split == "lopo"
+                  else None, "partition": True},
+        "n_folds": n_folds,
+        "target_names": TARGETS,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def noisy(scale, key):
+    """Predictions y + noise; the noise depends on (seed, fold, key) only."""
+
+    def fn(y, perf, seed_fold):
+        return y + np.random.default_rng([*seed_fold, key]).normal(0, scale, y.shape)
+
+    return fn
+
+
+def clustered(scale):
+    """Errors shared by all segments of a performer (and a little segment noise)."""
+
+    def fn(y, perf, seed_fold):
+        shift = np.random.default_rng(7).normal(0, scale, (len(PLAYERS), y.shape[1]))
+        return y + shift[perf] + np.random.default_rng(8).normal(0, 0.3, y.shape)
+
+    return fn
+
+
+def constant(y, perf, seed_fold):
+    return np.zeros_like(y)
+
+
+MODELS = {"rf": noisy(0.6, 1), "good": noisy(0.3, 2), "bad": noisy(1.2, 3), "twin": noisy(0.6, 1)}
+
+
+@pytest.fixture()
+def run(tmp_path):
+    # "twin" draws the same noise as "rf": identical predictions.
+    return make_run(tmp_path / "run", MODELS)
+
+
+def fold_vector(run_dir, model, metric="pearson", target=None):
+    rows = pd.read_parquet(list((Path(run_dir) / "jobs").glob(f"{model}__*.rows.parquet")))
+    rows = rows[rows["metric"] == metric]
+    if target is not None:
+        rows = rows[rows["target"] == target]
+    g = rows.groupby(["seed", "fold"])
+    return g["value"].mean().to_numpy(), g["n_train"].first().to_numpy(), g["n_test"].first().to_numpy()
+
+
+# ---------------------------------------------------------------- known answers
+
+
+def test_corrected_t_and_holm_match_reference(run):
+    table = significance_table(run, **FAST).set_index("model")
+    assert table.attrs["baseline"] == "rf" and table.loc["rf", "role"] == "baseline"
+    base, _, _ = fold_vector(run, "rf")
+    raw = []
+    for model in ("good", "bad", "twin"):
+        a, n_train, n_test = fold_vector(run, model)
+        ref = corrected_resampled_ttest(a, base, n_train, n_test)
+        assert table.loc[model, "pearson_nb_p"] == pytest.approx(ref.pvalue, rel=1e-12)
+        assert table.loc[model, "pearson_nb_t"] == pytest.approx(ref.statistic, rel=1e-12)
+        raw.append(ref.pvalue)
+    holm = multipletests(raw, method="holm")[1]
+    np.testing.assert_allclose(table.loc[["good", "bad", "twin"], "pearson_nb_p_adj"], holm, rtol=1e-12)
+    bh = significance_table(run, correction="fdr_bh", **FAST).set_index("model")
+    np.testing.assert_allclose(bh.loc[["good", "bad", "twin"], "pearson_nb_p_adj"],
+                               multipletests(raw, method="fdr_bh")[1], rtol=1e-12)
+    assert "Benjamini-Hochberg" in " ".join(bh.attrs["notes"]) and "Holm" in " ".join(table.attrs["notes"])
+    assert table.loc["good", "pearson_diff"] > 0 > table.loc["bad", "pearson_diff"]
+
+
+def test_permutation_and_paired_bootstrap_match_reference(run):
+    """The fast moment-based scorer reproduces the reference functions on the raw predictions."""
+    table = significance_table(run, n_resamples=300, seed=3).set_index("model")
+    preds = pd.read_parquet(list((run / "jobs").glob("*.preds.parquet")))
+
+    def wide(model):
+        d = preds[preds["model"] == model].pivot(index="sample_id", columns="target", values="y_pred")
+        return d[TARGETS].to_numpy()
+
+    truth = preds.drop_duplicates(["sample_id", "target"]).pivot(index="sample_id", columns="target",
+                                                                  values="y_true")[TARGETS].to_numpy()
+    performer = preds.drop_duplicates("sample_id").set_index("sample_id").sort_index()["performer"].to_numpy()
+
+    def metric(y, p):
+        return pooled_metric(y, p[None], "r2")
+
+    perm = permutation_test_predictions(truth, wide("good"), wide("rf"), metric, n_permutations=300, seed=3)
+    assert table.loc["good", "r2_perm_p"] == pytest.approx(perm.pvalue)
+    assert table.loc["good", "r2_diff"] == pytest.approx(perm.statistic, abs=1e-12)
+    boot = paired_bootstrap_diff(truth, wide("good"), wide("rf"), metric, groups=performer, n_resamples=300, seed=3)
+    assert table.loc["good", "r2_diff_lo"] == pytest.approx(boot.low, abs=1e-9)
+    assert table.loc["good", "r2_diff_hi"] == pytest.approx(boot.high, abs=1e-9)
+
+
+def test_identical_model_has_zero_difference_and_p_one(run):
+    table = significance_table(run, **FAST).set_index("model")
+    twin = table.loc["twin"]
+    for m in ("pearson", "r2"):
+        assert twin[f"{m}_diff"] == 0.0 and twin[f"{m}_diff_lo"] == 0.0 and twin[f"{m}_diff_hi"] == 0.0
+        assert twin[f"{m}_nb_p"] == 1.0 and twin[f"{m}_perm_p"] == 1.0 and twin[f"{m}_cohen_dz"] == 0.0
+        assert twin[f"{m}_nb_p_adj"] == 1.0
+
+
+def test_seed_interval_and_fold_stats(tmp_path):
+    run_dir = make_run(tmp_path / "r", {"rf": noisy(0.6, 10), "good": noisy(0.3, 11)}, seeds=(0, 1, 2))
+    table = significance_table(run_dir, **FAST).set_index("model")
+    data = load_run_data(run_dir)
+    _, y, st, rep_seed = data.stack("good", [0, 1, 2])
+    per_seed = np.array([pooled_metric(y, st[rep_seed == s], "pearson") for s in (0, 1, 2)])
+    half = 4.302652729749464 * per_seed.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert table.loc["good", "pearson"] == pytest.approx(per_seed.mean())
+    assert table.loc["good", "pearson_seeds_lo"] == pytest.approx(per_seed.mean() - half)
+    a, _, _ = fold_vector(run_dir, "good")
+    assert table.loc["good", "pearson_fold_mean"] == pytest.approx(a.mean())
+    assert table.loc["good", "pearson_fold_sd"] == pytest.approx(a.std(ddof=1))
+    assert table.loc["good", "pearson_n_units"] == 18
+
+
+@pytest.mark.parametrize("metric", ["pearson", "r2"])
+@pytest.mark.parametrize("case", ["plain", "constant_column", "outlier"])
+def test_pooled_scorer_equals_pooled_metric(metric, case):
+    rng = np.random.default_rng(1)
+    y = rng.random((80, 3))
+    a = y + rng.normal(0, 0.3, (2, 80, 3))
+    b = y + rng.normal(0, 0.5, (2, 80, 3))
+    if case == "constant_column":
+        a[1, :, 2] = 0.4
+    if case == "outlier":  # a diverging model: moment sums would cancel, so the scorer goes direct
+        a[0, 5, 1] = 1e11
+    scorer = PooledScorer(y, a, metric, other=b)
+    assert scorer.direct == (case == "outlier")
+    for _ in range(20):
+        idx = rng.integers(0, 80, 80)
+        w = np.bincount(idx, minlength=80).astype(float)
+        ref_a, ref_b = pooled_metric(y[idx], a[:, idx], metric), pooled_metric(y[idx], b[:, idx], metric)
+        assert scorer.score(w) == pytest.approx(ref_a, rel=1e-9, abs=1e-12)
+        assert scorer.diff(w) == pytest.approx(ref_a - ref_b, rel=1e-9, abs=1e-12)
+        pick = rng.random(80) < 0.5
+        mixed = pooled_metric(y, np.where(pick[None, :, None], b, a), metric)
+        assert scorer.mixed(pick) == pytest.approx(mixed, rel=1e-9, abs=1e-12)
+
+
+# ---------------------------------------------------------------------- guards
+
+
+def test_partial_model_is_marked_not_averaged(tmp_path):
+    models = {"rf": noisy(0.6, 12), "good": noisy(0.3, 13), "broken": noisy(0.5, 14)}
+    run_dir = make_run(tmp_path / "r", models, seeds=(0, 1), failed=[("broken", 1, 2), ("good", 1, 0),
+                                                                      ("good", 0, 3)])
+    table = significance_table(run_dir, **FAST).set_index("model")
+    broken, good = table.loc["broken"], table.loc["good"]
+    assert broken["status"] == "partial: 11 of 12 folds" and broken["seeds_used"] == "0"
+    # Seed 1 is incomplete: the value is seed 0's alone, never a mean over 5 of 6 folds.
+    data = load_run_data(run_dir)
+    _, y, st, _ = data.stack("broken", [0])
+    assert broken["pearson"] == pytest.approx(pooled_metric(y, st, "pearson"))
+    assert broken["pearson_fold_n"] == 6 and broken["pearson_n_units"] == 6
+    assert "only complete seeds 0" in broken["note"]
+    # No complete seed at all: no numbers, no tests, and the cells say why.
+    assert good["status"] == "partial: 10 of 12 folds" and np.isnan(good["pearson"])
+    assert np.isnan(good["pearson_nb_p"]) and np.isnan(good["pearson_perm_p"]) and "excluded" in good["note"]
+    md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
+    assert "| good | partial: 10 of 12 folds |" in md
+    assert "§" in md and "partial: 11 of 12 folds (seeds used: 0)" in md
+    per = per_target_table(run_dir, **FAST)
+    assert per["good.r"].isna().all() and per["broken.r"].notna().all()
+    assert any("good: partial: 10 of 12 folds" in n for n in per.attrs["notes"])
+
+
+def test_group_on_both_sides_is_a_violation(run, tmp_path):
+    assert check_groups(run).status == "ok"
+    folds = pd.read_parquet(run / "folds.parquet")
+    # Fold 2 tests performer 3; put one of performer 3's segments into its training set.
+    leak = (folds["fold"] == 2) & (folds["sample_id"] == "Schubert_D960_mv2_8bars_3_1")
+    folds.loc[leak, "role"] = "train"
+    folds.to_parquet(run / "folds.parquet", index=False)
+    check = check_groups(run)
+    assert check.status == "violation" and "VIOLATION" in check.message
+    assert check.violations[["seed", "fold", "group"]].values.tolist() == [[0, 2, "3"]]
+    report = build_report(run, **FAST, rank_blocks=())
+    assert "group_violations" in report.tables and "VIOLATION" in report.header()[1]
+    kfold = make_run(tmp_path / "k", {"rf": noisy(0.6, 15), "good": noisy(0.3, 16)}, split="kfold")
+    assert check_groups(kfold).status == "not applicable"
+
+
+def test_cluster_ci_wider_than_segment_ci_when_errors_are_clustered(tmp_path):
+    run_dir = make_run(tmp_path / "r", {"rf": clustered(1.0), "good": noisy(0.3, 17)})
+    table = significance_table(run_dir, **FAST).set_index("model")
+    assert table.attrs["cluster"] == "performers"
+    for m in ("pearson", "r2"):
+        seg = table.loc["rf", f"{m}_seg_hi"] - table.loc["rf", f"{m}_seg_lo"]
+        clu = table.loc["rf", f"{m}_cluster_hi"] - table.loc["rf", f"{m}_cluster_lo"]
+        assert clu > 1.25 * seg
+    kfold = significance_table(make_run(tmp_path / "k", {"rf": noisy(0.6, 18)}, split="kfold"), **FAST)
+    assert kfold.attrs["cluster"] is None and kfold["pearson_cluster_lo"].isna().all()
+
+
+def test_bad_options_raise():
+    with pytest.raises(ConfigError, match="not a run directory"):
+        significance_table("/nonexistent/run")
+
+
+def test_bad_baseline_and_correction(run):
+    with pytest.raises(ConfigError, match="baseline 'nope'"):
+        significance_table(run, baseline="nope")
+    with pytest.raises(ConfigError, match="correction='bonf'"):
+        significance_table(run, correction="bonf")
+
+
+# ------------------------------------------------------------ per target, ranks
+
+
+def test_per_target_table_and_ceiling(run):
+    ceiling = pd.DataFrame({"target": TARGETS, "ceiling_r": [0.9, 0.8, 0.85, 0.7]})
+    table = per_target_table(run, ceiling=ceiling, **FAST)
+    assert list(table["target"]) == TARGETS and table.attrs["resampled"] == "performers"
+    base_p = []
+    for t in TARGETS:
+        a, n_train, n_test = fold_vector(run, "good", target=t)
+        b, _, _ = fold_vector(run, "rf", target=t)
+        base_p.append(corrected_resampled_ttest(a, b, n_train, n_test).pvalue)
+    np.testing.assert_allclose(table["good.nb_p"], base_p, rtol=1e-12)
+    np.testing.assert_allclose(table["good.nb_p_adj"], multipletests(base_p, method="holm")[1], rtol=1e-12)
+    np.testing.assert_allclose(table["good.r_over_ceiling"], table["good.r"] / ceiling["ceiling_r"])
+    assert (table["good.r_lo"] <= table["good.r"]).all() and (table["good.r"] <= table["good.r_hi"]).all()
+    sig = significance_table(run, ceiling=ceiling, metrics=("pearson",), **FAST).set_index("model")
+    assert sig.loc["good", "ceiling_fraction"] == pytest.approx(table["good.r_over_ceiling"].mean())
+    with pytest.raises(ConfigError, match="lacks 1 target"):
+        per_target_table(run, ceiling=ceiling.iloc[:3])
+
+
+def test_rank_models_targets_and_folds(tmp_path):
+    run_dir = make_run(tmp_path / "r", {"rf": noisy(0.6, 19), "good": noisy(0.3, 20), "bad": noisy(1.2, 21), "mean": constant})
+    by_target = rank_models(run_dir, blocks="targets")
+    assert "targets share segments" in by_target.label and "mean" in by_target.excluded
+    ref = friedman_nemenyi(by_target.scores)
+    assert by_target.result.cd == pytest.approx(ref.cd) and list(by_target.result.avg_ranks.index)[0] == "good"
+    pd.testing.assert_frame_equal(by_target.result.pairwise_p, ref.pairwise_p)
+    by_fold = rank_models(run_dir, blocks="folds", metric="r2")
+    assert by_fold.scores.shape == (6, 4) and by_fold.table()["model"].iloc[0] == "good"
+    assert by_fold.pvalue_table().shape == (4, 5)
+    with pytest.raises(ConfigError, match="at least 3 models"):
+        rank_models(make_run(tmp_path / "two", {"rf": noisy(0.6, 22), "good": noisy(0.3, 23)}))
+
+
+# ------------------------------------------------------------------- rendering
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rendered")
+    models = {"rf": noisy(0.6, 24), "my_model": noisy(0.3, 25), "bad": noisy(1.2, 26)}
+    report = build_report(make_run(root / "r", models), **FAST)
+    written = write_tables(report.tables, root / "out")
+    return report, written, root / "out"
+
+
+def test_markdown_bolds_best_and_has_legend(rendered):
+    report, _, out = rendered
+    md = (out / "significance.md").read_text()
+    table = report.tables["significance"].set_index("model")
+    best = table["pearson"].idxmax()
+    assert best == "my_model"
+    assert f"| {best} | **{table.loc[best, 'pearson']:.3f}** |" in md
+    assert "†" in md and "‡" in md and "p_adj < 0.05" in md and "Holm" in md
+    assert "95% CI (performers)" in md and "Group check: ok" in md
+
+
+def _check_latex(tex: str) -> None:
+    body = re.sub(r"\\[{}%&_#$]", "", tex)
+    body = "\n".join(line.split("%", 1)[0] for line in body.splitlines())
+    depth = 0
+    for ch in body:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+    envs = re.findall(r"\\(begin|end)\{(\w+)\}", body)
+    stack = []
+    for kind, env in envs:
+        if kind == "begin":
+            stack.append(env)
+        else:
+            assert stack.pop() == env
+    assert not stack
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule"):
+        assert tex.count(rule) == tex.count("\\begin{tabular}")
+    assert re.search(r"(?<!\\)_", body) is None, "unescaped underscore"
+    text = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
+    assert re.search(r"(?<!\\)%", text) is None, "unescaped percent"
+
+
+def test_latex_syntax(rendered):
+    _, _, out = rendered
+    for path in out.glob("*.tex"):
+        tex = path.read_text()
+        _check_latex(tex)
+    sig = (out / "significance.tex").read_text()
+    assert "my\\_model" in sig and "95\\% CI" in sig and "\\textbf{" in sig
+    assert tex_escape("a_b & 50% {x} †") == r"a\_b \& 50\% \{x\} \textsuperscript{\dag}"
+
+
+def test_csv_round_trips_numbers(rendered):
+    report, written, out = rendered
+    for name, table in report.tables.items():
+        back = pd.read_csv(out / f"{name}.csv")
+        assert list(back.columns) == list(table.columns)
+        for col in table.columns:
+            if pd.api.types.is_numeric_dtype(table[col]):
+                np.testing.assert_allclose(back[col].to_numpy(float), table[col].to_numpy(float), rtol=1e-15,
+                                           equal_nan=True)
+    meta = json.loads((out / "significance.meta.json").read_text())
+    assert meta["baseline"] == "rf" and meta["correction"] == "holm" and meta["cluster"] == "performers"
+    html = (out / "significance.html").read_text()
+    assert html.startswith('<table class="percepiano-table"') and "<strong>" in html and "</table>" in html
+    with pytest.raises(ConfigError, match="unknown table format 'pdf'"):
+        write_tables(report.tables, out, formats=("pdf",))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_compiles(rendered, tmp_path):
+    _, _, out = rendered
+    doc = tmp_path / "doc.tex"
+    inputs = "\n".join(f"\\input{{{p.name}}}" for p in sorted(out.glob("*.tex")))
+    doc.write_text("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+                   f"\\begin{{document}}\n{inputs}\n\\end{{document}}\n")
+    res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", str(doc)], cwd=out,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:]
+
+
+def test_display_of_latex_single_table():
+    table = pd.DataFrame({"model": ["a_b"], "avg_rank": [1.0]})
+    table.attrs.update({"kind": "ranking", "blocks": "targets", "label": "exploratory", "notes": ["50% sure"]})
+    (d,) = make_displays(table, "rank_x")
+    tex = to_latex(d)
+    _check_latex(tex)
+    assert "\\label{tab:rank-x}" in tex and "\\textbf{1.00}" in tex
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def test_cli_report_writes_tables(small_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(small_run, run_dir)
+    assert main(["report", str(run_dir), "--no-ceiling", "--n-resamples", "99", "--format", "md,csv"]) == 0
+    out = capsys.readouterr().out
+    assert "| rf |" in out  # the summary table comes first
+    assert "baseline rf" in out and "Group check: ok" in out and "95% CI (performers)" in out
+    files = {p.name for p in (run_dir / "report").iterdir()}
+    assert {"significance.md", "significance.csv", "per_target.csv", "report.json"} <= files
+    assert "significance.tex" not in files
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--format", "md,pdf"], "--format 'md,pdf'"),
+    (["--baseline", "nope", "--no-ceiling"], "baseline 'nope' is not a model"),
+    (["--ceiling", "--data-dir", "/nonexistent/x"], "does not exist"),
+])
+def test_cli_report_errors_are_one_line(small_run, tmp_path, args, match, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(small_run, run_dir)
+    assert main(["report", str(run_dir), "--n-resamples", "9", *args]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and match in err
+
+
+def test_cli_ceiling(fake_data_dir, capsys):
+    # The synthetic dataset has no rater file: a one-line error.
+    assert main(["ceiling", "--data-dir", str(fake_data_dir)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "rater file" in err
