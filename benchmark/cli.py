@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default midi)")
     fb.add_argument("--on-bad-input", choices=("skip", "error"), default="skip")
     _add_data_options(fb)
+    fd = fsub.add_parser("docs", help="print every feature's name and documentation as Markdown")
+    fd.add_argument("--features", default="midi,audio,score", help="comma-separated tabular feature sets")
     fi = fsub.add_parser("info", help="what is cached, and its size")
     fi.add_argument("--cache-dir")
 
@@ -238,7 +240,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_features(args: argparse.Namespace) -> int:
     from features.cache import Cache, resolve_cache_dir
 
-    cache = Cache(resolve_cache_dir(args.cache_dir))
+    if args.action == "docs":
+        return _feature_docs(args.features)
+    cache = Cache(resolve_cache_dir(getattr(args, "cache_dir", None)))
     if args.action == "info":
         rows = cache.info()
         if not rows:
@@ -266,6 +270,22 @@ def _cmd_features(args: argparse.Namespace) -> int:
         print(f"mel: {len(ds.meta) - len(bad)} spectrograms cached, {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
     print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
+    return 0
+
+
+def _feature_docs(names: str) -> int:
+    from features.sets import FEATURE_SETS
+
+    for name in FEATURE_SETS.parse_list(names):
+        spec = FEATURE_SETS.get(name)
+        if spec.extra.get("kind") == "array":
+            continue
+        fs = spec.build()
+        print(f"## `{name}`: {spec.description}\n\nExtractor version {fs.version}.\n")
+        print("| feature | what it measures |\n|---|---|")
+        for feat in fs.feature_names:
+            print(f"| `{feat}` | {fs.docs[feat]} |")
+        print()
     return 0
 
 

@@ -174,3 +174,13 @@ def test_performer4_protocol_scores_fixed_test_set(real_dataset, tmp_path):
     # the mean baseline's R^2 on a held-out set is slightly negative by construction
     assert -0.2 < row["pooled_r2"] <= 0.0
     assert np.isclose(row["pooled_r2"], row["fold_r2_mean"], atol=1e-9)
+
+
+def test_feature_docs_lists_every_feature(capsys):
+    from features import audio, midi, score
+
+    assert main(["features", "docs"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(midi.FEATURES) + len(audio.FEATURES) + len(score.FEATURES)
+    assert "| `vel_mean` |" in out and "## `score`" in out

@@ -6,6 +6,7 @@ import soundfile
 
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.dataset import load_dataset
+from benchmark.errors import DataError
 from features.build import build_arrays, build_features
 from features.cache import Cache
 from features.stages import AudioParams, MelParams, logmel_for, rendered_audio
@@ -70,3 +71,30 @@ def test_render_command_writes_audible_wav(fake_data_dir, tmp_path, capsys):
     assert len(y) / sr == pytest.approx(end + 1.0, abs=0.05)
     assert main(["render", "nope", "-o", str(out), "--data-dir", str(fake_data_dir)]) == EXIT_ERROR
     assert "unknown segment" in capsys.readouterr().err
+
+
+def test_corrupt_entry_is_rebuilt_not_served(rows, tmp_path):
+    cache = Cache(tmp_path / "c")
+    first = build_features(rows.iloc[:3], ["midi"], cache, progress=False)
+    entry = sorted((tmp_path / "c" / "midi").rglob("*.npz"))[0]
+    entry.write_bytes(entry.read_bytes()[:40])  # truncated by a crash or a bad disk
+    again = build_features(rows.iloc[:3], ["midi"], cache, progress=False)
+    assert again.n_cached == 2 and again.n_computed == 1
+    np.testing.assert_array_equal(first.X.to_numpy(), again.X.to_numpy())
+    assert build_features(rows.iloc[:3], ["midi"], cache, progress=False).n_cached == 3
+
+
+def test_midi_that_renders_to_silence_is_skipped_with_its_id(rows, tmp_path):
+    import pretty_midi
+
+    row = rows.iloc[0]
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    inst.control_changes.append(pretty_midi.ControlChange(64, 100, 0.0))  # pedal, but no note at all
+    inst.control_changes.append(pretty_midi.ControlChange(64, 0, 2.0))
+    pm.instruments.append(inst)
+    pm.write(row["midi_path"])
+    fm = build_features(rows.iloc[:3], ["audio"], Cache(tmp_path / "c"), progress=False, on_bad_input="skip")
+    assert list(fm.skipped) == [row["sample_id"]] and len(fm.X) == 2
+    with pytest.raises(DataError, match=row["sample_id"]):
+        build_features(rows.iloc[:3], ["audio"], Cache(tmp_path / "c"), progress=False, on_bad_input="error")
