@@ -28,12 +28,12 @@ Design notes
 
 from __future__ import annotations
 
-import difflib
 import logging
 
 import numpy as np
 
-from benchmark.errors import ConfigError, DataError, UnknownNameError
+from benchmark.errors import ConfigError, DataError
+from features.families import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -147,13 +147,7 @@ def feature_family(name: str) -> str:
     UnknownNameError
         The name starts with no known family prefix.
     """
-    parts = name.split("_", 2)
-    prefix = "_".join(parts[:2])
-    if prefix in FAMILIES and len(parts) == 3:
-        return prefix
-    close = difflib.get_close_matches(name, FEATURES, n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(f"feature {name!r} has no known family prefix ({', '.join(FAMILIES)}){hint}")
+    return family_of(name, FAMILIES, FEATURES)
 
 
 def _cv(x: np.ndarray) -> float:

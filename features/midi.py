@@ -18,10 +18,9 @@ statistics of a file with a single onset or chord statistics without chords.
 
 from __future__ import annotations
 
-import difflib
 import os
 
-from benchmark.errors import UnknownNameError
+from features.families import family_of
 from features.midi_io import read_performance
 from features.midi_stats import compute_features
 
@@ -146,12 +145,7 @@ def feature_family(name: str) -> str:
     UnknownNameError
         The name starts with no known family prefix.
     """
-    prefix = name.split("_", 1)[0]
-    if prefix in FAMILIES and "_" in name:
-        return prefix
-    close = difflib.get_close_matches(name, FEATURES, n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(f"feature {name!r} has no known family prefix ({', '.join(FAMILIES)}){hint}")
+    return family_of(name, FAMILIES, FEATURES)
 
 
 def extract(path: str | os.PathLike) -> dict[str, float]:

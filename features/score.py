@@ -27,7 +27,6 @@ warning: its features would describe a wrong alignment.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
@@ -37,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import DataError, UnknownNameError
+from benchmark.errors import DataError
+from features.families import family_of
 from features.midi_io import Performance, read_performance
 from features.midi_stats import LEGATO_RATIO, STACCATO_RATIO, _corr, _mean, _Segment, _slope, _std
 from features.score_align import Alignment, align, group_anchors
@@ -113,12 +113,7 @@ def feature_family(name: str) -> str:
     UnknownNameError
         The name starts with no known family prefix.
     """
-    family = "_".join(name.split("_", 2)[:2])
-    if family in FAMILIES and name.count("_") >= 2:
-        return family
-    close = difflib.get_close_matches(name, FEATURES, n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(f"feature {name!r} has no known family prefix ({', '.join(FAMILIES)}){hint}")
+    return family_of(name, FAMILIES, FEATURES)
 
 
 def score_midi_for(meta_row: Mapping, score_dir: str | os.PathLike | None = None) -> Path | None:
