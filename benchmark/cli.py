@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     rep.add_argument("--out", help="folder for the tables (default RUN_DIR/report)")
+    rep.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                     help="write the figures (PNG and PDF) into OUT/plots (default on)")
+    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+                     help="write a single-file HTML report, OUT/report.html (default on)")
+    rep.add_argument("--importance", metavar="MODELS",
+                     help="also compute permutation feature importance (by feature family, on held-out folds) "
+                          "for these tree models, e.g. rf,lgbm; refits every fold")
 
     ceil = sub.add_parser("ceiling", help="print the noise ceiling of each target (split-half reliability of the "
                                           "mean rating)")
@@ -195,10 +202,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(render_markdown(make_displays(report.tables["significance"], "significance")))
     for blocks, ranking in report.rankings.items():
         ranks = ", ".join(f"{m} {v:.2f}" for m, v in ranking.result.avg_ranks.items())
+        excluded = f" (excluded: {', '.join(ranking.excluded)})" if ranking.excluded else ""
         print(f"Friedman over {blocks} ({ranking.label}): p = {ranking.result.pvalue:.3g}; "
-              f"average ranks {ranks}; Nemenyi CD = {ranking.result.cd:.3f}")
+              f"average ranks {ranks}{excluded}; Nemenyi CD = {ranking.result.cd:.3f}")
     for note in report.notes:
         print(note)
+    written = list(written)
+    importance = {}
+    if args.importance:
+        from reports.analysis import permutation_importance_run
+
+        for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
+            imp = permutation_importance_run(run_dir, model, seed=args.seed)
+            importance[model] = imp
+            imp.to_csv(out / f"importance_{model}.csv", index=False)
+            written.append(f"importance_{model}.csv")
+    if args.plots:
+        from reports.plots import write_plots
+
+        paths = write_plots(run_dir, out / "plots", importance=importance or None)
+        written.append(f"plots/ ({len(paths)} files)")
+    if args.html:
+        from reports.html import write_html_report
+
+        html = write_html_report(run_dir, out / "report.html", importance=importance or None,
+                                 n_resamples=args.n_resamples, seed=args.seed, report=report, ceiling_table=ceiling)
+        written.append(html.name)
     print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
     return 0
 

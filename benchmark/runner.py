@@ -3,7 +3,7 @@
 A run directory holds::
 
     manifest.json            command, versions, git commit, data hash, options
-    folds.parquet            sample_id, seed, fold, role (train/test) for every fold
+    folds.parquet            sample_id, seed, fold, role (train/test), group (the split's label)
     jobs/<job>.preds.parquet out-of-fold predictions of one finished job
     jobs/<job>.rows.parquet  its tidy metric rows (written last: the "done" mark)
     metrics.parquet          all per-fold metric rows (written at the end)
@@ -41,7 +41,7 @@ from benchmark.metrics import METRICS, per_target
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
 from models import MODELS
-from splits import SPLITS, make_splits, split_info
+from splits import SPLITS, make_splits, split_groups, split_info
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +167,8 @@ class Runner:
         self.skipped = fm.skipped
         info = split_info(cfg.split)
         self.split_info = info
-        self.groups = (self.dataset.meta[info["group_column"]].to_numpy()
-                       if info.get("group_column") in self.dataset.meta else None)
+        # The split's own group labels: they group the models' inner CV too.
+        self.groups = split_groups(cfg.split, self.dataset.meta)
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         self._write_manifest()
 
@@ -207,10 +207,14 @@ class Runner:
         _atomic_json(manifest, path)
         rows = []
         ids = self.dataset.meta["sample_id"].to_numpy()
+        groups = self.groups if self.groups is not None else np.full(len(ids), None)
+        groups = np.asarray([None if g is None else str(g) for g in groups], dtype=object)
         for s, folds in self.folds.items():
             for k, (tr, te) in enumerate(folds):
-                rows.append(pd.DataFrame({"sample_id": ids[tr], "seed": s, "fold": k, "role": "train"}))
-                rows.append(pd.DataFrame({"sample_id": ids[te], "seed": s, "fold": k, "role": "test"}))
+                rows.append(pd.DataFrame({"sample_id": ids[tr], "seed": s, "fold": k, "role": "train",
+                                          "group": groups[tr]}))
+                rows.append(pd.DataFrame({"sample_id": ids[te], "seed": s, "fold": k, "role": "test",
+                                          "group": groups[te]}))
         _atomic_parquet(pd.concat(rows, ignore_index=True), self.run_dir / "folds.parquet")
 
     def plan(self) -> list[tuple[str, int, int]]:

@@ -227,6 +227,8 @@ def write_html_report(
     n_resamples: int = 1000,
     seed: int = 0,
     top: int = 10,
+    report=None,
+    ceiling_table: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained HTML report of a run.
 
@@ -247,6 +249,11 @@ def write_html_report(
     seed : int
     top : int
         Rows of the "hardest" tables.
+    report : reports.report.Report, optional
+        An already built report (``benchmark report`` builds one for its
+        tables); built here when absent.
+    ceiling_table : DataFrame, optional
+        The noise ceiling that ``report`` was built with.
 
     Returns
     -------
@@ -265,8 +272,11 @@ def write_html_report(
     out = Path(out) if out is not None else res.run_dir / "report.html"
     if out.is_dir():
         out = out / "report.html"
-    ceil, why = _ceiling(res) if ceiling else (None, "noise ceiling not requested")
-    report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil)
+    if report is not None:
+        ceil, why = ceiling_table, "noise ceiling not available for this run"
+    else:
+        ceil, why = _ceiling(res) if ceiling else (None, "noise ceiling not requested")
+        report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil)
     figs = run_figures(res, importance=dict(importance or {}), rankings=report.rankings, n_resamples=n_resamples,
                        seed=seed)
     body = [

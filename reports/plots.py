@@ -200,7 +200,7 @@ def plot_per_target(table: pd.DataFrame, *, title: str | None = None) -> Figure:
         note += f"; r undefined (constant predictions): {', '.join(dropped)}"
     ax.set_title(f"{title or 'Pearson r per target'}\n{note}", fontsize=9)
     if models:
-        ax.legend(fontsize=7, ncol=min(len(models), 6), loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 

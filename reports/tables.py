@@ -63,10 +63,11 @@ def fmt_ci(lo, hi, digits: int = 3, signed: bool = False) -> str:
 
 
 def fmt_p(p) -> str:
-    """A p-value: three decimals, ``<0.001`` below."""
+    """A p-value: three decimals, four below 0.01, ``<0.001`` below 0.001."""
     if not _finite(p):
         return "n/a"
-    return "<0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+    p = float(p)
+    return "<0.001" if p < 0.001 else (f"{p:.4f}" if p < 0.01 else f"{p:.3f}")
 
 
 def _best(values: Iterable, higher: bool = True) -> list[bool]:

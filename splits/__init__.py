@@ -6,7 +6,7 @@ it. Every registered factory returns an object with sklearn's splitter API.
 """
 
 from splits.performer import PerformerFourFold, performer_fold_id, performer_fold_ids, validation_fold_ids
-from splits.registry import SPLITS, make_splits, make_validation_folds, split_info
+from splits.registry import SPLITS, make_splits, make_validation_folds, split_groups, split_info
 from splits.splitters import GroupSplitter
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "make_validation_folds",
     "performer_fold_id",
     "performer_fold_ids",
+    "split_groups",
     "split_info",
     "validation_fold_ids",
 ]

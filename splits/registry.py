@@ -206,6 +206,16 @@ def _groups(spec: Spec, meta: pd.DataFrame) -> np.ndarray | None:
     return None if groups_from is None else np.asarray(groups_from(meta))
 
 
+def split_groups(name: str, meta: pd.DataFrame) -> np.ndarray | None:
+    """The group label of every row as the split ``name`` uses it (None for ungrouped splits).
+
+    For ``percepiano_performer4`` these are the paper's performer fold ids,
+    not the raw ``player`` labels (Beethoven and Schubert players with the
+    same label get different ids).
+    """
+    return _groups(SPLITS.get(name), meta)
+
+
 def _params(spec: Spec, seed: int, n_splits: int | None) -> dict[str, Any]:
     """Validate the options alone (before looking at the data); return factory kwargs."""
     name = spec.name
