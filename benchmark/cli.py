@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--cache-dir")
 
     ren = sub.add_parser("render", help="render one segment's MIDI to a WAV file (listening check)")
-    ren.add_argument("segment_id", help="e.g. Schubert_D960_mv2_8bars_1_1")
+    ren.add_argument("segment_id", help="e.g. Schubert_D960_mv2_8bars_1_17")
     ren.add_argument("-o", "--output", required=True, help="WAV file to write")
     _add_data_options(ren)
 

@@ -330,7 +330,8 @@ def format_table(table: pd.DataFrame, *, split: str, partition: bool = True) -> 
     for _, row in table.iterrows():
         def ci(metric, row=row):
             if pd.isna(row.get(f"pooled_{metric}", np.nan)):
-                return "n/a (no complete seed)"
+                # complete but undefined: a constant prediction has no correlation
+                return "undefined (constant predictions)" if row["complete"] else "n/a (no complete seed)"
             return f"{row[f'pooled_{metric}']:.3f} [{row[f'pooled_{metric}_lo']:.3f}, {row[f'pooled_{metric}_hi']:.3f}]"
 
         def fold(metric, row=row):
