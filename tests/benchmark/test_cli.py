@@ -46,6 +46,8 @@ def test_run_writes_tidy_rows_predictions_and_manifest(base_args, tmp_path, caps
     assert one.groupby(["sample_id", "target"]).size().eq(1).all() and one["sample_id"].nunique() == 24
     # a performer's segments are predicted by the fold that held that performer out
     folds = pd.read_parquet(run / "folds.parquet")
+    assert (folds.merge(preds.drop_duplicates("sample_id"), on="sample_id")
+            .eval("group == performer").all())  # lopo groups by player
     test = folds[(folds.role == "test") & (folds.seed == 0)].merge(
         preds[(preds.model == "rf") & (preds.seed == 0)].drop_duplicates("sample_id"), on=["sample_id", "fold"])
     assert test.groupby("fold")["performer"].nunique().eq(1).all()
@@ -168,6 +170,12 @@ def test_performer4_protocol_scores_fixed_test_set(real_dataset, tmp_path):
     preds = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     per_fold = preds.groupby("fold")["sample_id"].nunique()
     assert list(per_fold) == [193, 193, 193, 193]
+    # folds.parquet stores the split's own groups: the paper's performer fold ids, never on both sides
+    from reports.rundata import check_groups
+
+    folds = pd.read_parquet(tmp_path / "run" / "folds.parquet")
+    assert set(folds.loc[folds.role == "test", "group"]) == {"1", "2"}
+    assert check_groups(tmp_path / "run").status == "ok"
     from reports.summary import summary_table
 
     row = summary_table(tmp_path / "run").iloc[0]
