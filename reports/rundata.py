@@ -18,7 +18,8 @@ from benchmark.errors import ConfigError, DataError
 from reports.summary import load_run, prediction_stack
 
 #: What a resampled group is called, by the split's group column.
-GROUP_LABELS = {"player": "performers", "piece": "pieces", "excerpt": "excerpts", "composer": "composers"}
+GROUP_LABELS = {"player": "performers", "piece": "pieces", "excerpt": "excerpts", "composer": "composers",
+                "performer fold id": "performer fold ids"}
 #: Prediction columns holding the dataset meta of a group column.
 PRED_GROUP_COLUMNS = {"player": "performer", "piece": "piece"}
 
@@ -258,7 +259,7 @@ def check_groups(run: str | Path | RunData) -> GroupCheck:
         # The runner stored the labels the split itself grouped by (e.g. the
         # paper's performer fold ids for percepiano_performer4).
         labels = dict(zip(folds["sample_id"], folds["group"], strict=True))
-        column = f"{column} group (as the split labels it)"
+        column = run.manifest["split"].get("group_label") or column
     else:
         try:
             labels = dict(zip(ids, group_labels(run.preds, ids, column), strict=True))

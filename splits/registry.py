@@ -126,6 +126,7 @@ def composer() -> GroupSplitter:
     group_column="player",
     columns=FOLD_ID_COLUMNS,
     groups_from=performer_fold_ids,
+    group_label="performer fold id",
     partition=False,
     seeded=False,
     validation=True,
@@ -155,7 +156,9 @@ def split_info(name: str) -> dict[str, Any]:
     dict
         ``name``; ``description``; ``group_column`` (str or None: what is
         grouped); ``columns`` (tuple of metadata columns the split reads);
-        ``partition`` (True if the test folds cover every sample exactly once);
+        ``group_label`` (what the split's own group labels are, e.g. the
+        paper's performer fold ids); ``partition`` (True if the test folds
+        cover every sample exactly once);
         ``seeded`` (True if the seed changes the folds); ``n_splits`` (default
         fold count, or None if the data fixes it); ``validation`` (True if the
         split also provides per-fold validation sets, see
@@ -171,6 +174,7 @@ def split_info(name: str) -> dict[str, Any]:
         "name": spec.name,
         "description": spec.description,
         "group_column": spec.extra.get("group_column"),
+        "group_label": spec.extra.get("group_label", spec.extra.get("group_column")),
         "columns": _required_columns(spec),
         "partition": bool(spec.extra.get("partition", True)),
         "seeded": bool(spec.extra.get("seeded", False)),
