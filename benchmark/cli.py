@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     rep.add_argument("--out", help="folder for the tables (default RUN_DIR/report)")
+    rep.add_argument("--rope", type=float, default=0.01,
+                     help="region of practical equivalence in mean r for the Bayesian correlated t-test "
+                          "(default 0.01; 0 or less leaves that table out)")
     rep.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
                      help="write the figures (PNG and PDF) into OUT/plots (default on)")
     rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
@@ -195,7 +198,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 raise
             print(f"\nnote: no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling", file=sys.stderr)
     report = build_report(run_dir, baseline=args.baseline, correction=args.correction,
-                          n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling)
+                          n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
+                          rope=args.rope if args.rope > 0 else None)
     out = Path(args.out) if args.out else run_dir / "report"
     written = write_report(report, out, formats=formats)
     print("\n" + "\n".join(report.header()) + "\n")

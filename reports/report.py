@@ -19,7 +19,7 @@ import pandas as pd
 from benchmark.errors import ConfigError
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.rundata import GroupCheck, RunData, check_groups, fold_scores, load_run_data
-from reports.significance import per_target_table, significance_table
+from reports.significance import bayesian_table, per_target_table, significance_table
 from reports.summary import METRIC_FUNCTIONS, _nanmean
 
 RANK_BLOCKS = ("targets", "folds")
@@ -179,7 +179,8 @@ class Report:
 
 def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, correction: str = "holm",
                  n_resamples: int = 2000, seed: int = 0, ceiling: pd.DataFrame | None = None,
-                 rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson") -> Report:
+                 rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson",
+                 rope: float | None = 0.01) -> Report:
     """Compute every table of the report of a run.
 
     Parameters
@@ -189,6 +190,9 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
         As :func:`reports.significance.significance_table`.
     rank_blocks : tuple of {"targets", "folds"}
     rank_metric : {"pearson", "r2"}
+    rope : float or None
+        Region of practical equivalence (in mean r) of the Bayesian correlated
+        t-test table; None leaves the table out.
 
     Returns
     -------
@@ -203,6 +207,8 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     check = check_groups(run)
     opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
     tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts)}
+    if rope is not None and len(run.models) > 1:
+        tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope)
     rankings, notes = {}, []
     for blocks in rank_blocks:
         try:

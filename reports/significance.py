@@ -388,3 +388,66 @@ def per_target_table(
         *notes,
     ]
     return table
+
+
+def bayesian_table(
+    run_dir: str | Path | RunData,
+    *,
+    baseline: str | None = None,
+    rope: float = 0.01,
+    metric: str = "pearson",
+    threshold: float = 0.95,
+) -> pd.DataFrame:
+    """Bayesian correlated t-test of every model against the baseline, with a ROPE.
+
+    Over matched (seed, fold) units of the target-averaged per-fold metric
+    (Benavoli et al. 2017, "Time for a change", JMLR 18): rho = mean n_test /
+    (n_train + n_test). The verdict is "better", "worse" or "equivalent" when
+    that posterior probability reaches ``threshold``, else "undecided". When the
+    run is a 5x2 design (5 seeds of a 2-fold split), Dietterich's 5x2cv t-test
+    is added (``cv5x2_t``, ``cv5x2_p``); otherwise those cells are NaN.
+
+    Returns
+    -------
+    DataFrame, one row per non-baseline model: ``model``, ``p_better``,
+    ``p_equivalent``, ``p_worse``, ``verdict``, ``n_units``, ``cv5x2_t``, ``cv5x2_p``.
+    """
+    from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ttest
+
+    run = load_run_data(run_dir)
+    base = resolve_baseline(run, baseline)
+    base_seeds = set(run.complete_seeds(base))
+    design_5x2 = (run.partition and len(run.seeds) == 5 and all(n == 2 for n in run.n_folds.values()))
+    recs = []
+    for model in run.models:
+        if model == base:
+            continue
+        seeds = [s for s in run.complete_seeds(model) if s in base_seeds]
+        rec = {"model": model, "p_better": np.nan, "p_equivalent": np.nan, "p_worse": np.nan,
+               "verdict": "not tested", "n_units": 0, "cv5x2_t": np.nan, "cv5x2_p": np.nan}
+        units = fold_scores(run, model, metric, seeds).merge(
+            fold_scores(run, base, metric, seeds), left_index=True, right_index=True, suffixes=("_a", "_b"))
+        units = units[np.isfinite(units["value_a"]) & np.isfinite(units["value_b"])]
+        rec["n_units"] = len(units)
+        if len(units) >= 2:
+            rho = float((units["n_test_a"] / (units["n_train_a"] + units["n_test_a"])).mean())
+            res = bayesian_correlated_ttest(units["value_a"].to_numpy(), units["value_b"].to_numpy(), rho, rope)
+            rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
+            probs = {"better": res.p_a_better, "equivalent": res.p_rope, "worse": res.p_b_better}
+            best = max(probs, key=probs.get)
+            rec["verdict"] = best if probs[best] >= threshold else "undecided"
+        if design_5x2 and len(units) == 10:
+            a = units["value_a"].unstack("fold").to_numpy()
+            b = units["value_b"].unstack("fold").to_numpy()
+            cv = five_by_two_cv_ttest(a, b)
+            rec.update(cv5x2_t=cv.statistic, cv5x2_p=cv.pvalue)
+        recs.append(rec)
+    table = pd.DataFrame(recs, columns=["model", "p_better", "p_equivalent", "p_worse", "verdict", "n_units",
+                                        "cv5x2_t", "cv5x2_p"])
+    table.attrs.update({"kind": "bayesian", "baseline": base, "metric": metric, "rope": rope, "notes": [
+        f"Bayesian correlated t-test (Benavoli et al. 2017) of each model against '{base}' over matched "
+        f"(seed, fold) units of the per-fold mean {metric}; ROPE ±{rope}; verdict when a posterior "
+        f"probability reaches {threshold}.",
+        "5x2cv paired t-test (Dietterich 1998): only for runs of 5 seeds x 2 folds "
+        "(e.g. --split kfold --n-splits 2 --seeds 0,1,2,3,4); NaN otherwise."]})
+    return table
