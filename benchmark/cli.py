@@ -130,12 +130,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = load_config(run_dir)
     else:
         from models import MODELS
-        from splits import SPLITS
 
         if not args.models:
             raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models')")
         models = MODELS.parse_list(args.models)
-        SPLITS.get(args.split)
         features = FEATURE_SETS.parse_list(args.features) if args.features else None
         config = RunConfig(models=models, split=args.split, seeds=args.seeds or [0], features=features,
                            n_splits=args.n_splits, data_dir=args.data_dir, include_score=not args.exclude_score,
@@ -151,7 +149,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
         counts = runner.run()
     except KeyboardInterrupt:
-        runner._collect() if hasattr(runner, "folds") else None
+        if hasattr(runner, "folds"):
+            runner.collect()
         print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
               file=sys.stderr)
         return EXIT_INTERRUPTED

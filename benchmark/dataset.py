@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import DataError
+from benchmark.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +109,12 @@ class Dataset:
         """sha256 over the label files and every labelled MIDI file's bytes."""
         h = hashlib.sha256()
         for rel in (MEAN_LABELS, STD_LABELS):
-            h.update(_file_sha256(self.root / rel).encode())
+            h.update(file_sha256(self.root / rel).encode())
         for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"], strict=False):
             h.update(sid.encode())
-            h.update(_file_sha256(Path(p)).encode())
+            h.update(file_sha256(Path(p)).encode())
         return h.hexdigest()
 
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

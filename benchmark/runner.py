@@ -268,12 +268,12 @@ class Runner:
                     counts[status] += 1
                     bar.update(1)
                     if status == "failed" and cfg.error_score == "raise":
-                        self._collect()
+                        self.collect()
                         raise BenchmarkError(f"job {job_id(*key)} failed: {res[2]} (error_score=raise); "
                                              f"finished jobs are kept in {self.run_dir}")
             finally:
                 bar.close()
-        failed = self._collect()
+        failed = self.collect()
         if failed and cfg.error_score == "raise":
             raise BenchmarkError(f"{len(failed)} job(s) failed, e.g. {failed[0]}; see {self.run_dir}/metrics.parquet")
         if failed and len(failed) == len(plan):
@@ -311,7 +311,7 @@ class Runner:
         _atomic_parquet(rows, self.run_dir / "jobs" / f"{jid}.rows.parquet")
         return "ok"
 
-    def _collect(self) -> list[str]:
+    def collect(self) -> list[str]:
         """Concatenate per-job files into metrics.parquet and predictions.parquet."""
         rows, preds, failed = [], [], []
         for m, s, k in self.plan():

@@ -20,13 +20,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmark.errors import CacheError
+from benchmark.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +39,6 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("PERCEPIANO_CACHE", DEFAULT_CACHE_DIR)).expanduser()
-
-
-@lru_cache(maxsize=65536)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    # The key is the content hash; (size, mtime) only decides whether this process
-    # may reuse a hash it already computed for the same unchanged file.
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes."""
-    st = os.stat(path)
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
 def make_key(stage: str, version: str, params: Mapping[str, Any], inputs: list[str | os.PathLike]) -> str:
