@@ -28,7 +28,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
                                       "../shared/percepiano)")
     p.add_argument("--cache-dir", help="feature cache (default: $PERCEPIANO_CACHE or ./.cache/percepiano-bench)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (-1: all cores; default 1)")
     p.add_argument("--soundfont", help="SoundFont for rendering audio (default: $PERCEPIANO_SOUNDFONT or the "
                                        "General MIDI SoundFont bundled with pretty_midi)")
 
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--error-score", choices=("nan", "raise"), default="nan",
                      help="a failing fold: record it and go on (default) or stop at once")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--members", help="members of the ensembles (ensemble_mean, stack), e.g. rf,lgbm,ridge "
+                                       "(default: each ensemble's own)")
+    run.add_argument("--backend", choices=("joblib", "dask", "dask-local"), default=None,
+                     help="where jobs run: local processes (joblib, default), a Dask cluster (dask, with "
+                          "--scheduler) or a Dask LocalCluster (dask-local)")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address for --backend dask")
     _add_data_options(run)
 
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
@@ -128,6 +134,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         config = load_config(run_dir)
+        # Execution options may change on resume; everything else comes from the manifest.
+        for name in ("jobs", "backend", "scheduler", "cache_dir"):
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
     else:
         from models import MODELS
 
@@ -135,10 +145,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models')")
         models = MODELS.parse_list(args.models)
         features = FEATURE_SETS.parse_list(args.features) if args.features else None
+        members = MODELS.parse_list(args.members) if args.members else None
         config = RunConfig(models=models, split=args.split, seeds=args.seeds or [0], features=features,
                            n_splits=args.n_splits, data_dir=args.data_dir, include_score=not args.exclude_score,
-                           on_bad_input=args.on_bad_input, error_score=args.error_score, jobs=args.jobs,
-                           cache_dir=args.cache_dir, soundfont=args.soundfont)
+                           on_bad_input=args.on_bad_input, error_score=args.error_score,
+                           jobs=1 if args.jobs is None else args.jobs, cache_dir=args.cache_dir,
+                           soundfont=args.soundfont, members=members, backend=args.backend or "joblib",
+                           scheduler=args.scheduler)
         run_dir = new_run_dir(args.out, config.split)
     runner = Runner(config, run_dir, progress=not args.no_progress)
     try:
@@ -156,16 +169,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
-    return _report(run_dir, config.split)
+    return _report(run_dir)
 
 
-def _report(run_dir: Path, split: str | None = None) -> int:
-    from reports.summary import format_table, load_run, summary_table
+def _report(run_dir: Path, run=None) -> int:
+    from reports.rundata import load_run_data
+    from reports.summary import format_table, summary_table
 
-    manifest, _, _ = load_run(run_dir)
-    table = summary_table(run_dir)
-    text = format_table(table, split=manifest["config"]["split"],
-                        partition=bool(manifest["split"].get("partition", True)))
+    run = load_run_data(run if run is not None else run_dir)
+    table = summary_table(run)
+    text = format_table(table, split=run.split, partition=run.partition)
     table.to_csv(Path(run_dir) / "summary.csv", index=False)
     (Path(run_dir) / "summary.md").write_text(text + "\n")
     print(text)
@@ -181,22 +194,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
+    from reports.rundata import load_run_data
+
     run_dir = Path(args.run_dir)
-    _report(run_dir)
+    run = load_run_data(run_dir)  # the run is read once; every table below uses it
+    _report(run_dir, run)
     ceiling = None
     if args.ceiling is not False:
         from benchmark.errors import DataError
         from reports.ceiling import noise_ceiling
-        from reports.summary import load_run
 
-        data_dir = args.data_dir or load_run(run_dir)[0].get("data_dir")
+        data_dir = args.data_dir or run.manifest.get("data_dir")
         try:
             ceiling = noise_ceiling(data_dir)
         except DataError as exc:
             if args.ceiling:
                 raise
             print(f"\nnote: no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling", file=sys.stderr)
-    report = build_report(run_dir, baseline=args.baseline, correction=args.correction,
+    report = build_report(run, baseline=args.baseline, correction=args.correction,
                           n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
                           rope=args.rope if args.rope > 0 else None)
     out = Path(args.out) if args.out else run_dir / "report"
@@ -223,12 +238,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.plots:
         from reports.plots import write_plots
 
-        paths = write_plots(run_dir, out / "plots", importance=importance or None)
+        paths = write_plots(run, out / "plots", importance=importance or None)
         written.append(f"plots/ ({len(paths)} files)")
     if args.html:
         from reports.html import write_html_report
 
-        html = write_html_report(run_dir, out / "report.html", importance=importance or None,
+        html = write_html_report(run, out / "report.html", importance=importance or None,
                                  n_resamples=args.n_resamples, seed=args.seed, report=report, ceiling_table=ceiling)
         written.append(html.name)
     print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
@@ -293,12 +308,12 @@ def _cmd_features(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data_dir)
     t0 = time.perf_counter()
     if tables:
-        fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs, on_bad_input=args.on_bad_input,
+        fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
                             soundfont=args.soundfont)
         print(f"{','.join(tables)}: {len(fm.X)} segments x {fm.X.shape[1]} features ({fm.n_cached} cached, "
               f"{fm.n_computed} computed, {len(fm.skipped)} skipped)")
     if "mel" in names:
-        bad = build_arrays(ds.meta, cache, soundfont=args.soundfont, n_jobs=args.jobs)
+        bad = build_arrays(ds.meta, cache, soundfont=args.soundfont, n_jobs=args.jobs or 1)
         print(f"mel: {len(ds.meta) - len(bad)} spectrograms cached, {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
     print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")

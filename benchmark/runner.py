@@ -1,43 +1,45 @@
-"""Run the grid model x split x seed x fold and keep every finished job on disk.
+"""Run the grid model x split seed x fold and keep every finished job in the run store.
 
-A run directory holds::
+The run is done in five steps, each owned by one place:
 
-    manifest.json            command, versions, git commit, data hash, options
-    folds.parquet            sample_id, seed, fold, role (train/test), group (the split's label)
-    jobs/<job>.preds.parquet out-of-fold predictions of one finished job
-    jobs/<job>.rows.parquet  its tidy metric rows (written last: the "done" mark)
-    metrics.parquet          all per-fold metric rows (written at the end)
-    predictions.parquet      all out-of-fold predictions (written at the end)
+* **planning**: :func:`benchmark.jobs.plan` lists every job up front (members
+  before the ensembles that read them);
+* **input assembly**: :meth:`Runner.prepare` loads the data, builds each
+  model's input and the folds into a :class:`benchmark.execute.RunInputs`;
+* **execution**: a backend (:mod:`benchmark.backends`) runs
+  :func:`benchmark.execute.run_job` for every unfinished job;
+* **persistence**: :class:`benchmark.store.RunStore` writes each finished job
+  as it arrives (the only code that knows the run-directory layout);
+* **provenance**: :mod:`benchmark.provenance` and the manifest.
 
-A job is one (model, seed, fold). An interrupted run is finished with
-``benchmark run --resume RUN_DIR``: jobs whose rows file says ``ok`` are not
-recomputed.
+An interrupted run (Ctrl-C, or the driver killed outright) is finished with
+``benchmark run --resume RUN_DIR``: only jobs whose rows say ``ok`` and whose
+predictions read back are kept.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
-import platform
-import subprocess
 import sys
 import time
-import traceback
 import uuid
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from benchmark import provenance
+from benchmark.backends import BACKENDS, make_backend, n_workers, threads_per_worker
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.execute import JobOutput, RunInputs
+from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
+from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
 from models import MODELS
@@ -45,15 +47,22 @@ from splits import SPLITS, make_splits, split_groups, split_info
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ERROR_SCORES", "EXECUTION_OPTIONS", "RunConfig", "Runner", "job_id", "load_config", "new_run_dir",
+           "PRED_COLUMNS", "ROW_COLUMNS"]
+
 ERROR_SCORES = ("nan", "raise")
-ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
-               "n_train", "n_test", "fit_seconds", "status", "error"]
-PRED_COLUMNS = ["sample_id", "performer", "piece", "model", "seed", "fold", "target", "y_true", "y_pred"]
+#: Options that change how a run executes, never its results: ``--resume`` may change them.
+EXECUTION_OPTIONS = ("jobs", "backend", "scheduler", "cache_dir")
 
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run; saved in the manifest and reused by ``--resume``."""
+    """Everything that defines a run; saved in the manifest and reused by ``--resume``.
+
+    ``variants`` maps a study's model names to a registered model and its
+    parameters; ``members`` overrides the member list of every ensemble that
+    takes one (``--members``). ``study`` is the resolved study file, if any.
+    """
 
     models: list[str]
     split: str = "lopo"
@@ -67,66 +76,65 @@ class RunConfig:
     jobs: int = 1
     cache_dir: str | None = None
     soundfont: str | None = None
+    variants: dict = field(default_factory=dict)
+    members: list[str] | None = None
+    backend: str = "joblib"
+    scheduler: str | None = None
+    study: dict | None = None
 
     def validate(self) -> None:
         for m in self.models:
-            MODELS.get(m)
+            resolve_model(m, self.variants, self.members)
         SPLITS.get(self.split)
         if not self.seeds:
             raise ConfigError("no seeds given; pass e.g. --seeds 0,1,2")
         if self.error_score not in ERROR_SCORES:
             raise ConfigError(f"error_score={self.error_score!r}; use one of {ERROR_SCORES}")
+        if self.backend not in BACKENDS:
+            make_backend(self.backend)  # raises with a close match
+        self.models = self._with_members()
+
+    def _with_members(self) -> list[str]:
+        """The models, with each ensemble's members (same model seed) listed before it: they are reported too."""
+        out: list[str] = []
+        for m in self.models:
+            ref = resolve_model(m, self.variants, self.members)
+            spec = MODELS.get(ref.base)
+            if is_ensemble(spec):
+                s = self.seeds[0]
+                out += [name for name, mseed in ensemble_members(spec, ref.params, s)
+                        if mseed == s and name not in out]
+            if m not in out:
+                out.append(m)
+        return out
 
     def feature_sets(self, model: str) -> list[str]:
         """The feature sets ``model`` consumes (``--features`` overrides its declared inputs)."""
-        return list(self.features) if self.features else list(MODELS.get(model).inputs)
+        spec = MODELS.get(resolve_model(model, self.variants).base)
+        if is_ensemble(spec):
+            return []
+        return list(self.features) if self.features else [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
+
+    def results_key(self) -> dict:
+        """The options that shape results (everything but :data:`EXECUTION_OPTIONS`)."""
+        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_OPTIONS}
 
 
-def job_id(model: str, seed: int, fold: int) -> str:
-    return f"{model}__seed{seed}__fold{fold:03d}"
+class GridProgress:
+    """One progress bar for the whole grid: done/total (resumed jobs count as done), ETA, failures."""
 
+    def __init__(self, total: int, done: int, *, desc: str, disable: bool) -> None:
+        self.failed = 0
+        self.bar = tqdm(total=total, initial=done, desc=desc, disable=disable, unit="job", smoothing=0.1)
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pandas", "scikit-learn", "xgboost", "lightgbm", "percepiano-bench"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    def update(self, ok: bool) -> None:
+        if not ok:
+            self.failed += 1
+            self.bar.set_postfix(failed=self.failed, refresh=False)
+        self.bar.update(1)
 
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_json(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def _fit_predict(model: str, seed: int, X_train, y_train, groups_train, X_test):
-    # Runs in a worker: builds a fresh estimator, so no state crosses folds.
-    est = MODELS.build(model, random_state=seed)
-    t0 = time.perf_counter()
-    try:
-        est.fit(X_train, y_train, groups=groups_train)
-        pred = est.predict(X_test)
-    except Exception as exc:  # a failing fold is recorded, not fatal (see error_score)
-        return None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}", traceback.format_exc()
-    return pred, time.perf_counter() - t0, None, None
+    def close(self) -> None:
+        self.bar.close()
 
 
 class Runner:
@@ -138,7 +146,9 @@ class Runner:
     run_dir : path
         Created if absent; an existing one is resumed.
     progress : bool
-        Show progress bars.
+        Show the progress bar.
+    command : list of str, optional
+        Recorded in the manifest (default ``sys.argv``).
     """
 
     def __init__(self, config: RunConfig, run_dir: str | os.PathLike, *, progress: bool = True,
@@ -146,13 +156,14 @@ class Runner:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
+        self.store = RunStore(self.run_dir)
         self.progress = progress
         self.command = command if command is not None else sys.argv
         self.run_id = self.run_dir.name
 
-    # --- planning -------------------------------------------------------
+    # --- input assembly ---------------------------------------------------
     def prepare(self) -> None:
-        """Load data, build features, compute folds, write the manifest."""
+        """Load data, build features, compute folds, write the manifest and folds."""
         cfg = self.config
         self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
         cache = Cache(resolve_cache_dir(cfg.cache_dir))
@@ -165,78 +176,84 @@ class Runner:
         self.dataset = self.dataset.subset(keep)
         self.features = fm
         self.skipped = fm.skipped
-        info = split_info(cfg.split)
-        self.split_info = info
+        self.split_info = split_info(cfg.split)
         # The split's own group labels: they group the models' inner CV too.
         self.groups = split_groups(cfg.split, self.dataset.meta)
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
+        self.jobs: list[Job] = plan(cfg.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
+                                    cfg.variants, cfg.members)
         self._write_manifest()
 
+    def _matrix(self, model: str) -> np.ndarray:
+        cols = [c for fs in self.config.feature_sets(model) for c in self.features.sets[fs]]
+        return self.features.X.loc[self.dataset.meta["sample_id"], cols].to_numpy(dtype=float)
+
+    def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
+        """What the workers need for ``jobs``: targets, groups, folds and each model's matrix."""
+        models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
+        folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
+        return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
+                         folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads)
+
+    # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "jobs").mkdir(exist_ok=True)
-        path = self.run_dir / "manifest.json"
+        self.store.create()
         data_hash = self.dataset.content_hash()
-        if path.exists():
-            old = json.loads(path.read_text())
+        old = self.store.read_manifest() if self.store.exists else None
+        if old is not None:
             if old.get("data_hash") != data_hash:
-                raise ConfigError(f"{path}: the data changed since this run started "
+                raise ConfigError(f"{self.run_dir}/manifest.json: the data changed since this run started "
                                   f"({old.get('data_hash', '?')[:12]} -> {data_hash[:12]}); start a new run")
-            if old.get("config") != asdict(self.config):
-                raise ConfigError(f"{path}: options differ from the run being resumed; resume with --resume alone")
+            if _results_key(old.get("config", {})) != self.config.results_key():
+                raise ConfigError(f"{self.run_dir}/manifest.json: options differ from the run being resumed; "
+                                  "resume with --resume alone (execution options such as --jobs and --backend "
+                                  "may change)")
         manifest = {
             "run_id": self.run_id,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "created": old.get("created") if old else provenance.now(),
             "command": list(self.command),
             "config": asdict(self.config),
-            "versions": _versions(),
-            "git_commit": _git_commit(),
+            "versions": provenance.versions(),
+            "git_commit": provenance.git_commit(),
             "data_dir": str(self.dataset.root.resolve()),
             "data_hash": data_hash,
             "n_samples": self.dataset.n_samples,
             "include_score": self.config.include_score,
             "skipped_inputs": self.skipped,
-            "split": {"name": self.config.split, **{k: v for k, v in self.split_info.items()}},
+            "split": {"name": self.config.split, **dict(self.split_info)},
             "n_folds": {str(s): len(f) for s, f in self.folds.items()},
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
             "target_names": list(self.dataset.target_names),
+            "n_jobs_planned": len(self.jobs),
         }
-        if path.exists():
-            manifest["created"] = json.loads(path.read_text()).get("created", manifest["created"])
-            manifest["resumed"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        _atomic_json(manifest, path)
-        rows = []
+        if old is not None:
+            manifest["resumed"] = provenance.now()
+        self.store.write_manifest(manifest)
         ids = self.dataset.meta["sample_id"].to_numpy()
-        groups = self.groups if self.groups is not None else np.full(len(ids), None)
-        groups = np.asarray([None if g is None else str(g) for g in groups], dtype=object)
-        for s, folds in self.folds.items():
-            for k, (tr, te) in enumerate(folds):
-                rows.append(pd.DataFrame({"sample_id": ids[tr], "seed": s, "fold": k, "role": "train",
-                                          "group": groups[tr]}))
-                rows.append(pd.DataFrame({"sample_id": ids[te], "seed": s, "fold": k, "role": "test",
-                                          "group": groups[te]}))
-        _atomic_parquet(pd.concat(rows, ignore_index=True), self.run_dir / "folds.parquet")
+        self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
 
-    def plan(self) -> list[tuple[str, int, int]]:
-        return [(m, s, k) for s in self.config.seeds for m in self.config.models for k in range(len(self.folds[s]))]
+    # --- planning ---------------------------------------------------------
+    def plan(self) -> list[Job]:
+        """Every job of the run, dependencies first."""
+        return list(self.jobs)
 
-    def is_done(self, jid: str) -> bool:
-        path = self.run_dir / "jobs" / f"{jid}.rows.parquet"
-        if not path.exists():
-            return False
-        try:
-            status = pd.read_parquet(path, columns=["status"])["status"]
-        except Exception:  # unreadable marker: recompute the job
-            return False
-        return bool(len(status)) and bool((status == "ok").all())
+    def is_done(self, job: Job | JobKey | str) -> bool:
+        if isinstance(job, str):
+            key, inner = JobKey.parse(job), False
+        elif isinstance(job, JobKey):
+            key, inner = job, False
+        else:
+            key, inner = job.key, job.inner
+        return key is not None and self.store.is_done(key, inner=inner)
 
-    # --- execution ------------------------------------------------------
-    def _matrix(self, model: str) -> np.ndarray:
-        cols = [c for fs in self.config.feature_sets(model) for c in self.features.sets[fs]]
-        return self.features.X.loc[self.dataset.meta["sample_id"], cols].to_numpy(dtype=float)
+    # --- execution ----------------------------------------------------------
+    def run(self, backend=None) -> dict[str, int]:
+        """Execute every unfinished job; return counts of planned/resumed/ok/failed jobs.
 
-    def run(self) -> dict[str, int]:
-        """Execute every unfinished job; return counts of done/failed/skipped jobs.
+        Parameters
+        ----------
+        backend : optional
+            A backend object (:mod:`benchmark.backends`); default: the config's ``backend``.
 
         Raises
         ------
@@ -248,88 +265,102 @@ class Runner:
         if not hasattr(self, "folds"):
             self.prepare()
         cfg = self.config
-        plan = self.plan()
-        todo = [j for j in plan if not self.is_done(job_id(*j))]
-        logger.info("%d jobs planned, %d already done", len(plan), len(plan) - len(todo))
-        y = self.dataset.y
-        mats = {m: self._matrix(m) for m in cfg.models}
-        args = []
-        for m, s, k in todo:
-            tr, te = self.folds[s][k]
-            g = self.groups[tr] if self.groups is not None else None
-            args.append(((m, s, k), delayed(_fit_predict)(m, s, mats[m][tr], y[tr], g, mats[m][te])))
-        counts = {"planned": len(plan), "resumed": len(plan) - len(todo), "ok": 0, "failed": 0}
+        jobs = self.plan()
+        todo = [j for j in jobs if not self.is_done(j)]
+        counts = {"planned": len(jobs), "resumed": len(jobs) - len(todo), "ok": 0, "failed": 0}
+        logger.info("%d jobs planned, %d already done", len(jobs), counts["resumed"])
         if todo:
-            results = Parallel(n_jobs=cfg.jobs, return_as="generator")(d for _, d in args)
-            bar = tqdm(total=len(todo), desc=f"run:{cfg.split}", disable=not self.progress)
+            backend = backend or make_backend(cfg.backend, jobs=cfg.jobs, scheduler=cfg.scheduler)
+            specs = {j.base: MODELS.get(j.base) for j in jobs}
+            ctx = self.inputs(todo, threads=threads_per_worker(n_workers(cfg.jobs)))
+            bar = GridProgress(len(jobs), counts["resumed"], desc=f"run:{cfg.split}:{cfg.backend}",
+                               disable=not self.progress)
+
+            def on_result(job: Job, out: JobOutput) -> None:
+                self.persist(job, out)
+                counts["ok" if out.ok else "failed"] += 1
+                bar.update(out.ok)
+                if not out.ok and cfg.error_score == "raise":
+                    self.collect()
+                    raise BenchmarkError(f"job {job.key.name} failed: {out.error} (error_score=raise); "
+                                         f"finished jobs are kept in {self.run_dir}")
+
             try:
-                for (key, _), res in zip(args, results, strict=False):
-                    status = self._save_job(*key, *res)
-                    counts[status] += 1
-                    bar.update(1)
-                    if status == "failed" and cfg.error_score == "raise":
-                        self.collect()
-                        raise BenchmarkError(f"job {job_id(*key)} failed: {res[2]} (error_score=raise); "
-                                             f"finished jobs are kept in {self.run_dir}")
+                backend.run(todo, specs, ctx, self.load_output, on_result)
             finally:
                 bar.close()
         failed = self.collect()
         if failed and cfg.error_score == "raise":
             raise BenchmarkError(f"{len(failed)} job(s) failed, e.g. {failed[0]}; see {self.run_dir}/metrics.parquet")
-        if failed and len(failed) == len(plan):
+        reported = [j for j in jobs if j.key.reported]
+        if failed and len(failed) == len(reported):
             raise BenchmarkError(f"every job failed, e.g. {failed[0]}")
         return counts
 
-    def _save_job(self, model, seed, fold, pred, fit_seconds, error, tb) -> str:
-        tr, te = self.folds[seed][fold]
+    # --- persistence --------------------------------------------------------
+    def persist(self, job: Job, out: JobOutput) -> None:
+        """Write one finished job to the store: rows, predictions, inner predictions, params, traceback."""
+        tr, te = self.folds[job.seed][job.fold]
+        base = {"run_id": self.run_id, "model": job.model, "split": self.config.split, "seed": job.seed,
+                "fold": job.fold, "n_train": len(tr), "n_test": len(te), "fit_seconds": out.fit_seconds}
+        params = {"model": job.model, "base": job.base, "params": out.params or job.param_dict,
+                  "seed": job.seed, "model_seed": job.model_seed, "fold": job.fold,
+                  "deps": [d.name for d in job.deps], "fitted": out.fitted}
+        if not out.ok:
+            logger.warning("job %s failed: %s", job.key.name, out.error)
+            rows = pd.DataFrame([{**base, "target": None, "metric": None, "value": np.nan,
+                                  "status": "failed", "error": out.error}], columns=ROW_COLUMNS)
+            self.store.write_job(job.key, rows, params=params, traceback=out.traceback or out.error)
+            return
         meta = self.dataset.meta.iloc[te]
         y_true = self.dataset.y[te]
-        jid = job_id(model, seed, fold)
-        base = {"run_id": self.run_id, "model": model, "split": self.config.split, "seed": seed, "fold": fold,
-                "n_train": len(tr), "n_test": len(te), "fit_seconds": fit_seconds}
-        if error is not None:
-            logger.warning("job %s failed: %s", jid, error)
-            rows = pd.DataFrame([{**base, "target": None, "metric": None, "value": np.nan,
-                                  "status": "failed", "error": error}], columns=ROW_COLUMNS)
-            _atomic_parquet(rows, self.run_dir / "jobs" / f"{jid}.rows.parquet")
-            return "failed"
         names = list(self.dataset.target_names)
+        pred = out.pred
         n, t = pred.shape
         preds = pd.DataFrame({
             "sample_id": np.repeat(meta["sample_id"].to_numpy(), t),
             "performer": np.repeat(meta["player"].to_numpy(), t),
             "piece": np.repeat(meta["piece"].to_numpy(), t),
-            "model": model, "seed": seed, "fold": fold,
+            "model": job.model, "seed": job.seed, "fold": job.fold,
             "target": np.tile(names, n),
             "y_true": y_true.ravel(), "y_pred": pred.ravel(),
         }, columns=PRED_COLUMNS)
+        inner = None
+        if out.inner is not None:
+            ids = self.dataset.meta["sample_id"].to_numpy()[tr]
+            inner = pd.DataFrame({"sample_id": np.repeat(ids, t), "target": np.tile(names, len(ids)),
+                                  "y_pred": out.inner.ravel()})
         scores = per_target(y_true, pred)
         rows = pd.DataFrame([{**base, "target": names[j], "metric": mname, "value": scores[mname][j],
                               "status": "ok", "error": None}
                              for mname in METRICS for j in range(t)], columns=ROW_COLUMNS)
-        _atomic_parquet(preds, self.run_dir / "jobs" / f"{jid}.preds.parquet")
-        _atomic_parquet(rows, self.run_dir / "jobs" / f"{jid}.rows.parquet")
-        return "ok"
+        self.store.write_job(job.key, rows, preds=preds, inner=inner, params=params)
+
+    def load_output(self, key: JobKey) -> JobOutput:
+        """A finished job's predictions read back from the store (an ensemble reuses them)."""
+        tr, te = self.folds[key.seed][key.fold]
+        ids = self.dataset.meta["sample_id"].to_numpy()
+        names = list(self.dataset.target_names)
+
+        def wide(df: pd.DataFrame, order: np.ndarray) -> np.ndarray:
+            w = df.pivot(index="sample_id", columns="target", values="y_pred")
+            return w.reindex(index=order, columns=names).to_numpy(dtype=float)
+
+        pred = wide(self.store.read_job_preds(key), ids[te])
+        inner_path_ok = self.store.is_done(key, inner=True)
+        inner = wide(self.store.read_inner(key), ids[tr]) if inner_path_ok else None
+        return JobOutput(key, pred=pred, inner=inner)
 
     def collect(self) -> list[str]:
-        """Concatenate per-job files into metrics.parquet and predictions.parquet."""
-        rows, preds, failed = [], [], []
-        for m, s, k in self.plan():
-            jid = job_id(m, s, k)
-            rpath = self.run_dir / "jobs" / f"{jid}.rows.parquet"
-            if not rpath.exists():
-                continue
-            r = pd.read_parquet(rpath)
-            rows.append(r)
-            if (r["status"] == "ok").all():
-                preds.append(pd.read_parquet(self.run_dir / "jobs" / f"{jid}.preds.parquet"))
-            else:
-                failed.append(f"{jid}: {r['error'].iloc[0]}")
-        if rows:
-            _atomic_parquet(pd.concat(rows, ignore_index=True), self.run_dir / "metrics.parquet")
-        if preds:
-            _atomic_parquet(pd.concat(preds, ignore_index=True), self.run_dir / "predictions.parquet")
-        return failed
+        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet."""
+        return self.store.collect([j.key for j in self.plan()])
+
+
+def _results_key(config: dict) -> dict:
+    try:
+        return RunConfig(**config).results_key()
+    except TypeError:
+        return dict(config)
 
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:
@@ -338,12 +369,15 @@ def new_run_dir(out: str | os.PathLike, split: str) -> Path:
 
 
 def load_config(run_dir: str | os.PathLike) -> RunConfig:
-    """Read the config of an existing run (for ``--resume``)."""
-    path = Path(run_dir) / "manifest.json"
-    if not path.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no manifest.json); pass the folder a run printed")
+    """Read the config of an existing run (for ``--resume``).
+
+    Raises
+    ------
+    ConfigError
+        Not a run directory, or an unreadable manifest.
+    """
+    manifest = RunStore(run_dir).read_manifest()
     try:
-        cfg = json.loads(path.read_text())["config"]
-        return RunConfig(**cfg)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is unreadable ({exc}); start a new run") from None
+        return RunConfig(**manifest["config"])
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{Path(run_dir) / 'manifest.json'} is unreadable ({exc}); start a new run") from None

@@ -1,6 +1,9 @@
 """Model families, one registry. Importing this package registers every model."""
 
-from models import classical  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
+from models import (
+    classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
+    ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
+)
 from models.base import Estimator, SklearnModel
 from models.registry import MODELS
 

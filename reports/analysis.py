@@ -311,9 +311,11 @@ def _run_inputs(run_dir: Path, model: str, cache_dir):
     cfg = load_config(run_dir)
     if model not in cfg.models:
         raise ConfigError(f"model {model!r} is not in run {run_id(res)} (models: {', '.join(cfg.models)})")
-    folds = pd.read_parquet(run_dir / "folds.parquet")
+    if res.folds is None:
+        raise ConfigError(f"run {run_id(res)} has no folds.parquet; importance cannot refit its folds")
+    folds = res.folds
     ds = load_dataset(res.manifest.get("data_dir") or cfg.data_dir, include_score=cfg.include_score)
-    ds = ds.subset(ds.meta["sample_id"].isin(set(folds["sample_id"])).to_numpy())
+    ds = ds.subset(ds.meta["sample_id"].isin(set(folds.frame["sample_id"])).to_numpy())
     if ds.content_hash() != res.manifest.get("data_hash"):
         raise ConfigError(f"the data in {ds.root} changed since run {run_id(res)} "
                           f"(hash {str(res.manifest.get('data_hash'))[:12]}); importance would not match the run")
@@ -414,7 +416,6 @@ def permutation_importance_run(
     cols = [c for names in sets.values() for c in names]
     units = feature_units(sets, by)
     ids = ds.meta["sample_id"].to_numpy()
-    pos = pd.Series(np.arange(len(ids)), index=ids)
     X = fm.X.loc[ids, cols].to_numpy(dtype=float)
     y = ds.y
     gcol = res.manifest["split"].get("group_column")
@@ -428,9 +429,7 @@ def permutation_importance_run(
     pooled: dict[int, dict] = {}
     n_t = y.shape[1]
     for s, k in jobs:
-        f = folds[(folds["seed"] == s) & (folds["fold"] == k)]
-        tr = pos[f.loc[f["role"] == "train", "sample_id"]].to_numpy()
-        te = pos[f.loc[f["role"] == "test", "sample_id"]].to_numpy()
+        tr, te = folds.positions(s, k, ids)
         if np.intersect1d(tr, te).size:
             raise ConfigError(f"folds.parquet of run {run_id(res)}: seed {s} fold {k} has samples on both sides")
         est = MODELS.build(model, random_state=s)

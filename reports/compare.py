@@ -43,11 +43,10 @@ def _metric(name: str):
     return score
 
 
-def _folds(run: RunData) -> pd.DataFrame:
-    path = run.run_dir / "folds.parquet"
-    if not path.is_file():
+def _folds(run: RunData):
+    if run.folds is None:
         raise ConfigError(f"run {run_id(run)} has no folds.parquet; it cannot be compared")
-    return pd.read_parquet(path)
+    return run.folds
 
 
 def check_comparable(a: RunData, b: RunData) -> list[int]:
@@ -75,11 +74,8 @@ def check_comparable(a: RunData, b: RunData) -> list[int]:
         raise ConfigError(f"runs share no seed (A: {a.manifest['config']['seeds']}, B: "
                           f"{b.manifest['config']['seeds']}); rerun one with a shared --seeds")
     fa, fb = _folds(a), _folds(b)
-    cols = ["seed", "fold", "role", "sample_id"]
     for s in seeds:
-        xa = fa.loc[fa["seed"] == s, cols].sort_values(cols).reset_index(drop=True)
-        xb = fb.loc[fb["seed"] == s, cols].sort_values(cols).reset_index(drop=True)
-        if not xa.equals(xb):
+        if not fa.same_as(fb, s):
             raise ConfigError(f"fold assignments differ in seed {s} (different split version or options); "
                               "compare runs with the same folds")
     return seeds

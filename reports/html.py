@@ -113,7 +113,7 @@ def _manifest_section(res: RunData, header: list[str]) -> str:
 def _summary_section(res: RunData, n_resamples: int, seed: int) -> str:
     from reports.summary import summary_table
 
-    t = summary_table(res.run_dir, n_resamples=n_resamples, seed=seed)
+    t = summary_table(res, n_resamples=n_resamples, seed=seed)
     rows = []
     for _, r in t.iterrows():
         rows.append({

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError, DataError
-from reports.summary import load_run, prediction_stack
+from benchmark.store import Folds, RunStore
+from reports.summary import prediction_stack
 
 #: What a resampled group is called, by the split's group column.
 GROUP_LABELS = {"player": "performers", "piece": "pieces", "excerpt": "excerpts", "composer": "composers",
@@ -44,6 +45,8 @@ class RunData:
         Whether the test folds of a seed cover every sample once.
     group_column : str or None
         The split's grouping (a dataset meta column).
+    folds : benchmark.store.Folds or None
+        Train and test ids of every fold (None for a run without ``folds.parquet``).
     """
 
     run_dir: Path
@@ -56,6 +59,7 @@ class RunData:
     n_folds: dict[int, int]
     partition: bool
     group_column: str | None
+    folds: Folds | None = None
     _stacks: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -162,13 +166,15 @@ def load_run_data(run: str | Path | RunData) -> RunData:
     """
     if isinstance(run, RunData):
         return run
-    manifest, rows, preds = load_run(run)
+    contents = RunStore(run).read()
+    manifest = contents.manifest
     cfg = manifest["config"]
     return RunData(
         run_dir=Path(run),
         manifest=manifest,
-        rows=rows,
-        preds=preds,
+        rows=contents.rows,
+        preds=contents.preds,
+        folds=contents.folds,
         models=list(cfg["models"]),
         targets=list(manifest["target_names"]),
         seeds=[int(s) for s in cfg["seeds"]],
@@ -235,9 +241,10 @@ class GroupCheck:
 def check_groups(run: str | Path | RunData) -> GroupCheck:
     """Check, per seed and fold, that no group of the split's grouping is on both sides.
 
-    Reads ``folds.parquet`` (train and test ids of every fold) and each
-    segment's group from the dataset meta stored with the predictions
-    (performer, piece), or from its name for other groupings.
+    Uses the run's folds (:class:`benchmark.store.Folds`: train and test ids
+    of every fold, with the split's own group labels when the runner stored
+    them), else each segment's group from the dataset meta stored with the
+    predictions (performer, piece), or from its name for other groupings.
 
     Returns
     -------
@@ -249,13 +256,13 @@ def check_groups(run: str | Path | RunData) -> GroupCheck:
     if column is None:
         return GroupCheck("not applicable", f"split {run.split!r} is not grouped: performers and pieces may be "
                           "on both sides of a fold by design", empty)
-    path = run.run_dir / "folds.parquet"
-    if not path.is_file():
-        return GroupCheck("unchecked", f"cannot check the grouping: {path} is missing", empty)
-    folds = pd.read_parquet(path)
-    folds = folds[folds["seed"].isin(run.seeds)]
+    if run.folds is None:
+        return GroupCheck("unchecked", f"cannot check the grouping: {run.run_dir / 'folds.parquet'} is missing",
+                          empty)
+    restricted = run.folds.restrict(run.seeds)
+    folds = restricted.frame
     ids = folds["sample_id"].unique()
-    if "group" in folds and folds["group"].notna().all():
+    if restricted.has_groups:
         # The runner stored the labels the split itself grouped by (e.g. the
         # paper's performer fold ids for percepiano_performer4).
         labels = dict(zip(folds["sample_id"], folds["group"], strict=True))

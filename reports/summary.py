@@ -10,7 +10,6 @@ paper's protocol.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -62,26 +61,17 @@ def _nanmean(a: np.ndarray, axis=None):
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Read a run directory's manifest, metric rows and predictions.
+    """Read a run directory's manifest, metric rows and predictions (through :class:`benchmark.store.RunStore`).
 
     Raises
     ------
     ConfigError
         If the folder is not a run directory or holds no finished job.
     """
-    run_dir = Path(run_dir)
-    mpath = run_dir / "manifest.json"
-    if not mpath.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no manifest.json)")
-    manifest = json.loads(mpath.read_text())
-    jobs = sorted((run_dir / "jobs").glob("*.rows.parquet"))
-    if not jobs:
-        raise ConfigError(f"run {str(run_dir)!r} has no finished job yet; resume it with --resume")
-    rows = pd.concat([pd.read_parquet(p) for p in jobs], ignore_index=True)
-    ok = [p.with_name(p.name.replace(".rows.", ".preds.")) for p in jobs]
-    preds = pd.concat([pd.read_parquet(p) for p in ok if p.exists()], ignore_index=True) if any(
-        p.exists() for p in ok) else pd.DataFrame()
-    return manifest, rows, preds
+    from benchmark.store import RunStore
+
+    contents = RunStore(run_dir).read()
+    return contents.manifest, contents.rows, contents.preds
 
 
 def prediction_stack(preds: pd.DataFrame, model: str, targets: list[str], partition: bool):
@@ -285,10 +275,16 @@ def undefined_tolerant_ci(*args, **kwargs):
     return res
 
 
-def summary_table(run_dir: str | Path, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def summary_table(run_dir, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per model: pooled mean r and R^2 with 95% segment-bootstrap CIs,
-    per-fold means, and how many of the planned jobs finished."""
-    manifest, rows, preds = load_run(run_dir)
+    per-fold means, and how many of the planned jobs finished.
+
+    ``run_dir`` is a run directory or a :class:`reports.rundata.RunData` already read.
+    """
+    if hasattr(run_dir, "manifest"):
+        manifest, rows, preds = run_dir.manifest, run_dir.rows, run_dir.preds
+    else:
+        manifest, rows, preds = load_run(run_dir)
     cfg = manifest["config"]
     partition = bool(manifest["split"].get("partition", True))
     targets = manifest["target_names"]

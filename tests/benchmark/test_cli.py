@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import benchmark.execute as execute_mod
 import benchmark.runner as runner_mod
 from benchmark.cli import EXIT_ERROR, EXIT_INTERRUPTED, main
 
@@ -68,16 +69,16 @@ def test_second_run_reads_feature_cache(base_args, tmp_path, capsys):
 
 def test_interrupt_then_resume_recomputes_nothing_finished(base_args, tmp_path, monkeypatch, capsys):
     calls = []
-    real = runner_mod._fit_predict
+    real = execute_mod._fit_predict
     interrupt_at = [3]
 
-    def flaky(model, seed, *a):
-        calls.append((model, seed))
+    def flaky(spec, params, seed, *a):
+        calls.append((spec.name, seed))
         if len(calls) == interrupt_at[0]:
             raise KeyboardInterrupt
-        return real(model, seed, *a)
+        return real(spec, params, seed, *a)
 
-    monkeypatch.setattr(runner_mod, "_fit_predict", flaky)
+    monkeypatch.setattr(execute_mod, "_fit_predict", flaky)
     assert run_cli("--models", "mean,ridge", *base_args) == EXIT_INTERRUPTED
     assert "--resume" in capsys.readouterr().err
     run = only_run_dir(tmp_path / "runs")
@@ -130,14 +131,14 @@ def test_errors_are_one_line_and_nonzero(base_args, args, match, capsys):
 
 
 def test_failing_fold_is_recorded_and_run_continues(base_args, tmp_path, monkeypatch, capsys):
-    real = runner_mod._fit_predict
+    real = execute_mod._fit_predict
 
-    def broken(model, seed, X_train, *a):
-        if model == "ridge":
-            return None, 0.0, "ValueError: boom", "tb"
-        return real(model, seed, X_train, *a)
+    def broken(spec, params, seed, X_train, *a):
+        if spec.name == "ridge":
+            raise ValueError("boom")
+        return real(spec, params, seed, X_train, *a)
 
-    monkeypatch.setattr(runner_mod, "_fit_predict", broken)
+    monkeypatch.setattr(execute_mod, "_fit_predict", broken)
     assert run_cli("--models", "mean,ridge", *base_args) == 0
     out = capsys.readouterr().out
     assert "partial: 0 of 4" in out
@@ -145,6 +146,10 @@ def test_failing_fold_is_recorded_and_run_continues(base_args, tmp_path, monkeyp
     rows = pd.read_parquet(run / "metrics.parquet")
     assert (rows[rows.model == "ridge"]["status"] == "failed").all()
     assert rows[rows.model == "ridge"]["error"].str.contains("boom").all()
+    # the traceback of a failed job is kept through the store
+    from benchmark.store import JobKey, RunStore
+
+    assert "ValueError: boom" in RunStore(run).read_traceback(JobKey("ridge", 0, 0))
     assert run_cli("--models", "ridge", "--error-score", "raise", *base_args) == EXIT_ERROR
     assert "boom" in capsys.readouterr().err
 

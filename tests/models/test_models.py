@@ -18,9 +18,26 @@ def data():
     return X, y, groups
 
 
+@pytest.fixture(scope="module")
+def member_data(data):
+    """What an ensemble consumes: three members' predictions, shape (n_samples, n_members, n_targets)."""
+    _, y, groups = data
+    rng = np.random.default_rng(1)
+    X = np.stack([y + rng.normal(0, s, y.shape) for s in (0.05, 0.2, 1.0)], axis=1)
+    return X, y, groups
+
+
+@pytest.fixture()
+def inputs(data, member_data):
+    """The right kind of input for each registered model (registry metadata says which)."""
+    def pick(name):
+        return member_data if "member_predictions" in MODELS.get(name).inputs else data
+    return pick
+
+
 @pytest.mark.parametrize("name", MODELS.names())
-def test_protocol_shapes_and_no_nan(name, data):
-    X, y, groups = data
+def test_protocol_shapes_and_no_nan(name, inputs):
+    X, y, groups = inputs(name)
     est = MODELS.build(name, random_state=0)
     assert isinstance(est, Estimator)
     assert est.fit(X[:100], y[:100], groups=groups[:100]) is est
@@ -30,14 +47,14 @@ def test_protocol_shapes_and_no_nan(name, data):
 
 
 @pytest.mark.parametrize("name", MODELS.names())
-def test_predict_before_fit_raises(name, data):
+def test_predict_before_fit_raises(name, inputs):
     with pytest.raises(NotFittedError, match="not fitted"):
-        MODELS.build(name, random_state=0).predict(data[0])
+        MODELS.build(name, random_state=0).predict(inputs(name)[0])
 
 
 @pytest.mark.parametrize("name", MODELS.names())
-def test_fit_is_idempotent_and_seeded(name, data):
-    X, y, groups = data
+def test_fit_is_idempotent_and_seeded(name, inputs):
+    X, y, groups = inputs(name)
     a = MODELS.build(name, random_state=1).fit(X, y, groups=groups).predict(X)
     est = MODELS.build(name, random_state=1)
     est.fit(X[:50], y[:50])  # state from an earlier fit must not leak into the next
@@ -76,3 +93,22 @@ def test_ridge_inner_cv_is_grouped_and_sees_training_fold_only(data, monkeypatch
     est = MODELS.build("ridge").fit(X[:80], y[:80], groups=groups[:80])
     assert seen == {"n": 80, "groups": set(groups[:80])}
     assert est.estimator_.best_params_["ridge__alpha"] in est.alphas
+
+
+def test_ensemble_mean_is_the_members_average(member_data):
+    X, y, _ = member_data
+    pred = MODELS.build("ensemble_mean").fit(X, y).predict(X)
+    np.testing.assert_array_equal(pred, X.mean(axis=1))
+
+
+def test_stacker_weights_are_scipy_nnls_per_target_and_favour_the_accurate_member(member_data):
+    from scipy.optimize import nnls
+
+    X, y, _ = member_data
+    est = MODELS.build("stack").fit(X, y)
+    for j in range(y.shape[1]):
+        np.testing.assert_allclose(est.weights_[:, j], nnls(X[:, :, j], y[:, j])[0], rtol=0, atol=1e-12)
+    assert (est.weights_ >= 0).all()
+    # the least noisy member (sd 0.05) carries most of the weight in every target
+    assert (est.weights_.argmax(axis=0) == 0).all() and (est.weights_[0] > 0.8).all()
+    np.testing.assert_allclose(est.predict(X), np.einsum("nmt,mt->nt", X, est.weights_))

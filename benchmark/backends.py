@@ -1,0 +1,187 @@
+"""Execution backends: where the jobs of a run are fitted.
+
+* ``joblib`` (default): local worker processes (loky), in dependency waves.
+* ``dask``: an existing Dask cluster (``--scheduler tcp://HOST:PORT``); every
+  job is a future, an ensemble's member jobs are passed to it as futures, jobs
+  of models tagged ``neural`` ask for the worker resource ``GPU``.
+* ``dask-local``: a Dask ``LocalCluster`` on this machine (loopback only).
+
+Every backend calls ``on_result`` in the driver as each job finishes, so the
+driver writes it to the store at once; a killed driver loses only running jobs.
+Dask is imported only when a Dask backend is chosen (``pip install .[dask]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from benchmark.errors import ConfigError
+from benchmark.execute import JobOutput, RunInputs, run_job
+from benchmark.jobs import Job, waves
+from benchmark.store import JobKey
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("joblib", "dask", "dask-local")
+#: Extra Dask worker resource a neural job asks for; start such workers with ``--resources GPU=1``.
+GPU_RESOURCE = "GPU"
+
+OnResult = Callable[[Job, JobOutput], None]
+LoadDep = Callable[[JobKey], JobOutput]
+
+
+def n_workers(jobs: int) -> int:
+    """``--jobs`` as a worker count (-1: every core)."""
+    cpus = os.cpu_count() or 1
+    return cpus if jobs is None or jobs < 0 else max(1, int(jobs))
+
+
+def threads_per_worker(workers: int) -> int:
+    """BLAS/OpenMP threads per worker so that workers x threads <= cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def needs_gpu(spec) -> bool:
+    return "neural" in spec.tags
+
+
+class JoblibBackend:
+    """Local processes via joblib (loky), one dependency wave after another.
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes (-1: every core).
+    """
+
+    name = "joblib"
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.workers = n_workers(jobs)
+
+    def run(self, jobs: list[Job], specs: dict, ctx: RunInputs, load_dep: LoadDep, on_result: OnResult) -> None:
+        from joblib import Parallel, delayed, parallel_config
+
+        done: dict[JobKey, JobOutput] = {}
+        by_key = {j.key: j for j in jobs}
+        for wave in waves(jobs):
+            calls = []
+            for j in wave:
+                deps = tuple(done[d] if d in done else load_dep(d) for d in j.deps)
+                calls.append(delayed(run_job)(j, specs[j.base], ctx, *deps))
+            if self.workers == 1:
+                # In-process: no pickling, and a test can patch the fit.
+                results = (c[0](*c[1], **c[2]) for c in calls)
+            else:
+                with parallel_config(backend="loky", inner_max_num_threads=ctx.threads):
+                    results = Parallel(n_jobs=self.workers, return_as="generator_unordered")(calls)
+            for out in results:
+                # Keep only what a later wave reads: members' predictions.
+                done[out.key] = out
+                on_result(by_key[out.key], out)
+
+
+class DaskBackend:
+    """Jobs as Dask futures on a cluster (``address``) or a ``LocalCluster`` (``address=None``).
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address, e.g. ``tcp://10.0.0.5:8786``; None starts a LocalCluster.
+    jobs : int
+        Workers of the LocalCluster (-1: every core).
+    processes : bool
+        LocalCluster workers as processes (True) or threads of this process.
+    retries : int
+        Extra attempts of a job whose worker died (on top of Dask's own rescheduling).
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, *, jobs: int = 1, processes: bool = True,
+                 retries: int = 2) -> None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError("the dask backends need dask and distributed; install them with "
+                              "pip install '.[dask]'") from None
+        self.address = address
+        self.workers = n_workers(jobs)
+        self.processes = processes
+        self.retries = retries
+
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            try:
+                return Client(self.address, timeout="20s"), None
+            except OSError as exc:
+                raise ConfigError(f"cannot reach the Dask scheduler at {self.address} ({exc}); start it with "
+                                  "'dask scheduler' and pass its address to --scheduler") from None
+        # TCP on loopback only, whether workers are processes or threads of this one.
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                               protocol="tcp://", host="127.0.0.1", dashboard_address=None, scheduler_port=0)
+        return Client(cluster), cluster
+
+    def run(self, jobs: list[Job], specs: dict, ctx: RunInputs, load_dep: LoadDep, on_result: OnResult) -> None:
+        from distributed import as_completed
+
+        client, cluster = self._client()
+        try:
+            gpu_jobs = [j for j in jobs if needs_gpu(specs[j.base])]
+            if gpu_jobs and self.address:
+                have = [w for w in client.scheduler_info()["workers"].values()
+                        if w.get("resources", {}).get(GPU_RESOURCE)]
+                if not have:
+                    raise ConfigError(f"{len(gpu_jobs)} neural job(s) need a worker with the {GPU_RESOURCE} "
+                                      f"resource; start one with: dask worker {self.address} --resources "
+                                      f"{GPU_RESOURCE}=1")
+            [ctx_f] = client.scatter([ctx], broadcast=True)
+            futures: dict[JobKey, object] = {}
+            by_future = {}
+            for wave in waves(jobs):
+                for j in wave:
+                    deps = [futures[d] if d in futures else load_dep(d) for d in j.deps]
+                    resources = {GPU_RESOURCE: 1} if self.address and needs_gpu(specs[j.base]) else None
+                    f = client.submit(run_job, j, specs[j.base], ctx_f, *deps, key=f"job-{j.key.name}",
+                                      pure=False, retries=self.retries, resources=resources)
+                    futures[j.key] = f
+                    by_future[f.key] = j
+            for f in as_completed(list(futures.values())):
+                j = by_future[f.key]
+                try:
+                    out = f.result()
+                except Exception as exc:  # the worker died more often than Dask tolerates
+                    out = JobOutput(j.key, error=f"{type(exc).__name__}: {exc}", traceback=repr(exc))
+                on_result(j, out)
+                f.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
+    """The backend called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown name, ``dask`` without ``--scheduler``, or a scheduler given to another backend.
+    """
+    if name not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, BACKENDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown backend {name!r}{hint} (use one of {', '.join(BACKENDS)})")
+    if name == "dask" and not scheduler:
+        raise ConfigError("--backend dask needs --scheduler tcp://HOST:PORT (or use --backend dask-local)")
+    if scheduler and name != "dask":
+        raise ConfigError(f"--scheduler is for --backend dask, not {name!r}")
+    if name == "joblib":
+        return JoblibBackend(jobs)
+    return DaskBackend(scheduler if name == "dask" else None, jobs=jobs)

@@ -1,0 +1,180 @@
+"""Input assembly and execution of one job, on whichever worker a backend sends it to.
+
+:func:`run_job` is the unit of work of every backend: it assembles the job's
+inputs from a :class:`RunInputs` (sent to each worker once) and the outputs of
+its dependencies, builds a fresh estimator, fits it on the training fold and
+predicts the test fold. It never raises for a failing model: the error and its
+traceback come back in the :class:`JobOutput`, and the driver records them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchmark.jobs import Job, is_ensemble
+from benchmark.store import JobKey
+
+#: Environment variables that size the thread pools of BLAS, OpenMP and friends.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "NUMEXPR_NUM_THREADS")
+
+
+@dataclass
+class RunInputs:
+    """What every job of a run reads; a backend ships it to each worker once.
+
+    Attributes
+    ----------
+    sample_ids : ndarray (n_samples,)
+    y : ndarray (n_samples, n_targets)
+    groups : ndarray (n_samples,) or None
+        The split's group labels: they group the inner CV of models and stackers.
+    folds : dict (seed, fold) -> (train, test)
+        Integer positions into ``sample_ids``.
+    matrices : dict model name -> array-like (n_samples, ...)
+        Each model's input, indexable by an integer position array.
+    threads : int
+        BLAS/OpenMP/torch threads each job may use.
+    inner_splits : int
+        Folds of the inner CV that makes a stacker member's inner predictions.
+    """
+
+    sample_ids: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None
+    folds: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+    matrices: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+    inner_splits: int = 5
+
+
+@dataclass
+class JobOutput:
+    """What a job returns to the driver.
+
+    Attributes
+    ----------
+    key : JobKey
+    pred : ndarray (n_test, n_targets) or None
+        Predictions of the test fold, in the fold's test order; None when failed.
+    inner : ndarray (n_train, n_targets) or None
+        Inner out-of-fold predictions of the training fold, in its train order.
+    fit_seconds : float
+    error, traceback : str or None
+    params : dict
+        The estimator's resolved parameters (``get_params()``).
+    fitted : dict
+        Small fitted quantities worth keeping (a stacker's weights).
+    """
+
+    key: JobKey
+    pred: np.ndarray | None = None
+    inner: np.ndarray | None = None
+    fit_seconds: float = 0.0
+    error: str | None = None
+    traceback: str | None = None
+    params: dict = field(default_factory=dict)
+    fitted: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def limit_threads(n: int) -> None:
+    """Size BLAS/OpenMP/torch thread pools of this process to ``n`` (no oversubscription)."""
+    for var in THREAD_ENV:
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:  # threadpoolctl ships with scikit-learn; env vars still apply to new pools
+        pass
+    torch = sys.modules.get("torch")  # only when a model already imported it
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def _inner_cv(groups: np.ndarray | None, n_splits: int, seed: int):
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if groups is not None:
+        return GroupKFold(n_splits=max(2, min(n_splits, len(np.unique(groups)))))
+    return KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def _fit_predict(spec, params: dict, seed: int, X_train, y_train, groups_train, X_test):
+    """Fit a fresh estimator on the training fold and predict ``X_test``; returns (estimator, predictions)."""
+    est = spec.build(**params, random_state=seed)
+    est.fit(X_train, y_train, groups=groups_train)
+    return est, np.asarray(est.predict(X_test), dtype=float)
+
+
+def _member_inputs(job: Job, spec, deps: tuple[JobOutput, ...]):
+    """An ensemble's inputs: members' test predictions, and (stackers) their inner training-fold ones.
+
+    Returns (X_train, X_test): (n_train, n_members, n_targets) or None, and (n_test, n_members, n_targets).
+    """
+    bad = [d.key.name for d in deps if not d.ok]
+    if bad:
+        raise RuntimeError(f"member job(s) failed: {', '.join(bad)}")
+    X_test = np.stack([d.pred for d in deps], axis=1)
+    X_train = None
+    if spec.extra.get("train_on") == "inner":
+        missing = [d.key.name for d in deps if d.inner is None]
+        if missing:
+            raise RuntimeError(f"member job(s) {', '.join(missing)} have no inner predictions")
+        X_train = np.stack([d.inner for d in deps], axis=1)
+    return X_train, X_test
+
+
+def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
+    """Assemble inputs, fit, predict (and inner-predict) one job.
+
+    Parameters
+    ----------
+    job : Job
+    spec : benchmark.registry.Spec
+        The base model's registry entry (carried, so workers need no registry lookup).
+    ctx : RunInputs
+    *deps : JobOutput
+        Outputs of ``job.deps``, in order.
+
+    Returns
+    -------
+    JobOutput
+        With ``error`` and ``traceback`` set when anything raised.
+    """
+    limit_threads(ctx.threads)
+    tr, te = ctx.folds[(job.seed, job.fold)]
+    g_tr = ctx.groups[tr] if ctx.groups is not None else None
+    t0 = time.perf_counter()
+    try:
+        if is_ensemble(spec):
+            X_train, X_test = _member_inputs(job, spec, deps)
+        else:
+            X = ctx.matrices[job.model]
+            X_train, X_test = X[tr], X[te]
+        est, pred = _fit_predict(spec, job.param_dict, job.model_seed, X_train, ctx.y[tr], g_tr, X_test)
+        inner = None
+        if job.inner:
+            inner = np.full((len(tr), ctx.y.shape[1]), np.nan)
+            cv = _inner_cv(g_tr, ctx.inner_splits, job.model_seed)
+            for itr, ite in cv.split(X_train, ctx.y[tr], g_tr):
+                _, inner[ite] = _fit_predict(spec, job.param_dict, job.model_seed, X_train[itr], ctx.y[tr][itr],
+                                             None if g_tr is None else g_tr[itr], X_train[ite])
+        params = est.get_params() if hasattr(est, "get_params") else {}
+        fitted = est.fitted_summary() if hasattr(est, "fitted_summary") else {}
+    except Exception as exc:  # a failing job is recorded, not fatal (see error_score)
+        return JobOutput(job.key, fit_seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
+                         traceback=traceback.format_exc())
+    return JobOutput(job.key, pred=pred, inner=inner, fit_seconds=time.perf_counter() - t0,
+                     params=params, fitted=fitted)

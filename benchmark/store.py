@@ -1,0 +1,447 @@
+"""The run directory: the only code that knows its layout.
+
+A run directory holds::
+
+    manifest.json                 command, versions, git commit, data hash, options, resolved study
+    folds.parquet                 sample_id, seed, fold, role (train/test), group (the split's label)
+    jobs/<job>.preds.parquet      out-of-fold predictions of one finished job (its test fold)
+    jobs/<job>.inner.parquet      inner out-of-fold predictions of its training fold (members of a stacker)
+    jobs/<job>.params.json        the model's resolved parameters, model seed, dependencies, fitted extras
+    jobs/<job>.error.txt          traceback of a failed job
+    jobs/<job>.rows.parquet       its tidy metric rows (written last)
+    metrics.parquet               all per-fold metric rows (written at the end)
+    predictions.parquet           all out-of-fold predictions (written at the end)
+
+A job is done only when its rows say ``ok`` *and* its predictions (and, when
+asked for, its inner predictions) read back: a driver killed between two writes
+leaves a job that is simply recomputed. Every file is written to a temporary
+name and renamed into place, so no reader ever sees half a file; temporary
+names never end in ``.parquet``, so no reader mistakes one for a result.
+
+Job names: ``<model>__seed<s>__fold<kkk>`` (model seed = split seed, the
+default and the layout of older runs) or ``<model>__seed<s>__mseed<m>__fold<kkk>``
+when a job's model seed differs from its split seed (members of a seed bag).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError, DataError
+
+ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
+               "n_train", "n_test", "fit_seconds", "status", "error"]
+PRED_COLUMNS = ["sample_id", "performer", "piece", "model", "seed", "fold", "target", "y_true", "y_pred"]
+INNER_COLUMNS = ["sample_id", "target", "y_pred"]
+FOLD_COLUMNS = ["sample_id", "seed", "fold", "role", "group"]
+
+_JOB_RE = re.compile(r"^(?P<model>.+?)__seed(?P<seed>-?\d+)(?:__mseed(?P<mseed>-?\d+))?__fold(?P<fold>\d+)$")
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """Identity of one job: model (a run's model name), split seed, fold, model seed.
+
+    A model seed equal to the split seed is stored as None, so both spellings are one key.
+    """
+
+    model: str
+    seed: int
+    fold: int
+    model_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model_seed is not None and int(self.model_seed) == int(self.seed):
+            object.__setattr__(self, "model_seed", None)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.model, self.seed, self.fold, self.mseed)
+
+    @property
+    def mseed(self) -> int:
+        """The model's random seed (the split seed unless set apart)."""
+        return self.seed if self.model_seed is None else int(self.model_seed)
+
+    @property
+    def reported(self) -> bool:
+        """Whether the job is one of its model's reported (seed, fold) units (model seed = split seed)."""
+        return self.mseed == self.seed
+
+    @property
+    def name(self) -> str:
+        if self.reported:
+            return f"{self.model}__seed{self.seed}__fold{self.fold:03d}"
+        return f"{self.model}__seed{self.seed}__mseed{self.mseed}__fold{self.fold:03d}"
+
+    @classmethod
+    def parse(cls, name: str) -> JobKey | None:
+        m = _JOB_RE.match(name)
+        if m is None:
+            return None
+        mseed = m["mseed"]
+        return cls(m["model"], int(m["seed"]), int(m["fold"]), None if mseed is None else int(mseed))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def job_id(model: str, seed: int, fold: int) -> str:
+    """File stem of the reported job (``model``, ``seed``, ``fold``)."""
+    return JobKey(model, int(seed), int(fold)).name
+
+
+class Folds:
+    """The folds of a run: which samples each (seed, fold) trains and tests on, and their group.
+
+    One object serves the runner (writing), the reports (group check), ``compare``
+    (equal assignments) and the importance refit (positions of train/test ids).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns ``sample_id, seed, fold, role, group`` (``group`` may be None).
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        missing = {"sample_id", "seed", "fold", "role"} - set(frame.columns)
+        if missing:
+            raise DataError(f"folds table lacks column(s) {sorted(missing)}; the run directory is damaged")
+        if "group" not in frame:
+            frame = frame.assign(group=None)
+        self.frame = frame.reset_index(drop=True)
+
+    @classmethod
+    def from_indices(cls, sample_ids, groups, folds: dict[int, list[tuple[np.ndarray, np.ndarray]]]) -> Folds:
+        """Build from integer (train, test) positions into ``sample_ids``, per seed."""
+        ids = np.asarray(sample_ids)
+        g = np.full(len(ids), None) if groups is None else groups
+        g = np.asarray([None if x is None else str(x) for x in g], dtype=object)
+        parts = []
+        for s, pairs in folds.items():
+            for k, (tr, te) in enumerate(pairs):
+                for role, idx in (("train", tr), ("test", te)):
+                    parts.append(pd.DataFrame({"sample_id": ids[idx], "seed": int(s), "fold": k, "role": role,
+                                               "group": g[idx]}))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FOLD_COLUMNS)
+        return cls(frame)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(int(s) for s in self.frame["seed"].unique())
+
+    def n_folds(self, seed: int) -> int:
+        return int(self.frame.loc[self.frame["seed"] == seed, "fold"].nunique())
+
+    def ids(self, seed: int, fold: int, role: str) -> np.ndarray:
+        """Sample ids on ``role`` ("train" or "test") of one fold."""
+        f = self.frame
+        return f.loc[(f["seed"] == seed) & (f["fold"] == fold) & (f["role"] == role), "sample_id"].to_numpy()
+
+    def positions(self, seed: int, fold: int, sample_ids) -> tuple[np.ndarray, np.ndarray]:
+        """(train, test) positions of one fold in ``sample_ids``.
+
+        Raises
+        ------
+        DataError
+            A fold's sample is not in ``sample_ids``.
+        """
+        pos = pd.Series(np.arange(len(sample_ids)), index=np.asarray(sample_ids))
+        out = []
+        for role in ("train", "test"):
+            ids = self.ids(seed, fold, role)
+            missing = ~pd.Index(ids).isin(pos.index)
+            if missing.any():
+                raise DataError(f"seed {seed} fold {fold}: {int(missing.sum())} {role} segment(s) are not in the "
+                                f"data, e.g. {ids[missing][0]}")
+            out.append(pos[ids].to_numpy())
+        return out[0], out[1]
+
+    def assignment(self, seed: int) -> pd.DataFrame:
+        """Seed ``seed``'s (fold, role, sample_id) rows in a canonical order, for equality checks."""
+        cols = ["seed", "fold", "role", "sample_id"]
+        return self.frame.loc[self.frame["seed"] == seed, cols].sort_values(cols).reset_index(drop=True)
+
+    def same_as(self, other: Folds, seed: int) -> bool:
+        """Whether both assign every sample of ``seed`` to the same fold and side."""
+        return self.assignment(seed).equals(other.assignment(seed))
+
+    @property
+    def has_groups(self) -> bool:
+        return bool(len(self.frame)) and bool(self.frame["group"].notna().all())
+
+    def restrict(self, seeds) -> Folds:
+        return Folds(self.frame[self.frame["seed"].isin(list(seeds))])
+
+
+def _tmp(path: Path) -> Path:
+    # The suffix keeps a half-written file out of every "*.parquet" / "*.json" glob.
+    return path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
+
+
+def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = _tmp(path)
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def atomic_text(text: str, path: Path) -> None:
+    tmp = _tmp(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def atomic_json(obj: Any, path: Path) -> None:
+    atomic_text(json.dumps(obj, indent=2, default=_json_default), path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+class RunStore:
+    """Read and write one run directory.
+
+    Parameters
+    ----------
+    run_dir : path
+    """
+
+    MANIFEST = "manifest.json"
+    FOLDS = "folds.parquet"
+    METRICS = "metrics.parquet"
+    PREDICTIONS = "predictions.parquet"
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.root = Path(run_dir)
+        self.jobs_dir = self.root / "jobs"
+
+    # --- layout -----------------------------------------------------------
+    def _job_path(self, key: JobKey, kind: str) -> Path:
+        ext = {"rows": "rows.parquet", "preds": "preds.parquet", "inner": "inner.parquet",
+               "params": "params.json", "error": "error.txt"}[kind]
+        return self.jobs_dir / f"{key.name}.{ext}"
+
+    def create(self) -> None:
+        """Create the folders; remove temporary files a killed writer left behind."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.jobs_dir.glob("*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+
+    # --- manifest and folds -------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        return (self.root / self.MANIFEST).is_file()
+
+    def read_manifest(self) -> dict:
+        """The manifest.
+
+        Raises
+        ------
+        ConfigError
+            Not a run directory, or an unreadable manifest.
+        """
+        path = self.root / self.MANIFEST
+        if not path.is_file():
+            raise ConfigError(f"{str(self.root)!r} is not a run directory (no manifest.json); "
+                              "pass the folder a run printed")
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError) as exc:
+            raise ConfigError(f"{path} is unreadable ({exc}); start a new run") from None
+
+    def write_manifest(self, manifest: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_json(manifest, self.root / self.MANIFEST)
+
+    def write_folds(self, folds: Folds) -> None:
+        atomic_parquet(folds.frame[FOLD_COLUMNS], self.root / self.FOLDS)
+
+    def read_folds(self) -> Folds:
+        """The run's folds.
+
+        Raises
+        ------
+        ConfigError
+            ``folds.parquet`` is missing (a run directory of an early version).
+        """
+        path = self.root / self.FOLDS
+        if not path.is_file():
+            raise ConfigError(f"run {self.root.name!r} has no folds.parquet; rerun it")
+        return Folds(pd.read_parquet(path))
+
+    # --- jobs -------------------------------------------------------------
+    def write_job(self, key: JobKey, rows: pd.DataFrame, *, preds: pd.DataFrame | None = None,
+                  inner: pd.DataFrame | None = None, params: dict | None = None,
+                  traceback: str | None = None) -> None:
+        """Write one finished job; the rows go last, so a job is never half-done on disk.
+
+        Parameters
+        ----------
+        key : JobKey
+        rows : DataFrame
+            Tidy metric rows (:data:`ROW_COLUMNS`).
+        preds : DataFrame, optional
+            Out-of-fold predictions of the test fold (:data:`PRED_COLUMNS`); None for a failed job.
+        inner : DataFrame, optional
+            Inner out-of-fold predictions of the training fold (:data:`INNER_COLUMNS`).
+        params : dict, optional
+            Resolved parameters and other provenance of the job (JSON-able).
+        traceback : str, optional
+            Traceback of a failed job.
+        """
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        # A rerun of a failed job must not leave the old traceback, nor a stale rows mark mid-way.
+        self._job_path(key, "rows").unlink(missing_ok=True)
+        if preds is not None:
+            atomic_parquet(preds[PRED_COLUMNS], self._job_path(key, "preds"))
+        if inner is not None:
+            atomic_parquet(inner[INNER_COLUMNS], self._job_path(key, "inner"))
+        if params is not None:
+            atomic_json(params, self._job_path(key, "params"))
+        if traceback is not None:
+            atomic_text(traceback, self._job_path(key, "error"))
+        else:
+            self._job_path(key, "error").unlink(missing_ok=True)
+        atomic_parquet(rows[ROW_COLUMNS], self._job_path(key, "rows"))
+
+    def is_done(self, key: JobKey, *, inner: bool = False) -> bool:
+        """Whether ``key`` finished ``ok`` and its predictions (and inner ones if asked) read back."""
+        try:
+            status = pd.read_parquet(self._job_path(key, "rows"), columns=["status"])["status"]
+            if not len(status) or not bool((status == "ok").all()):
+                return False
+            preds = pd.read_parquet(self._job_path(key, "preds"), columns=["sample_id"])
+            if not len(preds):
+                return False
+            if inner and not len(pd.read_parquet(self._job_path(key, "inner"), columns=["sample_id"])):
+                return False
+        except Exception:  # missing or unreadable (a torn write by another tool): recompute the job
+            return False
+        return True
+
+    def read_job_rows(self, key: JobKey) -> pd.DataFrame | None:
+        path = self._job_path(key, "rows")
+        return pd.read_parquet(path) if path.is_file() else None
+
+    def read_job_preds(self, key: JobKey) -> pd.DataFrame:
+        """Outer (test-fold) predictions of a finished job.
+
+        Raises
+        ------
+        DataError
+            The job has no readable predictions.
+        """
+        return self._read(key, "preds")
+
+    def read_inner(self, key: JobKey) -> pd.DataFrame:
+        """Inner out-of-fold predictions of a job's training fold (``sample_id, target, y_pred``).
+
+        Raises
+        ------
+        DataError
+            The job wrote none (it was not a stacker's member) or they are unreadable.
+        """
+        return self._read(key, "inner")
+
+    def read_job_params(self, key: JobKey) -> dict | None:
+        path = self._job_path(key, "params")
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def read_traceback(self, key: JobKey) -> str | None:
+        path = self._job_path(key, "error")
+        return path.read_text() if path.is_file() else None
+
+    def _read(self, key: JobKey, kind: str) -> pd.DataFrame:
+        path = self._job_path(key, kind)
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:
+            raise DataError(f"job {key.name}: cannot read its {kind} ({path.name}: {exc}); "
+                            f"rerun it with: benchmark run --resume {self.root}") from None
+
+    def job_keys(self, *, reported_only: bool = True) -> list[JobKey]:
+        """Keys of every job with a rows file, sorted."""
+        keys = []
+        for p in self.jobs_dir.glob("*.rows.parquet"):
+            key = JobKey.parse(p.name[: -len(".rows.parquet")])
+            if key is not None and (key.reported or not reported_only):
+                keys.append(key)
+        return sorted(keys, key=lambda k: k.sort_key)
+
+    # --- whole run ----------------------------------------------------------
+    def read_jobs(self, keys: list[JobKey] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rows and outer predictions of ``keys`` (default: every reported job on disk).
+
+        A job whose rows say ``ok`` but whose predictions do not read back is
+        left out entirely: it is not finished (``--resume`` recomputes it).
+        """
+        keys = self.job_keys() if keys is None else keys
+        rows, preds = [], []
+        for k in keys:
+            r = self.read_job_rows(k)
+            if r is None or not len(r):
+                continue
+            if (r["status"] == "ok").all():
+                try:
+                    preds.append(self.read_job_preds(k))
+                except DataError:
+                    continue
+            rows.append(r)
+        return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ROW_COLUMNS),
+                pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS))
+
+    def collect(self, keys: list[JobKey]) -> list[str]:
+        """Write metrics.parquet and predictions.parquet from the reported jobs among ``keys``.
+
+        Returns
+        -------
+        list of str
+            ``"<job>: <error>"`` for every failed job.
+        """
+        rows, preds = self.read_jobs([k for k in keys if k.reported])
+        failed = rows[rows["status"] != "ok"].drop_duplicates(["model", "seed", "fold"])
+        if len(rows):
+            atomic_parquet(rows, self.root / self.METRICS)
+        if len(preds):
+            atomic_parquet(preds, self.root / self.PREDICTIONS)
+        return [f"{job_id(r.model, r.seed, r.fold)}: {r.error}" for r in failed.itertuples()]
+
+    def read(self) -> RunContents:
+        """Manifest, rows and predictions of the reported jobs, and folds, read once.
+
+        Raises
+        ------
+        ConfigError
+            Not a run directory, or no finished job.
+        """
+        manifest = self.read_manifest()
+        keys = self.job_keys()
+        if not keys:
+            raise ConfigError(f"run {str(self.root)!r} has no finished job yet; resume it with --resume")
+        folds = self.read_folds() if (self.root / self.FOLDS).is_file() else None
+        rows, preds = self.read_jobs(keys)
+        return RunContents(manifest, rows, preds, folds)
+
+
+@dataclass
+class RunContents:
+    """What :meth:`RunStore.read` returns."""
+
+    manifest: dict
+    rows: pd.DataFrame
+    preds: pd.DataFrame
+    folds: Folds | None
