@@ -13,6 +13,7 @@ Dask is imported only when a Dask backend is chosen (``pip install .[dask]``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class JoblibBackend:
             calls = []
             for j in wave:
                 deps = tuple(done[d] if d in done else load_dep(d) for d in j.deps)
-                calls.append(delayed(run_job)(j, specs[j.base], ctx, *deps))
+                calls.append(delayed(run_job)(j, specs[j.base], ctx.for_job(j), *deps))
             if self.workers == 1:
                 # In-process: no pickling, and a test can patch the fit.
                 results = (c[0](*c[1], **c[2]) for c in calls)
@@ -139,6 +140,10 @@ class DaskBackend:
                     raise ConfigError(f"{len(gpu_jobs)} neural job(s) need a worker with the {GPU_RESOURCE} "
                                       f"resource; start one with: dask worker {self.address} --resources "
                                       f"{GPU_RESOURCE}=1")
+            if self.address:
+                # One job per worker thread: BLAS/OpenMP/torch get one thread each (start workers with
+                # --nworkers <cores> --nthreads 1), as the driver cannot see the workers' cores.
+                ctx = dataclasses.replace(ctx, threads=1)
             [ctx_f] = client.scatter([ctx], broadcast=True)
             futures: dict[JobKey, object] = {}
             by_future = {}

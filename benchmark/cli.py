@@ -39,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run models on a split and write a run directory")
+    run.add_argument("--study", metavar="STUDY.toml", help="read models, variants, split, seeds, features, backend "
+                                                           "and report options from a study file; flags override it")
     run.add_argument("--models", help="comma-separated model names (see 'benchmark list models')")
-    run.add_argument("--split", default="lopo", help="split name (see 'benchmark list splits'; default lopo)")
+    run.add_argument("--split", default=None, help="split name (see 'benchmark list splits'; default lopo)")
     run.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds (default 0)")
     run.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it (kfold, excerpt)")
     run.add_argument("--features", help="feature sets every model consumes instead of its own inputs")
@@ -48,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
     run.add_argument("--exclude-score", action="store_true",
                      help="drop the two deadpan score renderings (players Score, Score2); kept by default")
-    run.add_argument("--on-bad-input", choices=("skip", "error"), default="skip",
+    run.add_argument("--on-bad-input", choices=("skip", "error"), default=None,
                      help="unreadable MIDI: skip the segment with a warning (default) or stop")
-    run.add_argument("--error-score", choices=("nan", "raise"), default="nan",
+    run.add_argument("--error-score", choices=("nan", "raise"), default=None,
                      help="a failing fold: record it and go on (default) or stop at once")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--members", help="members of the ensembles (ensemble_mean, stack), e.g. rf,lgbm,ridge "
@@ -68,21 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
                                         "report (significance, per-target, ranks) to RUN_DIR/report/")
     rep.add_argument("run_dir")
     rep.add_argument("--baseline", help="model the others are tested against (default rf if present, else the first)")
-    rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html (default all)")
-    rep.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm",
+    rep.add_argument("--format", default=None, help="comma-separated: md,tex,csv,html (default all)")
+    rep.add_argument("--correction", choices=("holm", "fdr_bh"), default=None,
                      help="p-value adjustment across comparisons (default holm)")
     rep.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=None,
                      help="add r / noise ceiling columns (default: when the run's rater file is readable)")
     rep.add_argument("--data-dir", help="PercePiano folder for the noise ceiling (default: the run's data_dir)")
-    rep.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
-    rep.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    rep.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples and permutations (2000)")
+    rep.add_argument("--seed", type=int, default=None, help="seed of the resampling (default 0)")
     rep.add_argument("--out", help="folder for the tables (default RUN_DIR/report)")
-    rep.add_argument("--rope", type=float, default=0.01,
+    rep.add_argument("--rope", type=float, default=None,
                      help="region of practical equivalence in mean r for the Bayesian correlated t-test "
                           "(default 0.01; 0 or less leaves that table out)")
-    rep.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+    rep.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
                      help="write the figures (PNG and PDF) into OUT/plots (default on)")
-    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=None,
                      help="write a single-file HTML report, OUT/report.html (default on)")
     rep.add_argument("--importance", metavar="MODELS",
                      help="also compute permutation feature importance (by feature family, on held-out folds) "
@@ -127,31 +129,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunConfig, Runner, load_config, new_run_dir
+def _model_list(text: str, variants: dict) -> list[str]:
+    from benchmark.jobs import resolve_model
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("no models given; pass a comma-separated list")
+    for n in names:
+        resolve_model(n, variants)
+    return list(dict.fromkeys(names))
+
+
+def _config_from_args(args: argparse.Namespace):
+    """The run's config: command-line flags over the study file (if any) over the defaults."""
+    from benchmark.runner import RunConfig
+    from benchmark.study import load_study
     from features.sets import FEATURE_SETS
+
+    study = load_study(args.study) if args.study else None
+    s = study["study"] if study else {}
+    b = study["backend"] if study else {}
+    variants = study["variants"] if study else {}
+    if args.models:
+        models = _model_list(args.models, variants)
+    elif study:
+        models = study["models"]
+    else:
+        raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models') "
+                          "or --study STUDY.toml")
+    features = FEATURE_SETS.parse_list(args.features) if args.features else s.get("features")
+    members = _model_list(args.members, variants) if args.members else s.get("members")
+
+    def pick(flag, key, default, table=s):
+        return flag if flag is not None else table.get(key, default)
+
+    resolved = None
+    if study:
+        resolved = {k: study[k] for k in ("study", "models", "variants", "report")}
+    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=args.seeds or s.get("seeds") or [0],
+                     features=features, n_splits=pick(args.n_splits, "n_splits", None),
+                     data_dir=pick(args.data_dir, "data_dir", None),
+                     include_score=not (args.exclude_score or s.get("exclude_score", False)),
+                     on_bad_input=pick(args.on_bad_input, "on_bad_input", "skip"),
+                     error_score=pick(args.error_score, "error_score", "nan"),
+                     jobs=pick(args.jobs, "jobs", 1, b), cache_dir=pick(args.cache_dir, "cache_dir", None, b),
+                     soundfont=pick(args.soundfont, "soundfont", None), variants=variants, members=members,
+                     backend=pick(args.backend, "name", "joblib", b), scheduler=pick(args.scheduler, "scheduler", None, b),
+                     study=resolved)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import EXECUTION_OPTIONS, Runner, load_config, new_run_dir
 
     if args.resume:
         run_dir = Path(args.resume)
         config = load_config(run_dir)
+        if args.study:
+            # The study (with any flags) must describe the run being resumed.
+            wanted = _config_from_args(args)
+            wanted.validate()
+            old, new = config.results_key(), wanted.results_key()
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if diff:
+                raise ConfigError(f"{args.study} does not describe the run being resumed (differs in: "
+                                  f"{', '.join(diff)}); resume with --resume alone or start a new run")
         # Execution options may change on resume; everything else comes from the manifest.
-        for name in ("jobs", "backend", "scheduler", "cache_dir"):
+        for name in EXECUTION_OPTIONS:
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
     else:
-        from models import MODELS
-
-        if not args.models:
-            raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models')")
-        models = MODELS.parse_list(args.models)
-        features = FEATURE_SETS.parse_list(args.features) if args.features else None
-        members = MODELS.parse_list(args.members) if args.members else None
-        config = RunConfig(models=models, split=args.split, seeds=args.seeds or [0], features=features,
-                           n_splits=args.n_splits, data_dir=args.data_dir, include_score=not args.exclude_score,
-                           on_bad_input=args.on_bad_input, error_score=args.error_score,
-                           jobs=1 if args.jobs is None else args.jobs, cache_dir=args.cache_dir,
-                           soundfont=args.soundfont, members=members, backend=args.backend or "joblib",
-                           scheduler=args.scheduler)
+        config = _config_from_args(args)
         run_dir = new_run_dir(args.out, config.split)
     runner = Runner(config, run_dir, progress=not args.no_progress)
     try:
@@ -186,18 +233,30 @@ def _report(run_dir: Path, run=None) -> int:
     return 0
 
 
+#: Defaults of 'benchmark report' when neither a flag nor the run's study file sets them.
+REPORT_DEFAULTS = {"format": "md,tex,csv,html", "correction": "holm", "n_resamples": 2000, "seed": 0, "rope": 0.01,
+                   "plots": True, "html": True}
+
+
+def _report_defaults(args: argparse.Namespace, study_report: dict) -> None:
+    """Fill report options: a flag, else the run's study file ([report]), else :data:`REPORT_DEFAULTS`."""
+    for key in ("baseline", "ceiling", *REPORT_DEFAULTS):
+        if getattr(args, key, None) is None:
+            setattr(args, key, study_report.get(key, REPORT_DEFAULTS.get(key)))
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from reports.report import build_report, write_report
+    from reports.rundata import load_run_data
     from reports.tables import FORMATS, make_displays, render_markdown
 
+    run_dir = Path(args.run_dir)
+    run = load_run_data(run_dir)  # the run is read once; every table below uses it
+    _report_defaults(args, (run.manifest["config"].get("study") or {}).get("report", {}))
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
-    from reports.rundata import load_run_data
-
-    run_dir = Path(args.run_dir)
-    run = load_run_data(run_dir)  # the run is read once; every table below uses it
     _report(run_dir, run)
     ceiling = None
     if args.ceiling is not False:

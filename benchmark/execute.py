@@ -55,6 +55,14 @@ class RunInputs:
     inner_splits: int = 5
 
 
+    def for_job(self, job: Job) -> RunInputs:
+        """The part of the inputs one job reads (its fold, its model's matrix): less to send to a process."""
+        key = (job.seed, job.fold)
+        matrices = {job.model: self.matrices[job.model]} if job.model in self.matrices else {}
+        return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
+                         self.inner_splits)
+
+
 @dataclass
 class JobOutput:
     """What a job returns to the driver.

@@ -106,7 +106,7 @@ def resolve_model(name: str, variants: dict[str, dict] | None, members: list[str
         ref = ModelRef(name, name, {})
     spec = MODELS.get(ref.base)
     if members and MEMBER_PREDICTIONS in spec.inputs and "members" in _factory_params(spec):
-        ref.params.setdefault("members", list(members))
+        ref.params["members"] = list(members)  # the command line overrides a study's member list
     return ref
 
 

@@ -116,8 +116,11 @@ class RunConfig:
         return list(self.features) if self.features else [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
 
     def results_key(self) -> dict:
-        """The options that shape results (everything but :data:`EXECUTION_OPTIONS`)."""
-        return {k: v for k, v in asdict(self).items() if k not in EXECUTION_OPTIONS}
+        """The options that shape results: everything but :data:`EXECUTION_OPTIONS` and a study's report options."""
+        key = {k: v for k, v in asdict(self).items() if k not in EXECUTION_OPTIONS}
+        if key.get("study"):
+            key["study"] = {k: v for k, v in key["study"].items() if k != "report"}
+        return key
 
 
 class GridProgress:

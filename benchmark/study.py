@@ -1,0 +1,153 @@
+"""A study file: one TOML file under version control describes a whole study.
+
+``benchmark run --study study.toml``::
+
+    [study]                      # what the run computes
+    split = "lopo"
+    seeds = [0, 1, 2]
+    features = ["midi"]          # optional: every model's feature sets
+    n_splits = 5                 # optional: for splits that take it
+    exclude_score = false
+    error_score = "nan"
+
+    [models.rf]                  # a registered model with its own defaults
+    [models.rf_deep]             # a named variant: a registered model and parameters
+    model = "rf"
+    min_samples_leaf = 1
+    [models.ensemble_mean]
+    members = ["ridge", "rf", "lgbm"]
+
+    [backend]                    # how it runs (may change on --resume)
+    name = "joblib"              # joblib | dask | dask-local
+    jobs = 2
+    scheduler = "tcp://10.0.0.5:8786"
+
+    [report]                     # defaults of 'benchmark report'
+    baseline = "rf"
+    correction = "holm"
+    rope = 0.01
+    n_resamples = 2000
+
+Every key and every model parameter is checked before any job starts,
+parameters against the registered factory's signature; a misspelt one fails
+with the close matches. Command-line flags override the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import ConfigError
+
+SECTIONS = ("study", "models", "backend", "report")
+STUDY_KEYS = {"split": str, "seeds": list, "features": list, "n_splits": int, "exclude_score": bool,
+              "error_score": str, "on_bad_input": str, "members": list, "data_dir": str, "soundfont": str,
+              "name": str, "description": str}
+BACKEND_KEYS = {"name": str, "jobs": int, "scheduler": str, "cache_dir": str}
+REPORT_KEYS = {"baseline": str, "correction": str, "rope": float, "n_resamples": int, "seed": int,
+               "format": str, "plots": bool, "html": bool, "ceiling": bool}
+
+
+def _hint(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _check_table(where: str, table: Any, allowed: dict[str, type]) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table ([{where}]), got {type(table).__name__}")
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key!r} in [{where}]{_hint(key, allowed)} "
+                              f"(known: {', '.join(sorted(allowed))})")
+        want = allowed[key]
+        ok = isinstance(value, want) or (want is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok or (want is int and isinstance(value, bool)):
+            raise ConfigError(f"[{where}] {key} = {value!r}: expected {want.__name__}")
+    return dict(table)
+
+
+def factory_parameters(spec) -> list[str]:
+    """Keyword parameters a registered model's factory takes (``random_state`` is set by the runner)."""
+    return [p for p in inspect.signature(spec.factory).parameters if p not in ("self", "random_state")]
+
+
+def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
+    from models import MODELS
+
+    if not isinstance(models, dict) or not models:
+        raise ConfigError("the study lists no models; add e.g. [models.rf]")
+    names, variants = [], {}
+    for name, table in models.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[models.{name}] must be a table of parameters, got {table!r}")
+        params = dict(table)
+        base = params.pop("model", name)
+        if not isinstance(base, str):
+            raise ConfigError(f"[models.{name}] model = {base!r}: expected the name of a registered model")
+        spec = MODELS.get(base)  # unknown: raises with close matches
+        known = factory_parameters(spec)
+        for p in params:
+            if p not in known:
+                raise ConfigError(f"[models.{name}]: model {base!r} has no parameter {p!r}{_hint(p, known)} "
+                                  f"(it takes: {', '.join(known) or 'none'})")
+        names.append(name)
+        if base != name or params:
+            variants[name] = {"model": base, "params": params}
+    return names, variants
+
+
+def load_study(path: str | Path) -> dict:
+    """Read and check a study file; return it resolved.
+
+    Returns
+    -------
+    dict
+        ``study`` (checked [study] table), ``models`` (names in file order),
+        ``variants`` (name -> {"model", "params"}), ``backend``, ``report``,
+        ``path``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, an unknown section, key, model or parameter (with
+        close matches), or a value of the wrong type.
+    """
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"study file {str(path)!r} does not exist") from None
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(f"study file {path}: {exc}") from None
+    for section in doc:
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown section [{section}] in {path}{_hint(section, SECTIONS)} "
+                              f"(known: {', '.join(SECTIONS)})")
+    study = _check_table("study", doc.get("study", {}), STUDY_KEYS)
+    names, variants = _resolve_models(doc.get("models"))
+    backend = _check_table("backend", doc.get("backend", {}), BACKEND_KEYS)
+    report = _check_table("report", doc.get("report", {}), REPORT_KEYS)
+    if "seeds" in study and not all(isinstance(s, int) and not isinstance(s, bool) for s in study["seeds"]):
+        raise ConfigError(f"[study] seeds = {study['seeds']!r}: expected a list of integers")
+    from features.sets import FEATURE_SETS
+    from models import MODELS
+    from splits import SPLITS
+
+    if "split" in study:
+        SPLITS.get(study["split"])
+    for fs in study.get("features", []):
+        FEATURE_SETS.get(fs)
+    for m in study.get("members", []):
+        if m not in names:
+            MODELS.get(m)
+    for v in variants.values():
+        for m in v["params"].get("members", []) or []:
+            if m not in names:
+                MODELS.get(m)
+    return {"study": study, "models": names, "variants": variants, "backend": backend, "report": report,
+            "path": str(path)}
