@@ -37,7 +37,7 @@ from features.families import family_of
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = "2"  # 2: computed from the stored float16 render on a miss too (cache-history independent)
 
 N_FFT = 2048
 HOP_LENGTH = 512

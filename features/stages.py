@@ -59,11 +59,12 @@ def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) ->
     sf = params.resolved_soundfont()
     key = make_key("render", render.VERSION, params.key_params(), [row["midi_path"], sf])
     hit = cache.get("render", key)
-    if hit is not None:
-        return hit["audio"].astype(np.float32)
-    y = render.render(row["midi_path"], soundfont=sf, sr=params.sr, tail_s=params.tail_s, preset=params.preset)
-    cache.put("render", key, {"audio": y.astype(np.float16)})
-    return y
+    if hit is None:
+        y = render.render(row["midi_path"], soundfont=sf, sr=params.sr, tail_s=params.tail_s, preset=params.preset)
+        hit = {"audio": y.astype(np.float16)}
+        cache.put("render", key, hit)
+    # A miss returns exactly what a hit returns: the stored float16 audio, widened.
+    return hit["audio"].astype(np.float32)
 
 
 @dataclass(frozen=True)
