@@ -54,6 +54,9 @@ TARGET_NAMES: tuple[str, ...] = (
 N_TARGETS = len(TARGET_NAMES)
 SCORE_PLAYERS = ("Score", "Score2")
 
+#: Documented range of the mean ratings and their standard deviations (7-point scale mapped to [0, 1]).
+LABEL_RANGE = (0.0, 1.0)
+
 #: Where to look for the data when no directory is given, in order.
 DEFAULT_DATA_DIRS = ("data/percepiano", "../shared/percepiano")
 
@@ -128,12 +131,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """
     if data_dir is not None:
         path = Path(data_dir).expanduser()
+        if path.exists() and not path.is_dir():
+            raise DataError(f"data directory {str(path)!r} is a file, not a folder; pass the folder of a "
+                            "PercePiano clone")
         if not path.is_dir():
             raise DataError(f"data directory {str(path)!r} does not exist; pass the folder of a PercePiano clone")
         return path
     env = os.environ.get("PERCEPIANO_DIR")
     if env:
         path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise DataError(f"$PERCEPIANO_DIR={env!r} is a file, not a folder; point it at a PercePiano clone")
         if not path.is_dir():
             raise DataError(f"$PERCEPIANO_DIR={env!r} does not exist; point it at a PercePiano clone")
         return path
@@ -185,32 +193,63 @@ def _score_index(score_dir: Path) -> dict[tuple, Path]:
     return index
 
 
+def _unique_pairs(path: Path):
+    def hook(pairs: list) -> dict:
+        seen: dict[str, str] = {}
+        for k, _ in pairs:
+            # Keys name segments after stripping stray whitespace, so " X" and "X" are the same segment.
+            norm = k.strip() if isinstance(k, str) else k
+            if norm in seen:
+                raise DataError(f"labels file {str(path)!r}: key {k!r} repeats {seen[norm]!r} (the same segment "
+                                "after stripping whitespace); keep one entry per segment")
+            seen[norm] = k
+        return {(k.strip() if isinstance(k, str) else k): v for k, v in pairs}
+
+    return hook
+
+
 def _load_json(path: Path) -> dict:
+    """A labels file as ``{segment (stripped): values}``; keys must be unique after stripping."""
     if not path.is_file():
         raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"labels file {str(path)!r} is not valid JSON: {exc}") from None
+        text = path.read_bytes().decode("utf-8")
+        data = json.loads(text, object_pairs_hook=_unique_pairs(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"labels file {str(path)!r} is not valid JSON: {str(exc):.200}") from None
+    except OSError as exc:
+        raise DataError(f"labels file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if not isinstance(data, dict) or not data:
         raise DataError(f"labels file {str(path)!r} must be a non-empty JSON object segment -> list")
     return data
 
 
+def _is_number(x: object) -> bool:
+    # bool is an int in Python, and "0.5" converts with float(): neither is a rating.
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
 def _label_matrix(data: dict, path: Path, keys: list[str], width: int) -> np.ndarray:
+    lo, hi = LABEL_RANGE
     rows = []
     for k in keys:
         v = data.get(k)
         if not isinstance(v, list) or len(v) < width:
             raise DataError(f"labels file {str(path)!r}: entry {k!r} should hold at least {width} numbers, got {v!r:.80}")
-        try:
-            rows.append([float(x) for x in v[:width]])
-        except (TypeError, ValueError):
-            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds a non-number") from None
-    y = np.asarray(rows, dtype=float)
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"labels file {str(path)!r} holds NaN or infinite values")
-    return y
+        bad = [(j, x) for j, x in enumerate(v[:width]) if not _is_number(x)]
+        if bad:
+            j, x = bad[0]
+            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds a non-number at position {j}: {x!r:.40} "
+                            f"({type(x).__name__}); ratings are JSON numbers")
+        row = [float(x) for x in v[:width]]
+        out = [(j, x) for j, x in enumerate(row) if not (lo <= x <= hi)]  # also catches NaN
+        if out:
+            j, x = out[0]
+            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds {x!r} at position {j} "
+                            f"({TARGET_NAMES[j] if j < len(TARGET_NAMES) else j}), outside the documented range "
+                            f"[{lo:g}, {hi:g}]")
+        rows.append(row)
+    return np.asarray(rows, dtype=float)
 
 
 def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bool = True) -> Dataset:
@@ -243,12 +282,15 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bo
     std = _load_json(root / STD_LABELS)
 
     # File names may carry stray whitespace (one upstream file starts with a space).
-    files = {p.stem.strip(): p for p in sorted(midi_dir.glob("*.mid"))}
+    files: dict[str, Path] = {}
+    for p in sorted(midi_dir.glob("*.mid")):
+        if p.stem.strip() in files:
+            raise DataError(f"MIDI files {files[p.stem.strip()].name!r} and {p.name!r} name the same segment "
+                            f"(after stripping whitespace) in {str(midi_dir)!r}; remove one")
+        files[p.stem.strip()] = p
     score_files = _score_index(root / SCORE_MIDI_DIR)
 
-    keys = sorted(k.strip() for k in mean)
-    mean = {k.strip(): v for k, v in mean.items()}
-    std = {k.strip(): v for k, v in std.items()}
+    keys = sorted(mean)  # already stripped and unique (see _load_json)
     missing_midi = [k for k in keys if k not in files]
     if missing_midi:
         raise DataError(

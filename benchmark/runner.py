@@ -40,7 +40,7 @@ from benchmark.execute import JobOutput, RunInputs
 from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
-from features.build import build_features
+from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
 from models import MODELS
 from splits import SPLITS, make_splits, split_groups, split_info
@@ -189,7 +189,7 @@ class Runner:
 
     def _matrix(self, model: str) -> np.ndarray:
         cols = [c for fs in self.config.feature_sets(model) for c in self.features.sets[fs]]
-        return self.features.X.loc[self.dataset.meta["sample_id"], cols].to_numpy(dtype=float)
+        return align_rows(self.features.X, self.dataset.meta["sample_id"], cols)
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
         """What the workers need for ``jobs``: targets, groups, folds and each model's matrix."""

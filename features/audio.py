@@ -199,6 +199,9 @@ def extract(y: np.ndarray, sr: int) -> dict[str, float]:
     DataError
         If ``y`` is not 1-D, is shorter than one frame, or is not finite.
     """
+    from features.numba_guard import claim_numba_cache
+
+    claim_numba_cache()  # before librosa: its kernels' numba cache must be this process's own
     import librosa
 
     y = _check_input(y, sr)

@@ -42,18 +42,46 @@ class FeatureMatrix:
     n_computed: int = 0
 
 
+def align_rows(X: pd.DataFrame, sample_ids, columns: list[str] | None = None) -> np.ndarray:
+    """The rows of ``X`` for ``sample_ids``, in that order, as a float array (n_samples, n_columns).
+
+    This is the one place a feature table meets the labels: it refuses a
+    table or an id list with repeated ids and ids without features, so a row
+    can never silently receive another segment's features.
+
+    Raises
+    ------
+    DataError
+        Repeated sample ids on either side, or ids the table lacks.
+    """
+    ids = pd.Index(np.asarray(sample_ids))
+    for what, index in (("feature table", X.index), ("labels", ids)):
+        if not index.is_unique:
+            dup = index[index.duplicated()].unique()[:3].tolist()
+            raise DataError(f"the {what} repeat sample id(s) {dup}; every segment must appear once")
+    missing = ids.difference(X.index)
+    if len(missing):
+        raise DataError(f"{len(missing)} labelled segment(s) have no features, e.g. {missing[0]!r}")
+    out = X.loc[ids, columns if columns is not None else list(X.columns)].to_numpy(dtype=float)
+    if out.shape[0] != len(ids):  # unreachable given the checks above; kept as the invariant it guards
+        raise DataError(f"feature rows ({out.shape[0]}) do not match the labels ({len(ids)})")
+    return out
+
+
 def _compute_one(fs: FeatureSet, row: dict, cache: Cache, key: str) -> tuple[str, np.ndarray | None, str | None]:
+    def compute() -> dict[str, np.ndarray]:
+        values = np.asarray(fs.compute(row, cache), dtype=float)
+        if values.shape != (len(fs.feature_names),):
+            raise BenchmarkError(
+                f"feature set {fs.name!r} returned shape {values.shape} for {row['sample_id']!r}; "
+                f"expected ({len(fs.feature_names)},)"
+            )
+        return {"values": values}
+
     try:
-        values = fs.compute(row, cache)
+        values = cache.fetch(fs.name, key, compute)["values"]
     except DataError as exc:
         return row["sample_id"], None, str(exc)
-    values = np.asarray(values, dtype=float)
-    if values.shape != (len(fs.feature_names),):
-        raise BenchmarkError(
-            f"feature set {fs.name!r} returned shape {values.shape} for {row['sample_id']!r}; "
-            f"expected ({len(fs.feature_names)},)"
-        )
-    cache.put(fs.name, key, {"values": values})
     return row["sample_id"], values, None
 
 
@@ -73,6 +101,9 @@ def build_feature_set(
     bad : dict sample_id -> error message
     n_cached : int
     """
+    if not meta["sample_id"].is_unique:
+        dup = meta.loc[meta["sample_id"].duplicated(), "sample_id"].unique()[:3].tolist()
+        raise DataError(f"sample ids {dup} appear more than once; every segment must appear once")
     rows = meta.to_dict("records")
     keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r)) for r in rows]
     values: dict[str, np.ndarray] = {}
@@ -151,7 +182,7 @@ def build_features(
     else:
         X = pd.DataFrame(index=pd.Index(meta["sample_id"], name="sample_id"))
     keep = [s for s in meta["sample_id"] if s not in skipped]
-    X = X.loc[keep]
+    X = pd.DataFrame(align_rows(X, keep), index=pd.Index(keep, name="sample_id"), columns=X.columns)
     return FeatureMatrix(X=X, skipped=skipped, sets=sets, n_cached=n_cached, n_computed=n_computed)
 
 

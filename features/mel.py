@@ -82,6 +82,9 @@ def logmel(
     DataError
         If ``y`` is not 1-D, is empty, or is not finite.
     """
+    from features.numba_guard import claim_numba_cache
+
+    claim_numba_cache()  # before librosa: its kernels' numba cache must be this process's own
     import librosa
 
     if not isinstance(sr, int | np.integer) or sr <= 0:

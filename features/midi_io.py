@@ -28,6 +28,51 @@ SOFT_CC = 67
 #: MIDI's default tempo (120 bpm) until the first set_tempo event.
 DEFAULT_TEMPO_US = 500_000
 
+# Limits on hostile input: a valid MIDI file can ask for an hour-long render or
+# a note 4.5e9 s late (a MemoryError in the renderer and the statistics). The
+# longest PercePiano file lasts under 10 minutes with 7311 notes in 74 kB, so
+# these limits leave ample headroom and still bound memory and time.
+#: Longest accepted performance (last note, pedal or message), in seconds.
+MAX_DURATION_S = 1800.0
+#: Most notes accepted in one file.
+MAX_NOTES = 100_000
+#: Largest accepted MIDI file, in bytes.
+MAX_FILE_BYTES = 4 * 2**20
+
+
+def check_file_size(path: str | os.PathLike) -> None:
+    """Refuse a MIDI file over :data:`MAX_FILE_BYTES` before parsing it.
+
+    Raises
+    ------
+    DataError
+        The file is missing, unreadable or too large.
+    """
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError as exc:
+        raise DataError(f"MIDI file not found: '{path}'") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read MIDI file '{path}': {exc.strerror or exc}") from exc
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"MIDI file '{path}' is {size / 2**20:.1f} MiB, over the limit MAX_FILE_BYTES="
+                        f"{MAX_FILE_BYTES // 2**20} MiB for one segment")
+
+
+def check_limits(path: str | os.PathLike, end_s: float, n_notes: int) -> None:
+    """Refuse a performance longer than :data:`MAX_DURATION_S` or with more than :data:`MAX_NOTES` notes.
+
+    Raises
+    ------
+    DataError
+        Naming the limit that was exceeded.
+    """
+    if not end_s <= MAX_DURATION_S:  # also NaN
+        raise DataError(f"MIDI file '{path}' lasts {end_s:.4g} s, over the limit MAX_DURATION_S="
+                        f"{MAX_DURATION_S:g} s for one segment")
+    if n_notes > MAX_NOTES:
+        raise DataError(f"MIDI file '{path}' holds {n_notes} notes, over the limit MAX_NOTES={MAX_NOTES}")
+
 
 @dataclass(frozen=True)
 class Performance:
@@ -76,9 +121,11 @@ def read_performance(path: str | os.PathLike) -> Performance:
     ------
     DataError
         The file is missing, empty, truncated, not a MIDI file, uses SMPTE
-        time division, or holds no complete note.
+        time division, holds no complete note, or exceeds a limit
+        (:data:`MAX_FILE_BYTES`, :data:`MAX_DURATION_S`, :data:`MAX_NOTES`).
     """
     path = Path(path)
+    check_file_size(path)
     try:
         midi = mido.MidiFile(path)
     except FileNotFoundError as exc:
@@ -97,11 +144,14 @@ def read_performance(path: str | os.PathLike) -> Performance:
     notes, controls, tempos = _collect_events(midi)
     if not notes:
         raise DataError(f"MIDI file '{path}' holds no notes (no note-on with a matching note-off)")
+    check_limits(path, 0.0, len(notes))
 
     tick_to_seconds = _tempo_map(tempos, midi.ticks_per_beat)
     note_ticks = np.array(notes, dtype=np.int64)
     onset = tick_to_seconds(note_ticks[:, 0])
     offset = tick_to_seconds(note_ticks[:, 1])
+    last_control = max((t for events in controls.values() for t, _ in events), default=0)
+    check_limits(path, float(max(offset.max(), tick_to_seconds(np.array([last_control]))[0])), len(notes))
     pitch, velocity = note_ticks[:, 2], note_ticks[:, 3]
     order = np.lexsort((pitch, onset))
 

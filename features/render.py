@@ -122,11 +122,14 @@ def _read_events(midi_path: Path) -> tuple[list[tuple[float, int, int, int, int]
     """
     import mido
 
+    from features.midi_io import check_file_size, check_limits
+
+    check_file_size(midi_path)
     try:
         midi = mido.MidiFile(midi_path)
         messages = list(midi)  # merges tracks and converts ticks to seconds via the tempo map
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise DataError(f"cannot read MIDI file {midi_path}: {exc}") from exc
+    except Exception as exc:  # mido documents no exception contract: any parse failure is bad input
+        raise DataError(f"cannot read MIDI file {midi_path}: {type(exc).__name__}: {exc}") from exc
 
     events: list[tuple[float, int, int, int, int]] = []
     now = end_time = 0.0
@@ -141,6 +144,7 @@ def _read_events(midi_path: Path) -> tuple[list[tuple[float, int, int, int, int]
             events.append((now, _NOTE_OFF, msg.channel, msg.note, 0))
         elif msg.type == "control_change" and msg.control == _SUSTAIN_CC:
             events.append((now, _PEDAL, msg.channel, msg.value, 0))
+    check_limits(midi_path, end_time, sum(1 for e in events if e[1] == _NOTE_ON))
     return events, end_time
 
 

@@ -4,7 +4,8 @@ Each stage is a content-addressed cache entry (see :mod:`features.cache`) keyed
 by the MIDI file's bytes, the SoundFont's bytes, the stage version and its
 parameters. Rendered audio is stored as float16 (about 1e-3 relative precision,
 far below the synth's own noise; halves the disk use), mel spectrograms as float16
-in dB with their frame rate.
+in dB with their frame rate. Every stage goes through :meth:`Cache.fetch`, so a
+miss returns exactly what a hit returns (the stored representation).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def render_inputs(row: Mapping[str, Any], params: AudioParams) -> list:
 
 
 def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
-    """The segment's rendered audio (float32, mono, ``params.sr``), from the cache or rendered now.
+    """The segment's rendered audio (mono, ``params.sr``): the stored float16 samples widened to float32,
+    whether they come from the cache or were rendered now.
 
     Raises
     ------
@@ -58,13 +60,12 @@ def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) ->
 
     sf = params.resolved_soundfont()
     key = make_key("render", render.VERSION, params.key_params(), [row["midi_path"], sf])
-    hit = cache.get("render", key)
-    if hit is None:
+
+    def compute() -> dict[str, np.ndarray]:
         y = render.render(row["midi_path"], soundfont=sf, sr=params.sr, tail_s=params.tail_s, preset=params.preset)
-        hit = {"audio": y.astype(np.float16)}
-        cache.put("render", key, hit)
-    # A miss returns exactly what a hit returns: the stored float16 audio, widened.
-    return hit["audio"].astype(np.float32)
+        return {"audio": y.astype(np.float16)}
+
+    return cache.fetch("render", key, compute)["audio"].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,10 @@ def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: Me
     sf = audio.resolved_soundfont()
     params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
     key = make_key("mel", mel_mod.VERSION, params, [row["midi_path"], sf])
-    hit = cache.get("mel", key)
-    if hit is not None:
-        return hit["mel"], float(hit["frame_rate"])
-    y = rendered_audio(row, cache, audio)
-    spec, frame_rate = mel_mod.logmel(y, audio.sr, **asdict(mel))
-    cache.put("mel", key, {"mel": spec, "frame_rate": np.asarray(frame_rate)})
-    return spec, frame_rate
+
+    def compute() -> dict[str, np.ndarray]:
+        spec, frame_rate = mel_mod.logmel(rendered_audio(row, cache, audio), audio.sr, **asdict(mel))
+        return {"mel": spec, "frame_rate": np.asarray(frame_rate)}
+
+    got = cache.fetch("mel", key, compute)
+    return got["mel"], float(got["frame_rate"])

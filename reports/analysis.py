@@ -402,6 +402,7 @@ def permutation_importance_run(
         Unknown model or ``by``, bad ``n_repeats``/``max_folds``, data or
         features changed since the run.
     """
+    from features.build import align_rows
     from models import MODELS
 
     if by not in IMPORTANCE_BY:
@@ -416,7 +417,7 @@ def permutation_importance_run(
     cols = [c for names in sets.values() for c in names]
     units = feature_units(sets, by)
     ids = ds.meta["sample_id"].to_numpy()
-    X = fm.X.loc[ids, cols].to_numpy(dtype=float)
+    X = align_rows(fm.X, ids, cols)
     y = ds.y
     gcol = res.manifest["split"].get("group_column")
     groups = ds.meta[gcol].to_numpy() if gcol in ds.meta else None
