@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError, ConfigError
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
     cc = csub.add_parser("clear", help="delete cached entries")
-    cc.add_argument("--stage", help="only this stage (e.g. midi)")
+    cc.add_argument("--stage", help="only this stage: a feature set (midi, audio, score, mel) or render; only "
+                                    "entries the cache wrote are removed")
     cc.add_argument("--cache-dir")
     return parser
 
@@ -166,7 +168,7 @@ def _config_from_args(args: argparse.Namespace):
     resolved = None
     if study:
         resolved = {k: study[k] for k in ("study", "models", "variants", "report")}
-    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=args.seeds or s.get("seeds") or [0],
+    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=args.seeds if args.seeds is not None else s.get("seeds") or [0],
                      features=features, n_splits=pick(args.n_splits, "n_splits", None),
                      data_dir=pick(args.data_dir, "data_dir", None),
                      include_score=not (args.exclude_score or s.get("exclude_score", False)),
@@ -176,6 +178,61 @@ def _config_from_args(args: argparse.Namespace):
                      soundfont=pick(args.soundfont, "soundfont", None), variants=variants, members=members,
                      backend=pick(args.backend, "name", "joblib", b), scheduler=pick(args.scheduler, "scheduler", None, b),
                      study=resolved)
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Refuse a folder that is a file or cannot be written, before any expensive step."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {str(folder)!r} is a file, not a folder; pass a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(folder)!r} is not writable ({exc.strerror or exc}); pass another folder "
+                          "or fix its permissions") from None
+
+
+#: Options of 'benchmark run' that shape results: --resume takes them from the run's manifest.
+RESULT_FLAGS = ("models", "split", "seeds", "n_splits", "features", "exclude_score", "on_bad_input", "error_score",
+                "members", "data_dir", "soundfont")
+
+
+def _check_resume_flags(args: argparse.Namespace, config) -> None:
+    """Refuse result-shaping flags on --resume that differ from the run being resumed (never ignore them)."""
+    if args.study:
+        return  # compared as a whole above
+    from features.sets import FEATURE_SETS
+
+    given = {"models": (lambda v: _model_list(v, config.variants), "models"),
+             "split": (str, "split"), "seeds": (list, "seeds"), "n_splits": (int, "n_splits"),
+             "features": (FEATURE_SETS.parse_list, "features"), "on_bad_input": (str, "on_bad_input"),
+             "error_score": (str, "error_score"), "members": (lambda v: _model_list(v, config.variants), "members"),
+             "data_dir": (str, "data_dir"), "soundfont": (str, "soundfont")}
+    differ = []
+    for flag, (norm, field) in given.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        old = getattr(config, field)
+        new = norm(value)
+        if flag == "models":  # the manifest lists ensemble members too
+            same = all(m in old for m in new)
+        elif flag in ("data_dir", "soundfont") and old is not None:
+            same = Path(new).resolve() == Path(old).resolve()
+        else:
+            same = (list(new) if isinstance(new, list | tuple) else new) == (list(old) if isinstance(old, list | tuple)
+                                                                               else old)
+        if not same:
+            differ.append(f"--{flag.replace('_', '-')}")
+    if args.exclude_score and config.include_score:
+        differ.append("--exclude-score")
+    if differ:
+        raise ConfigError(f"--resume continues the run with the options it started with; {', '.join(differ)} "
+                          "differ from them (only --jobs, --backend, --scheduler, --cache-dir may change); "
+                          "drop them or start a new run")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -197,8 +254,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for name in EXECUTION_OPTIONS:
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
+        _check_resume_flags(args, config)
+        _check_writable(run_dir, "the run directory")
     else:
         config = _config_from_args(args)
+        config.validate()
+        _check_writable(Path(args.out), "--out")
         run_dir = new_run_dir(args.out, config.split)
     runner = Runner(config, run_dir, progress=not args.no_progress)
     try:
@@ -209,6 +270,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
         counts = runner.run()
     except KeyboardInterrupt:
+        if not runner.store.exists:
+            # Interrupted while loading data or building features: no run directory exists yet.
+            print("interrupted before the run started; features built so far are cached; rerun the same command",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
         if hasattr(runner, "folds"):
             runner.collect()
         print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
@@ -362,8 +428,13 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from features.build import build_arrays, build_features
     from features.sets import FEATURE_SETS
 
+    from benchmark.backends import check_jobs
+    from features.stages import check_soundfont_use
+
     names = FEATURE_SETS.parse_list(args.features)
     tables = [n for n in names if FEATURE_SETS.get(n).extra.get("kind") != "array"]
+    check_jobs(args.jobs)
+    check_soundfont_use(args.soundfont, names)
     ds = load_dataset(args.data_dir)
     t0 = time.perf_counter()
     if tables:
@@ -420,13 +491,69 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cache_stages() -> list[str]:
+    """Every stage the harness writes to the cache: the feature sets and the rendered audio."""
+    from features.sets import FEATURE_SETS
+
+    return sorted({spec.name for spec in FEATURE_SETS} | {"render"})
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from features.cache import Cache, resolve_cache_dir
 
     cache = Cache(resolve_cache_dir(args.cache_dir))
-    n = cache.clear(args.stage)
+    if args.stage is not None:
+        known = cache_stages()
+        if args.stage not in known:
+            import difflib
+
+            close = difflib.get_close_matches(args.stage, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown cache stage {args.stage!r}{hint} (stages: {', '.join(known)})")
+        stages = [args.stage]
+    else:
+        stages = sorted(set(cache_stages()) | set(cache.stages()))
+    n = cache.clear(stages)
     print(f"removed {n} entries from {cache.root}")
     return 0
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_os_level(exc: BaseException) -> bool:
+    return not any(isinstance(e, BenchmarkError) for e in _chain(exc))
+
+
+def expected_failure(exc: BaseException) -> str | None:
+    """The one-line message for a failure the user can act on, or None for a bug (which keeps its traceback).
+
+    Expected: any :class:`BenchmarkError` (also when a worker raised it and
+    joblib re-raised or chained it), an ``OSError`` (unreadable or unwritable
+    file, full disk), a ``MemoryError``, and a worker process that died.
+    """
+    import errno
+    from concurrent.futures import BrokenExecutor
+
+    for e in _chain(exc):
+        if isinstance(e, BenchmarkError):
+            return str(e)
+    if isinstance(exc, MemoryError):
+        return ("out of memory; an input is larger than this machine can hold (see the limits in the README's "
+                "Errors section) or too many workers run at once: try fewer --jobs")
+    if isinstance(exc, OSError):
+        reason = "disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc) or type(exc).__name__)
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{reason}{where}"
+    if isinstance(exc, BrokenExecutor):
+        return (f"a worker process died ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "finished work is kept; rerun the command (with --jobs 1 to see the failing input)")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,12 +564,18 @@ def main(argv: list[str] | None = None) -> int:
                 "compare": _cmd_compare, "features": _cmd_features, "cache": _cmd_cache, "render": _cmd_render}
     try:
         return handlers[args.command](args)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the one error boundary: expected failures become one line, bugs keep a traceback
+        message = expected_failure(exc)
+        if message is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        hint = " (-v for the traceback)" if _is_os_level(exc) and not args.verbose else ""
+        print(f"error: {message}{hint}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -22,3 +22,7 @@ class UnknownNameError(ConfigError, KeyError):
 
 class CacheError(BenchmarkError):
     """The feature cache cannot be read or written (permissions, disk full)."""
+
+
+class OutputError(BenchmarkError):
+    """Results cannot be written (run folder unwritable, disk full); nothing half-written is left."""

@@ -111,6 +111,17 @@ def limit_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def fit_threads(spec, threads: int) -> int:
+    """BLAS/OpenMP threads a job fits with: ``threads`` for neural models, 1 for the others.
+
+    Classical models fit single-threaded (their own ``n_jobs=1``); a BLAS pool
+    sized by ``--jobs`` would change float rounding (ridge predictions moved by
+    1e-15, enough to reorder Spearman ties), so results would depend on
+    ``--jobs``. One thread makes them bit-identical whatever ``--jobs`` is.
+    """
+    return int(threads) if "neural" in getattr(spec, "tags", ()) else 1
+
+
 def _inner_cv(groups: np.ndarray | None, n_splits: int, seed: int):
     from sklearn.model_selection import GroupKFold, KFold
 
@@ -161,7 +172,7 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     JobOutput
         With ``error`` and ``traceback`` set when anything raised.
     """
-    limit_threads(ctx.threads)
+    limit_threads(fit_threads(spec, ctx.threads))
     tr, te = ctx.folds[(job.seed, job.fold)]
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()

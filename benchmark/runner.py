@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark import provenance
-from benchmark.backends import BACKENDS, make_backend, n_workers, threads_per_worker
+from benchmark.backends import BACKENDS, check_jobs, make_backend, n_workers, threads_per_worker
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
@@ -42,6 +42,7 @@ from benchmark.metrics import METRICS, per_target
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
+from features.stages import check_soundfont_use
 from models import MODELS
 from splits import SPLITS, make_splits, split_groups, split_info
 
@@ -88,11 +89,19 @@ class RunConfig:
         SPLITS.get(self.split)
         if not self.seeds:
             raise ConfigError("no seeds given; pass e.g. --seeds 0,1,2")
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:
+            raise ConfigError(f"--seeds repeats {', '.join(map(str, repeated))}; every job would run twice; "
+                              "list each seed once")
+        check_jobs(self.jobs)
+        if self.n_splits is not None and (isinstance(self.n_splits, bool) or int(self.n_splits) < 2):
+            raise ConfigError(f"--n-splits {self.n_splits!r}: use at least 2 folds")
         if self.error_score not in ERROR_SCORES:
             raise ConfigError(f"error_score={self.error_score!r}; use one of {ERROR_SCORES}")
         if self.backend not in BACKENDS:
             make_backend(self.backend)  # raises with a close match
         self.models = self._with_members()
+        check_soundfont_use(self.soundfont, {fs for m in self.models for fs in self.feature_sets(m)})
 
     def _with_members(self) -> list[str]:
         """The models, with each ensemble's members (same model seed) listed before it: they are reported too."""
@@ -169,6 +178,10 @@ class Runner:
         """Load data, build features, compute folds, write the manifest and folds."""
         cfg = self.config
         self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
+        # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
+        # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
+        for s in cfg.seeds:
+            make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits)
         cache = Cache(resolve_cache_dir(cfg.cache_dir))
         needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()

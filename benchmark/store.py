@@ -25,6 +25,7 @@ when a job's model seed differs from its split seed (members of a seed bag).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import ConfigError, DataError
+from benchmark.errors import ConfigError, DataError, OutputError
 
 ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
                "n_train", "n_test", "fit_seconds", "status", "error"]
@@ -188,16 +189,25 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
 
 
-def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file renamed into place; on failure remove it and raise OutputError."""
     tmp = _tmp(path)
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = "disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise OutputError(f"cannot write {path}: {reason}; free space or fix permissions, then finish with "
+                          f"--resume") from None
+
+
+def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    _atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def atomic_text(text: str, path: Path) -> None:
-    tmp = _tmp(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def atomic_json(obj: Any, path: Path) -> None:
@@ -281,7 +291,11 @@ class RunStore:
         path = self.root / self.FOLDS
         if not path.is_file():
             raise ConfigError(f"run {self.root.name!r} has no folds.parquet; rerun it")
-        return Folds(pd.read_parquet(path))
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises its own types for damaged files
+            raise DataError(f"{path} is unreadable ({type(exc).__name__}); the run directory is damaged") from None
+        return Folds(frame)
 
     # --- jobs -------------------------------------------------------------
     def write_job(self, key: JobKey, rows: pd.DataFrame, *, preds: pd.DataFrame | None = None,
@@ -324,11 +338,14 @@ class RunStore:
             status = pd.read_parquet(self._job_path(key, "rows"), columns=["status"])["status"]
             if not len(status) or not bool((status == "ok").all()):
                 return False
-            preds = pd.read_parquet(self._job_path(key, "preds"), columns=["sample_id"])
-            if not len(preds):
+            # Every column is read, not just one: damage in any column page makes the job unfinished.
+            preds = pd.read_parquet(self._job_path(key, "preds"))
+            if not len(preds) or list(preds.columns) != PRED_COLUMNS:
                 return False
-            if inner and not len(pd.read_parquet(self._job_path(key, "inner"), columns=["sample_id"])):
-                return False
+            if inner:
+                inner_preds = pd.read_parquet(self._job_path(key, "inner"))
+                if not len(inner_preds) or list(inner_preds.columns) != INNER_COLUMNS:
+                    return False
         except Exception:  # missing or unreadable (a torn write by another tool): recompute the job
             return False
         return True

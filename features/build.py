@@ -105,17 +105,21 @@ def build_feature_set(
         dup = meta.loc[meta["sample_id"].duplicated(), "sample_id"].unique()[:3].tolist()
         raise DataError(f"sample ids {dup} appear more than once; every segment must appear once")
     rows = meta.to_dict("records")
-    keys = [make_key(fs.name, fs.version, fs.params, fs.inputs(r)) for r in rows]
     values: dict[str, np.ndarray] = {}
+    bad: dict[str, str] = {}
     todo = []
-    for r, k in zip(rows, keys, strict=False):
+    for r in rows:
+        try:
+            k = make_key(fs.name, fs.version, fs.params, fs.inputs(r))
+        except OSError as exc:  # an input that cannot be read is bad input, like an unparsable one
+            bad[r["sample_id"]] = f"cannot read {exc.filename or 'an input file'}: {exc.strerror or exc}"
+            continue
         hit = cache.get(fs.name, k)
         if hit is not None and hit["values"].shape == (len(fs.feature_names),):
             values[r["sample_id"]] = hit["values"]
         else:
             todo.append((r, k))
     n_cached = len(values)
-    bad: dict[str, str] = {}
     if todo:
         logger.info("feature set %s: %d cached, computing %d", fs.name, n_cached, len(todo))
         jobs = (delayed(_compute_one)(fs, r, cache, k) for r, k in todo)

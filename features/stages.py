@@ -10,6 +10,7 @@ miss returns exactly what a hit returns (the stored representation).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from features.cache import Cache, make_key
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,28 @@ class AudioParams:
     def key_params(self) -> dict[str, Any]:
         # The SoundFont enters the key by content (as an input file), not by path.
         return {k: v for k, v in asdict(self).items() if k != "soundfont"}
+
+
+#: Feature sets that read rendered audio (and therefore a SoundFont).
+AUDIO_SETS = ("audio", "mel")
+
+
+def check_soundfont_use(soundfont: str | None, feature_sets) -> None:
+    """Check a SoundFont given by the user; warn when nothing will use it (it is not silently dropped).
+
+    Raises
+    ------
+    ConfigError
+        ``soundfont`` is missing or not a SoundFont (also when no feature set uses it).
+    """
+    if soundfont is None:
+        return
+    from features import render
+
+    render.check_soundfont(soundfont)
+    if not any(fs in AUDIO_SETS for fs in feature_sets):
+        logger.warning("--soundfont %s is ignored: no feature set here renders audio (only %s do)", soundfont,
+                       ", ".join(AUDIO_SETS))
 
 
 def render_inputs(row: Mapping[str, Any], params: AudioParams) -> list:

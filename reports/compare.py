@@ -61,12 +61,13 @@ def check_comparable(a: RunData, b: RunData) -> list[int]:
     if a.manifest.get("data_hash") != b.manifest.get("data_hash"):
         raise ConfigError(f"runs used different data (hash {str(a.manifest.get('data_hash'))[:12]} vs "
                           f"{str(b.manifest.get('data_hash'))[:12]}); compare runs on the same data")
-    # The description is prose that may be reworded between versions; the fold check below is the real test.
-    sa, sb = ({k: v for k, v in r.manifest.get("split", {}).items() if k != "description"} for r in (a, b))
+    # The description is prose that may be reworded between versions, and options may be spelled
+    # differently (the default n_splits or the same number written out): the fold check below is the real test.
+    sa, sb = (r.manifest.get("split", {}).get("name") for r in (a, b))
     na, nb = a.manifest["config"].get("n_splits"), b.manifest["config"].get("n_splits")
-    if sa != sb or na != nb:
-        raise ConfigError(f"runs use different splits ({sa.get('name')!r}, n_splits={na} vs {sb.get('name')!r}, "
-                          f"n_splits={nb}); compare runs of the same split")
+    if sa != sb:
+        raise ConfigError(f"runs use different splits ({sa!r}, n_splits={na} vs {sb!r}, n_splits={nb}); "
+                          "compare runs of the same split")
     if a.targets != b.targets:
         raise ConfigError("runs predict different targets; compare runs of the same dataset version")
     seeds = [int(s) for s in a.manifest["config"]["seeds"] if int(s) in {int(x) for x in b.manifest["config"]["seeds"]}]
@@ -76,8 +77,8 @@ def check_comparable(a: RunData, b: RunData) -> list[int]:
     fa, fb = _folds(a), _folds(b)
     for s in seeds:
         if not fa.same_as(fb, s):
-            raise ConfigError(f"fold assignments differ in seed {s} (different split version or options); "
-                              "compare runs with the same folds")
+            raise ConfigError(f"fold assignments differ in seed {s} (different split version or options, "
+                              f"n_splits={na} vs {nb}); compare runs with the same folds")
     return seeds
 
 
