@@ -67,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
     lst.add_argument("what", choices=("models", "splits", "features"))
 
+    spl = sub.add_parser("splits", help="inspect splits: near-duplicates across folds, overlapping passages")
+    ssub = spl.add_subparsers(dest="action", required=True)
+    chk = ssub.add_parser("check", help="count, per fold, test segments with a near-duplicate (same notes, same "
+                                        "recording) in training")
+    chk.add_argument("split", help="split name (see 'benchmark list splits')")
+    chk.add_argument("--seeds", type=_int_list, default=[0], help="comma-separated seeds (default 0)")
+    chk.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it")
+    chk.add_argument("--threshold", type=float, default=0.8,
+                     help="shared-note fraction at or above which two segments are near-duplicates (default 0.8)")
+    chk.add_argument("--exclude-score", action="store_true", help="drop the score renderings, as 'run' does")
+    chk.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
+                                        "../shared/percepiano)")
+    pas = ssub.add_parser("passages", help="list the excerpts that overlap in bars and the passages they form")
+    pas.add_argument("--threshold", type=float, default=0.8, help="near-duplicate threshold (default 0.8)")
+    pas.add_argument("--data-dir", help="PercePiano folder")
+
     rep = sub.add_parser("report", help="print the results table of a run directory and write its statistical "
                                         "report (significance, per-target, ranks) to RUN_DIR/report/")
     rep.add_argument("run_dir")
@@ -405,7 +421,35 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from features.sets import FEATURE_SETS as reg
     for spec in reg:
         extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
+        if args.what == "splits":
+            extra = ("  [LEAKS: can put a same-player near-duplicate of a test segment in training]"
+                     if spec.extra.get("leaks") else "  [no same-player near-duplicates across folds]")
         print(f"{spec.name:<24} {spec.description}{extra}")
+    if args.what == "splits":
+        print("\nCheck any split on the data: benchmark splits check SPLIT")
+    return 0
+
+
+def _cmd_splits(args: argparse.Namespace) -> int:
+    from benchmark.dataset import load_dataset
+    from splits import excerpt_overlaps, leakage_summary, leakage_table, passage_groups, shared_note_matrix
+
+    if not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold {args.threshold}: use a shared-note fraction in (0, 1]")
+    ds = load_dataset(args.data_dir, include_score=not getattr(args, "exclude_score", False))
+    shared = shared_note_matrix(ds.meta)
+    if args.action == "passages":
+        links = excerpt_overlaps(ds.meta, shared, threshold=args.threshold)
+        print(links.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        passages = passage_groups(ds.meta, shared, threshold=args.threshold)
+        print(f"\n{ds.meta['excerpt'].nunique()} excerpts form {len(set(passages))} passages "
+              f"(excerpts linked when a player's segments of both share >= {args.threshold:g} of their notes)")
+        return 0
+    table = leakage_table(args.split, ds.meta, seeds=args.seeds, n_splits=args.n_splits, threshold=args.threshold,
+                          shared=shared)
+    per_fold = table[table["fold"] >= 0]
+    print(per_fold.to_string(index=False))
+    print("\n" + leakage_summary(table, args.threshold))
     return 0
 
 
@@ -561,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
-                "compare": _cmd_compare, "features": _cmd_features, "cache": _cmd_cache, "render": _cmd_render}
+                "compare": _cmd_compare, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from reports.summary import prediction_stack
 
 #: What a resampled group is called, by the split's group column.
 GROUP_LABELS = {"player": "performers", "piece": "pieces", "excerpt": "excerpts", "composer": "composers",
-                "performer fold id": "performer fold ids"}
+                "performer fold id": "performer fold ids", "passage": "passages", "performance": "performances"}
 #: Prediction columns holding the dataset meta of a group column.
 PRED_GROUP_COLUMNS = {"player": "performer", "piece": "piece"}
 
@@ -125,7 +125,17 @@ class RunData:
         """Group label (the split's group column) of each sample id; None when ungrouped."""
         if self.group_column is None:
             return None
-        return group_labels(self.preds, ids, self.group_column)
+        try:
+            return group_labels(self.preds, ids, self.group_column)
+        except DataError:
+            # Passages and performances come from the notes, not the names: use the labels the split stored.
+            if self.folds is None or not self.folds.has_groups:
+                raise
+            stored = dict(zip(self.folds.frame["sample_id"].astype(str), self.folds.frame["group"].astype(str),
+                              strict=False))
+            if not all(str(i) in stored for i in ids):
+                raise
+            return np.asarray([stored[str(i)] for i in ids])
 
 
 def group_labels(preds: pd.DataFrame, ids, column: str) -> np.ndarray:

@@ -2,15 +2,26 @@
 
 ``make_splits(name, meta, seed=..., n_splits=...)`` returns validated integer
 ``(train, test)`` folds; ``split_info(name)`` describes a split without building
-it. Every registered factory returns an object with sklearn's splitter API.
+it; ``leakage_table(name, meta)`` counts test segments whose near-duplicate
+(same notes, same recording) sits in training. Every registered factory
+returns an object with sklearn's splitter API.
 """
 
+from splits.leakage import fold_leakage, leakage_summary, leakage_table
+from splits.overlap import excerpt_overlaps, passage_groups, performance_groups, shared_note_matrix
 from splits.performer import PerformerFourFold, performer_fold_id, performer_fold_ids, validation_fold_ids
 from splits.registry import SPLITS, make_splits, make_validation_folds, split_groups, split_info
 from splits.splitters import GroupSplitter
 
 __all__ = [
     "SPLITS",
+    "excerpt_overlaps",
+    "fold_leakage",
+    "leakage_summary",
+    "leakage_table",
+    "passage_groups",
+    "performance_groups",
+    "shared_note_matrix",
     "GroupSplitter",
     "PerformerFourFold",
     "make_splits",

@@ -17,6 +17,7 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry, Spec
+from splits.overlap import OVERLAP_COLUMNS, passage_groups, performance_groups
 from splits.performer import FOLD_ID_COLUMNS, PerformerFourFold, performer_fold_ids
 from splits.splitters import GroupSplitter
 
@@ -37,6 +38,15 @@ def _column(name: str) -> Callable[[pd.DataFrame], np.ndarray]:
     return groups_from
 
 
+def _derived(name: str, compute: Callable[[pd.DataFrame], np.ndarray]) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Groups from the column ``name`` when the metadata has it, else computed from the MIDI notes."""
+
+    def groups_from(meta: pd.DataFrame) -> np.ndarray:
+        return meta[name].to_numpy() if name in meta.columns else compute(meta)
+
+    return groups_from
+
+
 def _leave_one_group_out(name: str, column: str) -> GroupSplitter:
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -45,11 +55,15 @@ def _leave_one_group_out(name: str, column: str) -> GroupSplitter:
 
 @SPLITS.register(
     "kfold",
-    description="Shuffled K-fold over segments (no grouping; performers and passages leak across folds)",
+    description=(
+        "Shuffled K-fold over segments (no grouping: near-duplicates, performers and passages leak across "
+        "folds; see kfold_grouped)"
+    ),
     defaults={"n_splits": 5},
     group_column=None,
     partition=True,
     seeded=True,
+    leaks=True,
 )
 def kfold(n_splits: int = 5, random_state: int = 0) -> Any:
     """Shuffled K-fold over segments."""
@@ -60,7 +74,10 @@ def kfold(n_splits: int = 5, random_state: int = 0) -> Any:
 
 @SPLITS.register(
     "lopo",
-    description="Leave one performer out: one fold per value of 'player' (score renderings count as players)",
+    description=(
+        "Leave one performer out: one fold per value of 'player' (score renderings count as players; "
+        "Score and Score2 are note-identical in 8 excerpts)"
+    ),
     group_column="player",
     groups_from=_column("player"),
     partition=True,
@@ -72,23 +89,70 @@ def lopo() -> GroupSplitter:
 
 
 @SPLITS.register(
+    "kfold_grouped",
+    description=(
+        "Grouped K-fold by performance (one player's rendition of one piece), shuffled by seed: "
+        "no near-duplicate of a test segment in training"
+    ),
+    defaults={"n_splits": 5},
+    group_column="performance",
+    columns=("piece", "player", "midi_path"),
+    groups_from=_derived("performance", performance_groups),
+    derived=True,
+    partition=True,
+    seeded=True,
+    leaks=False,
+)
+def kfold_grouped(n_splits: int = 5, random_state: int = 0) -> GroupSplitter:
+    """Grouped K-fold by performance."""
+    from sklearn.model_selection import GroupKFold
+
+    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return GroupSplitter(cv, column="performance", name="kfold_grouped")
+
+
+@SPLITS.register(
     "excerpt",
     description=(
-        "Grouped K-fold by excerpt (the same passage across players), shuffled by seed; "
-        "the faithful stand-in for the paper's composition 4-fold split"
+        "Grouped K-fold by passage (excerpts that overlap in bars, found from the notes, form one group), "
+        "shuffled by seed: unseen passages of seen pieces, like the paper's composition 4-fold split"
+    ),
+    defaults={"n_splits": 4},
+    group_column="passage",
+    columns=(*OVERLAP_COLUMNS, "bars"),
+    groups_from=_derived("passage", passage_groups),
+    derived=True,
+    partition=True,
+    seeded=True,
+    leaks=False,
+)
+def excerpt(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
+    """Grouped K-fold by passage."""
+    from sklearn.model_selection import GroupKFold
+
+    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return GroupSplitter(cv, column="passage", name="excerpt")
+
+
+@SPLITS.register(
+    "excerpt_leaky",
+    description=(
+        "The old excerpt split, grouped K-fold by excerpt label: LEAKS, a 16-bar excerpt and its 8-bar cut "
+        "of the same recording can sit on opposite sides; only to reproduce numbers made with it"
     ),
     defaults={"n_splits": 4},
     group_column="excerpt",
     groups_from=_column("excerpt"),
     partition=True,
     seeded=True,
+    leaks=True,
 )
-def excerpt(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
-    """Grouped K-fold by excerpt."""
+def excerpt_leaky(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
+    """Grouped K-fold by excerpt label (leaks near-duplicates)."""
     from sklearn.model_selection import GroupKFold
 
     cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return GroupSplitter(cv, column="excerpt", name="excerpt")
+    return GroupSplitter(cv, column="excerpt", name="excerpt_leaky")
 
 
 @SPLITS.register(
@@ -136,7 +200,11 @@ def percepiano_performer4() -> PerformerFourFold:
     return PerformerFourFold()
 
 
-def _required_columns(spec: Spec) -> tuple[str, ...]:
+def _required_columns(spec: Spec, meta: pd.DataFrame | None = None) -> tuple[str, ...]:
+    column = spec.extra.get("group_column")
+    if meta is not None and spec.extra.get("derived") and column in meta.columns:
+        # A precomputed group column (passage, performance) spares reading the MIDI files.
+        return (column,)
     if "columns" in spec.extra:
         return tuple(spec.extra["columns"])
     column = spec.extra.get("group_column")
@@ -162,7 +230,9 @@ def split_info(name: str) -> dict[str, Any]:
         ``seeded`` (True if the seed changes the folds); ``n_splits`` (default
         fold count, or None if the data fixes it); ``validation`` (True if the
         split also provides per-fold validation sets, see
-        :func:`make_validation_folds`).
+        :func:`make_validation_folds`); ``leaks`` (True if the split can put
+        a same-player near-duplicate of a test segment in training, see
+        :mod:`splits.leakage`).
 
     Raises
     ------
@@ -180,6 +250,7 @@ def split_info(name: str) -> dict[str, Any]:
         "seeded": bool(spec.extra.get("seeded", False)),
         "n_splits": spec.defaults.get("n_splits"),
         "validation": bool(spec.extra.get("validation", False)),
+        "leaks": bool(spec.extra.get("leaks", False)),
     }
 
 
@@ -198,7 +269,7 @@ def _groups(spec: Spec, meta: pd.DataFrame) -> np.ndarray | None:
         raise ConfigError(f"split {spec.name!r}: meta must be a pandas DataFrame, got {type(meta).__name__}")
     if len(meta) < 2:
         raise ConfigError(f"split {spec.name!r}: meta has {len(meta)} rows; at least 2 are needed to split")
-    for column in _required_columns(spec):
+    for column in _required_columns(spec, meta):
         if column not in meta.columns:
             raise ConfigError(
                 f"split {spec.name!r} needs the column {column!r} in the metadata; it has {list(meta.columns)}"
@@ -238,7 +309,7 @@ def _params(spec: Spec, seed: int, n_splits: int | None) -> dict[str, Any]:
 
 def _check_n_groups(spec: Spec, meta: pd.DataFrame, groups: np.ndarray | None, n_splits: int | None) -> None:
     """Raise if the data holds too few groups (samples, when ungrouped) for the folds."""
-    columns = _required_columns(spec)
+    columns = _required_columns(spec, meta)
     source = f"column {columns[0]!r}" if len(columns) == 1 else f"columns {list(columns)}"
     n_groups = len(np.unique(groups)) if groups is not None else len(meta)
     where = f"n_groups={n_groups} ({source})" if groups is not None else f"n_samples={n_groups}"
@@ -285,14 +356,15 @@ def make_splits(
     Parameters
     ----------
     name : str
-        Registry name (``kfold``, ``lopo``, ``excerpt``, ``piece``, ``composer``,
-        ``percepiano_performer4``).
+        Registry name (``kfold``, ``kfold_grouped``, ``lopo``, ``excerpt``,
+        ``excerpt_leaky``, ``piece``, ``composer``, ``percepiano_performer4``).
     meta : DataFrame, shape (n_samples, ...)
         Segment metadata (``Dataset.meta``); must hold the split's columns.
     seed : int, default 0
         Random state for seeded splits; ignored by the others.
     n_splits : int, optional
-        Fold count for splits that take one (``kfold``, ``excerpt``); their
+        Fold count for splits that take one (``kfold``, ``kfold_grouped``,
+        ``excerpt``, ``excerpt_leaky``); their
         own default when None. Splits whose folds the data fixes reject it.
 
     Returns

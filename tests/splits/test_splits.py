@@ -15,17 +15,19 @@ from splits import (
     make_validation_folds,
     performer_fold_id,
     performer_fold_ids,
+    split_groups,
     split_info,
     validation_fold_ids,
 )
 from splits.performer import BEETHOVEN_PLAYERS
 
-GROUP_COLUMNS = ("player", "piece", "composer", "excerpt")
+GROUP_COLUMNS = ("player", "piece", "composer", "excerpt", "passage", "performance")
 PARTITIONING = [name for name in SPLITS.names() if split_info(name)["partition"]]
 SEEDED = [name for name in SPLITS.names() if split_info(name)["seeded"]]
 GROUPED = [name for name in SPLITS.names() if split_info(name)["group_column"]]
 FIXED_FOLDS = [name for name in SPLITS.names() if split_info(name)["n_splits"] is None]
 
+N_PERFORMANCES = 257
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -71,7 +73,13 @@ def partition_of(folds) -> set[frozenset[int]]:
 
 
 def test_registry_names():
-    assert SPLITS.names() == sorted(["kfold", "lopo", "excerpt", "piece", "composer", "percepiano_performer4"])
+    assert SPLITS.names() == sorted(
+        ["kfold", "kfold_grouped", "lopo", "excerpt", "excerpt_leaky", "piece", "composer", "percepiano_performer4"]
+    )
+
+
+def test_leaky_splits_are_flagged():
+    assert [n for n in SPLITS.names() if split_info(n)["leaks"]] == ["excerpt_leaky", "kfold"]
 
 
 @pytest.mark.parametrize("name", SPLITS.names())
@@ -112,7 +120,8 @@ def test_seed_changes_folds(name, meta):
 
 @pytest.mark.parametrize("name", [n for n in FIXED_FOLDS if n != "percepiano_performer4"])
 def test_unseeded_splits_ignore_seed(name):
-    meta = meta_with(player=list("aabbcc"), piece=list("ppqqrr"), composer=list("xxyyxx"), excerpt=list("eeffgg"))
+    meta = meta_with(player=list("aabbcc"), piece=list("ppqqrr"), composer=list("xxyyxx"), excerpt=list("eeffgg"),
+                     passage=list("eeffgg"), performance=list("aabbcc"))
     assert partition_of(make_splits(name, meta, seed=0)) == partition_of(make_splits(name, meta, seed=7))
 
 
@@ -213,6 +222,8 @@ def test_sklearn_splitter_api(name):
         composer=["Schubert"] * 4 + ["Beethoven"] * 4,
         piece=list("aabbccdd"),
         excerpt=list("abcdabcd"),
+        passage=list("abcdabcd"),
+        performance=list("abcdefgh"),
     )
     splitter = SPLITS.build(name)
     column = split_info(name)["group_column"]
@@ -233,18 +244,22 @@ def test_lopo_n_splits_needs_groups():
 
 
 FOUR_EXCERPTS = meta_with(excerpt=list("abcdabcd"), player=list("11223344"), piece=list("pppppppp"))
+FOUR_PASSAGES = FOUR_EXCERPTS.assign(passage=list("abcdabcd"))
 
 
 @pytest.mark.parametrize(
     ("name", "meta", "kwargs", "match"),
     [
         (
-            "excerpt",
+            "excerpt_leaky",
             FOUR_EXCERPTS,
             {"n_splits": 10},
-            r"split 'excerpt': n_splits=10 > n_groups=4 \(column 'excerpt'\); use fewer folds",
+            r"split 'excerpt_leaky': n_splits=10 > n_groups=4 \(column 'excerpt'\); use fewer folds",
         ),
-        ("excerpt", FOUR_EXCERPTS.iloc[:3], {}, r"n_splits=4 > n_groups=3 \(column 'excerpt'\)"),
+        ("excerpt_leaky", FOUR_EXCERPTS.iloc[:3], {}, r"n_splits=4 > n_groups=3 \(column 'excerpt'\)"),
+        ("excerpt", FOUR_PASSAGES.iloc[:3], {}, r"n_splits=4 > n_groups=3 \(column 'passage'\)"),
+        ("excerpt", FOUR_EXCERPTS, {}, r"split 'excerpt' needs the column 'midi_path'"),
+        ("kfold_grouped", FOUR_EXCERPTS, {}, r"split 'kfold_grouped' needs the column 'midi_path'"),
         ("kfold", FOUR_EXCERPTS, {"n_splits": 9}, r"split 'kfold': n_splits=9 > n_samples=8; use fewer folds"),
         ("kfold", FOUR_EXCERPTS, {"n_splits": 1}, r"n_splits=1 must be at least 2"),
         ("excerpt", FOUR_EXCERPTS, {"n_splits": 0}, r"n_splits=0 must be at least 2"),
@@ -290,15 +305,13 @@ def test_unknown_split_suggests_close_match():
 def test_real_data_common_checks(real_dataset, name):
     meta = real_dataset.meta
     info = split_info(name)
-    if name == "percepiano_performer4":
-        groups = performer_fold_ids(meta)
-    else:
-        groups = meta[info["group_column"]].to_numpy() if info["group_column"] else None
+    groups = split_groups(name, meta)
     assert_valid_folds(make_splits(name, meta, seed=3), len(meta), groups, partition=info["partition"])
 
 
 @pytest.mark.parametrize(
-    ("name", "n_folds"), [("lopo", 22), ("piece", 20), ("composer", 2), ("excerpt", 4), ("kfold", 5)]
+    ("name", "n_folds"), [("lopo", 22), ("piece", 20), ("composer", 2), ("excerpt", 4), ("excerpt_leaky", 4), ("kfold", 5),
+                          ("kfold_grouped", 5)]
 )
 def test_real_data_fold_counts(real_dataset, name, n_folds):
     assert len(make_splits(name, real_dataset.meta)) == n_folds
@@ -308,7 +321,12 @@ def test_real_data_groups(real_dataset):
     meta = real_dataset.meta
     assert len(meta) == 1189
     assert meta["excerpt"].nunique() == 99
-    assert len(make_splits("excerpt", meta, n_splits=99)) == 99
+    assert len(make_splits("excerpt_leaky", meta, n_splits=99)) == 99
+    # Overlapping excerpts (16-bar ones and their 8-bar cuts, D960 mv3's repeats) merge into 48 passages.
+    assert len(set(split_groups("excerpt", meta))) == 48
+    assert len(make_splits("excerpt", meta, n_splits=48)) == 48
+    # 261 performances (piece x player), less the Score/Score2 ones that hold note-identical segments.
+    assert len(set(split_groups("kfold_grouped", meta))) == N_PERFORMANCES
 
 
 def test_real_data_performer4_sizes(real_dataset):

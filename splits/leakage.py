@@ -1,0 +1,128 @@
+"""Leakage check: test segments whose near-duplicate sits on the training side.
+
+For every fold, a test segment *leaks* when some training segment shares at
+least ``threshold`` of its notes with it (:func:`splits.overlap.shared_note_matrix`):
+``same_player`` counts those whose duplicate is by the same player (the 16-bar
+excerpts that contain an 8-bar cut of the same recording), ``any_player`` those
+with a duplicate by anyone (adds, e.g., the note-identical ``Score``/``Score2``
+renderings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from splits.overlap import DEFAULT_THRESHOLD, shared_note_matrix
+
+#: Columns of :func:`leakage_table`.
+LEAKAGE_COLUMNS = ("seed", "fold", "n_test", "same_player", "any_player")
+
+
+def fold_leakage(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    meta: pd.DataFrame,
+    shared: np.ndarray | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[list[dict], dict]:
+    """Per-fold leak counts of one set of folds, and their union over folds.
+
+    Parameters
+    ----------
+    folds : list of (train, test)
+        Integer positions into ``meta``.
+    meta : DataFrame, shape (n_samples, ...)
+        Needs ``player`` and ``midi_path``.
+    shared : ndarray, shape (n_samples, n_samples), optional
+        :func:`shared_note_matrix` of ``meta`` (computed when None).
+    threshold : float, default 0.8
+
+    Returns
+    -------
+    rows : list of dict
+        ``fold``, ``n_test``, ``same_player``, ``any_player`` per fold.
+    total : dict
+        ``n_test`` (distinct test segments), ``same_player`` and ``any_player``
+        (distinct test segments that leak in at least one fold they are tested in).
+    """
+    shared = shared_note_matrix(meta) if shared is None else shared
+    player = meta["player"].to_numpy()
+    n = len(meta)
+    tested = np.zeros(n, bool)
+    leak_same = np.zeros(n, bool)
+    leak_any = np.zeros(n, bool)
+    rows = []
+    for k, (train, test) in enumerate(folds):
+        dup = shared[np.ix_(test, train)] >= threshold
+        same = dup & (player[test][:, None] == player[train][None, :])
+        s, a = same.any(axis=1), dup.any(axis=1)
+        tested[test] = True
+        leak_same[test[s]] = True
+        leak_any[test[a]] = True
+        rows.append({"fold": k, "n_test": int(len(test)), "same_player": int(s.sum()), "any_player": int(a.sum())})
+    total = {"n_test": int(tested.sum()), "same_player": int(leak_same.sum()), "any_player": int(leak_any.sum())}
+    return rows, total
+
+
+def leakage_table(
+    name: str,
+    meta: pd.DataFrame,
+    *,
+    seeds: Sequence[int] = (0,),
+    n_splits: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    shared: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Leak counts of the registered split ``name``, per seed and fold.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of the split.
+    meta : DataFrame, shape (n_samples, ...)
+    seeds : sequence of int, default (0,)
+    n_splits : int, optional
+        As for :func:`splits.make_splits`.
+    threshold : float, default 0.8
+        Shared-note fraction at or above which two segments are near-duplicates.
+    shared : ndarray, optional
+        :func:`shared_note_matrix` of ``meta``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`LEAKAGE_COLUMNS`; one row per (seed, fold) and one per
+        seed with ``fold = -1`` holding the distinct-segment totals.
+
+    Raises
+    ------
+    ConfigError
+        As for :func:`splits.make_splits`, or if ``threshold`` is not in (0, 1].
+    """
+    from benchmark.errors import ConfigError
+    from splits.registry import make_splits
+
+    if not 0 < threshold <= 1:
+        raise ConfigError(f"threshold={threshold!r} must be a shared-note fraction in (0, 1]")
+    shared = shared_note_matrix(meta) if shared is None else shared
+    out = []
+    for seed in seeds:
+        folds = make_splits(name, meta, seed=seed, n_splits=n_splits)
+        rows, total = fold_leakage(folds, meta, shared, threshold=threshold)
+        out += [{"seed": seed, **r} for r in rows]
+        out.append({"seed": seed, "fold": -1, **total})
+    return pd.DataFrame(out, columns=list(LEAKAGE_COLUMNS))
+
+
+def leakage_summary(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> str:
+    """One line per seed: how many test segments have a near-duplicate in training."""
+    totals = table[table["fold"] == -1]
+    parts = [
+        f"seed {r.seed}: {r.same_player} of {r.n_test} test segments have a same-player near-duplicate in "
+        f"training ({r.any_player} with any player)"
+        for r in totals.itertuples()
+    ]
+    return f"Leakage check (shared-note fraction >= {threshold:g}): " + "; ".join(parts) + "."

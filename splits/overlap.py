@@ -1,0 +1,283 @@
+"""Which segments hold the same notes: near-duplicates, passages and performances.
+
+PercePiano cut its excerpts from longer recordings, and its 16-bar excerpts
+contain 8-bar excerpts cut from the *same* recording: the same player's same
+bars appear under two excerpt labels. A split that groups by the excerpt label
+can put one copy in training and the other in test. This module finds such
+pairs from the note content of the MIDI files, not from their names.
+
+Shared-note fraction
+--------------------
+Each performance becomes the multiset of its *note bigrams*: consecutive notes
+(sorted by onset, then pitch) as ``(pitch, velocity, next pitch, next
+velocity)``. Velocities are what a player's key strokes recorded, so two
+performances share a bigram when they are the same recording of the same
+notes; a different player (or the same player's repeat of the same bars) plays
+other velocities. The shared-note fraction of two segments is the size of the
+multiset intersection divided by the bigram count of the *shorter* one, so an
+8-bar cut of a 16-bar segment scores 1.0 against it. A fraction at or above
+:data:`DEFAULT_THRESHOLD` (0.8) marks a near-duplicate.
+
+Groupings
+---------
+* ``passage``: excerpts of one piece are linked when some player's segments of
+  both are near-duplicates (they overlap in bars); a passage is a connected
+  component of that graph, labelled by its first excerpt name.
+* ``performance``: one player's rendition of one piece (movement or variation):
+  ``<piece>_<player>``. Near-duplicates are always within a performance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError
+from benchmark.hashing import file_sha256
+
+logger = logging.getLogger(__name__)
+
+#: Shared-note fraction at or above which two segments count as near-duplicates.
+DEFAULT_THRESHOLD = 0.8
+#: Columns of the metadata the groupings read.
+OVERLAP_COLUMNS: tuple[str, ...] = ("piece", "player", "excerpt", "midi_path")
+
+#: In-process memo: file sha256 -> expanded bigram codes (a file's notes never change under its hash).
+_CODES: dict[str, np.ndarray] = {}
+
+
+def note_bigrams(path: str | Path) -> np.ndarray:
+    """The note-bigram multiset of one MIDI file, as unique integer codes.
+
+    A bigram ``(p1, v1, p2, v2)`` (each 0..127) is packed into 28 bits; its
+    ``k``-th occurrence in the file gets the code ``bigram * 2**20 + k``, so that
+    the multiset intersection of two files is the plain set intersection of
+    their codes.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ndarray of int64, shape (n_bigrams,)
+        Sorted, unique.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read (see :func:`features.midi_io.read_performance`).
+    """
+    key = file_sha256(Path(path))
+    hit = _CODES.get(key)
+    if hit is not None:
+        return hit
+    from features.midi_io import read_performance
+
+    perf = read_performance(path)
+    order = np.lexsort((perf.pitch, perf.onset))
+    p = perf.pitch[order].astype(np.int64)
+    v = perf.velocity[order].astype(np.int64)
+    bigram = (((p[:-1] << 7 | v[:-1]) << 7 | p[1:]) << 7) | v[1:]
+    bigram = np.sort(bigram)
+    # Occurrence index within each run of equal bigrams.
+    starts = np.r_[0, np.flatnonzero(np.diff(bigram)) + 1] if bigram.size else np.zeros(0, dtype=np.int64)
+    occurrence = np.arange(bigram.size) - np.repeat(starts, np.diff(np.r_[starts, bigram.size]))
+    codes = np.unique(bigram << 20 | occurrence)
+    _CODES[key] = codes
+    return codes
+
+
+def _check_meta(meta: pd.DataFrame, columns: Sequence[str]) -> None:
+    if not isinstance(meta, pd.DataFrame):
+        raise ConfigError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
+    missing = [c for c in columns if c not in meta.columns]
+    if missing:
+        raise ConfigError(f"note overlap needs the column(s) {missing} in the metadata; it has {list(meta.columns)}")
+
+
+def shared_note_matrix(meta: pd.DataFrame) -> np.ndarray:
+    """Shared-note fraction of every pair of segments.
+
+    Parameters
+    ----------
+    meta : DataFrame, shape (n_samples, ...)
+        Needs ``midi_path``.
+
+    Returns
+    -------
+    ndarray of float, shape (n_samples, n_samples)
+        Symmetric; ``[i, j]`` = shared bigrams / bigrams of the shorter of
+        ``i`` and ``j``; the diagonal is 1.
+
+    Raises
+    ------
+    ConfigError
+        If ``midi_path`` is missing.
+    DataError
+        If a MIDI file cannot be read.
+    """
+    from scipy import sparse
+
+    _check_meta(meta, ("midi_path",))
+    codes = [note_bigrams(p) for p in meta["midi_path"]]
+    sizes = np.array([c.size for c in codes], dtype=float)
+    vocab, col = np.unique(np.concatenate(codes) if codes else np.zeros(0, np.int64), return_inverse=True)
+    row = np.repeat(np.arange(len(codes)), [c.size for c in codes])
+    incidence = sparse.csr_matrix((np.ones(row.size, dtype=np.int32), (row, col)), shape=(len(codes), vocab.size))
+    shared = (incidence @ incidence.T).toarray().astype(float)
+    smaller = np.minimum.outer(sizes, sizes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(smaller > 0, shared / smaller, 0.0)
+    np.fill_diagonal(frac, 1.0)
+    return frac
+
+
+def performance_groups(
+    meta: pd.DataFrame, shared: np.ndarray | None = None, *, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
+    """One player's rendition of one piece, ``<piece>_<player>``, for every segment.
+
+    Performances of one piece by two "players" that hold near-duplicate
+    segments are joined (the deadpan renderings ``Score`` and ``Score2`` are
+    note-identical in some excerpts), so no grouping by performance can put
+    a copy of a test segment in training. A joined group is labelled by its
+    alphabetically first performance.
+
+    Parameters
+    ----------
+    meta : DataFrame, shape (n_samples, ...)
+        Needs ``piece``, ``player`` and ``midi_path``.
+    shared : ndarray, optional
+        :func:`shared_note_matrix` of ``meta`` (computed when None).
+    threshold : float, default 0.8
+
+    Returns
+    -------
+    ndarray of str, shape (n_samples,)
+
+    Raises
+    ------
+    ConfigError
+        If a needed column is missing.
+    DataError
+        If a MIDI file cannot be read.
+    """
+    _check_meta(meta, ("piece", "player", "midi_path"))
+    shared = shared_note_matrix(meta) if shared is None else shared
+    base = (meta["piece"].astype(str) + "_" + meta["player"].astype(str)).to_numpy()
+    names = sorted(set(base))
+    index = {b: k for k, b in enumerate(names)}
+    code = np.array([index[b] for b in base])
+    i, j = np.nonzero(np.triu(shared >= threshold, k=1))
+    edges = [(a, b) for a, b in zip(code[i], code[j], strict=True) if a != b]
+    root = _components(len(names), edges)
+    return np.array([names[root[c]] for c in code], dtype=object)
+
+
+def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(a) for a in range(n)])
+
+
+def excerpt_overlaps(
+    meta: pd.DataFrame, shared: np.ndarray | None = None, *, threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """Pairs of excerpts of one piece that overlap in bars, with the evidence.
+
+    Parameters
+    ----------
+    meta : DataFrame, shape (n_samples, ...)
+        Needs ``piece``, ``player``, ``excerpt``, ``bars`` and ``midi_path``.
+    shared : ndarray, shape (n_samples, n_samples), optional
+        :func:`shared_note_matrix` of ``meta`` (computed when None).
+    threshold : float, default 0.8
+
+    Returns
+    -------
+    DataFrame
+        One row per linked pair (``excerpt_a < excerpt_b``): ``piece``,
+        ``excerpt_a``, ``bars_a``, ``excerpt_b``, ``bars_b``, ``n_players``
+        (players with segments of both), ``n_duplicates`` (of those, players
+        whose two segments are near-duplicates), ``max_shared`` (largest
+        same-player shared-note fraction).
+    """
+    _check_meta(meta, (*OVERLAP_COLUMNS, "bars"))
+    shared = shared_note_matrix(meta) if shared is None else shared
+    excerpt = meta["excerpt"].to_numpy()
+    player = meta["player"].to_numpy()
+    piece = meta["piece"].to_numpy()
+    bars = dict(zip(meta["excerpt"], meta["bars"], strict=True))
+    rows = []
+    same = (player[:, None] == player[None, :]) & (piece[:, None] == piece[None, :])
+    same &= excerpt[:, None] < excerpt[None, :]
+    for i, j in zip(*np.nonzero(same), strict=True):
+        rows.append((piece[i], excerpt[i], excerpt[j], player[i], shared[i, j]))
+    pairs = pd.DataFrame(rows, columns=["piece", "excerpt_a", "excerpt_b", "player", "shared"])
+    columns = ["piece", "excerpt_a", "bars_a", "excerpt_b", "bars_b", "n_players", "n_duplicates", "max_shared"]
+    if pairs.empty:
+        return pd.DataFrame(columns=columns)
+    out = (
+        pairs.assign(dup=pairs["shared"] >= threshold)
+        .groupby(["piece", "excerpt_a", "excerpt_b"], sort=True)
+        .agg(n_players=("player", "nunique"), n_duplicates=("dup", "sum"), max_shared=("shared", "max"))
+        .reset_index()
+    )
+    out = out[out["n_duplicates"] > 0].reset_index(drop=True)
+    out["bars_a"] = out["excerpt_a"].map(bars)
+    out["bars_b"] = out["excerpt_b"].map(bars)
+    out["n_duplicates"] = out["n_duplicates"].astype(int)
+    return out[columns]
+
+
+def passage_groups(
+    meta: pd.DataFrame, shared: np.ndarray | None = None, *, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
+    """The passage of every segment: excerpts linked by near-duplicates form one group.
+
+    Two excerpts of the same piece are linked when at least one player's
+    segments of them are near-duplicates (:func:`excerpt_overlaps`); a passage
+    is a connected component, labelled by its alphabetically first excerpt.
+
+    Parameters
+    ----------
+    meta : DataFrame, shape (n_samples, ...)
+        Needs ``piece``, ``player``, ``excerpt``, ``bars`` and ``midi_path``.
+    shared : ndarray, optional
+        :func:`shared_note_matrix` of ``meta``.
+    threshold : float, default 0.8
+
+    Returns
+    -------
+    ndarray of str, shape (n_samples,)
+
+    Raises
+    ------
+    ConfigError
+        If a needed column is missing.
+    DataError
+        If a MIDI file cannot be read.
+    """
+    links = excerpt_overlaps(meta, shared, threshold=threshold)
+    names = sorted(meta["excerpt"].unique())
+    index = {e: k for k, e in enumerate(names)}
+    edges = [(index[a], index[b]) for a, b in zip(links["excerpt_a"], links["excerpt_b"], strict=True)]
+    root = _components(len(names), edges)
+    label = {e: names[root[k]] for k, e in enumerate(names)}
+    logger.debug("%d excerpts form %d passages", len(names), len(set(root)))
+    return meta["excerpt"].map(label).to_numpy()

@@ -1,0 +1,55 @@
+"""``benchmark list splits`` flags and ``benchmark splits check|passages`` on the synthetic dataset."""
+
+import shutil
+
+import pretty_midi
+import pytest
+
+from benchmark.cli import EXIT_ERROR, main
+
+
+@pytest.fixture()
+def dup_data_dir(fake_data_dir):
+    """The synthetic dataset with one planted near-duplicate: player 1's excerpt 2 is a copy of its excerpt 1."""
+    midi = fake_data_dir / "virtuoso" / "data" / "all_2rounds"
+    # The synthetic performances differ only in velocity and may collide: give each its own velocity first.
+    for k, path in enumerate(sorted(midi.glob("*.mid"))):
+        pm = pretty_midi.PrettyMIDI(str(path))
+        for note in pm.instruments[0].notes:
+            note.velocity = 20 + k
+        pm.write(str(path))
+    shutil.copy(midi / "Schubert_D960_mv2_4bars_1_1.mid", midi / "Schubert_D960_mv2_4bars_1_2.mid")
+    return fake_data_dir
+
+
+def test_list_splits_flags_leaky_ones(capsys):
+    assert main(["list", "splits"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "LEAKS" in lines["kfold"] and "LEAKS" in lines["excerpt_leaky"]
+    for name in ("kfold_grouped", "excerpt", "lopo", "piece", "composer", "percepiano_performer4"):
+        assert "no same-player near-duplicates" in lines[name]
+
+
+def test_splits_check_counts_the_planted_duplicate(dup_data_dir, capsys):
+    # Leave-one-out: each copy is tested with the other one in training.
+    assert main(["splits", "check", "kfold", "--n-splits", "24", "--data-dir", str(dup_data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert ("seed 0: 2 of 24 test segments have a same-player near-duplicate in training (2 with any player)"
+            in out)
+    for name in ("kfold_grouped", "excerpt", "lopo"):
+        assert main(["splits", "check", name, "--n-splits", "2", "--data-dir", str(dup_data_dir)]
+                    if name != "lopo" else ["splits", "check", name, "--data-dir", str(dup_data_dir)]) == 0
+        assert "seed 0: 0 of 24 test segments" in capsys.readouterr().out
+
+
+def test_splits_passages_lists_the_link(dup_data_dir, capsys):
+    assert main(["splits", "passages", "--data-dir", str(dup_data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Schubert_D960_mv2_4bars_1" in out and "6 excerpts form 5 passages" in out
+
+
+def test_splits_check_errors(dup_data_dir, capsys):
+    assert main(["splits", "check", "kfold", "--threshold", "0", "--data-dir", str(dup_data_dir)]) == EXIT_ERROR
+    assert "use a shared-note fraction in (0, 1]" in capsys.readouterr().err
+    assert main(["splits", "check", "kfld", "--data-dir", str(dup_data_dir)]) == EXIT_ERROR
+    assert "did you mean 'kfold'" in capsys.readouterr().err
