@@ -53,3 +53,14 @@ def test_splits_check_errors(dup_data_dir, capsys):
     assert "use a shared-note fraction in (0, 1]" in capsys.readouterr().err
     assert main(["splits", "check", "kfld", "--data-dir", str(dup_data_dir)]) == EXIT_ERROR
     assert "did you mean 'kfold'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("split", ["excerpt", "kfold_grouped"])
+def test_run_and_report_on_note_derived_groups(dup_data_dir, tmp_path, split, capsys):
+    # Passages and performances are not in the segment names: the report takes them from the stored folds.
+    args = ["--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]
+    assert main(["run", "--no-progress", "--models", "mean,ridge", "--split", split, "--n-splits", "2", *args]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    assert main(["report", str(run), "--format", "md", "--no-plots", "--no-html", "--n-resamples", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "| ridge |" in out
