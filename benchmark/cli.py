@@ -304,10 +304,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _report(run_dir: Path, run=None) -> int:
     from reports.rundata import load_run_data
     from reports.summary import format_table, summary_table
+    from splits import leakage_note
 
     run = load_run_data(run if run is not None else run_dir)
     table = summary_table(run)
     text = format_table(table, split=run.split, partition=run.partition)
+    note = leakage_note(run.manifest.get("leakage"))
+    if note:
+        text += "\n" + note
     table.to_csv(Path(run_dir) / "summary.csv", index=False)
     (Path(run_dir) / "summary.md").write_text(text + "\n")
     print(text)

@@ -44,7 +44,7 @@ from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
 from features.stages import check_soundfont_use
 from models import MODELS
-from splits import SPLITS, make_splits, split_groups, split_info
+from splits import SPLITS, make_splits, run_leakage, split_groups, split_info
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ class Runner:
         # The split's own group labels: they group the models' inner CV too.
         self.groups = split_groups(cfg.split, self.dataset.meta)
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
+        # Test segments whose near-duplicate (same notes, same recording) is in training, per fold.
+        self.leakage = run_leakage(self.folds, self.dataset.meta)
         self.jobs: list[Job] = plan(cfg.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     cfg.variants, cfg.members)
         self._write_manifest()
@@ -238,6 +240,7 @@ class Runner:
             "skipped_inputs": self.skipped,
             "split": {"name": self.config.split, **dict(self.split_info)},
             "n_folds": {str(s): len(f) for s, f in self.folds.items()},
+            "leakage": self.leakage,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
             "target_names": list(self.dataset.target_names),
             "n_jobs_planned": len(self.jobs),

@@ -7,7 +7,7 @@ it; ``leakage_table(name, meta)`` counts test segments whose near-duplicate
 returns an object with sklearn's splitter API.
 """
 
-from splits.leakage import fold_leakage, leakage_summary, leakage_table
+from splits.leakage import fold_leakage, leakage_note, leakage_summary, leakage_table, run_leakage
 from splits.overlap import excerpt_overlaps, passage_groups, performance_groups, shared_note_matrix
 from splits.performer import PerformerFourFold, performer_fold_id, performer_fold_ids, validation_fold_ids
 from splits.registry import SPLITS, make_splits, make_validation_folds, split_groups, split_info
@@ -17,6 +17,7 @@ __all__ = [
     "SPLITS",
     "excerpt_overlaps",
     "fold_leakage",
+    "leakage_note",
     "leakage_summary",
     "leakage_table",
     "passage_groups",
@@ -28,6 +29,7 @@ __all__ = [
     "make_validation_folds",
     "performer_fold_id",
     "performer_fold_ids",
+    "run_leakage",
     "split_groups",
     "split_info",
     "validation_fold_ids",

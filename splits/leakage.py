@@ -126,3 +126,46 @@ def leakage_summary(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -
         for r in totals.itertuples()
     ]
     return f"Leakage check (shared-note fraction >= {threshold:g}): " + "; ".join(parts) + "."
+
+
+def run_leakage(
+    folds: dict[int, list[tuple[np.ndarray, np.ndarray]]], meta: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD
+) -> dict:
+    """The leakage record of a run's manifest: per seed, per-fold and total counts.
+
+    Parameters
+    ----------
+    folds : dict of seed -> list of (train, test)
+    meta : DataFrame
+        The run's segments (``player``, ``midi_path``).
+    threshold : float, default 0.8
+
+    Returns
+    -------
+    dict
+        ``threshold``; ``seeds``: ``{seed: {"n_test", "same_player", "any_player", "folds": [...]}}``;
+        or ``error`` (one line) when the MIDI notes could not be read.
+    """
+    from benchmark.errors import BenchmarkError
+
+    try:
+        shared = shared_note_matrix(meta)
+    except BenchmarkError as exc:
+        return {"threshold": threshold, "error": str(exc)}
+    seeds = {}
+    for seed, f in folds.items():
+        rows, total = fold_leakage(f, meta, shared, threshold=threshold)
+        seeds[str(seed)] = {**total, "folds": rows}
+    return {"threshold": threshold, "seeds": seeds}
+
+
+def leakage_note(record: dict | None) -> str | None:
+    """One line for a report from a manifest's leakage record (None for runs made before the check)."""
+    if not record:
+        return None
+    threshold = record.get("threshold", DEFAULT_THRESHOLD)
+    if "error" in record:
+        return f"Leakage check (shared-note fraction >= {threshold:g}) could not run: {record['error']}"
+    rows = [{"seed": int(s), "fold": -1, **{k: v for k, v in r.items() if k != "folds"}}
+            for s, r in record["seeds"].items()]
+    return leakage_summary(pd.DataFrame(rows, columns=list(LEAKAGE_COLUMNS)), threshold)

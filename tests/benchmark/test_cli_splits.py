@@ -1,5 +1,6 @@
 """``benchmark list splits`` flags and ``benchmark splits check|passages`` on the synthetic dataset."""
 
+import json
 import shutil
 
 import pretty_midi
@@ -64,3 +65,19 @@ def test_run_and_report_on_note_derived_groups(dup_data_dir, tmp_path, split, ca
     assert main(["report", str(run), "--format", "md", "--no-plots", "--no-html", "--n-resamples", "50"]) == 0
     out = capsys.readouterr().out
     assert "| ridge |" in out
+
+
+def test_run_records_leakage_in_manifest_and_report(dup_data_dir, tmp_path, capsys):
+    args = ["--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]
+    assert main(["run", "--no-progress", "--models", "mean", "--split", "kfold", "--n-splits", "24", *args]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    leakage = json.loads((run / "manifest.json").read_text())["leakage"]
+    assert leakage["threshold"] == 0.8
+    assert {k: leakage["seeds"]["0"][k] for k in ("n_test", "same_player", "any_player")} == {
+        "n_test": 24, "same_player": 2, "any_player": 2}
+    assert sum(f["same_player"] for f in leakage["seeds"]["0"]["folds"]) == 2
+    line = "seed 0: 2 of 24 test segments have a same-player near-duplicate in training (2 with any player)"
+    assert line in capsys.readouterr().out
+    assert line in (run / "summary.md").read_text()
+    assert main(["report", str(run), "--format", "md", "--no-plots", "--no-html", "--n-resamples", "50"]) == 0
+    assert line in capsys.readouterr().out
