@@ -100,15 +100,21 @@ def audio_feature_set(soundfont: str | None = None, sr: int = 22050) -> FeatureS
                       params=params.key_params())
 
 
-def _score_inputs(row: Mapping[str, Any]) -> list:
+def _score_path(row: Mapping[str, Any]) -> str | None:
+    # A segment without a score reads as None, or as NaN once pandas has stored the column.
     sp = row.get("score_midi_path")
+    return sp if isinstance(sp, str) and sp else None
+
+
+def _score_inputs(row: Mapping[str, Any]) -> list:
+    sp = _score_path(row)
     return [row["midi_path"]] + ([sp] if sp else [])
 
 
 def _score_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
     from features import score
 
-    return _vector(score.extract(row["midi_path"], row.get("score_midi_path") or None), score.FEATURES)
+    return _vector(score.extract(row["midi_path"], _score_path(row)), score.FEATURES)
 
 
 @FEATURE_SETS.register("score", description="score-aligned performance features (tempo, timing, velocity and "
