@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.errors import BenchmarkError, ConfigError, OutputError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -285,6 +285,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
         counts = runner.run()
+    except OutputError as exc:
+        if not runner.store.exists:
+            raise
+        raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume {run_dir}") from None
     except KeyboardInterrupt:
         if not runner.store.exists:
             # Interrupted while loading data or building features: no run directory exists yet.

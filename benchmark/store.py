@@ -198,8 +198,7 @@ def _atomic(path: Path, write) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         reason = "disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise OutputError(f"cannot write {path}: {reason}; free space or fix permissions, then finish with "
-                          f"--resume") from None
+        raise OutputError(f"cannot write {path}: {reason}; free space or fix permissions") from None
 
 
 def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
