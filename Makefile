@@ -9,7 +9,7 @@ SPLIT ?= lopo
 JOBS ?= -1
 BENCH_ARGS ?=
 
-.PHONY: bench test install install-test clean
+.PHONY: bench test install install-test clean soundfonts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ bench: install
 
 test: install-test
 	$(BIN)/python -m pytest -q
+
+# Opt-in: real piano SoundFonts from Debian/Ubuntu (FluidR3_GM, MuseScore General lossless), for
+# --soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2[,...]. Needs apt-get and root (or sudo).
+SOUNDFONT_PACKAGES ?= fluid-soundfont-gm musescore-general-soundfont-lossless
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+soundfonts:
+	@command -v apt-get >/dev/null 2>&1 || { echo "make soundfonts: apt-get not found; install the packages" \
+		"$(SOUNDFONT_PACKAGES) with your system's package manager, or download an .sf2 piano and pass" \
+		"--soundfont PATH" >&2; exit 1; }
+	@$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(SOUNDFONT_PACKAGES) || { \
+		echo "make soundfonts: apt-get could not install $(SOUNDFONT_PACKAGES) (no root, no network, or" \
+		"no such package here); run 'apt-get update' first or install them by hand" >&2; exit 1; }
+	@ls -l /usr/share/sounds/sf2/*.sf2
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -31,7 +31,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="feature cache (default: $PERCEPIANO_CACHE or ./.cache/percepiano-bench)")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (-1: all cores; default 1)")
     p.add_argument("--soundfont", help="SoundFont for rendering audio (default: $PERCEPIANO_SOUNDFONT or the "
-                                       "General MIDI SoundFont bundled with pretty_midi)")
+                                       "General MIDI SoundFont bundled with pretty_midi); 'run' and 'features "
+                                       "build' take several, comma-separated ('default' = the bundled one): audio "
+                                       "models then run per font, across fonts and trained on all fonts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,6 +309,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _report(run_dir: Path, run=None) -> int:
     from reports.rundata import load_run_data
+    from reports.fonts import font_table, format_font_table
     from reports.summary import format_table, summary_table
     from splits import leakage_note
 
@@ -316,6 +319,9 @@ def _report(run_dir: Path, run=None) -> int:
     note = leakage_note(run.manifest.get("leakage"))
     if note:
         text += "\n" + note
+    fonts = format_font_table(font_table(run.manifest, table), run.manifest)
+    if fonts:
+        text += "\n\n" + fonts
     table.to_csv(Path(run_dir) / "summary.csv", index=False)
     (Path(run_dir) / "summary.md").write_text(text + "\n")
     print(text)
@@ -489,12 +495,19 @@ def _cmd_features(args: argparse.Namespace) -> int:
     check_soundfont_use(args.soundfont, names)
     ds = load_dataset(args.data_dir)
     t0 = time.perf_counter()
-    if tables:
+    from benchmark.fonts import split_soundfonts
+
+    fonts = split_soundfonts(args.soundfont) or [None]
+    for font in fonts:  # several SoundFonts (--soundfont A,B): the tables once per font
+        if not tables:
+            break
         fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
-                            soundfont=args.soundfont)
-        print(f"{','.join(tables)}: {len(fm.X)} segments x {fm.X.shape[1]} features ({fm.n_cached} cached, "
-              f"{fm.n_computed} computed, {len(fm.skipped)} skipped)")
+                            soundfont=font)
+        print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
+              f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
     if "mel" in names:
+        if len(fonts) > 1:
+            raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
         bad = build_arrays(ds.meta, cache, soundfont=args.soundfont, n_jobs=args.jobs or 1)
         print(f"mel: {len(ds.meta) - len(bad)} spectrograms cached, {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
@@ -533,6 +546,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         close = difflib.get_close_matches(args.segment_id, list(ds.meta["sample_id"]), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"unknown segment {args.segment_id!r}{hint}")
+    if args.soundfont and "," in args.soundfont:
+        raise ConfigError(f"render takes one --soundfont, got {args.soundfont!r}")
     params = AudioParams(soundfont=args.soundfont)
     y = rendered_audio(rows.iloc[0].to_dict(), Cache(resolve_cache_dir(args.cache_dir)), params)
     try:

@@ -44,6 +44,9 @@ class RunInputs:
         BLAS/OpenMP/torch threads each job may use.
     inner_splits : int
         Folds of the inner CV that makes a stacker member's inner predictions.
+    train_matrices : dict model name -> list of array-like (n_samples, ...)
+        A model trained on other inputs than it is tested on (other SoundFonts): one matrix per
+        rendering; its training set stacks the training rows of each (``matrices`` is the test input).
     """
 
     sample_ids: np.ndarray
@@ -53,14 +56,16 @@ class RunInputs:
     matrices: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     inner_splits: int = 5
+    train_matrices: dict[str, list] = field(default_factory=dict)
 
 
     def for_job(self, job: Job) -> RunInputs:
         """The part of the inputs one job reads (its fold, its model's matrix): less to send to a process."""
         key = (job.seed, job.fold)
         matrices = {job.model: self.matrices[job.model]} if job.model in self.matrices else {}
+        train = {job.model: self.train_matrices[job.model]} if job.model in self.train_matrices else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
-                         self.inner_splits)
+                         self.inner_splits, train)
 
 
 @dataclass
@@ -155,6 +160,20 @@ def _member_inputs(job: Job, spec, deps: tuple[JobOutput, ...]):
     return X_train, X_test
 
 
+def _stacked_training(views: list, tr: np.ndarray, y: np.ndarray, g_tr: np.ndarray | None):
+    """The training set of a model trained on several renderings: each segment once per rendering.
+
+    The copies of a segment keep its label and share one group (its split group, else the
+    segment itself), so a grouped inner CV never splits a segment's renderings.
+    """
+    X_train = np.concatenate([np.asarray(V[tr]) for V in views])
+    y_train = np.tile(y[tr], (len(views), 1))
+    if g_tr is None and len(views) == 1:
+        return X_train, y_train, None
+    groups = g_tr if g_tr is not None else tr
+    return X_train, y_train, np.tile(groups, len(views))
+
+
 def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     """Assemble inputs, fit, predict (and inner-predict) one job.
 
@@ -182,7 +201,13 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
         else:
             X = ctx.matrices[job.model]
             X_train, X_test = X[tr], X[te]
-        est, pred = _fit_predict(spec, job.param_dict, job.model_seed, X_train, ctx.y[tr], g_tr, X_test)
+        y_train, g_fit = ctx.y[tr], g_tr
+        views = ctx.train_matrices.get(job.model)
+        if views:
+            X_train, y_train, g_fit = _stacked_training(views, tr, ctx.y, g_tr)
+            if job.inner:
+                raise RuntimeError(f"{job.model} trains on several renderings; it cannot feed a stacker")
+        est, pred = _fit_predict(spec, job.param_dict, job.model_seed, X_train, y_train, g_fit, X_test)
         inner = None
         if job.inner:
             inner = np.full((len(tr), ctx.y.shape[1]), np.nan)

@@ -37,6 +37,7 @@ from benchmark.backends import BACKENDS, check_jobs, make_backend, n_workers, th
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
+from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_labels, split_soundfonts
 from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
@@ -185,10 +186,23 @@ class Runner:
         cache = Cache(resolve_cache_dir(cfg.cache_dir))
         needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
+        fonts = font_labels(split_soundfonts(cfg.soundfont))
+        first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
-                            progress=self.progress, soundfont=cfg.soundfont)
+                            progress=self.progress, soundfont=first)
+        # Several SoundFonts: the font-dependent tables once more per further font (the others are shared).
+        self.font_tables: dict[str, pd.DataFrame] = {}
+        if len(fonts) > 1:
+            self.font_tables[next(iter(fonts))] = fm.X
+            font_sets = [fs for fs in needed if fs in FONT_SETS]
+            for label, font in list(fonts.items())[1:]:
+                other = build_features(self.dataset.meta, font_sets, cache, n_jobs=cfg.jobs,
+                                       on_bad_input=cfg.on_bad_input, progress=self.progress, soundfont=font)
+                self.font_tables[label] = other.X
         self.feature_seconds = time.perf_counter() - t0
         keep = self.dataset.meta["sample_id"].isin(fm.X.index).to_numpy()
+        for table in self.font_tables.values():
+            keep = keep & self.dataset.meta["sample_id"].isin(table.index).to_numpy()
         self.dataset = self.dataset.subset(keep)
         self.features = fm
         self.skipped = fm.skipped
@@ -198,20 +212,45 @@ class Runner:
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         # Test segments whose near-duplicate (same notes, same recording) is in training, per fold.
         self.leakage = run_leakage(self.folds, self.dataset.meta)
-        self.jobs: list[Job] = plan(cfg.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
-                                    cfg.variants, cfg.members)
+        # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
+        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
+        if len(fonts) > 1:
+            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
+            for name, cond in self.font_conditions.items():
+                ref = resolve_model(cond.model, cfg.variants)
+                self.variants[name] = {"model": ref.base, "params": ref.params}
+        self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
+        self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
+                                    self.variants, cfg.members)
         self._write_manifest()
 
-    def _matrix(self, model: str) -> np.ndarray:
-        cols = [c for fs in self.config.feature_sets(model) for c in self.features.sets[fs]]
-        return align_rows(self.features.X, self.dataset.meta["sample_id"], cols)
+    def _matrix(self, model: str, font: str | None = None) -> np.ndarray:
+        cond = self.font_conditions.get(model)
+        sets = self.config.feature_sets(cond.model if cond else model)
+        cols = [c for fs in sets for c in self.features.sets[fs]]
+        X = self.features.X
+        font = font or (cond.test if cond else None)
+        if font is not None:
+            # The font-dependent columns rendered with this font; the others are the same for every font.
+            fcols = [c for fs in sets if fs in FONT_SETS for c in self.features.sets[fs]]
+            X = X.copy()
+            X[fcols] = self.font_tables[font][fcols].reindex(X.index)
+        return align_rows(X, self.dataset.meta["sample_id"], cols)
+
+    def _train_matrices(self, model: str) -> list[np.ndarray] | None:
+        """A font condition's training matrices (one per training font), unless it trains on its test font."""
+        cond = self.font_conditions.get(model)
+        if cond is None or cond.kind == "same":
+            return None
+        return [self._matrix(model, font) for font in cond.train]
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
         """What the workers need for ``jobs``: targets, groups, folds and each model's matrix."""
         models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
         folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
         return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
-                         folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads)
+                         folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads,
+                         train_matrices={m: t for m in models if (t := self._train_matrices(m)) is not None})
 
     # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
@@ -241,9 +280,11 @@ class Runner:
             "split": {"name": self.config.split, **dict(self.split_info)},
             "n_folds": {str(s): len(f) for s, f in self.folds.items()},
             "leakage": self.leakage,
+            "fonts": self.font_record,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
             "target_names": list(self.dataset.target_names),
             "n_jobs_planned": len(self.jobs),
+            "models": list(self.models),
         }
         if old is not None:
             manifest["resumed"] = provenance.now()

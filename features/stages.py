@@ -58,9 +58,9 @@ def check_soundfont_use(soundfont: str | None, feature_sets) -> None:
     """
     if soundfont is None:
         return
-    from features import render
+    from benchmark.fonts import split_soundfonts
 
-    render.check_soundfont(soundfont)
+    split_soundfonts(soundfont)  # one path, or several separated by commas
     if not any(fs in AUDIO_SETS for fs in feature_sets):
         logger.warning("--soundfont %s is ignored: no feature set here renders audio (only %s do)", soundfont,
                        ", ".join(AUDIO_SETS))

@@ -185,7 +185,7 @@ def load_run_data(run: str | Path | RunData) -> RunData:
         rows=contents.rows,
         preds=contents.preds,
         folds=contents.folds,
-        models=list(cfg["models"]),
+        models=list(manifest.get("models") or cfg["models"]),  # the run's names (SoundFont conditions too)
         targets=list(manifest["target_names"]),
         seeds=[int(s) for s in cfg["seeds"]],
         n_folds={int(s): int(n) for s, n in manifest["n_folds"].items()},

@@ -291,7 +291,7 @@ def summary_table(run_dir, *, n_resamples: int = 1000, seed: int = 0) -> pd.Data
     n_folds = manifest["n_folds"]
     expected = sum(n_folds.values())
     out = []
-    for model in cfg["models"]:
+    for model in manifest.get("models") or cfg["models"]:
         r = rows[rows["model"] == model]
         ok_jobs = r[r["status"] == "ok"].drop_duplicates(["seed", "fold"])
         failed = r[r["status"] == "failed"].drop_duplicates(["seed", "fold"])
