@@ -482,11 +482,10 @@ def _cmd_features(args: argparse.Namespace) -> int:
         return 0
     import time
 
+    from benchmark.backends import check_jobs
     from benchmark.dataset import load_dataset
     from features.build import build_arrays, build_features
     from features.sets import FEATURE_SETS
-
-    from benchmark.backends import check_jobs
     from features.stages import check_soundfont_use
 
     names = FEATURE_SETS.parse_list(args.features)

@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 import pytest
+from hostile_util import assert_one_line_error
 
 from benchmark.dataset import load_dataset
 from features.build import build_arrays, build_features
 from features.cache import Cache, make_key
 from features.stages import AudioParams, MelParams, logmel_for, rendered_audio
-from hostile_util import assert_one_line_error
 
 TABLES = ["midi", "score", "audio"]
 

@@ -7,12 +7,12 @@ import errno
 import sys
 
 import pytest
+from hostile_util import assert_one_line_error
 
 import features.build
 from benchmark import cli as cli_mod
 from benchmark.cli import EXIT_INTERRUPTED, expected_failure
 from benchmark.errors import DataError
-from hostile_util import assert_one_line_error
 
 
 @pytest.fixture()

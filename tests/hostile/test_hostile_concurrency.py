@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hostile_util import assert_same_results
 
 from benchmark.store import RunStore
-from hostile_util import assert_same_results
 
 ROOT = Path(__file__).resolve().parents[2]
 

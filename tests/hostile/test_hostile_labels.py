@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hostile_util import assert_one_line_error
 
 from benchmark.dataset import MEAN_LABELS, STD_LABELS, load_dataset
 from benchmark.errors import DataError
 from features.build import align_rows
-from hostile_util import assert_one_line_error
 
 KEY = "Schubert_D960_mv2_4bars_1_1"
 

@@ -7,13 +7,13 @@ import random
 
 import mido
 import pytest
+from hostile_util import assert_one_line_error
 
 from benchmark.dataset import MIDI_DIR, load_dataset
 from benchmark.errors import DataError
 from features import midi_io, render
 from features.build import build_features
 from features.cache import Cache
-from hostile_util import assert_one_line_error
 
 VICTIM = "Beethoven_WoO80_var3_8bars_2_3"
 

@@ -10,11 +10,11 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hostile_util import assert_one_line_error, assert_same_results, run_tables
 
 import benchmark.store as store_mod
 from benchmark.execute import fit_threads
 from benchmark.store import RunStore
-from hostile_util import assert_one_line_error, assert_same_results, run_tables
 from models import MODELS
 
 
