@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--models", help="comma-separated model names (see 'benchmark list models')")
     run.add_argument("--split", default=None, help="split name (see 'benchmark list splits'; default lopo)")
     run.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds (default 0)")
-    run.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it (kfold, excerpt)")
+    run.add_argument("--n-splits", type=int, default=None,
+                     help="folds, for splits that take it (kfold, kfold_grouped, excerpt, excerpt_leaky)")
     run.add_argument("--features", help="feature sets every model consumes instead of its own inputs")
     run.add_argument("--out", default="runs", help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
@@ -308,8 +309,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report(run_dir: Path, run=None) -> int:
-    from reports.rundata import load_run_data
     from reports.fonts import font_table, format_font_table
+    from reports.rundata import load_run_data
     from reports.summary import format_table, summary_table
     from splits import leakage_note
 
