@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from benchmark.cli import main
@@ -17,4 +20,24 @@ def cli(capsys):
         out, err = capsys.readouterr()
         return code, out, err
 
+    return run
+
+
+def _make_fake_percepiano():
+    # tests/conftest.py and this file are both imported as "conftest": load the root one by path.
+    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_fake_percepiano
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """A finished run (mean, ridge; seeds 0,1; lopo) on its own synthetic data; copy it before editing."""
+    root = tmp_path_factory.mktemp("clean_run")
+    data = _make_fake_percepiano()(root / "percepiano")
+    code = main(["run", "--no-progress", "--models", "mean,ridge", "--seeds", "0,1", "--data-dir", str(data),
+                 "--cache-dir", str(root / "cache"), "--out", str(root / "runs")])
+    assert code == 0
+    [run] = list((root / "runs").iterdir())
     return run
