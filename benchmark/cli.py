@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where jobs run: local processes (joblib, default), a Dask cluster (dask, with "
                           "--scheduler) or a Dask LocalCluster (dask-local)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address for --backend dask")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                     help="where neural models train: a GPU when torch sees one (auto, default), cpu or cuda")
     _add_data_options(run)
 
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
@@ -196,7 +198,7 @@ def _config_from_args(args: argparse.Namespace):
                      jobs=pick(args.jobs, "jobs", 1, b), cache_dir=pick(args.cache_dir, "cache_dir", None, b),
                      soundfont=pick(args.soundfont, "soundfont", None), variants=variants, members=members,
                      backend=pick(args.backend, "name", "joblib", b), scheduler=pick(args.scheduler, "scheduler", None, b),
-                     study=resolved)
+                     study=resolved, device=pick(args.device, "device", "auto"))
 
 
 def _check_writable(folder: Path, what: str) -> None:
@@ -439,6 +441,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if args.what == "splits":
             extra = ("  [LEAKS: can put a same-player near-duplicate of a test segment in training]"
                      if spec.extra.get("leaks") else "  [no same-player near-duplicates across folds]")
+        describe = spec.extra.get("describe")  # registry metadata, e.g. a neural model's size and input
+        if describe is not None:
+            extra += f"  [{describe(spec)}]"
         print(f"{spec.name:<24} {spec.description}{extra}")
     if args.what == "splits":
         print("\nCheck any split on the data: benchmark splits check SPLIT")
@@ -485,12 +490,12 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
     from benchmark.backends import check_jobs
     from benchmark.dataset import load_dataset
-    from features.build import build_arrays, build_features
-    from features.sets import FEATURE_SETS
+    from features.build import build_array_stage, build_features
+    from features.sets import FEATURE_SETS, is_array_stage
     from features.stages import check_soundfont_use
 
     names = FEATURE_SETS.parse_list(args.features)
-    tables = [n for n in names if FEATURE_SETS.get(n).extra.get("kind") != "array"]
+    tables = [n for n in names if not is_array_stage(n)]
     check_jobs(args.jobs)
     check_soundfont_use(args.soundfont, names)
     ds = load_dataset(args.data_dir)
@@ -505,11 +510,12 @@ def _cmd_features(args: argparse.Namespace) -> int:
                             soundfont=font)
         print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
               f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
-    if "mel" in names:
-        if len(fonts) > 1:
+    for name in [n for n in names if is_array_stage(n)]:
+        if name == "mel" and len(fonts) > 1:
             raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
-        bad = build_arrays(ds.meta, cache, soundfont=args.soundfont, n_jobs=args.jobs or 1)
-        print(f"mel: {len(ds.meta) - len(bad)} spectrograms cached, {len(bad)} failed"
+        stage = FEATURE_SETS.build(name, **({"soundfont": args.soundfont} if name == "mel" else {}))
+        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1)
+        print(f"{name}: {len(keys)} arrays cached ({hits} already, {len(keys) - hits} computed), {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
     print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmark.jobs import Job, is_ensemble
 from benchmark.store import JobKey
+from splits.inner import inner_cv
 
 #: Environment variables that size the thread pools of BLAS, OpenMP and friends.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
@@ -47,6 +48,11 @@ class RunInputs:
     train_matrices : dict model name -> list of array-like (n_samples, ...)
         A model trained on other inputs than it is tested on (other SoundFonts): one matrix per
         rendering; its training set stacks the training rows of each (``matrices`` is the test input).
+    validation : dict (seed, fold) -> ndarray
+        The split's own validation positions of each fold, when it defines them
+        (passed to ``fit(..., validation=(X_val, y_val))``); empty otherwise.
+    device : str
+        ``--device`` (auto, cpu, cuda), passed to models tagged ``neural``.
     """
 
     sample_ids: np.ndarray
@@ -57,15 +63,17 @@ class RunInputs:
     threads: int = 1
     inner_splits: int = 5
     train_matrices: dict[str, list] = field(default_factory=dict)
-
+    validation: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    device: str = "auto"
 
     def for_job(self, job: Job) -> RunInputs:
-        """The part of the inputs one job reads (its fold, its model's matrix): less to send to a process."""
+        """The part of the inputs one job reads (its fold, its model's input): less to send to a process."""
         key = (job.seed, job.fold)
         matrices = {job.model: self.matrices[job.model]} if job.model in self.matrices else {}
         train = {job.model: self.train_matrices[job.model]} if job.model in self.train_matrices else {}
+        validation = {key: self.validation[key]} if key in self.validation else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
-                         self.inner_splits, train)
+                         self.inner_splits, train_matrices=train, validation=validation, device=self.device)
 
 
 @dataclass
@@ -127,19 +135,25 @@ def fit_threads(spec, threads: int) -> int:
     return int(threads) if "neural" in getattr(spec, "tags", ()) else 1
 
 
-def _inner_cv(groups: np.ndarray | None, n_splits: int, seed: int):
-    from sklearn.model_selection import GroupKFold, KFold
+def _fit_predict(spec, params: dict, seed: int, X_train, y_train, groups_train, X_test, validation=None):
+    """Fit a fresh estimator on the training fold and predict ``X_test``; returns (estimator, predictions).
 
-    if groups is not None:
-        return GroupKFold(n_splits=max(2, min(n_splits, len(np.unique(groups)))))
-    return KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-
-def _fit_predict(spec, params: dict, seed: int, X_train, y_train, groups_train, X_test):
-    """Fit a fresh estimator on the training fold and predict ``X_test``; returns (estimator, predictions)."""
+    ``validation`` (X_val, y_val), the split's own validation fold, is passed
+    only when there is one, so estimators whose ``fit`` takes no
+    ``validation`` keep working on every other split.
+    """
     est = spec.build(**params, random_state=seed)
-    est.fit(X_train, y_train, groups=groups_train)
+    extra = {} if validation is None else {"validation": validation}
+    est.fit(X_train, y_train, groups=groups_train, **extra)
     return est, np.asarray(est.predict(X_test), dtype=float)
+
+
+def _params(spec, job: Job, device: str) -> dict:
+    """The job's factory parameters; a neural model also gets ``--device`` unless the study set one."""
+    params = dict(job.param_dict)
+    if "neural" in spec.tags:
+        params.setdefault("device", device)
+    return params
 
 
 def _member_inputs(job: Job, spec, deps: tuple[JobOutput, ...]):
@@ -196,24 +210,29 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()
     try:
+        params = _params(spec, job, ctx.device)
+        validation = None
         if is_ensemble(spec):
             X_train, X_test = _member_inputs(job, spec, deps)
         else:
             X = ctx.matrices[job.model]
             X_train, X_test = X[tr], X[te]
+            val = ctx.validation.get((job.seed, job.fold))
+            if val is not None:
+                validation = (X[val], ctx.y[val])
         y_train, g_fit = ctx.y[tr], g_tr
         views = ctx.train_matrices.get(job.model)
         if views:
             X_train, y_train, g_fit = _stacked_training(views, tr, ctx.y, g_tr)
             if job.inner:
                 raise RuntimeError(f"{job.model} trains on several renderings; it cannot feed a stacker")
-        est, pred = _fit_predict(spec, job.param_dict, job.model_seed, X_train, y_train, g_fit, X_test)
+        est, pred = _fit_predict(spec, params, job.model_seed, X_train, y_train, g_fit, X_test, validation)
         inner = None
         if job.inner:
             inner = np.full((len(tr), ctx.y.shape[1]), np.nan)
-            cv = _inner_cv(g_tr, ctx.inner_splits, job.model_seed)
+            cv = inner_cv(g_tr, ctx.inner_splits, job.model_seed)
             for itr, ite in cv.split(X_train, ctx.y[tr], g_tr):
-                _, inner[ite] = _fit_predict(spec, job.param_dict, job.model_seed, X_train[itr], ctx.y[tr][itr],
+                _, inner[ite] = _fit_predict(spec, params, job.model_seed, X_train[itr], ctx.y[tr][itr],
                                              None if g_tr is None else g_tr[itr], X_train[ite])
         params = est.get_params() if hasattr(est, "get_params") else {}
         fitted = est.fitted_summary() if hasattr(est, "fitted_summary") else {}

@@ -34,3 +34,18 @@ def git_commit() -> str | None:
 
 def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def runtime(specs, device: str) -> dict:
+    """Runtime facts the run's models report through their registry hook ``provenance(device)``.
+
+    A neural family registers a hook that imports torch lazily and returns its
+    version and the device it resolves ``device`` to; a run of tabular models
+    calls no hook and imports nothing.
+    """
+    out: dict = {}
+    for spec in specs:
+        hook = spec.extra.get("provenance")
+        if hook is not None:
+            out.update(hook(device))
+    return out

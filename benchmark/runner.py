@@ -43,9 +43,10 @@ from benchmark.metrics import METRICS, per_target
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
+from features.sets import is_array_stage
 from features.stages import check_soundfont_use
 from models import MODELS
-from splits import SPLITS, make_splits, run_leakage, split_groups, split_info
+from splits import SPLITS, make_splits, make_validation_folds, run_leakage, split_groups, split_info
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ __all__ = ["ERROR_SCORES", "EXECUTION_OPTIONS", "RunConfig", "Runner", "job_id",
            "PRED_COLUMNS", "ROW_COLUMNS"]
 
 ERROR_SCORES = ("nan", "raise")
+#: Where neural models train (``--device``); ``auto`` takes a GPU when torch sees one.
+DEVICES = ("auto", "cpu", "cuda")
 #: Options that change how a run executes, never its results: ``--resume`` may change them.
 EXECUTION_OPTIONS = ("jobs", "backend", "scheduler", "cache_dir")
 
@@ -83,6 +86,7 @@ class RunConfig:
     backend: str = "joblib"
     scheduler: str | None = None
     study: dict | None = None
+    device: str = "auto"
 
     def validate(self) -> None:
         for m in self.models:
@@ -101,6 +105,8 @@ class RunConfig:
             raise ConfigError(f"error_score={self.error_score!r}; use one of {ERROR_SCORES}")
         if self.backend not in BACKENDS:
             make_backend(self.backend)  # raises with a close match
+        if self.device not in DEVICES:
+            raise ConfigError(f"device={self.device!r}; use one of {', '.join(DEVICES)}")
         self.models = self._with_members()
         check_soundfont_use(self.soundfont, {fs for m in self.models for fs in self.feature_sets(m)})
 
@@ -119,11 +125,32 @@ class RunConfig:
         return out
 
     def feature_sets(self, model: str) -> list[str]:
-        """The feature sets ``model`` consumes (``--features`` overrides its declared inputs)."""
+        """The feature sets ``model`` consumes: its registered inputs, ``--features`` overriding them.
+
+        ``--features`` replaces the model's tabular sets, and its array stages
+        when it names any; a model that takes no table (an AST on ``mel``)
+        keeps its own inputs when ``--features`` names only tables.
+
+        Raises
+        ------
+        ConfigError
+            ``--features`` names an array stage for a model that reads only a table.
+        """
         spec = MODELS.get(resolve_model(model, self.variants).base)
         if is_ensemble(spec):
             return []
-        return list(self.features) if self.features else [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
+        own = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
+        if not self.features:
+            return own
+        own_arrays = [i for i in own if is_array_stage(i)]
+        asked_arrays = [f for f in self.features if is_array_stage(f)]
+        asked_tables = [f for f in self.features if not is_array_stage(f)]
+        if asked_arrays and not own_arrays:
+            raise ConfigError(f"--features {','.join(asked_arrays)}: model {model!r} reads a table, not array "
+                              f"stages; give it tabular sets (e.g. midi,audio,score)")
+        takes_table = len(own_arrays) < len(own)
+        tables = asked_tables if (takes_table or not own_arrays) else []
+        return (asked_arrays or own_arrays) + tables
 
     def results_key(self) -> dict:
         """The options that shape results: everything but :data:`EXECUTION_OPTIONS` and a study's report options."""
@@ -212,6 +239,12 @@ class Runner:
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         # Test segments whose near-duplicate (same notes, same recording) is in training, per fold.
         self.leakage = run_leakage(self.folds, self.dataset.meta)
+        # A split with its own validation folds (the paper's performer split) hands them to every fit;
+        # otherwise a model that needs one holds out part of its training fold.
+        self.validation = None
+        if self.split_info.get("validation"):
+            self.validation = {s: make_validation_folds(cfg.split, self.dataset.meta) for s in cfg.seeds}
+        self.cache_root = str(cache.root.resolve())
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
         self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
         if len(fonts) > 1:
@@ -224,9 +257,13 @@ class Runner:
                                     self.variants, cfg.members)
         self._write_manifest()
 
-    def _matrix(self, model: str, font: str | None = None) -> np.ndarray:
+    def _matrix(self, model: str, font: str | None = None):
+        """The model's input: a matrix for tabular models, a lazy :class:`features.inputs.SegmentInputs`
+        (tabular block + cache keys of its array stages) when its inputs include an array stage."""
         cond = self.font_conditions.get(model)
         sets = self.config.feature_sets(cond.model if cond else model)
+        if any(is_array_stage(fs) for fs in sets):
+            return self.features.inputs(self.dataset.meta["sample_id"].to_numpy(), sets, self.cache_root)
         cols = [c for fs in sets for c in self.features.sets[fs]]
         X = self.features.X
         font = font or (cond.test if cond else None)
@@ -245,12 +282,16 @@ class Runner:
         return [self._matrix(model, font) for font in cond.train]
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
-        """What the workers need for ``jobs``: targets, groups, folds and each model's matrix."""
+        """What the workers need for ``jobs``: targets, groups, folds, validation folds and each model's input."""
         models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
         folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
+        validation = {}
+        if self.validation is not None:
+            validation = {(s, k): np.asarray(v) for s, f in self.validation.items() for k, v in enumerate(f)}
         return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
                          folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads,
-                         train_matrices={m: t for m in models if (t := self._train_matrices(m)) is not None})
+                         train_matrices={m: t for m in models if (t := self._train_matrices(m)) is not None},
+                         validation=validation, device=self.config.device)
 
     # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
@@ -271,6 +312,7 @@ class Runner:
             "command": list(self.command),
             "config": asdict(self.config),
             "versions": provenance.versions(),
+            "runtime": provenance.runtime(self._model_specs(), self.config.device),
             "git_commit": provenance.git_commit(),
             "data_dir": str(self.dataset.root.resolve()),
             "data_hash": data_hash,
@@ -291,6 +333,9 @@ class Runner:
         self.store.write_manifest(manifest)
         ids = self.dataset.meta["sample_id"].to_numpy()
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
+
+    def _model_specs(self) -> list:
+        return [MODELS.get(resolve_model(m, self.config.variants, self.config.members).base) for m in self.config.models]
 
     # --- planning ---------------------------------------------------------
     def plan(self) -> list[Job]:

@@ -46,7 +46,7 @@ from benchmark.errors import ConfigError
 SECTIONS = ("study", "models", "backend", "report")
 STUDY_KEYS = {"split": str, "seeds": list, "features": list, "n_splits": int, "exclude_score": bool,
               "error_score": str, "on_bad_input": str, "members": list, "data_dir": str, "soundfont": str,
-              "name": str, "description": str}
+              "name": str, "description": str, "device": str}
 BACKEND_KEYS = {"name": str, "jobs": int, "scheduler": str, "cache_dir": str}
 REPORT_KEYS = {"baseline": str, "correction": str, "rope": float, "n_resamples": int, "seed": int,
                "format": str, "plots": bool, "html": bool, "ceiling": bool}

@@ -1,4 +1,4 @@
-"""Build feature matrices for a dataset, in parallel, through the cache."""
+"""Build feature matrices (and make sure array stages are cached) for a dataset, in parallel, through the cache."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from features.cache import Cache, make_key
-from features.sets import FEATURE_SETS, FeatureSet
+from features.inputs import ArrayRef, SegmentInputs
+from features.sets import FEATURE_SETS, ArrayStage, FeatureSet, is_array_stage
 from features.stages import AudioParams, MelParams, logmel_for
 
 logger = logging.getLogger(__name__)
@@ -31,15 +32,39 @@ class FeatureMatrix:
     skipped : dict
         sample_id -> reason, for inputs that could not be read.
     sets : dict
-        Feature set name -> its column names in ``X``.
+        Tabular feature set name -> its column names in ``X``.
+    arrays : dict
+        Array stage name -> (its :class:`ArrayStage`, dict sample_id -> cache key).
     n_cached, n_computed : int
     """
 
     X: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
     sets: dict[str, list[str]] = field(default_factory=dict)
+    arrays: dict[str, tuple[ArrayStage, dict[str, str]]] = field(default_factory=dict)
     n_cached: int = 0
     n_computed: int = 0
+
+    def inputs(self, sample_ids, names: list[str], cache_root) -> np.ndarray | SegmentInputs:
+        """One model's input for the segments ``sample_ids`` (in that order), chosen from the sets' kinds.
+
+        Only tabular sets: the plain matrix ``ndarray (n, p)``. Any array stage
+        among ``names``: a :class:`features.inputs.SegmentInputs` holding the
+        tabular block of the tabular sets (maybe zero columns) and the stages'
+        cache keys.
+        """
+        tables = [n for n in names if n not in self.arrays]
+        cols = [c for fs in tables for c in self.sets[fs]]
+        table = align_rows(self.X, sample_ids, cols)
+        stages = [n for n in names if n in self.arrays]
+        if not stages:
+            return table
+        refs = {}
+        for name in stages:
+            stage, keys = self.arrays[name]
+            refs[stage.accessor] = ArrayRef(str(cache_root), stage.name, np.asarray([keys[s] for s in sample_ids]),
+                                            stage.load)
+        return SegmentInputs(np.asarray(sample_ids), table, cols, refs, {fs: self.sets[fs] for fs in tables})
 
 
 def align_rows(X: pd.DataFrame, sample_ids, columns: list[str] | None = None) -> np.ndarray:
@@ -145,7 +170,12 @@ def build_features(
     progress: bool = True,
     soundfont: str | None = None,
 ) -> FeatureMatrix:
-    """Build and join the feature sets ``names`` for every row of ``meta``.
+    """Build and join the tabular feature sets ``names`` for every row of ``meta``; cache its array stages.
+
+    Array stages (``mel``, ``roll``) are computed into the cache, never loaded
+    into the table: the result records each segment's key
+    (:attr:`FeatureMatrix.arrays`), from which :meth:`FeatureMatrix.inputs`
+    makes a model's lazy input view.
 
     Parameters
     ----------
@@ -163,11 +193,17 @@ def build_features(
     """
     if on_bad_input not in ON_BAD_INPUT:
         raise ConfigError(f"on_bad_input={on_bad_input!r}; use one of {ON_BAD_INPUT}")
-    parts, skipped, sets = [], {}, {}
+    parts, skipped, sets, arrays = [], {}, {}, {}
     n_cached = n_computed = 0
     for name in names:
-        if FEATURE_SETS.get(name).extra.get("kind") == "array":
-            raise ConfigError(f"feature set {name!r} is an array stage, not a table; build it with build_arrays")
+        if is_array_stage(name):
+            stage = FEATURE_SETS.build(name, **({"soundfont": soundfont} if name == "mel" else {}))
+            keys, bad, hits = build_array_stage(stage, meta, cache, n_jobs=n_jobs, progress=progress)
+            arrays[name] = (stage, keys)
+            skipped.update(bad)
+            n_cached += hits
+            n_computed += len(meta) - hits
+            continue
         fs = FEATURE_SETS.build(name, **({"soundfont": soundfont} if name == "audio" else {}))
         X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress)
         parts.append(X)
@@ -187,7 +223,56 @@ def build_features(
         X = pd.DataFrame(index=pd.Index(meta["sample_id"], name="sample_id"))
     keep = [s for s in meta["sample_id"] if s not in skipped]
     X = pd.DataFrame(align_rows(X, keep), index=pd.Index(keep, name="sample_id"), columns=X.columns)
-    return FeatureMatrix(X=X, skipped=skipped, sets=sets, n_cached=n_cached, n_computed=n_computed)
+    return FeatureMatrix(X=X, skipped=skipped, sets=sets, arrays=arrays, n_cached=n_cached, n_computed=n_computed)
+
+
+def _ensure_one(stage: ArrayStage, row: dict, cache: Cache) -> tuple[str, str | None]:
+    try:
+        stage.ensure(row, cache)
+    except DataError as exc:
+        return row["sample_id"], str(exc)
+    return row["sample_id"], None
+
+
+def build_array_stage(
+    stage: ArrayStage,
+    meta: pd.DataFrame,
+    cache: Cache,
+    *,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> tuple[dict[str, str], dict[str, str], int]:
+    """Make sure every row's entry of an array stage is in ``cache``.
+
+    An entry whose file exists counts as cached (reading every spectrogram
+    back would cost more than the run's bookkeeping should); the cache's own
+    checksum catches a corrupt one when a model reads it.
+
+    Returns
+    -------
+    keys : dict sample_id -> cache key
+        For every row whose entry exists.
+    bad : dict sample_id -> error message
+    n_cached : int
+        Entries that were already there.
+    """
+    rows = meta.to_dict("records")
+    keys, todo = {}, []
+    for r in rows:
+        k = stage.key(r)
+        keys[r["sample_id"]] = k
+        if not cache.path(stage.name, k).is_file():
+            todo.append(r)
+    n_cached = len(rows) - len(todo)
+    bad: dict[str, str] = {}
+    if todo:
+        logger.info("array stage %s: %d cached, computing %d", stage.name, n_cached, len(todo))
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_ensure_one)(stage, r, cache) for r in todo)
+        for sid, err in tqdm(results, total=len(todo), desc=f"features:{stage.name}", disable=not progress):
+            if err is not None:
+                bad[sid] = err
+    return {s: k for s, k in keys.items() if s not in bad}, bad, n_cached
 
 
 def _mel_one(row: dict, cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[str, str | None]:

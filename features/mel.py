@@ -119,8 +119,8 @@ def _check_mel(mel: np.ndarray, n_frames: int) -> np.ndarray:
     return mel
 
 
-def _pad(mel: np.ndarray, n_frames: int) -> np.ndarray:
-    return np.pad(mel, ((0, 0), (0, n_frames - mel.shape[1])), constant_values=DB_FLOOR)
+def _pad(mel: np.ndarray, n_frames: int, pad_value: float = DB_FLOOR) -> np.ndarray:
+    return np.pad(mel, ((0, 0), (0, n_frames - mel.shape[1])), constant_values=pad_value)
 
 
 def fit_length(
@@ -129,6 +129,7 @@ def fit_length(
     *,
     mode: str = "test",
     rng: np.random.Generator | int | None = None,
+    pad_value: float = DB_FLOOR,
 ) -> np.ndarray:
     """Pad or crop a spectrogram to exactly ``n_frames`` frames.
 
@@ -143,6 +144,9 @@ def fit_length(
     rng : np.random.Generator or int, optional
         Source of the random crop; required in train mode (an int seeds a new
         generator). Ignored in test mode.
+    pad_value : float, default DB_FLOOR
+        Value of the padding (silence in dB; 0 for a piano roll, whose
+        channels are flattened to rows by the caller).
 
     Returns
     -------
@@ -165,7 +169,7 @@ def fit_length(
         raise ConfigError("mode='train' needs rng (a seeded np.random.Generator or int) for a reproducible random crop")
     excess = mel.shape[1] - n_frames
     if excess < 0:
-        return _pad(mel, n_frames)
+        return _pad(mel, n_frames, pad_value)
     if mode == "train":
         start = int(np.random.default_rng(rng).integers(0, excess + 1))
     else:
@@ -173,7 +177,7 @@ def fit_length(
     return mel[:, start : start + n_frames]
 
 
-def sliding_windows(mel: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
+def sliding_windows(mel: np.ndarray, n_frames: int, hop: int, *, pad_value: float = DB_FLOOR) -> np.ndarray:
     """Cut a spectrogram into overlapping fixed-length windows for test-time averaging.
 
     Parameters
@@ -184,6 +188,8 @@ def sliding_windows(mel: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
         Frames per window.
     hop : int
         Frames between window starts.
+    pad_value : float, default DB_FLOOR
+        Padding of an input shorter than ``n_frames``.
 
     Returns
     -------
@@ -204,7 +210,7 @@ def sliding_windows(mel: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
         raise ConfigError(f"hop={hop!r} must be a positive integer number of frames")
     total = mel.shape[1]
     if total <= n_frames:
-        return _pad(mel, n_frames)[np.newaxis]
+        return _pad(mel, n_frames, pad_value)[np.newaxis]
     starts = list(range(0, total - n_frames + 1, hop))
     if starts[-1] != total - n_frames:
         starts.append(total - n_frames)

@@ -3,9 +3,10 @@
 A tabular feature set turns one dataset row (a segment) into a fixed-length
 vector of named features. Its definition names the extractor version, the
 parameters and the input files that key its cache entries, so the builder can
-key the cache by content. ``mel`` is an array stage (spectrograms for the
-transformer families), built through the same cache but not joined into the
-feature table. Extractors are imported inside the functions, so listing
+key the cache by content. ``mel`` and ``roll`` are array stages
+(:class:`ArrayStage`: spectrograms and piano rolls for the transformer
+families), built through the same cache but not joined into the feature table;
+models read them through :class:`features.inputs.SegmentInputs`. Extractors are imported inside the functions, so listing
 feature sets never imports librosa or torch.
 """
 
@@ -20,7 +21,16 @@ import numpy as np
 
 from benchmark.registry import Registry
 from features.cache import Cache
-from features.stages import AudioParams, rendered_audio
+from features.stages import (
+    AudioParams,
+    MelParams,
+    RollParams,
+    logmel_for,
+    mel_key,
+    pianoroll_for,
+    rendered_audio,
+    roll_key,
+)
 
 FEATURE_SETS = Registry("feature set")
 
@@ -126,7 +136,71 @@ def score_feature_set() -> FeatureSet:
                       docs=dict(score.FEATURES), compute=_score_compute, inputs=_score_inputs)
 
 
+@dataclass(frozen=True)
+class ArrayStage:
+    """An array stage: one array per segment (spectrogram, piano roll), cached, never joined into a table.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, also the cache stage.
+    accessor : str
+        Name of the :class:`features.inputs.SegmentInputs` method that returns
+        one segment's array (``mel``, ``pianoroll``).
+    key : callable
+        ``key(row) -> str``, the segment's cache key (content of its input files).
+    ensure : callable
+        ``ensure(row, cache) -> None``: compute and cache the entry if absent;
+        raises DataError on bad input.
+    load : callable
+        ``load(entry) -> ndarray``: the segment's array from its cache entry
+        (a module-level function, so a view that holds it pickles).
+    """
+
+    name: str
+    accessor: str
+    key: Callable[..., str]
+    ensure: Callable[..., None]
+    load: Callable[[dict], np.ndarray]
+
+
+def is_array_stage(name: str) -> bool:
+    """True if the registered feature set ``name`` is an array stage (registry metadata ``kind="array"``)."""
+    return FEATURE_SETS.get(name).extra.get("kind") == "array"
+
+
+def _mel_ensure(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> None:
+    logmel_for(row, cache, audio, mel)
+
+
+def load_mel(entry: dict) -> np.ndarray:
+    """The stored log-mel spectrogram, float16 (n_mels, n_frames) in dB."""
+    return entry["mel"]
+
+
+def load_roll(entry: dict) -> np.ndarray:
+    """The assembled piano roll, uint8 (4, 88, n_frames); see :func:`features.roll.assemble`."""
+    from features.roll import assemble
+
+    return assemble(entry)
+
+
+def _roll_ensure(row: Mapping[str, Any], cache: Cache, roll: RollParams) -> None:
+    pianoroll_for(row, cache, roll)
+
+
 @FEATURE_SETS.register("mel", description="log-mel spectrograms of the rendered audio (array stage, 128 bands, "
-                                          "float16 dB) for the transformer families", kind="array")
-def mel_stage() -> None:
-    return None
+                                          "float16 dB, ~100 frames/s) for the transformer families", kind="array")
+def mel_stage(soundfont: str | None = None) -> ArrayStage:
+    audio, mel = AudioParams(soundfont=soundfont), MelParams()
+    return ArrayStage(name="mel", accessor="mel", key=partial(mel_key, audio=audio, mel=mel),
+                      ensure=partial(_mel_ensure, audio=audio, mel=mel), load=load_mel)
+
+
+@FEATURE_SETS.register("roll", description="piano roll from the MIDI (array stage, 4 x 88 pitches, uint8, the mel "
+                                           "stage's frame rate): velocity-weighted onsets, sounding notes, sustain "
+                                           "and soft pedal", kind="array")
+def roll_stage() -> ArrayStage:
+    roll = RollParams.like(AudioParams(), MelParams())
+    return ArrayStage(name="roll", accessor="pianoroll", key=partial(roll_key, roll=roll),
+                      ensure=partial(_roll_ensure, roll=roll), load=load_roll)

@@ -4,8 +4,9 @@ Each stage is a content-addressed cache entry (see :mod:`features.cache`) keyed
 by the MIDI file's bytes, the SoundFont's bytes, the stage version and its
 parameters. Rendered audio is stored as float16 (about 1e-3 relative precision,
 far below the synth's own noise; halves the disk use), mel spectrograms as float16
-in dB with their frame rate. Every stage goes through :meth:`Cache.fetch`, so a
-miss returns exactly what a hit returns (the stored representation).
+in dB with their frame rate, piano rolls as uint8 (see :mod:`features.roll`).
+Every stage goes through :meth:`Cache.fetch`, so a miss returns exactly what a
+hit returns (the stored representation).
 """
 
 from __future__ import annotations
@@ -104,14 +105,20 @@ class MelParams:
     fmax: float | None = None
 
 
-def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[np.ndarray, float]:
-    """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) and its frame rate."""
+def mel_key(row: Mapping[str, Any], audio: AudioParams, mel: MelParams) -> str:
+    """Cache key of a segment's log-mel entry."""
     from features import mel as mel_mod
     from features import render
 
-    sf = audio.resolved_soundfont()
     params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
-    key = make_key("mel", mel_mod.VERSION, params, [row["midi_path"], sf])
+    return make_key("mel", mel_mod.VERSION, params, [row["midi_path"], audio.resolved_soundfont()])
+
+
+def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[np.ndarray, float]:
+    """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) and its frame rate."""
+    from features import mel as mel_mod
+
+    key = mel_key(row, audio, mel)
 
     def compute() -> dict[str, np.ndarray]:
         spec, frame_rate = mel_mod.logmel(rendered_audio(row, cache, audio), audio.sr, **asdict(mel))
@@ -119,3 +126,43 @@ def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: Me
 
     got = cache.fetch("mel", key, compute)
     return got["mel"], float(got["frame_rate"])
+
+
+@dataclass(frozen=True)
+class RollParams:
+    """Piano-roll grid: the mel stage's frame rate (``sr / hop_length``) and the renderer's tail."""
+
+    sr: int = 22050
+    hop_length: int | None = None
+    tail_s: float = 1.0
+
+    @property
+    def frame_rate(self) -> float:
+        hop = round(self.sr / 100) if self.hop_length is None else self.hop_length
+        return self.sr / hop
+
+    @classmethod
+    def like(cls, audio: AudioParams, mel: MelParams) -> RollParams:
+        """The grid of the log-mel stage made with ``audio`` and ``mel``."""
+        return cls(sr=audio.sr, hop_length=mel.hop_length, tail_s=audio.tail_s)
+
+
+def roll_key(row: Mapping[str, Any], roll: RollParams) -> str:
+    """Cache key of a segment's piano-roll entry (the MIDI's bytes, the roll version, the grid)."""
+    from features import roll as roll_mod
+
+    return make_key("roll", roll_mod.VERSION, asdict(roll), [row["midi_path"]])
+
+
+def pianoroll_for(row: Mapping[str, Any], cache: Cache, roll: RollParams) -> dict[str, np.ndarray]:
+    """The segment's stored piano roll (``notes`` uint8 (2, 88, T), ``pedal`` uint8 (2, T)), cached.
+
+    Raises
+    ------
+    DataError
+        The MIDI is unreadable or holds no notes.
+    """
+    from features import roll as roll_mod
+
+    return cache.fetch("roll", roll_key(row, roll),
+                       lambda: roll_mod.pianoroll(row["midi_path"], roll.frame_rate, tail_s=roll.tail_s))

@@ -3,6 +3,7 @@
 from models import (
     classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
     ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
+    neural,  # noqa: F401  (registers ast_*, hybrid*; torch is imported only when one is fitted)
 )
 from models.base import Estimator, SklearnModel
 from models.registry import MODELS

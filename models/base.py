@@ -13,14 +13,20 @@ from sklearn.exceptions import NotFittedError
 class Estimator(Protocol):
     """What the runner needs from a model.
 
-    ``fit(X, y, *, groups=None) -> self`` with ``X`` (n_samples, n_features)
-    and ``y`` (n_samples, n_targets); ``predict(X) -> ndarray (n_samples,
+    ``fit(X, y, *, groups=None, validation=None) -> self`` with ``X``
+    (n_samples, n_features), or a :class:`features.inputs.SegmentInputs` for
+    a model whose inputs include an array stage, and ``y`` (n_samples,
+    n_targets); ``validation`` is ``(X_val, y_val)``, the split's own
+    validation fold when it has one (a model that early-stops uses it, and
+    otherwise holds out part of the training fold with
+    :func:`splits.inner.holdout`; nothing ever sees the test fold); ``predict(X) -> ndarray (n_samples,
     n_targets)``; ``get_params() -> dict``. ``__init__`` only stores
     parameters, fitted state ends in ``_``, randomness comes only from
     ``random_state``, and predict before fit raises.
     """
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None) -> Estimator: ...
+    def fit(self, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None,
+            validation: tuple | None = None) -> Estimator: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -46,7 +52,9 @@ class SklearnModel:
     def _fit_params(self, groups: np.ndarray | None) -> dict[str, Any]:
         return {}
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None) -> SklearnModel:
+    def fit(self, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None,
+            validation: tuple | None = None) -> SklearnModel:
+        # ``validation`` is unused: these models select nothing by early stopping.
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         if y.ndim != 2 or len(X) != len(y):

@@ -53,16 +53,14 @@ class RidgeModel(SklearnModel):
 
     def _make_estimator(self, groups):
         from sklearn.linear_model import Ridge
-        from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
+        from sklearn.model_selection import GridSearchCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
+        from splits.inner import inner_cv
+
         pipe = make_pipeline(_impute(), StandardScaler(), Ridge())
-        if groups is not None:
-            n_groups = len(np.unique(groups))
-            cv = GroupKFold(n_splits=max(2, min(self.inner_splits, n_groups)))
-        else:
-            cv = KFold(n_splits=self.inner_splits, shuffle=True, random_state=self.random_state)
+        cv = inner_cv(groups, self.inner_splits, self.random_state)
         return GridSearchCV(pipe, {"ridge__alpha": list(self.alphas)}, cv=cv, scoring="r2")
 
     def _fit_params(self, groups) -> dict[str, Any]:

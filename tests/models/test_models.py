@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from features.sets import is_array_stage
 from models import MODELS, Estimator
+from tests.models.neural_inputs import make_segment_inputs, quick_params
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +29,36 @@ def member_data(data):
     return X, y, groups
 
 
+@pytest.fixture(scope="module")
+def segment_data(data, tmp_path_factory):
+    """What a model with an array stage consumes: a lazy view with fake spectrograms, rolls and the table."""
+    X, y, groups = data
+    return make_segment_inputs(tmp_path_factory.mktemp("cache"), y, X), y, groups
+
+
 @pytest.fixture()
-def inputs(data, member_data):
+def inputs(data, member_data, segment_data):
     """The right kind of input for each registered model (registry metadata says which)."""
     def pick(name):
-        return member_data if "member_predictions" in MODELS.get(name).inputs else data
+        spec = MODELS.get(name)
+        if "member_predictions" in spec.inputs:
+            return member_data
+        return segment_data if any(is_array_stage(i) for i in spec.inputs) else data
     return pick
+
+
+def build(name, **params):
+    """A registered model; neural ones with test-sized settings (:data:`QUICK`)."""
+    spec = MODELS.get(name)
+    if "neural" in spec.tags:
+        params = {**quick_params(spec), **params}
+    return MODELS.build(name, **params)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_protocol_shapes_and_no_nan(name, inputs):
     X, y, groups = inputs(name)
-    est = MODELS.build(name, random_state=0)
+    est = build(name, random_state=0)
     assert isinstance(est, Estimator)
     assert est.fit(X[:100], y[:100], groups=groups[:100]) is est
     pred = est.predict(X[100:])
@@ -49,14 +69,14 @@ def test_protocol_shapes_and_no_nan(name, inputs):
 @pytest.mark.parametrize("name", MODELS.names())
 def test_predict_before_fit_raises(name, inputs):
     with pytest.raises(NotFittedError, match="not fitted"):
-        MODELS.build(name, random_state=0).predict(inputs(name)[0])
+        build(name, random_state=0).predict(inputs(name)[0])
 
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_fit_is_idempotent_and_seeded(name, inputs):
     X, y, groups = inputs(name)
-    a = MODELS.build(name, random_state=1).fit(X, y, groups=groups).predict(X)
-    est = MODELS.build(name, random_state=1)
+    a = build(name, random_state=1).fit(X, y, groups=groups).predict(X)
+    est = build(name, random_state=1)
     est.fit(X[:50], y[:50])  # state from an earlier fit must not leak into the next
     b = est.fit(X, y, groups=groups).predict(X)
     np.testing.assert_allclose(a, b)

@@ -1,0 +1,56 @@
+"""Synthetic segment inputs for the neural families: a tiny cache of fake spectrograms and piano rolls."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.cache import Cache
+from features.inputs import ArrayRef, SegmentInputs
+from features.sets import load_mel, load_roll
+
+#: Settings that make a neural model fit in a second or two on tiny inputs (tests only).
+QUICK = {"epochs": 3, "patience": 3, "crop": 16, "time_pool": 2, "batch_size": 16}
+#: Sizes too large to train in a unit test; their forward shapes are tested on their own.
+LARGE = ("small", "medium", "base")
+
+
+def make_segment_inputs(root, y: np.ndarray, table: np.ndarray | None = None, *, seed: int = 0,
+                        n_frames=(40, 90)) -> SegmentInputs:
+    """Fake log-mel and roll entries, one per row of ``y``, whose level follows ``y[:, 0]`` (learnable).
+
+    The mel is -60 dB + 20 dB * y0 plus noise; the roll's onset velocities and
+    note density grow with y0. Entries live in a real :class:`Cache` at ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    cache = Cache(root)
+    n = len(y)
+    mel_keys, roll_keys = [], []
+    z = (y[:, 0] - y[:, 0].mean()) / (y[:, 0].std() or 1.0)
+    for i in range(n):
+        t = int(rng.integers(*n_frames))
+        mel = (-60 + 20 * z[i] + 5 * rng.normal(size=(128, t))).astype(np.float16)
+        key = f"{seed:02d}mel{i:05d}"
+        cache.put("mel", key, {"mel": mel, "frame_rate": np.asarray(100.0)})
+        mel_keys.append(key)
+        notes = np.zeros((2, 88, t), dtype=np.uint8)
+        density = np.clip(0.05 + 0.03 * z[i], 0.0, 0.2)
+        on = rng.random((88, t)) < density
+        notes[0][on] = np.clip(64 + 25 * z[i], 1, 127).astype(np.uint8)
+        notes[1][on] = 1
+        pedal = np.zeros((2, t), dtype=np.uint8)
+        pedal[0, : t // 2] = 100
+        key = f"{seed:02d}roll{i:05d}"
+        cache.put("roll", key, {"notes": notes, "pedal": pedal})
+        roll_keys.append(key)
+    table = np.zeros((n, 0)) if table is None else np.asarray(table, dtype=float)
+    arrays = {"mel": ArrayRef(str(root), "mel", np.asarray(mel_keys), load_mel),
+              "pianoroll": ArrayRef(str(root), "roll", np.asarray(roll_keys), load_roll)}
+    return SegmentInputs([f"seg{i}" for i in range(n)], table, [f"f{j}" for j in range(table.shape[1])], arrays)
+
+
+def quick_params(spec) -> dict:
+    """Test-sized parameters for a neural registry entry (its own size unless too large to train here)."""
+    params = dict(QUICK)
+    if spec.defaults.get("size") in LARGE:
+        params["size"] = "ultratiny"
+    return params

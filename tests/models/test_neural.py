@@ -1,0 +1,195 @@
+"""Neural families: forward shapes, parameter counts, losses, training, determinism, no test-fold leak."""
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from benchmark.errors import ConfigError
+from models import MODELS
+from models.neural import INPUT_KINDS, NeuralRegressor, count_net_params
+from tests.models.neural_inputs import QUICK, make_segment_inputs
+
+torch.set_num_threads(1)  # the test machine is shared; one thread avoids OpenMP spinning
+
+NEURAL = [s.name for s in MODELS if "neural" in s.tags]
+
+
+def _n_table(spec) -> int:
+    from models.neural import _n_table_features
+
+    tables = [i for i in spec.inputs if i not in INPUT_KINDS]
+    return _n_table_features(tables) if tables else 0
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_every_registered_size_and_input_runs_forward_with_the_listed_parameter_count(name):
+    from models.nets import ASTNet, HybridNet
+
+    spec = MODELS.get(name)
+    model = spec.build()
+    cfg = model.ast_config()
+    n_features = _n_table(spec)
+    if "hybrid" in spec.tags:
+        net = HybridNet(cfg, n_features, 19, fusion=model.fusion, hidden=model.hidden)
+        table = torch.randn(2, n_features)
+    else:
+        net = ASTNet(cfg, 19)
+        table = None
+    assert sum(p.numel() for p in net.parameters()) == count_net_params(model, n_features)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, cfg.in_chans, cfg.n_bands, cfg.n_frames), table)
+    assert out.shape == (2, 19) and torch.isfinite(out).all()
+    assert cfg.in_chans == (1 if model.input == "mel" else 4)
+
+
+def test_ast_base_is_the_86m_configuration():
+    model = MODELS.build("ast_base")
+    cfg = model.ast_config()
+    assert (cfg.depth, cfg.dim) == (12, 768)
+    assert 85e6 < count_net_params(model) < 87e6
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gate", "cross"])
+def test_hybrid_fusions_forward_and_count(fusion):
+    from models.nets import HybridNet
+
+    model = MODELS.build("hybrid", fusion=fusion, size="ultratiny", crop=32)
+    net = HybridNet(model.ast_config(), 7, 19, fusion=fusion, hidden=16)
+    model.hidden = 16
+    assert sum(p.numel() for p in net.parameters()) == count_net_params(model, 7)
+    net.eval()
+    out, attn = net(torch.randn(3, 1, 64, 32), torch.randn(3, 7), return_attention=True)
+    assert out.shape == (3, 19)
+    if fusion == "cross":
+        n_patches = model.ast_config().n_patches
+        assert attn.shape == (3, 1, n_patches)
+        torch.testing.assert_close(attn.sum(-1), torch.ones(3, 1))
+
+
+def test_pearson_loss_matches_scipy():
+    from models.training import make_loss, pearson_r
+
+    rng = np.random.default_rng(0)
+    p, t = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    t[:, 1] += 2 * p[:, 1]
+    r = pearson_r(torch.tensor(p), torch.tensor(t)).numpy()
+    expected = [scipy.stats.pearsonr(p[:, j], t[:, j]).statistic for j in range(4)]
+    np.testing.assert_allclose(r, expected, atol=1e-9)
+    loss = make_loss("pearson")(torch.tensor(p), torch.tensor(t)).item()
+    assert loss == pytest.approx(1 - np.mean(expected), abs=1e-9)
+    both = make_loss("mse+pearson", 0.25)(torch.tensor(p), torch.tensor(t)).item()
+    assert both == pytest.approx(0.25 * np.mean((p - t) ** 2) + 0.75 * (1 - np.mean(expected)), abs=1e-9)
+    with pytest.raises(ConfigError, match="loss='huber'"):
+        make_loss("huber")
+
+
+def _toy(tmp_path, n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(n, 19))
+    y[:, 1:] = y[:, :1] * rng.uniform(0.5, 1, 18) + 0.3 * rng.normal(size=(n, 18))
+    return make_segment_inputs(tmp_path / "cache", y, rng.normal(size=(n, 5)), seed=seed), y
+
+
+@pytest.mark.parametrize("name", ["ast_ultratiny", "ast_ultratiny_roll"])
+def test_training_learns_a_learnable_toy_target(name, tmp_path):
+    X, y = _toy(tmp_path)
+    groups = np.repeat(np.arange(8), 12)
+    est = MODELS.build(name, **{**QUICK, "epochs": 12, "patience": 12}, random_state=0)
+    est.fit(X[:72], y[:72], groups=groups[:72])
+    hist = est.info_["history"]
+    assert hist[-1] > hist[0] and est.info_["best_val_r"] > 0.5
+    pred = est.predict(X[72:])
+    assert np.corrcoef(pred[:, 0], y[72:, 0])[0, 1] > 0.5
+
+
+def test_predictions_are_deterministic_under_a_seed(tmp_path):
+    X, y = _toy(tmp_path)
+    a = MODELS.build("hybrid", **QUICK, size="ultratiny", random_state=3).fit(X[:80], y[:80]).predict(X[80:])
+    b = MODELS.build("hybrid", **QUICK, size="ultratiny", random_state=3).fit(X[:80], y[:80]).predict(X[80:])
+    np.testing.assert_array_equal(a, b)
+    c = MODELS.build("hybrid", **QUICK, size="ultratiny", random_state=4).fit(X[:80], y[:80]).predict(X[80:])
+    assert not np.array_equal(a, c)
+
+
+def test_holdout_is_grouped_and_split_validation_is_used_instead(tmp_path, monkeypatch):
+    from models import training
+
+    X, y = _toy(tmp_path)
+    groups = np.repeat(np.arange(8), 12)
+    seen = []
+    orig = training.train
+
+    def spy(net, fit, val, *args, **kwargs):
+        seen.append((len(fit), len(val)))
+        return orig(net, fit, val, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    est = MODELS.build("ast_ultratiny", **QUICK, random_state=0).fit(X[:72], y[:72], groups=groups[:72])
+    n_fit, n_val = seen[-1]
+    assert n_fit + n_val == 72 and n_val % 12 == 0  # whole groups held out
+    assert est.info_["validation"] == "holdout"
+    est.fit(X[:60], y[:60], validation=(X[60:72], y[60:72]))
+    assert seen[-1] == (60, 12) and est.info_["validation"] == "split"
+
+
+def test_the_test_fold_never_reaches_fit(tmp_path):
+    """Poison the test fold's cached arrays and table: the fitted weights must not move."""
+    from benchmark.execute import RunInputs, run_job
+    from benchmark.jobs import Job
+    from benchmark.store import JobKey
+    from features.cache import Cache
+
+    X, y = _toy(tmp_path)
+    tr, te = np.arange(72), np.arange(72, 96)
+    groups = np.repeat(np.arange(8), 12)
+    spec = MODELS.get("hybrid")
+    job = Job(JobKey("hybrid", 0, 0), "hybrid", tuple(sorted({**QUICK, "size": "ultratiny"}.items())))
+
+    def fitted(X_):
+        ctx = RunInputs(X_.sample_ids, y, groups, {(0, 0): (tr, te)}, {"hybrid": X_}, device="cpu")
+        out = run_job(job, spec, ctx)
+        assert out.ok, out.traceback
+        return out.fitted["weights_sha256"], out.pred
+
+    clean_w, clean_pred = fitted(X)
+    cache = Cache(tmp_path / "cache")
+    for i in te:  # garbage spectrograms and rolls, NaN-free but wild
+        mel = X.arrays["mel"].keys[i]
+        cache.put("mel", mel, {"mel": np.full((128, 50), 1e4, np.float16), "frame_rate": np.asarray(100.0)})
+        roll = X.arrays["pianoroll"].keys[i]
+        cache.put("roll", roll, {"notes": np.full((2, 88, 50), 255, np.uint8), "pedal": np.zeros((2, 50), np.uint8)})
+    poisoned = X[np.arange(96)]
+    poisoned.table[te] = 1e6
+    poisoned_w, poisoned_pred = fitted(poisoned)
+    assert poisoned_w == clean_w
+    assert not np.allclose(poisoned_pred, clean_pred)  # the poison did reach predict: the check has teeth
+
+
+def test_inputs_view_slices_like_an_array_and_pickles_small(tmp_path):
+    import pickle
+
+    X, y = _toy(tmp_path, n=20)
+    sub = X[np.array([3, 5, 7])]
+    assert len(sub) == 3 and sub.shape == (3, 5)
+    np.testing.assert_array_equal(sub.mel(1), X.mel(5))
+    np.testing.assert_array_equal(sub.pianoroll(2), X.pianoroll(7))
+    assert sub.pianoroll(0).dtype == np.uint8 and sub.pianoroll(0).shape[:2] == (4, 88)
+    assert len(pickle.dumps(X)) < 10_000  # keys, not spectrograms
+    with pytest.raises(KeyError, match="no 'chroma' arrays"):
+        X.array("chroma", 0)
+
+
+def test_bad_parameters_and_inputs_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="size='huge'"):
+        MODELS.build("ast_tiny", size="huge").ast_config()
+    with pytest.raises(ConfigError, match="patch"):
+        MODELS.build("ast_tiny", crop=8).ast_config()
+    with pytest.raises(ConfigError, match="needs segment inputs"):
+        MODELS.build("ast_tiny", **QUICK).fit(np.zeros((10, 3)), np.zeros((10, 19)))
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        from models.training import resolve_device
+
+        resolve_device("tpu")
+    assert isinstance(MODELS.build("ast_tiny"), NeuralRegressor)
