@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from features.cache import Cache
@@ -12,6 +14,10 @@ from features.sets import load_mel, load_roll
 QUICK = {"epochs": 3, "patience": 3, "crop": 16, "time_pool": 2, "batch_size": 16}
 #: Sizes too large to train in a unit test; their forward shapes are tested on their own.
 LARGE = ("small", "medium", "base")
+
+
+def _key(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def make_segment_inputs(root, y: np.ndarray, table: np.ndarray | None = None, *, seed: int = 0,
@@ -29,7 +35,7 @@ def make_segment_inputs(root, y: np.ndarray, table: np.ndarray | None = None, *,
     for i in range(n):
         t = int(rng.integers(*n_frames))
         mel = (-60 + 20 * z[i] + 5 * rng.normal(size=(128, t))).astype(np.float16)
-        key = f"{seed:02d}mel{i:05d}"
+        key = _key(f"{seed:02d}mel{i:05d}")
         cache.put("mel", key, {"mel": mel, "frame_rate": np.asarray(100.0)})
         mel_keys.append(key)
         notes = np.zeros((2, 88, t), dtype=np.uint8)
@@ -39,7 +45,7 @@ def make_segment_inputs(root, y: np.ndarray, table: np.ndarray | None = None, *,
         notes[1][on] = 1
         pedal = np.zeros((2, t), dtype=np.uint8)
         pedal[0, : t // 2] = 100
-        key = f"{seed:02d}roll{i:05d}"
+        key = _key(f"{seed:02d}roll{i:05d}")
         cache.put("roll", key, {"notes": notes, "pedal": pedal})
         roll_keys.append(key)
     table = np.zeros((n, 0)) if table is None else np.asarray(table, dtype=float)
