@@ -41,7 +41,7 @@ from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_la
 from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
-from features.build import build_features
+from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
 from features.sets import is_array_stage
 from features.stages import check_soundfont_use
