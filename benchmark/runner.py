@@ -272,7 +272,17 @@ class Runner:
             fcols = [c for fs in sets if fs in FONT_SETS for c in self.features.sets[fs]]
             X = X.copy()
             X[fcols] = self.font_tables[font][fcols].reindex(X.index)
-        return align_rows(X, self.dataset.meta["sample_id"], cols)
+        M = align_rows(X, self.dataset.meta["sample_id"], cols)
+        # Metadata columns a model's registry entry asks for (e.g. the passage id of passage-consensus
+        # features), as integer codes appended last; they identify segments, they carry no label.
+        meta_cols = MODELS.get(resolve_model(cond.model if cond else model, self.variants).base).extra.get(
+            "meta_columns", ())
+        for col in meta_cols:
+            if col not in self.dataset.meta.columns:
+                raise ConfigError(f"model {model!r} needs the metadata column {col!r}, which the dataset lacks")
+            codes = pd.factorize(self.dataset.meta[col])[0].astype(float)
+            M = np.column_stack([M, np.where(codes < 0, np.nan, codes)])
+        return M
 
     def _train_matrices(self, model: str) -> list[np.ndarray] | None:
         """A font condition's training matrices (one per training font), unless it trains on its test font."""

@@ -2,6 +2,7 @@
 
 from models import (
     classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
+    deviation,  # noqa: F401  (registers lgbm_dev)
     ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
     neural,  # noqa: F401  (registers ast_*, hybrid*; torch is imported only when one is fitted)
 )
