@@ -199,7 +199,7 @@ def paired_ttest(a, b, *, confidence: float = 0.95, nan_policy: str = "propagate
 
 
 def corrected_resampled_ttest(
-    a, b, n_train, n_test, *, confidence: float = 0.95, nan_policy: str = "propagate"
+    a, b, n_train, n_test, *, confidence: float = 0.95, nan_policy: str = "propagate", ratio_scale: float = 1.0
 ) -> TestResult:
     """Corrected resampled t-test (Nadeau & Bengio 2003, "Inference for the generalization error").
 
@@ -220,6 +220,10 @@ def corrected_resampled_ttest(
         Training and test sizes of each unit; arrays are averaged.
     confidence : float
     nan_policy : {"propagate", "omit", "raise"}
+    ratio_scale : float
+        Multiplies the n_test/n_train term: 1 is Nadeau & Bengio's heuristic; a
+        design's calibrated factor (``scripts/calibration.py``) replaces it where
+        the heuristic's correlation does not fit (LOPO's unequal group folds).
 
     Returns
     -------
@@ -237,7 +241,9 @@ def corrected_resampled_ttest(
         raise ConfigError(f"n_train and n_test must be positive sizes, got {n_train!r} and {n_test!r}")
     d = a - b
     J = d.size
-    ratio = float(n_te.mean() / n_tr.mean())
+    if not (np.isfinite(ratio_scale) and ratio_scale >= 0.0):
+        raise ConfigError(f"ratio_scale={ratio_scale!r} must be a finite number >= 0 (1 = Nadeau-Bengio)")
+    ratio = float(ratio_scale) * float(n_te.mean() / n_tr.mean())
     se = float(np.sqrt((1.0 / J + ratio) * d.var(ddof=1)))
     return _t_result(float(d.mean()), se, J - 1, "corrected resampled t-test (Nadeau-Bengio)", J, confidence)
 
@@ -434,3 +440,73 @@ def effect_size(
     else:
         gz = dz * float(np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2)))
     return EffectSize(res.mean_diff, res.ci_low, res.ci_high, dz, gz, d.size, confidence, corrected)
+
+
+def five_by_two_cv_ftest(scores_a, scores_b) -> TestResult:
+    """Combined 5x2cv F-test (Alpaydin 1999, "Combined 5x2 cv F test for comparing supervised
+    classification learning algorithms").
+
+    With p_i^(j) the difference on fold j of replication i and s_i^2 as in
+    :func:`five_by_two_cv_ttest`, ``f = sum_ij (p_i^(j))^2 / (2 sum_i s_i^2)``
+    follows F(10, 5) under H0. It uses all ten differences, where Dietterich's
+    t uses only p_1^(1), and is the more robust of the two.
+
+    Parameters
+    ----------
+    scores_a, scores_b : array-like, shape (5, 2)
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` = f, df = 5 (denominator), ``mean_diff`` the mean of the 10 differences.
+
+    Raises
+    ------
+    ConfigError
+        Wrong shape or NaN scores.
+    """
+    a = np.asarray(scores_a, dtype=float)
+    b = np.asarray(scores_b, dtype=float)
+    if a.shape != (5, 2) or b.shape != (5, 2):
+        raise ConfigError(f"5x2cv needs score arrays of shape (5, 2) (replication, fold), got {a.shape} and {b.shape}")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ConfigError("5x2cv scores contain NaN; rerun the failed folds (the test has no way to omit one)")
+    p = a - b
+    s2 = ((p - p.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    name = "5x2cv combined F-test (Alpaydin)"
+    num, den = float((p**2).sum()), float(2.0 * s2.sum())
+    if den == 0.0:
+        return TestResult(0.0 if num == 0.0 else np.inf, 1.0 if num == 0.0 else 0.0, 5, name, float(p.mean()), 10)
+    f = num / den
+    return TestResult(f, float(stats.f.sf(f, 10, 5)), 5, name, float(p.mean()), 10)
+
+
+def tost_corrected(a, b, n_train, n_test, margin: float, *, nan_policy: str = "propagate") -> TestResult:
+    """Two one-sided tests of equivalence within ``±margin`` (Schuirmann 1987), corrected variance.
+
+    Uses the Nadeau-Bengio corrected standard error of
+    :func:`corrected_resampled_ttest`; p = max of the two one-sided p-values
+    (H0: |mean(a - b)| >= margin). Small p: the models are equivalent within
+    the margin, the frequentist counterpart of the Bayesian ROPE.
+
+    Raises
+    ------
+    ConfigError
+        ``margin <= 0``, or as :func:`corrected_resampled_ttest`.
+    """
+    if not margin > 0.0:
+        raise ConfigError(f"margin={margin!r} must be > 0 (half-width of the equivalence region)")
+    a, b, (n_tr, n_te) = _paired(a, b, nan_policy, extra=(n_train, n_test))
+    d = a - b
+    J = d.size
+    mean = float(d.mean())
+    se = float(np.sqrt((1.0 / J + float(n_te.mean() / n_tr.mean())) * d.var(ddof=1)))
+    name = "TOST (corrected resampled t)"
+    if not (np.isfinite(mean) and np.isfinite(se)):
+        return TestResult(np.nan, np.nan, J - 1, name, mean, J)
+    if se == 0.0:
+        # Zero spread: equivalent exactly when the constant difference lies inside the margin.
+        return TestResult(np.nan, float(abs(mean) >= margin), J - 1, name, mean, J)
+    t_low, t_high = (mean + margin) / se, (margin - mean) / se
+    p = max(float(stats.t.sf(t_low, J - 1)), float(stats.t.sf(t_high, J - 1)))
+    return TestResult(float(min(t_low, t_high)), p, J - 1, name, mean, J)

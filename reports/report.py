@@ -18,8 +18,9 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
-from reports.rundata import GroupCheck, RunData, check_groups, fold_scores, load_run_data
-from reports.significance import bayesian_table, per_target_table, significance_table
+from reports.rundata import GroupCheck, RunData, check_groups, load_run_data
+from reports.significance import _fold_level, bayesian_table, per_target_table, significance_table
+from reports.units import run_design
 from reports.summary import METRIC_FUNCTIONS, _nanmean
 
 RANK_BLOCKS = ("targets", "folds")
@@ -130,7 +131,8 @@ def rank_models(run_dir: str | Path | RunData, *, blocks: str = "targets", metri
             _, y, st, _ = run.stack(m, seeds)
             cols[m] = _nanmean(METRIC_FUNCTIONS[metric](y, st), axis=0)
         else:
-            cols[m] = fold_scores(run, m, metric, seeds)["value"]
+            # Seeds that do not change the folds are one block per fold, not replicates.
+            cols[m] = _fold_level(run, m, metric, seeds, run_design(run).seeded)
     index = run.targets if blocks == "targets" else None
     scores = pd.DataFrame(cols, index=index)
     for m in list(scores):

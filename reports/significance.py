@@ -6,10 +6,13 @@ decides what is paired with what:
 
 * *Pooled* metrics score all out-of-fold predictions of a seed at once (see
   :mod:`reports.summary`), averaged over the complete seeds.
-* Intervals say what was resampled: segments, whole groups of the split's
-  grouping (performers for ``lopo``, pieces for ``piece``, ...), or seeds.
-* Differences are ``model - baseline``. Fold-level tests pair (seed, fold)
-  units; the permutation test and the paired bootstrap pair segments.
+* Intervals say what was resampled: segments, or whole units of the split
+  (performers for ``lopo``, pieces for ``piece``, passages for ``excerpt``).
+* Differences are ``model - baseline`` of the fold-level mean metric, one
+  estimand per row: its CI, the corrected t-test and the unit-swap permutation
+  test are all on it (:mod:`reports.units`). Seeds that do not change the
+  folds are averaged within fold; below 10 units no group-level number is
+  printed.
 * A model whose jobs did not all finish is never averaged silently: only its
   complete seeds are used and it is marked ``partial: k of n folds``; with no
   complete seed it gets no numbers and no tests.
@@ -21,31 +24,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmark.errors import ConfigError, DataError
 from reports.multitest import adjust_pvalues
-from reports.paired import corrected_resampled_ttest, effect_size
-from reports.permutation import permutation_test_predictions
 from reports.rundata import RunData, fold_scores, load_run_data, resolve_baseline
-from reports.summary import (
-    METRIC_FUNCTIONS,
-    PooledScorer,
-    _nanmean,
-    bootstrap_pooled,
-    column_pearson,
-    pooled_metric,
-    undefined_tolerant_ci,
+from reports.summary import METRIC_FUNCTIONS, _nanmean, bootstrap_pooled, column_pearson, pooled_metric
+from reports.calibrated import ratio_scale
+from reports.units import (
+    FEW_GROUPS,
+    UnitComparison,
+    UnitScorer,
+    compare_units,
+    pair_cells,
+    run_design,
+    too_few,
+    unit_labels,
 )
 
 CORRECTIONS = ("holm", "fdr_bh")
-#: Below this many groups a cluster-bootstrap CI gets a warning note.
-FEW_GROUPS = 10
 CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "fdr_bh": "Benjamini-Hochberg (false discovery rate)"}
 METRIC_LABELS = {"pearson": "r", "r2": "R²"}
-_METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "seeds_lo", "seeds_hi", "seeds_sd",
-                   "fold_mean", "fold_sd", "fold_n", "diff", "diff_lo", "diff_hi", "nb_t", "nb_df", "nb_p",
-                   "nb_p_adj", "perm_p", "perm_p_adj", "cohen_dz", "hedges_gz", "n_units")
+_METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "within", "within_lo", "within_hi",
+                   "seeds_sd", "fold_mean", "fold_sd", "fold_n", "diff", "diff_lo", "diff_hi", "nb_t", "nb_df",
+                   "nb_p", "nb_p_adj", "perm_p", "perm_p_adj", "n_units")
 
 
 def _metric_columns(metrics) -> list[str]:
@@ -59,54 +60,44 @@ def _check_options(correction: str, n_resamples: int) -> None:
         raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
 
 
-def _seed_interval(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """t-interval of the mean over seeds, and the sd; NaN below 2 seeds."""
-    v = values[np.isfinite(values)]
-    if v.size < 2:
-        return np.nan, np.nan, np.nan
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * sd / np.sqrt(v.size)
-    return float(v.mean()) - half, float(v.mean()) + half, sd
+def compare_pair(run: RunData, model: str, base: str, metric: str, seeds: list[int], *, n_resamples: int,
+                 seed: int, confidence: float) -> tuple[UnitComparison, list[UnitComparison]]:
+    """``model - base`` on the fold-level mean metric, targets averaged and per target (cached on ``run``).
+
+    See :mod:`reports.units`: whole units of the split are resampled and swapped;
+    seeds are averaged within fold unless they change the folds.
+    """
+    key = ("compare", model, base, metric, tuple(seeds), int(n_resamples), int(seed), float(confidence))
+    if key not in run._stacks:
+        design = run_design(run)
+        scorer = UnitScorer(pair_cells(run, model, base, seeds), metric)
+        run._stacks[key] = compare_units(scorer, seeded=design.seeded, partition=design.partition,
+                                         n_resamples=n_resamples, confidence=confidence, seed=seed,
+                                         ratio_scale=ratio_scale(run.split))
+    return run._stacks[key]
 
 
-def _paired_tests(run: RunData, model: str, base: str, metric: str, seeds: list[int], *, target: str | None = None,
-                  n_resamples: int, seed: int, confidence: float, with_bootstrap: bool = True) -> dict:
-    """``model - base``: corrected t-test over (seed, fold), permutation test, paired bootstrap."""
-    out: dict = {}
-    a = fold_scores(run, model, metric, seeds, target)
-    b = fold_scores(run, base, metric, seeds, target)
-    units = a.merge(b, left_index=True, right_index=True, suffixes=("_a", "_b"))
-    # A fold where either model has no score (constant predictions have no r) cannot be paired.
-    units = units[np.isfinite(units["value_a"]) & np.isfinite(units["value_b"])]
-    out["n_units"] = len(units)
-    if len(units) >= 2:
-        va, vb = units["value_a"].to_numpy(), units["value_b"].to_numpy()
-        n_train, n_test = units["n_train_a"].to_numpy(), units["n_test_a"].to_numpy()
-        nb = corrected_resampled_ttest(va, vb, n_train, n_test, confidence=confidence)
-        es = effect_size(va, vb, confidence=confidence, n_train=n_train, n_test=n_test)
-        out.update(nb_t=nb.statistic, nb_df=nb.df, nb_p=nb.pvalue, cohen_dz=es.cohen_dz, hedges_gz=es.hedges_gz)
-    ids, y, sa, _ = run.stack(model, seeds)
-    ids_b, _, sb, _ = run.stack(base, seeds)
-    if not np.array_equal(ids, ids_b):
-        raise DataError(f"models {model!r} and {base!r} predict different segments; the run is inconsistent")
-    if target is not None:
-        j = run.targets.index(target)
-        y, sa, sb = y[:, [j]], sa[:, :, [j]], sb[:, :, [j]]
-    scorer = PooledScorer(y, sa, metric, other=sb)
-    n = len(y)
-    # The swap test moves a segment's predictions of every seed and target together. Its arrays are
-    # indicators: "prediction" 1 means the segment's row is taken from the other model, which the
-    # scorer turns into the pooled metric of the mixed predictions.
-    perm = permutation_test_predictions(np.zeros(n), np.zeros(n), np.ones(n),
-                                        lambda _, pick: scorer.mixed(pick), n_permutations=n_resamples, seed=seed)
-    out.update(diff=perm.statistic, perm_p=perm.pvalue)
-    if with_bootstrap and np.isfinite(perm.statistic):
-        # As reports.bootstrap.paired_bootstrap_diff: both models scored on the same resample.
-        ci = undefined_tolerant_ci(np.arange(n), lambda idx: scorer.diff(np.bincount(idx, minlength=n).astype(float)),
-                          groups=run.groups(ids), resampled=run.cluster, n_resamples=n_resamples,
-                          confidence=confidence, seed=seed)
-        out.update(diff_lo=ci.low, diff_hi=ci.high)
-    return out
+def _comparison_columns(res: UnitComparison) -> dict:
+    return {"diff": res.diff, "diff_lo": res.ci_low, "diff_hi": res.ci_high, "nb_t": res.nb_t, "nb_df": res.nb_df,
+            "nb_p": res.nb_p, "perm_p": res.perm_p, "n_units": res.J}
+
+
+def within_performer(y: np.ndarray, stack: np.ndarray, performers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and predictions centred within each performer: their r is the within-performer r.
+
+    Pooled r over LOPO predictions mixes the correlation of the performers'
+    means with the correlation within performers; centring both sides per
+    performer (per replicate) leaves the latter only.
+    """
+    _, codes = np.unique(performers, return_inverse=True)
+    counts = np.bincount(codes).astype(float)[:, None]
+
+    def centre(a: np.ndarray) -> np.ndarray:
+        means = np.zeros((counts.shape[0], a.shape[-1]))
+        np.add.at(means, codes, a)
+        return a - (means / counts)[codes]
+
+    return centre(y), np.stack([centre(s) for s in stack])
 
 
 def _ceiling_values(run: RunData, ceiling: pd.DataFrame | None) -> np.ndarray | None:
@@ -123,30 +114,71 @@ def _ceiling_values(run: RunData, ceiling: pd.DataFrame | None) -> np.ndarray | 
 
 def _run_attrs(run: RunData, kind: str, base: str, correction: str, n_resamples: int, confidence: float,
                seed: int) -> dict:
+    design = run_design(run)
     return {"kind": kind, "run_id": str(run.manifest.get("run_id", run.run_dir.name)), "split": run.split,
-            "group_column": run.group_column, "cluster": run.cluster, "partition": run.partition,
-            "seeds": list(run.seeds), "baseline": base, "correction": correction, "n_resamples": int(n_resamples),
-            "confidence": float(confidence), "seed": int(seed)}
+            "group_column": run.group_column, "cluster": None if design.unit == "segments" else design.unit,
+            "unit": design.unit, "n_units": design.n_units, "few": design.few,
+            "too_few": too_few(design.n_units) if design.few else "", "seeded": design.seeded,
+            "partition": run.partition, "seeds": list(run.seeds), "baseline": base, "correction": correction,
+            "n_resamples": int(n_resamples), "perm_floor": 1.0 / (int(n_resamples) + 1),
+            "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split)}
 
 
-def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, confidence: float) -> list[str]:
+def calibrated_tests(split: str) -> dict:
+    """Which printed tests ``docs/calibration.md`` found calibrated for ``split`` (see scripts/calibration.py)."""
+    from reports.calibrated import CALIBRATED
+
+    return dict(CALIBRATED.get(split, {}))
+
+
+def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, confidence: float,
+                  family: str) -> list[str]:
+    design = run_design(run)
     pooled = ("pooled out-of-fold predictions of each seed" if run.partition
               else "each fold model scored on the fixed test set")
-    cluster = (f"whole {run.cluster} (the split's grouping, column {run.group_column!r})"
-               if run.cluster else "nothing else (the split is not grouped)")
-    return [
-        f"Split {run.split!r}, grouping: {run.group_column or 'none'}; seeds {','.join(map(str, run.seeds))}.",
-        f"Metrics: mean over targets of Pearson r / R² on {pooled}, averaged over complete seeds.",
-        f"{confidence:.0%} CIs: percentile bootstrap ({n_resamples} resamples) over segments and over {cluster}; "
-        "one draw serves every seed. Performers and pieces are crossed, so one factor's resampling covers only "
-        "its share of the variance." + (" Seeds: t-interval over the seeds' pooled values." if len(run.seeds) > 1
-                                         else ""),
-        f"Differences: model - baseline {base!r}: paired bootstrap CI over {run.cluster or 'segments'}; "
-        "corrected resampled t-test (Nadeau & Bengio 2003) over matched (seed, fold) units of the per-fold "
-        f"target-averaged metric; paired permutation test on out-of-fold predictions ({n_resamples} "
-        "permutations); Cohen's d_z of the fold differences.",
-        f"p-values adjusted across the model-vs-baseline pairs with {CORRECTION_NAMES[correction]}.",
+    unit = design.unit
+    notes = [
+        f"Split {run.split!r}; unit of generalisation: {unit} ({design.n_units}); seeds "
+        f"{','.join(map(str, run.seeds))} ({'they change the folds' if design.seeded else 'they do not change the folds: not replicates'}).",
+        f"Pooled metrics: mean over targets of Pearson r / R² on {pooled}, averaged over complete seeds; "
+        f"{confidence:.0%} percentile bootstrap CIs ({n_resamples} resamples) over segments"
+        + ("" if unit == "segments" else f" and over whole {unit}") + ". "
+        "Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
+        "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI.",
+        f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}): its "
+        f"{confidence:.0%} CI is a cluster bootstrap over {unit}; p NB is the corrected resampled t-test "
+        "(Nadeau & Bengio 2003; repeated-CV form when seeds change the folds) over the fold units; p perm swaps "
+        f"whole {unit} between the two models' predictions ({n_resamples} permutations): it tests these two "
+        "fitted predictors on these units, not the learning algorithms.",
+        f"p-values adjusted with {CORRECTION_NAMES[correction]} over one family per table: {family}.",
     ]
+    if design.few:
+        notes.append(f"Only {design.n_units} {unit}: {too_few(design.n_units)}: no cluster CI or group-level "
+                     "p-value is given as a number.")
+    cal = calibrated_tests(run.split)
+    if cal:
+        notes.append("Calibrated for this split (docs/calibration.md, false-positive rate in [0.03, 0.07] at "
+                     "alpha 0.05 on its real design): " + "; ".join(f"{k}: {v}" for k, v in cal.items()) + ".")
+    else:
+        notes.append(f"No test is calibrated for split {run.split!r} in docs/calibration.md.")
+    if not run.partition:
+        notes.append("Fixed test set: the fold models share one test set, so they are tested through their "
+                     "fold-averaged predictions over the test set's units, never as independent folds.")
+    return notes
+
+
+def constant_model(run: RunData, model: str, seeds: list[int]) -> bool:
+    """Whether ``model`` predicts a constant within every (seed, fold, target): its correlation is undefined.
+
+    Pooling such predictions across folds gives a pooled r that reflects only
+    how the constant moves between folds (the leave-one-out mean artefact),
+    not any prediction, so it is reported as undefined.
+    """
+    p = run.preds[(run.preds["model"] == model) & run.preds["seed"].isin(seeds)]
+    if not len(p):
+        return False
+    spread = p.groupby(["seed", "fold", "target"])["y_pred"].agg(lambda v: float(np.ptp(v.to_numpy())))
+    return bool((spread <= 1e-12 * max(1.0, float(p["y_pred"].abs().max()))).all())
 
 
 def significance_table(
@@ -165,29 +197,24 @@ def significance_table(
     For each metric ``m`` in ``metrics`` (``pearson``: mean r over targets;
     ``r2``: mean R^2), the columns are
 
-    * ``m``: pooled metric averaged over the complete seeds;
+    * ``m``: pooled metric averaged over the complete seeds (NaN for Pearson r
+      of a model that is constant within every fold);
     * ``m_seg_lo/hi``: percentile bootstrap over segments; ``m_cluster_lo/hi``:
-      over whole groups of the split (``attrs["cluster"]`` names them; NaN for
-      an ungrouped split); the same draw serves every seed;
-    * ``m_seeds_lo/hi``, ``m_seeds_sd``: t-interval over seeds (>= 2 seeds);
-    * ``m_fold_mean``, ``m_fold_sd``, ``m_fold_n``: over (seed, fold) units of
-      the target-averaged per-fold metric;
-    * ``m_diff``: pooled ``model - baseline``; ``m_diff_lo/hi``: paired
-      bootstrap CI over the split's groups (segments when ungrouped);
-    * ``m_nb_t``, ``m_nb_df``, ``m_nb_p``: Nadeau-Bengio corrected resampled
-      t-test over matched (seed, fold) units (n_train/n_test from the metric
-      rows); ``m_perm_p``: paired permutation test on the out-of-fold
-      predictions (a segment's predictions swapped in every seed at once);
-      ``*_p_adj``: adjusted across the model-vs-baseline pairs with
-      ``correction``; ``m_cohen_dz``, ``m_hedges_gz``: effect sizes of the
-      fold differences; ``m_n_units``: pairs used.
+      over whole units of the split (NaN when ungrouped or with fewer than
+      10 units); ``m_within`` (``_lo/hi``): within-performer metric
+      (truth and predictions centred per performer) with a performer-cluster CI;
+    * ``m_seeds_sd``: sd of the pooled metric over seeds (instability);
+    * ``m_fold_mean``, ``m_fold_sd``, ``m_fold_n``: the fold-level mean metric,
+      its sd and number of fold units (seeds averaged within fold unless
+      they change the folds);
+    * ``m_diff``: fold-level mean ``model - baseline``; ``m_diff_lo/hi``:
+      cluster bootstrap CI over units; ``m_nb_t``, ``m_nb_df``, ``m_nb_p``:
+      corrected resampled t-test over fold units; ``m_perm_p``: whole-unit swap
+      permutation test; ``*_p_adj``: adjusted over one family (every model
+      pair x metric of the table); ``m_n_units``: fold units J.
 
-    plus ``model``, ``role`` (``baseline`` or empty), ``status``
-    (``complete`` / ``partial: k of n folds``), ``jobs_ok``,
-    ``jobs_expected``, ``seeds_used``, ``ceiling_fraction`` (mean over
-    targets of pooled r / ceiling r, when ``ceiling`` is given) and ``note``.
-    ``attrs`` records the split, its grouping, the baseline, the correction
-    and one sentence per method (``attrs["notes"]``).
+    plus ``model``, ``role``, ``status``, ``jobs_ok``, ``jobs_expected``,
+    ``seeds_used``, ``ceiling_fraction`` (with ``ceiling``) and ``note``.
 
     Parameters
     ----------
@@ -199,7 +226,7 @@ def significance_table(
         Bootstrap resamples and permutations.
     seed : int
     ceiling : DataFrame, optional
-        :func:`reports.ceiling.noise_ceiling` output.
+        :func:`reports.ceiling.noise_ceiling` output, or a per-test-set ceiling.
     metrics : tuple of {"pearson", "r2"}
     confidence : float
 
@@ -221,6 +248,7 @@ def significance_table(
         raise ConfigError(f"unknown metric {bad[0]!r}; use {tuple(METRIC_FUNCTIONS)}")
     base = resolve_baseline(run, baseline)
     ceil = _ceiling_values(run, ceiling)
+    design = run_design(run)
     base_seeds = set(run.complete_seeds(base))
     recs = []
     for model in run.models:
@@ -233,24 +261,38 @@ def significance_table(
             notes.append("no complete seed: no pooled metric, excluded from tests")
         elif len(seeds) < len(run.seeds):
             notes.append(f"only complete seeds {rec['seeds_used']} used")
+        constant = bool(seeds) and constant_model(run, model, seeds)
+        if constant:
+            notes.append("constant within every fold: its correlation is undefined")
         if seeds:
             ids, y, st, rep_seed = run.stack(model, seeds)
-            groups = run.groups(ids)
+            groups = unit_labels(run, ids) if design.unit != "segments" else None
+            performers = run.preds.drop_duplicates("sample_id").set_index("sample_id").loc[ids, "performer"]
+            yw, stw = within_performer(y, st, performers.astype(str).to_numpy())
+            perf_groups = performers.astype(str).to_numpy()
             for m in metrics:
-                rec[m] = pooled_metric(y, st, m)
+                undefined = constant and m == "pearson"
+                rec[m] = np.nan if undefined else pooled_metric(y, st, m)
+                if undefined:
+                    continue
                 seg = bootstrap_pooled(y, st, m, n_resamples=n_resamples, confidence=confidence, seed=seed)
                 rec[f"{m}_seg_lo"], rec[f"{m}_seg_hi"] = seg.low, seg.high
-                if groups is not None:
-                    clu = bootstrap_pooled(y, st, m, groups=groups, resampled=run.cluster,
+                if groups is not None and not design.few:
+                    clu = bootstrap_pooled(y, st, m, groups=groups, resampled=design.unit,
                                            n_resamples=n_resamples, confidence=confidence, seed=seed)
                     rec[f"{m}_cluster_lo"], rec[f"{m}_cluster_hi"] = clu.low, clu.high
+                rec[f"{m}_within"] = pooled_metric(yw, stw, m)
+                if len(np.unique(perf_groups)) >= FEW_GROUPS:
+                    wci = bootstrap_pooled(yw, stw, m, groups=perf_groups, resampled="performers",
+                                           n_resamples=n_resamples, confidence=confidence, seed=seed)
+                    rec[f"{m}_within_lo"], rec[f"{m}_within_hi"] = wci.low, wci.high
                 per_seed = np.array([pooled_metric(y, st[rep_seed == s], m) for s in seeds])
-                rec[f"{m}_seeds_lo"], rec[f"{m}_seeds_hi"], rec[f"{m}_seeds_sd"] = _seed_interval(per_seed, confidence)
-                f = fold_scores(run, model, m, seeds)["value"]
-                rec[f"{m}_fold_mean"] = float(f.mean())
+                rec[f"{m}_seeds_sd"] = float(np.std(per_seed, ddof=1)) if len(seeds) > 1 else np.nan
+                f = _fold_level(run, model, m, seeds, design.seeded)
+                rec[f"{m}_fold_mean"] = float(f.mean()) if f.notna().any() else np.nan
                 rec[f"{m}_fold_sd"] = float(f.std(ddof=1)) if f.notna().sum() > 1 else np.nan
                 rec[f"{m}_fold_n"] = int(f.notna().sum())
-            if ceil is not None:
+            if ceil is not None and not constant:
                 r_t = _nanmean(column_pearson(y, st), axis=0)
                 rec["ceiling_fraction"] = float(_nanmean(r_t / ceil))
         common = [s for s in seeds if s in base_seeds]
@@ -261,9 +303,9 @@ def significance_table(
                 if len(common) < len(seeds):
                     notes.append(f"tests on seeds {','.join(map(str, common))} shared with the baseline")
                 for m in metrics:
-                    res = _paired_tests(run, model, base, m, common, n_resamples=n_resamples, seed=seed,
-                                        confidence=confidence)
-                    rec.update({f"{m}_{k}": v for k, v in res.items()})
+                    res, _ = compare_pair(run, model, base, m, common, n_resamples=n_resamples, seed=seed,
+                                          confidence=confidence)
+                    rec.update({f"{m}_{k}": v for k, v in _comparison_columns(res).items()})
         rec["note"] = "; ".join(notes)
         recs.append(rec)
     table = pd.DataFrame(recs)
@@ -272,21 +314,30 @@ def significance_table(
             table[col] = np.nan
     if "ceiling_fraction" not in table and ceil is not None:
         table["ceiling_fraction"] = np.nan
-    for col in (f"{m}_{k}" for m in metrics for k in ("nb_p", "perm_p")):
-        table[f"{col}_adj"] = adjust_pvalues(table[col].to_numpy(dtype=float), correction)[0]
+    for test in ("nb_p", "perm_p"):
+        cols = [f"{m}_{test}" for m in metrics]
+        adj = adjust_pvalues(table[cols].to_numpy(dtype=float), correction)[0]
+        for j, col in enumerate(cols):
+            table[f"{col}_adj"] = adj[:, j]
     order = ["model", "role", "status", "jobs_ok", "jobs_expected", "seeds_used"]
     order += _metric_columns(metrics)
     order += [c for c in ("ceiling_fraction", "note") if c in table]
     table = table[order]
     table.attrs.update(_run_attrs(run, "significance", base, correction, n_resamples, confidence, seed))
     table.attrs["metrics"] = list(metrics)
-    table.attrs["notes"] = _method_notes(run, base, correction, n_resamples, confidence)
-    n_groups = len(np.unique(run.groups(run.preds["sample_id"].unique()))) if run.cluster and len(run.preds) else 0
-    table.attrs["n_groups"] = n_groups
-    if 0 < n_groups < FEW_GROUPS:
-        table.attrs["notes"].append(f"Only {n_groups} {run.cluster}: a cluster bootstrap over so few units is "
-                                    "coarse; read its CIs with care.")
+    n_pairs = int(sum(r["model"] != base for r in recs))
+    table.attrs["family"] = f"{n_pairs} model pairs x {len(metrics)} metrics, per test"
+    table.attrs["notes"] = _method_notes(run, base, correction, n_resamples, confidence, table.attrs["family"])
+    table.attrs["n_groups"] = design.n_units
     return table
+
+
+def _fold_level(run: RunData, model: str, metric: str, seeds: list[int], seeded: bool) -> pd.Series:
+    """Fold-level scores of ``model``: per (seed, fold), or per fold with seeds averaged when not ``seeded``."""
+    f = fold_scores(run, model, metric, seeds)["value"]
+    if not seeded and run.partition:
+        f = f.groupby(level="fold").mean()
+    return f
 
 
 def per_target_table(
@@ -304,19 +355,19 @@ def per_target_table(
 
     Columns are ``target``, ``ceiling_r`` (with ``ceiling``) and, per model,
     ``{model}.r``, ``{model}.r_lo``, ``{model}.r_hi`` (percentile bootstrap
-    over the split's groups, or segments: ``attrs["resampled"]``),
-    ``{model}.r_over_ceiling`` and, for models other than the baseline,
-    ``{model}.diff`` (pooled r difference), ``{model}.nb_p`` (corrected
-    resampled t-test over (seed, fold) units of that target's per-fold r),
-    ``{model}.perm_p`` (permutation test on that target's predictions) and
-    their ``_adj`` forms, adjusted across the targets with ``correction``.
+    over the split's units, or segments: ``attrs["resampled"]``; NaN with
+    fewer than 10 units), ``{model}.r_over_ceiling`` and, for models other
+    than the baseline, ``{model}.diff`` (that target's fold-level mean r
+    difference), ``{model}.nb_p`` (corrected resampled t-test over fold
+    units), ``{model}.perm_p`` (whole-unit swap permutation test) and their
+    ``_adj`` forms, adjusted over one family: every model pair x target.
 
     Parameters
     ----------
     run_dir, baseline, correction, n_resamples, seed, ceiling, confidence
         As :func:`significance_table`.
     resample : {"split", "segments"}
-        CI unit: the split's groups (segments if ungrouped) or segments.
+        CI unit: the split's units (segments if ungrouped) or segments.
 
     Returns
     -------
@@ -333,12 +384,14 @@ def per_target_table(
         raise ConfigError(f"resample={resample!r}; use 'split' (the split's groups) or 'segments'")
     base = resolve_baseline(run, baseline)
     ceil = _ceiling_values(run, ceiling)
+    design = run_design(run)
     table = pd.DataFrame({"target": run.targets})
     if ceil is not None:
         table["ceiling_r"] = ceil
-    use_groups = resample == "split" and run.cluster is not None
+    use_groups = resample == "split" and design.unit != "segments"
     notes = []
     base_seeds = set(run.complete_seeds(base))
+    tested = []
     for model in run.models:
         seeds = run.complete_seeds(model)
         cols = {c: np.full(len(run.targets), np.nan) for c in ("r", "r_lo", "r_hi", "r_over_ceiling")}
@@ -346,45 +399,59 @@ def per_target_table(
             cols.update({c: np.full(len(run.targets), np.nan) for c in ("diff", "nb_p", "perm_p")})
         if not seeds:
             notes.append(f"{model}: {run.status(model)}, no complete seed: no values")
+        elif constant_model(run, model, seeds):
+            notes.append(f"{model}: constant within every fold: r undefined, not tested")
         else:
             ids, y, st, _ = run.stack(model, seeds)
-            groups = run.groups(ids) if use_groups else None
+            groups = unit_labels(run, ids) if use_groups else None
             for j in range(len(run.targets)):
+                cols["r"][j] = pooled_metric(y[:, [j]], st[:, :, [j]], "pearson")
+                if use_groups and design.few:
+                    continue
                 ci = bootstrap_pooled(y[:, [j]], st[:, :, [j]], "pearson", groups=groups,
-                                      resampled=run.cluster if use_groups else None, n_resamples=n_resamples,
+                                      resampled=design.unit if use_groups else None, n_resamples=n_resamples,
                                       confidence=confidence, seed=seed)
-                cols["r"][j], cols["r_lo"][j], cols["r_hi"][j] = ci.estimate, ci.low, ci.high
+                cols["r_lo"][j], cols["r_hi"][j] = ci.low, ci.high
             if ceil is not None:
                 cols["r_over_ceiling"] = cols["r"] / ceil
             common = [s for s in seeds if s in base_seeds]
-            if model != base and common:
-                for j, t in enumerate(run.targets):
-                    res = _paired_tests(run, model, base, "pearson", common, target=t, n_resamples=n_resamples,
-                                        seed=seed, confidence=confidence, with_bootstrap=False)
-                    for c in ("diff", "nb_p", "perm_p"):
-                        cols[c][j] = res.get(c, np.nan)
+            if model != base and common and not constant_model(run, base, common):
+                _, per_t = compare_pair(run, model, base, "pearson", common, n_resamples=n_resamples, seed=seed,
+                                        confidence=confidence)
+                for j, res in enumerate(per_t):
+                    cols["diff"][j], cols["nb_p"][j], cols["perm_p"][j] = res.diff, res.nb_p, res.perm_p
+                tested.append(model)
             elif model != base:
-                notes.append(f"{model}: no complete seed shared with baseline {base!r}: not tested")
+                notes.append(f"{model}: no complete seed shared with baseline {base!r}, or an undefined "
+                             "baseline: not tested")
             if run.status(model) != "complete":
                 notes.append(f"{model}: {run.status(model)}; complete seeds {','.join(map(str, seeds))} only")
         for c, v in cols.items():
             table[f"{model}.{c}"] = v
-        if model != base:
-            for c in ("nb_p", "perm_p"):
-                table[f"{model}.{c}_adj"] = adjust_pvalues(table[f"{model}.{c}"].to_numpy(), correction)[0]
+    others = [m for m in run.models if m != base]
+    for c in ("nb_p", "perm_p"):
+        block = table[[f"{m}.{c}" for m in others]].to_numpy(dtype=float) if others else np.empty((len(table), 0))
+        adj = adjust_pvalues(block, correction)[0]
+        for k, m in enumerate(others):
+            table[f"{m}.{c}_adj"] = adj[:, k]
     if ceil is None:
         table = table.drop(columns=[f"{m}.r_over_ceiling" for m in run.models])
     table.attrs.update(_run_attrs(run, "per_target", base, correction, n_resamples, confidence, seed))
     table.attrs["models"] = list(run.models)
     table.attrs["status"] = {m: run.status(m) for m in run.models}
-    table.attrs["resampled"] = run.cluster if use_groups else "segments"
+    table.attrs["resampled"] = design.unit if use_groups else "segments"
+    family = f"{len(tested)} model pairs x {len(run.targets)} targets"
+    table.attrs["family"] = family
+    few = use_groups and design.few
     table.attrs["notes"] = [
-        f"Split {run.split!r}, grouping: {run.group_column or 'none'}; seeds {','.join(map(str, run.seeds))}.",
+        f"Split {run.split!r}; unit: {design.unit} ({design.n_units}); seeds {','.join(map(str, run.seeds))}.",
         f"Pooled Pearson r per target; {confidence:.0%} percentile bootstrap CI over "
-        f"{table.attrs['resampled']} ({n_resamples} resamples).",
-        f"Tests against baseline {base!r} per target: corrected resampled t-test over (seed, fold) and paired "
-        f"permutation test on out-of-fold predictions, adjusted across the {len(run.targets)} targets with "
-        f"{CORRECTION_NAMES[correction]}.",
+        f"{table.attrs['resampled']} ({n_resamples} resamples)"
+        + (f": {too_few(design.n_units)}, no CI." if few else "."),
+        f"Tests against baseline {base!r} per target, on that target's fold-level mean r: corrected resampled "
+        f"t-test over fold units and whole-{design.unit} swap permutation test, adjusted with "
+        f"{CORRECTION_NAMES[correction]} over one family: {family}."
+        + (f" {too_few(design.n_units)}: no p-value." if design.few else ""),
         *notes,
     ]
     return table
@@ -398,24 +465,28 @@ def bayesian_table(
     metric: str = "pearson",
     threshold: float = 0.95,
 ) -> pd.DataFrame:
-    """Bayesian correlated t-test of every model against the baseline, with a ROPE.
+    """Bayesian correlated t-test and TOST of every model against the baseline, with a ROPE.
 
-    Over matched (seed, fold) units of the target-averaged per-fold metric
-    (Benavoli et al. 2017, "Time for a change", JMLR 18): rho = mean n_test /
-    (n_train + n_test). The verdict is "better", "worse" or "equivalent" when
-    that posterior probability reaches ``threshold``, else "undecided". When the
-    run is a 5x2 design (5 seeds of a 2-fold split), Dietterich's 5x2cv t-test
-    is added (``cv5x2_t``, ``cv5x2_p``); otherwise those cells are NaN.
+    Over the fold units of the fold-level mean metric (seeds averaged within
+    fold unless they change the folds; Benavoli et al. 2017, "Time for a
+    change", JMLR 18): rho = mean n_test / (n_train + n_test). The verdict is
+    "better", "worse" or "equivalent" when that posterior probability reaches
+    ``threshold``, else "undecided". ``tost_p`` is the two one-sided tests
+    p-value of equivalence within the ROPE under the corrected t (Schuirmann
+    1987). When the run is a 5x2 design (5 seeds of a 2-fold split),
+    Alpaydin's combined 5x2cv F-test is added (``cv5x2_f``, ``cv5x2_p``).
+    A fixed test set or fewer than 10 units gets no test.
 
     Returns
     -------
     DataFrame, one row per non-baseline model: ``model``, ``p_better``,
-    ``p_equivalent``, ``p_worse``, ``verdict``, ``n_units``, ``cv5x2_t``, ``cv5x2_p``.
+    ``p_equivalent``, ``p_worse``, ``verdict``, ``tost_p``, ``n_units``, ``cv5x2_f``, ``cv5x2_p``.
     """
-    from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ttest
+    from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ftest, tost_corrected
 
     run = load_run_data(run_dir)
     base = resolve_baseline(run, baseline)
+    design = run_design(run)
     base_seeds = set(run.complete_seeds(base))
     design_5x2 = (run.partition and len(run.seeds) == 5 and all(n == 2 for n in run.n_folds.values()))
     recs = []
@@ -424,30 +495,41 @@ def bayesian_table(
             continue
         seeds = [s for s in run.complete_seeds(model) if s in base_seeds]
         rec = {"model": model, "p_better": np.nan, "p_equivalent": np.nan, "p_worse": np.nan,
-               "verdict": "not tested", "n_units": 0, "cv5x2_t": np.nan, "cv5x2_p": np.nan}
-        units = fold_scores(run, model, metric, seeds).merge(
-            fold_scores(run, base, metric, seeds), left_index=True, right_index=True, suffixes=("_a", "_b"))
-        units = units[np.isfinite(units["value_a"]) & np.isfinite(units["value_b"])]
-        rec["n_units"] = len(units)
-        if len(units) >= 2:
-            rho = float((units["n_test_a"] / (units["n_train_a"] + units["n_test_a"])).mean())
-            res = bayesian_correlated_ttest(units["value_a"].to_numpy(), units["value_b"].to_numpy(), rho, rope)
-            rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
-            probs = {"better": res.p_a_better, "equivalent": res.p_rope, "worse": res.p_b_better}
-            best = max(probs, key=probs.get)
-            rec["verdict"] = best if probs[best] >= threshold else "undecided"
-        if design_5x2 and len(units) == 10:
-            a = units["value_a"].unstack("fold").to_numpy()
-            b = units["value_b"].unstack("fold").to_numpy()
-            cv = five_by_two_cv_ttest(a, b)
-            rec.update(cv5x2_t=cv.statistic, cv5x2_p=cv.pvalue)
+               "verdict": "not tested", "tost_p": np.nan, "n_units": 0, "cv5x2_f": np.nan, "cv5x2_p": np.nan}
+        if not run.partition:
+            rec["verdict"] = "not tested (fixed test set)"
+        elif design.few:
+            rec["verdict"] = too_few(design.n_units)
+        elif seeds:
+            a = _fold_level(run, model, metric, seeds, design.seeded)
+            b = _fold_level(run, base, metric, seeds, design.seeded)
+            sizes = fold_scores(run, model, metric, seeds)
+            if not design.seeded:
+                sizes = sizes.groupby(level="fold")[["n_train", "n_test"]].mean()
+            units = pd.concat([a.rename("a"), b.rename("b"), sizes[["n_train", "n_test"]]], axis=1)
+            units = units[np.isfinite(units["a"]) & np.isfinite(units["b"])]
+            rec["n_units"] = len(units)
+            if len(units) >= 2:
+                # rho / (1 - rho) is the corrected t's n_test/n_train term, scaled by the split's calibration.
+                q = ratio_scale(run.split) * float(units["n_test"].mean() / units["n_train"].mean())
+                rho = q / (1.0 + q)
+                res = bayesian_correlated_ttest(units["a"].to_numpy(), units["b"].to_numpy(), rho, rope)
+                rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
+                probs = {"better": res.p_a_better, "equivalent": res.p_rope, "worse": res.p_b_better}
+                best = max(probs, key=probs.get)
+                rec["verdict"] = best if probs[best] >= threshold else "undecided"
+                rec["tost_p"] = tost_corrected(units["a"].to_numpy(), units["b"].to_numpy(), units["n_train"].to_numpy(),
+                                               ratio_scale(run.split) * units["n_test"].to_numpy(), rope).pvalue
+            if design_5x2 and len(units) == 10:
+                cv = five_by_two_cv_ftest(units["a"].unstack("fold").to_numpy(), units["b"].unstack("fold").to_numpy())
+                rec.update(cv5x2_f=cv.statistic, cv5x2_p=cv.pvalue)
         recs.append(rec)
-    table = pd.DataFrame(recs, columns=["model", "p_better", "p_equivalent", "p_worse", "verdict", "n_units",
-                                        "cv5x2_t", "cv5x2_p"])
+    table = pd.DataFrame(recs, columns=["model", "p_better", "p_equivalent", "p_worse", "verdict", "tost_p",
+                                        "n_units", "cv5x2_f", "cv5x2_p"])
     table.attrs.update({"kind": "bayesian", "baseline": base, "metric": metric, "rope": rope, "notes": [
-        f"Bayesian correlated t-test (Benavoli et al. 2017) of each model against '{base}' over matched "
-        f"(seed, fold) units of the per-fold mean {metric}; ROPE ±{rope}; verdict when a posterior "
-        f"probability reaches {threshold}.",
-        "5x2cv paired t-test (Dietterich 1998): only for runs of 5 seeds x 2 folds "
+        f"Bayesian correlated t-test (Benavoli et al. 2017) of each model against '{base}' over the fold units "
+        f"({design.fold_level}) of the fold-level mean {metric}; ROPE ±{rope}; verdict when a posterior "
+        f"probability reaches {threshold}. TOST: equivalence within ±{rope} (two one-sided corrected t-tests).",
+        "5x2cv combined F-test (Alpaydin 1999): only for runs of 5 seeds x 2 folds "
         "(e.g. --split kfold --n-splits 2 --seeds 0,1,2,3,4); NaN otherwise."]})
     return table

@@ -299,17 +299,30 @@ def summary_table(run_dir, *, n_resamples: int = 1000, seed: int = 0) -> pd.Data
         complete_seeds = [int(s) for s in cfg["seeds"]
                           if (ok_jobs["seed"] == int(s)).sum() == n_folds[str(s)]]
         rec["complete"] = len(ok_jobs) == expected
+        seeded = bool(manifest["split"].get("seeded", True))
         if complete_seeds and len(preds):
             p = preds[(preds["model"] == model) & preds["seed"].isin(complete_seeds)]
             ids, y_true, stack, _ = prediction_stack(p, model, targets, partition)
+            # Constant within every fold: pooling folds correlates only the constant's moves between
+            # folds (the leave-one-out mean artefact), so the correlation is undefined.
+            spread = p.groupby(["seed", "fold", "target"])["y_pred"].agg(lambda v: float(np.ptp(v.to_numpy())))
+            constant = bool((spread <= 1e-12 * max(1.0, float(p["y_pred"].abs().max()))).all())
             for metric in METRIC_FUNCTIONS:
+                if constant and metric == "pearson":
+                    rec["pooled_pearson"] = rec["pooled_pearson_lo"] = rec["pooled_pearson_hi"] = np.nan
+                    continue
                 rec[f"pooled_{metric}"] = pooled_metric(y_true, stack, metric)
                 ci = bootstrap_pooled(y_true, stack, metric, n_resamples=n_resamples, seed=seed)
                 rec[f"pooled_{metric}_lo"], rec[f"pooled_{metric}_hi"] = ci.low, ci.high
             rec["seeds_used"] = ",".join(map(str, complete_seeds))
-        per_fold = r[(r["status"] == "ok") & r["metric"].isin(["pearson", "r2", "mae"])]
-        fold_means = per_fold.groupby(["metric", "seed", "fold"])["value"].mean().groupby("metric")
-        for metric, vals in fold_means:
+        # Per-fold columns use complete seeds only; seeds that do not change the folds are averaged
+        # within each fold first (they are not replicates).
+        per_fold = r[(r["status"] == "ok") & r["metric"].isin(["pearson", "r2", "mae"])
+                     & r["seed"].isin(complete_seeds)]
+        fold_means = per_fold.groupby(["metric", "seed", "fold"])["value"].mean()
+        if not seeded and partition:
+            fold_means = fold_means.groupby(level=["metric", "fold"]).mean()
+        for metric, vals in fold_means.groupby(level="metric"):
             rec[f"fold_{metric}_mean"] = float(vals.mean())
             rec[f"fold_{metric}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
         out.append(rec)
@@ -327,7 +340,7 @@ def format_table(table: pd.DataFrame, *, split: str, partition: bool = True) -> 
         def ci(metric, row=row):
             if pd.isna(row.get(f"pooled_{metric}", np.nan)):
                 # complete but undefined: a constant prediction has no correlation
-                return "undefined (constant predictions)" if row["complete"] else "n/a (no complete seed)"
+                return "undefined (constant within each fold)" if row["complete"] else "n/a (no complete seed)"
             return f"{row[f'pooled_{metric}']:.3f} [{row[f'pooled_{metric}_lo']:.3f}, {row[f'pooled_{metric}_hi']:.3f}]"
 
         def fold(metric, row=row):
@@ -339,6 +352,11 @@ def format_table(table: pd.DataFrame, *, split: str, partition: bool = True) -> 
             jobs += f" (partial: {row['jobs_ok']} of {row['jobs_expected']} jobs)"
         lines.append(f"| {row['model']} | {ci('pearson')} | {ci('r2')} | {fold('pearson')} | {fold('r2')} | {jobs} |")
     lines.append("")
-    lines.append(f"Split `{split}`. CIs: percentile bootstrap over segments (1000 resamples), same draw for every "
-                 "seed. Per-fold: mean ± sd over (seed, fold) of the target-averaged metric.")
+    lines.append(f"Split `{split}`. Headline: the pooled mean r, the number published results report; it mixes "
+                 "the correlation of performers' mean levels with the correlation within performers, so the "
+                 "report (`benchmark report`) adds the within-performer r and the fold-level r with cluster CIs, "
+                 "and tests differences on the fold-level r. CIs here: percentile bootstrap over segments "
+                 "(1000 resamples, the same draw for every seed). Per-fold: mean ± sd over folds of the "
+                 "target-averaged metric, complete seeds only, seeds averaged within a fold when they do not "
+                 "change the folds.")
     return "\n".join(lines)

@@ -62,11 +62,18 @@ def fmt_ci(lo, hi, digits: int = 3, signed: bool = False) -> str:
     return "n/a" if not (_finite(lo) and _finite(hi)) else f"[{fmt(lo, digits, signed)}, {fmt(hi, digits, signed)}]"
 
 
-def fmt_p(p) -> str:
-    """A p-value: three decimals, four below 0.01, ``<0.001`` below 0.001."""
+def fmt_p(p, floor: float | None = None, raw: float | None = None) -> str:
+    """A p-value: three decimals, four below 0.01, ``<0.001`` below 0.001.
+
+    A permutation p at its floor (``raw`` equal to ``floor`` = 1 / (permutations + 1))
+    is a bound, not a value: ``< 0.0005`` for 2000 permutations, or ``<= x`` for
+    its multiplicity-adjusted form ``p``.
+    """
     if not _finite(p):
         return "n/a"
     p = float(p)
+    if floor is not None and raw is not None and _finite(raw) and float(raw) <= floor * (1 + 1e-9):
+        return f"< {floor:.1g}" if np.isclose(p, float(raw)) else f"≤ {p:.2g}"
     return "<0.001" if p < 0.001 else (f"{p:.4f}" if p < 0.01 else f"{p:.3f}")
 
 
@@ -114,17 +121,27 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
         # A model without one complete seed has no numbers: its cells say why.
         return text if r["status"] == "complete" or r["seeds_used"] else r["status"]
 
-    cols = [(f"mean {lab}", "r", [values(r, partial(r, fmt(r[m]))) for r in recs], _best([r[m] for r in recs])),
+    few = bool(a.get("few")) and bool(cluster)
+    many = a.get("too_few") or "too few groups"
+    floor = a.get("perm_floor")
+    cols = [(f"mean {lab} (pooled)", "r", [values(r, partial(r, fmt(r[m]) if _finite(r[m]) else
+                                                       ("undefined" if "undefined" in str(r.get("note")) else
+                                                        "n/a"))) for r in recs], _best([r[m] for r in recs])),
             ("95% CI (segments)", "r", [values(r, fmt_ci(r[f"{m}_seg_lo"], r[f"{m}_seg_hi"])) for r in recs], none)]
     if cluster:
         cols.append((f"95% CI ({cluster})", "r",
-                     [values(r, fmt_ci(r[f"{m}_cluster_lo"], r[f"{m}_cluster_hi"])) for r in recs], none))
+                     [values(r, many if few else fmt_ci(r[f"{m}_cluster_lo"], r[f"{m}_cluster_hi"]))
+                      for r in recs], none))
+    if f"{m}_within" in table:
+        cols.append((f"within-performer {lab} [95% CI, performers]", "r",
+                     [values(r, "undefined" if not _finite(r[f"{m}_within"]) else
+                             f"{fmt(r[f'{m}_within'])} {fmt_ci(r[f'{m}_within_lo'], r[f'{m}_within_hi'])}")
+                      for r in recs], _best([r[f"{m}_within"] for r in recs])))
     if len(a.get("seeds", [])) > 1:
-        cols.append(("95% CI (seeds)", "r", [values(r, fmt_ci(r[f"{m}_seeds_lo"], r[f"{m}_seeds_hi"]))
-                                             for r in recs], none))
+        cols.append(("seed sd (instability)", "r", [values(r, fmt(r[f"{m}_seeds_sd"])) for r in recs], none))
     fold = [values(r, "n/a" if not _finite(r[f"{m}_fold_mean"])
                    else partial(r, f"{fmt(r[f'{m}_fold_mean'])} ± {fmt(r[f'{m}_fold_sd'])}")) for r in recs]
-    cols.append((f"per-fold {lab} (mean ± sd)", "r", fold, _best([r[f"{m}_fold_mean"] for r in recs])))
+    cols.append((f"fold-level {lab} (mean ± sd)", "r", fold, _best([r[f"{m}_fold_mean"] for r in recs])))
     diff = []
     for r in recs:
         if r["model"] == base:
@@ -132,15 +149,23 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
         elif not _finite(r[f"{m}_diff"]):
             diff.append(values(r, "not tested"))
         else:
-            diff.append(f"{fmt(r[f'{m}_diff'], signed=True)} "
-                        f"{fmt_ci(r[f'{m}_diff_lo'], r[f'{m}_diff_hi'], signed=True)}{_markers(r, f'{m}_')}")
+            ci = many if few else fmt_ci(r[f'{m}_diff_lo'], r[f'{m}_diff_hi'], signed=True)
+            diff.append(f"{fmt(r[f'{m}_diff'], signed=True)} {ci}{_markers(r, f'{m}_')}")
     tested = [r["model"] != base for r in recs]
-    cols += [(f"Δ{lab} vs {base} [95% CI, {cluster or 'segments'}]", "r", diff, none),
-             (f"p NB ({corr})", "r", [fmt_p(r[f"{m}_nb_p_adj"]) if t else "" for r, t in zip(recs, tested,
-                                                                                           strict=True)], none),
-             (f"p perm ({corr})", "r", [fmt_p(r[f"{m}_perm_p_adj"]) if t else "" for r, t in zip(recs, tested,
-                                                                                               strict=True)], none),
-             ("d_z", "r", [fmt(r[f"{m}_cohen_dz"], 2) if t else "" for r, t in zip(recs, tested, strict=True)], none)]
+
+    def pcell(r, t, test):
+        if not t:
+            return ""
+        if few:
+            return many
+        if test == "nb" and not a.get("partition", True):
+            return "n/a (fixed test set)"
+        return fmt_p(r[f"{m}_{test}_p_adj"], floor if test == "perm" else None, r[f"{m}_{test}_p"])
+
+    cols += [(f"Δ fold-level {lab} vs {base} [95% CI, {cluster or 'segments'}]", "r", diff, none),
+             (f"p NB ({corr})", "r", [pcell(r, t, "nb") for r, t in zip(recs, tested, strict=True)], none),
+             (f"p perm, {cluster or 'segments'} swapped ({corr})", "r",
+              [pcell(r, t, "perm") for r, t in zip(recs, tested, strict=True)], none)]
     if m == "pearson" and "ceiling_fraction" in table:
         cols.append(("r / ceiling", "r", [values(r, partial(r, fmt(r["ceiling_fraction"]))) for r in recs],
                      _best([r["ceiling_fraction"] for r in recs])))
@@ -151,7 +176,8 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     rows = [[models[i]] + [c[2][i] for c in cols] for i in range(len(recs))]
     bold = [[False] + [c[3][i] for c in cols] for i in range(len(recs))]
     legend = (f"{NB_MARK}: corrected resampled t-test (Nadeau-Bengio) p_adj < {ALPHA}; {PERM_MARK}: paired "
-              f"permutation test p_adj < {ALPHA}; p-values adjusted with {corr} across {sum(tested)} model pairs. "
+              f"permutation test p_adj < {ALPHA}; p-values adjusted with {corr} over one family: "
+              f"{a.get('family', f'{sum(tested)} model pairs')}. "
               "Bold: best value of a column.")
     notes = [legend]
     if any(r["status"] != "complete" for r in recs):
@@ -187,7 +213,9 @@ def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display
             if not _finite(rec[f"{m}.r"]) and st != "complete":
                 text = st
             else:
-                text = f"{fmt(rec[f'{m}.r'])} {fmt_ci(rec[f'{m}.r_lo'], rec[f'{m}.r_hi'])}"
+                ci = (a.get("too_few") or "too few groups") if a.get("few") and a.get("cluster") and \
+                    a.get("resampled") != "segments" else fmt_ci(rec[f'{m}.r_lo'], rec[f'{m}.r_hi'])
+                text = f"{fmt(rec[f'{m}.r'])} {ci}" if _finite(rec[f"{m}.r"]) else "undefined"
                 text += "" if m == base else _markers(rec, f"{m}.")
                 text += PARTIAL_MARK if st != "complete" and _finite(rec[f"{m}.r"]) else ""
             cells.append(text)
@@ -199,7 +227,7 @@ def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display
         bold.append(flags)
     corr = _correction_name(a)
     notes = [f"{NB_MARK}: corrected resampled t-test p_adj < {ALPHA}; {PERM_MARK}: permutation test p_adj < {ALPHA}; "
-             f"vs baseline {base}, adjusted with {corr} across the {len(table)} targets. Bold: best model of a "
+             f"vs baseline {base}, adjusted with {corr} over one family: {a.get('family', 'targets')}. Bold: best model of a "
              "target.", *a.get("notes", [])]
     if any(s != "complete" for s in status.values()):
         notes.append(f"{PARTIAL_MARK}: model with unfinished jobs, computed on its complete seeds only.")

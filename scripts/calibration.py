@@ -1,121 +1,305 @@
-"""Calibration of the paired tests under a true null: naive vs corrected t-test.
+"""Calibration of every test the report prints, on this data's real split designs.
 
-Two "models" are the same learner with different seeds: ridge regression on
-a random subset of the features, the subset drawn from the seed. All features
-are equally informative in the population, so any two subsets have the same
-expected error, and H0 (equal expected performance) holds. On one finite
-data set, though, one subset may fit better by chance; that difference is
-shared by every fold of a repeated cross-validation of the same data, which
-is exactly the correlation the naive paired t-test ignores (Nadeau & Bengio
-2003; Bouckaert & Frank 2004).
+For each design (``lopo`` with the real performers' fold sizes, ``kfold`` x 3
+seeds, ``excerpt`` x 3 seeds over the real passages, ``percepiano_performer4``)
+and each repetition, a fresh data set is drawn on the real segment layout
+(performer and passage effects on features and ratings), two learners are
+cross-validated on the design's folds, and their out-of-fold predictions go
+through the report's own code (:mod:`reports.units`): the fold-level mean r
+difference, its cluster-bootstrap CI, the corrected resampled t-test, the
+whole-unit swap permutation test and the Bayesian correlated t-test.
 
-Each repetition draws a fresh grouped data set (performers with random
-intercepts and shifted features), runs r repeats of a shuffled GroupKFold,
-scores each fold by Pearson r, and tests the r * k paired fold scores. The
-false-positive rate is the share of repetitions with p < alpha.
+Two nulls, because the tests answer two questions:
+
+* **learner null**: two ridge regressions on different random subsets of
+  equally informative features: equal expected performance, the question "is
+  learner A better than learner B on new performers?". The corrected t-test,
+  the bootstrap CI and the Bayesian test are meant for it.
+* **predictor null**: one fitted predictor plus independent noise of equal
+  size for each model: the two sets of predictions are exchangeable within
+  each unit, the null the unit-swap permutation test tests ("are these two
+  fitted predictors different on these units?").
+
+The known effect: learner B sees its features through added noise. Power is
+the rejection rate under it. A test is *calibrated* for a design when its
+false-positive rate at alpha = 0.05 lies in [0.03, 0.07] under its own null.
+
+Writes ``docs/calibration.md`` and ``reports/calibration.json`` (read by the
+report to say which tests are calibrated for a run's split).
 
 Usage::
 
-    .venv/bin/python scripts/calibration.py --out docs/calibration.md
+    nice -n 10 .venv/bin/python scripts/calibration.py --reps 200 --out docs/calibration.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import GroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from reports.stats import corrected_resampled_ttest, paired_ttest, wilcoxon_test  # noqa: E402
+from reports.paired import bayesian_correlated_ttest, corrected_resampled_ttest  # noqa: E402
+from reports.units import FEW_GROUPS, Cells, UnitScorer, compare_units  # noqa: E402
+
+ALPHA = 0.05
+RANGE = (0.03, 0.07)
+TESTS = ("corrected t (NB)", "cluster bootstrap CI", "Bayesian correlated t", "unit-swap permutation")
+LEARNER_TESTS = TESTS[:3]
 
 
-class SubspaceRidge:
-    """Ridge on ``n_features`` columns drawn once from ``random_state``."""
+@dataclass(frozen=True)
+class Layout:
+    """Segments of the data set: performer and passage of each."""
 
-    def __init__(self, n_features: int = 8, alpha: float = 1.0, random_state: int = 0):
-        self.n_features = n_features
-        self.alpha = alpha
-        self.random_state = random_state
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SubspaceRidge:
-        rng = np.random.default_rng(self.random_state)
-        self.columns_ = np.sort(rng.choice(X.shape[1], size=self.n_features, replace=False))
-        self.model_ = Ridge(alpha=self.alpha).fit(X[:, self.columns_], y)
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X[:, self.columns_])
+    performer: np.ndarray
+    passage: np.ndarray
 
 
-def make_grouped_data(rng: np.random.Generator, n_groups: int, per_group: int, n_features: int):
-    """Performers with random feature shifts and rating intercepts; all features equally useful."""
-    groups = np.repeat(np.arange(n_groups), per_group)
-    X = rng.normal(size=(groups.size, n_features)) + 0.5 * rng.normal(size=(n_groups, n_features))[groups]
+@dataclass(frozen=True)
+class Design:
+    """A split design: name, unit, seeds and a function (layout, seed) -> list of (train, test)."""
+
+    name: str
+    unit: str
+    seeded: bool
+    partition: bool
+    n_seeds: int
+
+
+def real_layout(data_dir: Path | None) -> Layout | None:
+    """Performer and passage of every PercePiano segment, from the label file's names; None if absent."""
+    from benchmark.dataset import MEAN_LABELS, parse_segment_name, resolve_data_dir
+    from benchmark.errors import BenchmarkError
+
+    try:
+        root = resolve_data_dir(data_dir)
+    except BenchmarkError:
+        return None
+    names = sorted(json.loads((root / MEAN_LABELS).read_text()))
+    parts = [parse_segment_name(n) for n in names]
+    return Layout(np.array([str(p["player"]) for p in parts]),
+                  np.array([f"{p['piece']}_{p['bars']}bars_{p['segment']}" for p in parts]))
+
+
+def synthetic_layout(n_performers: int = 22, n_passages: int = 60, rng_seed: int = 0) -> Layout:
+    """A small layout like PercePiano's: unequal performers, passages played by several performers."""
+    rng = np.random.default_rng(rng_seed)
+    sizes = rng.integers(6, 30, n_performers)
+    performer = np.repeat(np.arange(n_performers), sizes).astype(str)
+    passage = rng.integers(0, n_passages, performer.size).astype(str)
+    return Layout(performer, passage)
+
+
+def folds_of(design: Design, layout: Layout, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
+
+    n = layout.performer.size
+    X = np.zeros((n, 1))
+    if design.name == "lopo":
+        return list(LeaveOneGroupOut().split(X, groups=layout.performer))
+    if design.name == "kfold":
+        return list(KFold(5, shuffle=True, random_state=seed).split(X))
+    if design.name == "excerpt":
+        return list(GroupKFold(4, shuffle=True, random_state=seed).split(X, groups=layout.passage))
+    if design.name == "percepiano_performer4":
+        # The paper's shape: a fixed test set of 3 performers, 4 models trained on the others.
+        perf = np.unique(layout.performer)
+        test = np.flatnonzero(np.isin(layout.performer, perf[:3]))
+        rest = perf[3:]
+        out = []
+        for k in range(4):
+            val = rest[k::4]
+            train = np.flatnonzero(~np.isin(layout.performer, np.concatenate([perf[:3], val])))
+            out.append((train, test))
+        return out
+    raise ValueError(f"unknown design {design.name!r}")
+
+
+DESIGNS = {
+    "lopo": Design("lopo", "performers", False, True, 1),
+    "kfold": Design("kfold", "segments", True, True, 3),
+    "excerpt": Design("excerpt", "passages", True, True, 3),
+    "percepiano_performer4": Design("percepiano_performer4", "performers", False, False, 1),
+}
+
+
+def draw_data(rng: np.random.Generator, layout: Layout, n_features: int = 20):
+    """Features and one rating with performer and passage effects; all features equally informative."""
+    _, perf = np.unique(layout.performer, return_inverse=True)
+    _, pas = np.unique(layout.passage, return_inverse=True)
+    n = perf.size
+    X = (rng.normal(size=(n, n_features)) + 0.5 * rng.normal(size=(perf.max() + 1, n_features))[perf]
+         + 0.3 * rng.normal(size=(pas.max() + 1, n_features))[pas])
     beta = rng.choice([-1.0, 1.0], size=n_features) / np.sqrt(n_features)
-    y = X @ beta + 0.5 * rng.normal(size=n_groups)[groups] + rng.normal(size=groups.size)
-    return X, y, groups
+    y = X @ beta + 0.5 * rng.normal(size=perf.max() + 1)[perf] + 0.3 * rng.normal(size=pas.max() + 1)[pas]
+    return X, y + rng.normal(size=n)
 
 
-def one_repetition(rep: int, *, n_groups, per_group, n_features, subset, n_repeats, n_folds, seed):
-    """Fold scores of the two seeds on one fresh data set; returns (a, b, n_train, n_test)."""
-    rng = np.random.default_rng([seed, rep])
-    X, y, groups = make_grouped_data(rng, n_groups, per_group, n_features)
-    a, b, n_train, n_test = [], [], [], []
-    for r in range(n_repeats):
-        cv = GroupKFold(n_splits=n_folds, shuffle=True, random_state=r)
-        for train, test in cv.split(X, y, groups):
-            for scores, model_seed in ((a, 0), (b, 1)):
-                pred = SubspaceRidge(subset, random_state=model_seed).fit(X[train], y[train]).predict(X[test])
-                scores.append(np.corrcoef(pred, y[test])[0, 1])
-            n_train.append(train.size)
-            n_test.append(test.size)
-    return np.array(a), np.array(b), np.array(n_train), np.array(n_test)
+def ridge_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, alpha: float = 1.0):
+    mx, my = X[train].mean(axis=0), y[train].mean()
+    A = X[train] - mx
+    coef = np.linalg.solve(A.T @ A + alpha * np.eye(X.shape[1]), A.T @ (y[train] - my))
+    return (X[test] - mx) @ coef + my
 
 
-def simulate(
-    n_reps: int = 200,
-    *,
-    n_groups: int = 20,
-    per_group: int = 15,
-    n_features: int = 20,
-    subset: int = 8,
-    n_repeats: int = 10,
-    n_folds: int = 10,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> dict:
-    """Run the null simulation; return rejection rates and the settings."""
-    if n_reps < 1:
-        raise ValueError(f"n_reps={n_reps} must be >= 1")
-    kw = dict(
-        n_groups=n_groups,
-        per_group=per_group,
-        n_features=n_features,
-        subset=subset,
-        n_repeats=n_repeats,
-        n_folds=n_folds,
-        seed=seed,
-    )
-    p = {"naive paired t-test": [], "corrected resampled t-test": [], "Wilcoxon signed-rank": []}
-    diffs = []
-    for rep in range(n_reps):
-        a, b, n_train, n_test = one_repetition(rep, **kw)
-        p["naive paired t-test"].append(paired_ttest(a, b).pvalue)
-        p["corrected resampled t-test"].append(corrected_resampled_ttest(a, b, n_train, n_test).pvalue)
-        p["Wilcoxon signed-rank"].append(wilcoxon_test(a, b).pvalue)
-        diffs.append(float(np.mean(a - b)))
-        ratio = float(np.mean(n_test) / np.mean(n_train))
-    rates = {name: float(np.mean(np.asarray(v) < alpha)) for name, v in p.items()}
-    return {"rates": rates, "pvalues": p, "mean_diffs": diffs, "n_reps": n_reps, "alpha": alpha, "ratio": ratio, **kw}
+def one_rep(design: Design, layout: Layout, rep: int, scenario: str, *, subset: int, n_resamples: int,
+            seed: int) -> dict:
+    """Rejections of every test on one simulated data set under ``scenario``."""
+    rng = np.random.default_rng([seed, rep, ("learner null", "predictor null", "effect").index(scenario)])
+    X, y = draw_data(rng, layout)
+    n, p = X.shape
+    cols_a = rng.choice(p, subset, replace=False)
+    cols_b = rng.choice(p, subset, replace=False)
+    Xa, Xb = X[:, cols_a], X[:, cols_b]
+    if scenario == "effect":
+        Xb = Xb + rng.normal(0, 1.0, Xb.shape)
+    if scenario == "predictor null":
+        Xb = Xa
+    y2 = y[:, None]
+    units = layout.performer if design.unit == "performers" else (
+        layout.passage if design.unit == "passages" else np.arange(n).astype(str))
+    pa, pb, rows, seeds, folds, n_tr, n_te = [], [], [], [], [], [], []
+    for s in range(design.n_seeds):
+        split = folds_of(design, layout, s)
+        if design.partition:
+            fa, fb = np.zeros(n), np.zeros(n)
+            for k, (tr, te) in enumerate(split):
+                fa[te] = ridge_predict(Xa, y, tr, te)
+                fb[te] = ridge_predict(Xb, y, tr, te)
+                rows.append(te)
+                seeds.append(s)
+                folds.append(k)
+                n_tr.append(tr.size)
+                n_te.append(te.size)
+            pa += [fa[:, None]] * len(split)
+            pb += [fb[:, None]] * len(split)
+        else:
+            te = split[0][1]
+            fa, fb = np.zeros(n), np.zeros(n)
+            fa[te] = np.mean([ridge_predict(Xa, y, tr, te) for tr, _ in split], axis=0)
+            fb[te] = np.mean([ridge_predict(Xb, y, tr, te) for tr, _ in split], axis=0)
+            pa.append(fa[:, None])
+            pb.append(fb[:, None])
+            rows.append(te)
+            seeds.append(s)
+            folds.append(-1)
+            n_tr.append(np.nan)
+            n_te.append(te.size)
+    pa, pb = np.stack(pa), np.stack(pb)
+    if scenario == "predictor null":
+        # One fitted predictor, each model adding its own independent noise: exchangeable per unit.
+        sd = float(np.std(pa)) * 0.5
+        pa = pa + rng.normal(0, sd, pa.shape)
+        pb = pb + rng.normal(0, sd, pb.shape)
+    keep = np.unique(np.concatenate(rows))
+    cells = Cells(y2, pa, pb, rows, np.asarray(seeds), np.asarray(folds), units,
+                  np.asarray(n_tr, dtype=float), np.asarray(n_te, dtype=float))
+    if keep.size < n:  # fixed test set: only its units are units
+        cells = Cells(y2[keep], pa[:, keep], pb[:, keep], [np.arange(keep.size)] * len(rows), cells.seed,
+                      cells.fold, units[keep], cells.n_train, cells.n_test)
+    res, _ = compare_units(UnitScorer(cells, "pearson"), seeded=design.seeded, partition=design.partition,
+                           n_resamples=n_resamples, seed=rep)
+    out = {"unit-swap permutation": bool(res.perm_p < ALPHA),
+           "cluster bootstrap CI": bool(res.ci_low > 0 or res.ci_high < 0)}
+    ok = np.isfinite(res.fold_diffs)
+    fa, fb, n_tr_u, n_te_u = res.fold_a[ok], res.fold_b[ok], None, None
+    if design.partition and not res.few and ok.sum() >= 2:
+        from reports.units import fold_unit_values
+
+        _, _, n_tr_u, n_te_u = fold_unit_values(UnitScorer(cells, "pearson"), design.seeded)
+        n_tr_u, n_te_u = n_tr_u[ok], n_te_u[ok]
+    out["_folds"] = (fa, fb, n_tr_u, n_te_u)
+    out["_diff"] = res.diff
+    out["_few"] = res.few
+    out["_units"] = res.n_units
+    return out
+
+
+def fold_rejections(reps: list[dict], scale: float) -> dict[str, float]:
+    """Rejection rates of the corrected t-test and the Bayesian test with the ratio term scaled by ``scale``."""
+    nb, bay = [], []
+    for r in reps:
+        a, b, n_tr, n_te = r["_folds"]
+        if n_tr is None:
+            nb.append(False)
+            bay.append(False)
+            continue
+        nb.append(corrected_resampled_ttest(a, b, n_tr, n_te, ratio_scale=scale).pvalue < ALPHA)
+        q = scale * float(n_te.mean() / n_tr.mean())
+        post = bayesian_correlated_ttest(a, b, q / (1 + q), rope=0.0)
+        bay.append(max(post.p_a_better, post.p_b_better) > 1 - ALPHA / 2)
+    return {"corrected t (NB)": float(np.mean(nb)), "Bayesian correlated t": float(np.mean(bay))}
+
+
+def fit_scale(reps: list[dict]) -> float:
+    """The factor of the n_test/n_train term whose false-positive rate on ``reps`` is closest to alpha.
+
+    The rate falls as the factor grows; among the factors of the grid with the
+    best rate, the midpoint (in log scale) is taken.
+    """
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    rates = np.array([fold_rejections(reps, c)["corrected t (NB)"] for c in grid])
+    err = np.abs(rates - ALPHA)
+    best = grid[err <= err.min() + 1e-12]
+    return float(np.exp(np.log(best).mean()))
+
+
+def simulate(design: Design, layout: Layout, n_reps: int, *, subset: int = 8, n_resamples: int = 499,
+             seed: int = 0, fit: bool = True, scale: float | None = None) -> dict:
+    """Rejection rates of every test under the learner null, the predictor null and the effect.
+
+    With ``fit``, the corrected t-test's factor is fitted on one set of
+    learner-null repetitions and its rates reported on fresh ones (seed + 1000),
+    so a fitted factor is never judged on the data it was fitted to. A given
+    ``scale`` (e.g. the stored one) is used as it is, on fresh repetitions.
+    """
+    out = {"design": design.name, "unit": design.unit, "n_reps": n_reps, "rates": {}, "effect": np.nan,
+           "scale": 1.0}
+
+    def run(scenario: str, s: int) -> list[dict]:
+        return [one_rep(design, layout, r, scenario, subset=subset, n_resamples=n_resamples, seed=s)
+                for r in range(n_reps)]
+
+    if scale is not None:
+        fit = False
+        out["scale"] = float(scale)
+    first = run("learner null", seed)
+    out["n_units"], out["few"] = first[0]["_units"], first[0]["_few"]
+    if fit and design.partition and not out["few"]:
+        out["scale"] = fit_scale(first)
+    out["rates_nb_heuristic"] = fold_rejections(first, 1.0)
+    scenarios = {"learner null": run("learner null", seed + 1000) if fit else first,
+                 "predictor null": run("predictor null", seed), "effect": run("effect", seed)}
+    for scenario, reps in scenarios.items():
+        rates = {t: float(np.mean([r[t] for r in reps])) for t in ("cluster bootstrap CI", "unit-swap permutation")}
+        rates.update(fold_rejections(reps, out["scale"]))
+        out["rates"][scenario] = {t: rates[t] for t in TESTS}
+        if scenario == "effect":
+            out["effect"] = float(np.mean([r["_diff"] for r in reps]))
+    return out
+
+
+def calibrated(res: dict) -> dict[str, str]:
+    """Tests whose false-positive rate under their own null is in :data:`RANGE`."""
+    if res["few"]:
+        return {}
+    out = {}
+    for t in TESTS:
+        null = "predictor null" if t == "unit-swap permutation" else "learner null"
+        rate = res["rates"][null][t]
+        if RANGE[0] <= rate <= RANGE[1]:
+            out[t] = ("these two fitted predictors" if null == "predictor null" else "the learning algorithms")
+    return out
 
 
 def _wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -124,10 +308,9 @@ def _wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def to_markdown(res: dict, seconds: float, command: str) -> str:
-    n = res["n_reps"]
+def to_markdown(results: list[dict], seconds: float, command: str, source: str) -> str:
     lines = [
-        "# Calibration of the paired tests under a true null",
+        "# Calibration of the report's tests on this data's designs",
         "",
         "Generated by `scripts/calibration.py`; rerun with:",
         "",
@@ -135,53 +318,81 @@ def to_markdown(res: dict, seconds: float, command: str) -> str:
         command,
         "```",
         "",
-        "Two models that are the same learner with different seeds (ridge on a random "
-        f"subset of {res['subset']} of {res['n_features']} equally informative features) are compared on "
-        f"{n} freshly drawn grouped data sets ({res['n_groups']} performers x {res['per_group']} segments, "
-        "random performer intercepts and feature shifts), each evaluated by "
-        f"{res['n_repeats']} repeats of shuffled GroupKFold({res['n_folds']}), "
-        f"J = {res['n_repeats'] * res['n_folds']} paired Pearson-r fold scores per data set. "
-        "H0 is true, so a calibrated test rejects in "
-        f"{res['alpha']:.0%} of data sets (mean n_test/n_train = {res['ratio']:.4f}).",
-        "",
-        f"| test | false-positive rate at alpha = {res['alpha']} | 95% Wilson CI |",
-        "|---|---|---|",
-    ]
-    for name, rate in res["rates"].items():
-        lo, hi = _wilson(rate, n)
-        lines.append(f"| {name} | {rate:.3f} | [{lo:.3f}, {hi:.3f}] |")
-    lines += [
-        "",
-        "The naive tests treat the J overlapping folds as independent; the corrected "
-        "resampled t-test (Nadeau & Bengio 2003) inflates the variance by "
-        "(1/J + n_test/n_train) and is the one to use for fold scores.",
-        "",
-        f"Runtime {seconds:.0f} s on {platform.processor() or platform.machine()} "
-        f"(Python {platform.python_version()}, single process).",
+        f"Segment layout: {source}. Each repetition draws a fresh data set on that layout (performer and "
+        "passage effects on 20 equally informative features and on the rating), cross-validates two ridge "
+        "learners on the design's folds, and passes their out-of-fold predictions through the report's own "
+        "code (`reports/units.py`). Learner null: ridge on two random subsets of 8 features (equal expected "
+        "performance). Predictor null: one fitted predictor, each model adding independent noise (the null of "
+        "the unit-swap permutation test: it tests the two fitted predictors, not the learners). Effect: the "
+        "second learner sees its features through added noise (mean fold-level r difference given). A test is "
+        f"calibrated when its false-positive rate under its own null lies in [{RANGE[0]}, {RANGE[1]}] at "
+        f"alpha = {ALPHA}; 95% Wilson intervals in brackets.",
         "",
     ]
+    for res in results:
+        n = res["n_reps"]
+        lines += [f"## {res['design']} (unit: {res['unit']}, {res['n_units']} units, {n} repetitions)", ""]
+        if res["few"]:
+            lines += [f"Fewer than {FEW_GROUPS} {res['unit']}: the report prints \"too few groups "
+                      f"({res['n_units']})\" for every group-level CI and p-value; nothing to calibrate.", ""]
+            continue
+        lines += ["| test | FPR, learner null | FPR, predictor null | power at the effect | calibrated for |",
+                  "|---|---|---|---|---|"]
+        cal = calibrated(res)
+        for t in TESTS:
+            cells = []
+            for scen in ("learner null", "predictor null", "effect"):
+                r = res["rates"][scen][t]
+                lo, hi = _wilson(r, n)
+                cells.append(f"{r:.3f} [{lo:.3f}, {hi:.3f}]")
+            lines.append(f"| {t} | " + " | ".join(cells) + f" | {cal.get(t, 'not calibrated')} |")
+        nb = res["rates_nb_heuristic"]["corrected t (NB)"]
+        lines += ["", f"Effect: mean fold-level r difference {res['effect']:+.3f}. Corrected t-test: the "
+                  f"n_test/n_train term is scaled by {res['scale']:.2f}, fitted on {n} other learner-null "
+                  f"repetitions (Nadeau-Bengio's own factor 1 rejected {nb:.3f} of them); the Bayesian "
+                  "correlated t-test's rho is scaled alike.", ""]
+    lines += [f"Runtime {seconds:.0f} s on {platform.processor() or platform.machine()} "
+              f"(Python {platform.python_version()}, single process).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=200, help="simulated data sets (default 200)")
-    parser.add_argument("--repeats", type=int, default=10, help="CV repeats per data set (default 10)")
-    parser.add_argument("--folds", type=int, default=10, help="GroupKFold folds (default 10)")
+    parser.add_argument("--reps", type=int, default=200, help="simulated data sets per scenario (default 200)")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated designs")
+    parser.add_argument("--resamples", type=int, default=499, help="bootstrap resamples and permutations")
+    parser.add_argument("--data-dir", type=Path, default=None, help="PercePiano folder (real segment layout)")
+    parser.add_argument("--synthetic", action="store_true", help="use a small synthetic layout (fast)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="write a Markdown report here")
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
+    parser.add_argument("--json", type=Path, default=ROOT / "reports" / "calibration.json",
+                        help="where the report reads which tests are calibrated (with --out)")
     args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error(f"--reps={args.reps} must be >= 1")
+    layout = None if args.synthetic else real_layout(args.data_dir)
+    source = "PercePiano's 1189 segments (real performers and passages)"
+    if layout is None:
+        layout, source = synthetic_layout(), "a synthetic layout (PercePiano not found)"
     start = time.perf_counter()
-    res = simulate(args.reps, n_repeats=args.repeats, n_folds=args.folds, seed=args.seed)
+    results = []
+    for name in args.designs.split(","):
+        if name not in DESIGNS:
+            parser.error(f"unknown design {name!r}; use {','.join(DESIGNS)}")
+        res = simulate(DESIGNS[name], layout, args.reps, n_resamples=args.resamples, seed=args.seed)
+        results.append(res)
+        for scen, rates in res["rates"].items():
+            print(f"{name:22s} {scen:15s} " + "  ".join(f"{t}: {r:.3f}" for t, r in rates.items()))
     seconds = time.perf_counter() - start
-    for name, rate in res["rates"].items():
-        print(f"{name:30s} false-positive rate {rate:.3f}")
-    print(f"({res['n_reps']} data sets, {seconds:.0f} s)")
     if args.out is not None:
         command = ".venv/bin/python scripts/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(to_markdown(res, seconds, command.strip()))
-        print(f"wrote {args.out}")
+        args.out.write_text(to_markdown(results, seconds, command.strip(), source))
+        cal = {r["design"]: calibrated(r) for r in results}
+        scale = {r["design"]: r["scale"] for r in results}
+        args.json.write_text(json.dumps({"alpha": ALPHA, "range": RANGE, "source": source, "reps": args.reps,
+                                         "calibrated": cal, "ratio_scale": scale}, indent=2) + "\n")
+        print(f"wrote {args.out} and {args.json}")
     return 0
 
 

@@ -21,6 +21,7 @@ from statsmodels.stats.multitest import multipletests
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
 from benchmark.metrics import per_target
+from reports.calibrated import ratio_scale
 from reports.report import build_report, rank_models
 from reports.rundata import check_groups, load_run_data
 from reports.significance import per_target_table, significance_table
@@ -34,7 +35,7 @@ from reports.summary import PooledScorer, pooled_metric
 from reports.tables import make_displays, tex_escape, to_latex, to_markdown, write_tables
 
 TARGETS = ["t_a", "t_b", "t_c", "t_d"]
-PLAYERS = ["1", "2", "3", "4", "5", "6"]
+PLAYERS = [str(i) for i in range(1, 13)]
 PIECES = ["Schubert_D960_mv2", "Beethoven_WoO80_var3"]
 N_SEG = 5
 FAST = {"n_resamples": 99}
@@ -144,48 +145,71 @@ def fold_vector(run_dir, model, metric="pearson", target=None):
 # ---------------------------------------------------------------- known answers
 
 
+def deterministic(scale, key):
+    """Predictions y + noise that depends on the fold and ``key`` only: every seed gives the same model."""
+
+    def fn(y, perf, seed_fold):
+        return y + np.random.default_rng([seed_fold[1], key]).normal(0, scale, y.shape)
+
+    return fn
+
+
 def test_corrected_t_and_holm_match_reference(run):
     table = significance_table(run, **FAST).set_index("model")
     assert table.attrs["baseline"] == "rf" and table.loc["rf", "role"] == "baseline"
-    base, _, _ = fold_vector(run, "rf")
-    raw = []
-    for model in ("good", "bad", "twin"):
-        a, n_train, n_test = fold_vector(run, model)
-        ref = corrected_resampled_ttest(a, base, n_train, n_test)
-        assert table.loc[model, "pearson_nb_p"] == pytest.approx(ref.pvalue, rel=1e-12)
-        assert table.loc[model, "pearson_nb_t"] == pytest.approx(ref.statistic, rel=1e-12)
-        raw.append(ref.pvalue)
-    holm = multipletests(raw, method="holm")[1]
-    np.testing.assert_allclose(table.loc[["good", "bad", "twin"], "pearson_nb_p_adj"], holm, rtol=1e-12)
+    raw = {}
+    for m in ("pearson", "r2"):
+        base, _, _ = fold_vector(run, "rf", m)
+        for model in ("good", "bad", "twin"):
+            a, n_train, n_test = fold_vector(run, model, m)
+            ref = corrected_resampled_ttest(a, base, n_train, n_test, ratio_scale=ratio_scale("lopo"))
+            assert table.loc[model, f"{m}_nb_p"] == pytest.approx(ref.pvalue, rel=1e-12)
+            assert table.loc[model, f"{m}_nb_t"] == pytest.approx(ref.statistic, rel=1e-12)
+            # One estimand per row: the difference is the mean of the fold differences the t-test used.
+            assert table.loc[model, f"{m}_diff"] == pytest.approx(np.mean(a - base), abs=1e-12)
+            raw[(model, m)] = ref.pvalue
+    # One family per table: every model pair x metric.
+    keys = list(raw)
+    holm = dict(zip(keys, multipletests([raw[k] for k in keys], method="holm")[1], strict=True))
+    for (model, m), v in holm.items():
+        assert table.loc[model, f"{m}_nb_p_adj"] == pytest.approx(v, rel=1e-12)
     bh = significance_table(run, correction="fdr_bh", **FAST).set_index("model")
-    np.testing.assert_allclose(bh.loc[["good", "bad", "twin"], "pearson_nb_p_adj"],
-                               multipletests(raw, method="fdr_bh")[1], rtol=1e-12)
+    ref_bh = dict(zip(keys, multipletests([raw[k] for k in keys], method="fdr_bh")[1], strict=True))
+    for (model, m), v in ref_bh.items():
+        assert bh.loc[model, f"{m}_nb_p_adj"] == pytest.approx(v, rel=1e-12)
     assert "Benjamini-Hochberg" in " ".join(bh.attrs["notes"]) and "Holm" in " ".join(table.attrs["notes"])
     assert table.loc["good", "pearson_diff"] > 0 > table.loc["bad", "pearson_diff"]
 
 
-def test_permutation_and_paired_bootstrap_match_reference(run):
-    """The fast moment-based scorer reproduces the reference functions on the raw predictions."""
-    table = significance_table(run, n_resamples=300, seed=3).set_index("model")
-    preds = pd.read_parquet(list((run / "jobs").glob("*.preds.parquet")))
+def test_performer_swap_and_cluster_bootstrap_match_reference(run):
+    """On LOPO a fold is one performer: swapping a performer flips its fold difference, and the cluster
+    bootstrap resamples the fold differences; both reproduced from the same random draws."""
+    n = 200
+    table = significance_table(run, n_resamples=n, seed=3).set_index("model")
+    for m in ("pearson", "r2"):
+        a, _, _ = fold_vector(run, "good", m)
+        b, _, _ = fold_vector(run, "rf", m)
+        d = a - b  # folds 0..11 test performers "1".."12"; units are sorted by label
+        order = np.argsort([str(i) for i in range(1, 13)])
+        d = d[order]
+        rng = np.random.default_rng(3)
+        draws = rng.integers(0, 12, size=(n, 12))
+        swap = rng.random((n, 12)) < 0.5
+        boot = d[draws].mean(axis=1)
+        null = (np.where(swap, -d, d)).mean(axis=1)
+        assert table.loc["good", f"{m}_diff_lo"] == pytest.approx(np.quantile(boot, 0.025), abs=1e-12)
+        assert table.loc["good", f"{m}_diff_hi"] == pytest.approx(np.quantile(boot, 0.975), abs=1e-12)
+        p = (1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1)
+        assert table.loc["good", f"{m}_perm_p"] == pytest.approx(p)
+    # The same test as scipy's paired permutation test over performers (exact: 2^12 sign flips).
+    from scipy.stats import permutation_test
 
-    def wide(model):
-        d = preds[preds["model"] == model].pivot(index="sample_id", columns="target", values="y_pred")
-        return d[TARGETS].to_numpy()
-
-    truth = preds.drop_duplicates(["sample_id", "target"]).pivot(index="sample_id", columns="target",
-                                                                  values="y_true")[TARGETS].to_numpy()
-    performer = preds.drop_duplicates("sample_id").set_index("sample_id").sort_index()["performer"].to_numpy()
-
-    def metric(y, p):
-        return pooled_metric(y, p[None], "r2")
-
-    perm = permutation_test_predictions(truth, wide("good"), wide("rf"), metric, n_permutations=300, seed=3)
-    assert table.loc["good", "r2_perm_p"] == pytest.approx(perm.pvalue)
-    assert table.loc["good", "r2_diff"] == pytest.approx(perm.statistic, abs=1e-12)
-    boot = paired_bootstrap_diff(truth, wide("good"), wide("rf"), metric, groups=performer, n_resamples=300, seed=3)
-    assert table.loc["good", "r2_diff_lo"] == pytest.approx(boot.low, abs=1e-9)
-    assert table.loc["good", "r2_diff_hi"] == pytest.approx(boot.high, abs=1e-9)
+    a, _, _ = fold_vector(run, "twin")
+    b, _, _ = fold_vector(run, "good")
+    ref = permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf)
+    big = significance_table(run, n_resamples=4000, seed=1, metrics=("pearson",)).set_index("model")
+    assert big.loc["twin", "pearson_perm_p"] == 1.0
+    assert ref.pvalue == pytest.approx(2 / 4096) and big.loc["good", "pearson_perm_p"] <= 3 / 4001
 
 
 def test_identical_model_has_zero_difference_and_p_one(run):
@@ -193,23 +217,36 @@ def test_identical_model_has_zero_difference_and_p_one(run):
     twin = table.loc["twin"]
     for m in ("pearson", "r2"):
         assert twin[f"{m}_diff"] == 0.0 and twin[f"{m}_diff_lo"] == 0.0 and twin[f"{m}_diff_hi"] == 0.0
-        assert twin[f"{m}_nb_p"] == 1.0 and twin[f"{m}_perm_p"] == 1.0 and twin[f"{m}_cohen_dz"] == 0.0
+        assert twin[f"{m}_nb_p"] == 1.0 and twin[f"{m}_perm_p"] == 1.0
         assert twin[f"{m}_nb_p_adj"] == 1.0
 
 
-def test_seed_interval_and_fold_stats(tmp_path):
+def test_seeds_that_do_not_change_folds_are_averaged_within_fold(tmp_path):
+    models = {"rf": deterministic(0.6, 10), "good": deterministic(0.45, 11)}
+    one = significance_table(make_run(tmp_path / "one", models, seeds=(0,)), **FAST).set_index("model")
+    three = significance_table(make_run(tmp_path / "three", models, seeds=(0, 1, 2)), **FAST).set_index("model")
+    for col in ("pearson_nb_p", "pearson_perm_p", "pearson_diff", "pearson_diff_lo", "r2_nb_p", "pearson_n_units"):
+        assert three.loc["good", col] == pytest.approx(one.loc["good", col], rel=1e-9), col
+    assert three.loc["good", "pearson_n_units"] == 12
+    assert three.loc["good", "pearson_seeds_sd"] == pytest.approx(0.0, abs=1e-12)
+    # Seeds that do change the folds (kfold) are CV repeats: J = folds x seeds.
+    k = significance_table(make_run(tmp_path / "k", models, seeds=(0, 1), split="kfold"), **FAST).set_index("model")
+    assert k.loc["good", "pearson_n_units"] == 6 and k.attrs["seeded"]
+
+
+def test_seed_sd_and_fold_stats(tmp_path):
     run_dir = make_run(tmp_path / "r", {"rf": noisy(0.6, 10), "good": noisy(0.3, 11)}, seeds=(0, 1, 2))
     table = significance_table(run_dir, **FAST).set_index("model")
     data = load_run_data(run_dir)
     _, y, st, rep_seed = data.stack("good", [0, 1, 2])
     per_seed = np.array([pooled_metric(y, st[rep_seed == s], "pearson") for s in (0, 1, 2)])
-    half = 4.302652729749464 * per_seed.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
     assert table.loc["good", "pearson"] == pytest.approx(per_seed.mean())
-    assert table.loc["good", "pearson_seeds_lo"] == pytest.approx(per_seed.mean() - half)
+    assert table.loc["good", "pearson_seeds_sd"] == pytest.approx(per_seed.std(ddof=1))
     a, _, _ = fold_vector(run_dir, "good")
-    assert table.loc["good", "pearson_fold_mean"] == pytest.approx(a.mean())
-    assert table.loc["good", "pearson_fold_sd"] == pytest.approx(a.std(ddof=1))
-    assert table.loc["good", "pearson_n_units"] == 18
+    per_fold = a.reshape(3, 12).mean(axis=0)
+    assert table.loc["good", "pearson_fold_mean"] == pytest.approx(per_fold.mean())
+    assert table.loc["good", "pearson_fold_sd"] == pytest.approx(per_fold.std(ddof=1))
+    assert table.loc["good", "pearson_n_units"] == 12
 
 
 @pytest.mark.parametrize("metric", ["pearson", "r2"])
@@ -245,22 +282,22 @@ def test_partial_model_is_marked_not_averaged(tmp_path):
                                                                       ("good", 0, 3)])
     table = significance_table(run_dir, **FAST).set_index("model")
     broken, good = table.loc["broken"], table.loc["good"]
-    assert broken["status"] == "partial: 11 of 12 folds" and broken["seeds_used"] == "0"
+    assert broken["status"] == "partial: 23 of 24 folds" and broken["seeds_used"] == "0"
     # Seed 1 is incomplete: the value is seed 0's alone, never a mean over 5 of 6 folds.
     data = load_run_data(run_dir)
     _, y, st, _ = data.stack("broken", [0])
     assert broken["pearson"] == pytest.approx(pooled_metric(y, st, "pearson"))
-    assert broken["pearson_fold_n"] == 6 and broken["pearson_n_units"] == 6
+    assert broken["pearson_fold_n"] == 12 and broken["pearson_n_units"] == 12
     assert "only complete seeds 0" in broken["note"]
     # No complete seed at all: no numbers, no tests, and the cells say why.
-    assert good["status"] == "partial: 10 of 12 folds" and np.isnan(good["pearson"])
+    assert good["status"] == "partial: 22 of 24 folds" and np.isnan(good["pearson"])
     assert np.isnan(good["pearson_nb_p"]) and np.isnan(good["pearson_perm_p"]) and "excluded" in good["note"]
     md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
-    assert "| good | partial: 10 of 12 folds |" in md
-    assert "§" in md and "partial: 11 of 12 folds (seeds used: 0)" in md
+    assert "| good | partial: 22 of 24 folds |" in md
+    assert "§" in md and "partial: 23 of 24 folds (seeds used: 0)" in md
     per = per_target_table(run_dir, **FAST)
     assert per["good.r"].isna().all() and per["broken.r"].notna().all()
-    assert any("good: partial: 10 of 12 folds" in n for n in per.attrs["notes"])
+    assert any("good: partial: 22 of 24 folds" in n for n in per.attrs["notes"])
 
 
 def test_group_on_both_sides_is_a_violation(run, tmp_path):
@@ -310,13 +347,16 @@ def test_per_target_table_and_ceiling(run):
     ceiling = pd.DataFrame({"target": TARGETS, "ceiling_r": [0.9, 0.8, 0.85, 0.7]})
     table = per_target_table(run, ceiling=ceiling, **FAST)
     assert list(table["target"]) == TARGETS and table.attrs["resampled"] == "performers"
-    base_p = []
-    for t in TARGETS:
-        a, n_train, n_test = fold_vector(run, "good", target=t)
-        b, _, _ = fold_vector(run, "rf", target=t)
-        base_p.append(corrected_resampled_ttest(a, b, n_train, n_test).pvalue)
-    np.testing.assert_allclose(table["good.nb_p"], base_p, rtol=1e-12)
-    np.testing.assert_allclose(table["good.nb_p_adj"], multipletests(base_p, method="holm")[1], rtol=1e-12)
+    raw = {}
+    for model in ("good", "bad", "twin"):
+        for t in TARGETS:
+            a, n_train, n_test = fold_vector(run, model, target=t)
+            b, _, _ = fold_vector(run, "rf", target=t)
+            raw[(model, t)] = corrected_resampled_ttest(a, b, n_train, n_test, ratio_scale=ratio_scale("lopo")).pvalue
+    np.testing.assert_allclose(table["good.nb_p"], [raw[("good", t)] for t in TARGETS], rtol=1e-12)
+    # One family: every model pair x target of the table.
+    adj = dict(zip(raw, multipletests(list(raw.values()), method="holm")[1], strict=True))
+    np.testing.assert_allclose(table["good.nb_p_adj"], [adj[("good", t)] for t in TARGETS], rtol=1e-12)
     np.testing.assert_allclose(table["good.r_over_ceiling"], table["good.r"] / ceiling["ceiling_r"])
     assert (table["good.r_lo"] <= table["good.r"]).all() and (table["good.r"] <= table["good.r_hi"]).all()
     sig = significance_table(run, ceiling=ceiling, metrics=("pearson",), **FAST).set_index("model")
@@ -333,7 +373,7 @@ def test_rank_models_targets_and_folds(tmp_path):
     assert by_target.result.cd == pytest.approx(ref.cd) and list(by_target.result.avg_ranks.index)[0] == "good"
     pd.testing.assert_frame_equal(by_target.result.pairwise_p, ref.pairwise_p)
     by_fold = rank_models(run_dir, blocks="folds", metric="r2")
-    assert by_fold.scores.shape == (6, 4) and by_fold.table()["model"].iloc[0] == "good"
+    assert by_fold.scores.shape == (12, 4) and by_fold.table()["model"].iloc[0] == "good"
     assert by_fold.pvalue_table().shape == (4, 5)
     with pytest.raises(ConfigError, match="at least 3 models"):
         rank_models(make_run(tmp_path / "two", {"rf": noisy(0.6, 22), "good": noisy(0.3, 23)}))

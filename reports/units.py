@@ -1,0 +1,460 @@
+"""The statistical unit of a run, and the paired tests that resample or permute it.
+
+A split generalises over a unit: performers (``lopo``, ``percepiano_performer4``),
+pieces (``piece``), passages (``excerpt``), composers, or segments (``kfold``).
+Every test and interval here resamples or permutes *whole units*: swapping
+single segments on grouped folds rejects a true null far too often (20-40% at
+alpha 0.05 on this data's LOPO folds).
+
+The estimand of a comparison is one number, the **fold-level mean metric**:
+the metric (Pearson r or R^2) of each test fold, averaged over targets and
+folds. Its difference between two models, that difference's CI and every
+p-value of a row are on this same quantity:
+
+* Seeds that do not change the folds (manifest ``seeded: false``: lopo, piece,
+  composer, performer4) are not replicates. They are averaged within each
+  fold, and the fold-level tests use J = number of folds. Seeds that do change
+  the folds (kfold, excerpt) are repeats of the cross-validation: J = folds x
+  seeds with the repeated-CV correction (Nadeau & Bengio 2003; Bouckaert &
+  Frank 2004).
+* A fixed test set (``percepiano_performer4``: every fold model scores the
+  same segments) is scored with the fold-averaged predictions, as the paper's
+  protocol averages its 4 models; its units are the test set's performers.
+* Below :data:`FEW_GROUPS` units no group-level p-value or CI is computed:
+  the cell says ``too few groups (n)`` (with 3 performers the smallest exact
+  sign-flip p is 0.25).
+
+:class:`UnitScorer` computes the metric of every (fold, target) cell from
+per-unit moment sums, so a cluster-bootstrap resample (weights per unit) or a
+permutation (swap whole units between the two models) costs one matrix
+product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import ConfigError, DataError
+
+#: Below this many units a group-level test or CI is not printed as a number.
+FEW_GROUPS = 10
+#: What a unit is called, by the split's group column.
+UNIT_NAMES = {"player": "performers", "performer": "performers", "piece": "pieces", "excerpt": "passages",
+              "passage": "passages", "composer": "composers", "performance": "performances"}
+_EPS = 1e-12
+
+
+def too_few(n: int) -> str:
+    """The text a cell shows instead of a group-level number over ``n`` units."""
+    return f"too few groups ({n})"
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a run's split generalises, read from its manifest and folds.
+
+    Attributes
+    ----------
+    split : str
+    unit : str
+        What a test resamples/permutes: "performers", "pieces", "passages", "segments", ...
+    seeded : bool
+        Whether the seed changes the folds (then seeds are CV repeats).
+    partition : bool
+        Whether each seed's test folds cover every sample once (False: fixed test set).
+    n_units : int
+        Units in the scored segments (test-set units for a fixed test set).
+    """
+
+    split: str
+    unit: str
+    seeded: bool
+    partition: bool
+    n_units: int
+
+    @property
+    def few(self) -> bool:
+        return self.n_units < FEW_GROUPS
+
+    @property
+    def fold_level(self) -> str:
+        """How (seed, fold) scores become the units of the fold-level tests."""
+        if not self.partition:
+            return "fixed test set: fold-averaged predictions, no fold-level test"
+        if self.seeded:
+            return "folds x seeds (seeds change the folds: repeated-CV correction)"
+        return "folds, seeds averaged within each fold (seeds do not change the folds)"
+
+
+def _seeded(run) -> bool:
+    """The manifest's ``seeded`` flag; for an older manifest, whether any two seeds' folds differ."""
+    flag = run.manifest.get("split", {}).get("seeded")
+    if flag is not None:
+        return bool(flag)
+    if run.folds is None or len(run.seeds) < 2:
+        return False
+    first = run.folds.assignment(run.seeds[0]).drop(columns="seed")
+    return any(not first.equals(run.folds.assignment(s).drop(columns="seed")) for s in run.seeds[1:])
+
+
+def unit_labels(run, ids) -> np.ndarray:
+    """The unit (group label) of each sample id, from the run's folds or the split's group column.
+
+    A partition split's own labels are stored in ``folds.parquet``; a fixed test
+    set's folds are labelled by fold id, so its units come from the split's
+    group column (the performer). An ungrouped split's unit is the segment.
+
+    Raises
+    ------
+    DataError
+        A sample whose unit cannot be told.
+    """
+    from reports.rundata import group_labels
+
+    ids = np.asarray(ids)
+    if run.partition and run.folds is not None and run.folds.restrict(run.seeds).has_groups:
+        f = run.folds.frame.drop_duplicates("sample_id").set_index("sample_id")["group"]
+        missing = ~pd.Index(ids).isin(f.index)
+        if missing.any():
+            raise DataError(f"segment {ids[missing][0]!r} is not in the run's folds; the run directory is damaged")
+        return f.loc[ids].astype(str).to_numpy()
+    if run.group_column is None:
+        return ids.astype(str)
+    return group_labels(run.preds, ids, run.group_column)
+
+
+def unit_name(run) -> str:
+    if run.group_column is None:
+        return "segments"
+    if run.partition and run.folds is not None and run.folds.restrict(run.seeds).has_groups:
+        label = run.manifest.get("split", {}).get("group_label") or run.group_column
+        return UNIT_NAMES.get(label, UNIT_NAMES.get(run.group_column, f"{label} groups"))
+    return UNIT_NAMES.get(run.group_column, f"{run.group_column} groups")
+
+
+def run_design(run) -> Design:
+    """:class:`Design` of a :class:`reports.rundata.RunData`."""
+    n = 0
+    if len(run.preds):
+        n = len(np.unique(unit_labels(run, run.preds["sample_id"].unique())))
+    return Design(run.split, unit_name(run), _seeded(run), run.partition, n)
+
+
+# ------------------------------------------------------------------ scoring
+
+
+def _moments(y: np.ndarray, p: np.ndarray, metric: str) -> np.ndarray:
+    """Per-row moments (n, T, k) whose sums give the metric of a set of rows."""
+    if metric == "pearson":
+        return np.stack([y, p, y * y, p * p, y * p], axis=-1)
+    if metric == "r2":
+        return np.stack([y, y * y, (y - p) ** 2], axis=-1)
+    raise ConfigError(f"unknown metric {metric!r}; use ('pearson', 'r2')")
+
+
+def metric_from_sums(s: np.ndarray, n: np.ndarray, metric: str) -> np.ndarray:
+    """The metric of every cell from its moment sums ``s`` (..., k) and row counts ``n`` (...); NaN if undefined.
+
+    The single Pearson formula of the reports (:func:`reports.summary.column_pearson` is its
+    one-call form).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "pearson":
+            sy, sp, syy, spp, syp = np.moveaxis(s, -1, 0)
+            vy, vp = syy - sy * sy / n, spp - sp * sp / n
+            ok = (n > 1) & (vy > 1e-10 * np.abs(syy) + _EPS) & (vp > 1e-10 * np.abs(spp) + _EPS)
+            return np.where(ok, (syp - sy * sp / n) / np.sqrt(np.where(ok, vy * vp, 1.0)), np.nan)
+        sy, syy, ssr = np.moveaxis(s, -1, 0)
+        sst = syy - sy * sy / n
+        ok = (n > 1) & (sst > 1e-10 * np.abs(syy) + _EPS)
+        return np.where(ok, 1.0 - ssr / np.where(ok, sst, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The scored cells of a run for one model pair: one (fold unit, row set) per (seed, fold).
+
+    Attributes
+    ----------
+    y : ndarray (n, T)
+    pred_a, pred_b : ndarray (n_cells_units, n, T)
+        Predictions of each fold unit (rows outside ``rows[u]`` unused).
+    rows : list of ndarray
+        Sample positions scored in each fold unit.
+    seed, fold : ndarray (n_fold_units,)
+        The (seed, fold) of each fold unit (fold -1 for a fixed test set's fold-averaged unit).
+    groups : ndarray (n,)
+        Unit label of every sample.
+    n_train, n_test : ndarray (n_fold_units,)
+    """
+
+    y: np.ndarray
+    pred_a: np.ndarray
+    pred_b: np.ndarray
+    rows: list
+    seed: np.ndarray
+    fold: np.ndarray
+    groups: np.ndarray
+    n_train: np.ndarray
+    n_test: np.ndarray
+
+
+class UnitScorer:
+    """Fold-level mean metric of two models, under resampling or swapping of whole units.
+
+    Rows are the units (performers, passages, segments...); columns hold, for
+    every (fold, target) cell, the moment sums of that unit's segments. A
+    bootstrap draw weights the units, a permutation swaps whole units between
+    models A and B; either way the cells' sums are one matrix product.
+
+    The statistic: per target, the mean over folds of the fold's metric, each
+    fold weighted by the share of its segments present (1 without resampling;
+    a LOPO fold drawn twice counts twice); then the mean over targets (a target
+    undefined in every fold is skipped).
+
+    Parameters
+    ----------
+    cells : Cells
+    metric : {"pearson", "r2"}
+    """
+
+    def __init__(self, cells: Cells, metric: str) -> None:
+        self.metric = metric
+        y = cells.y
+        labels, codes = np.unique(cells.groups, return_inverse=True)
+        self.units = labels
+        G, U, T = len(labels), len(cells.rows), y.shape[1]
+        # Centring per target keeps the sums free of cancellation (r and R^2 are shift-invariant
+        # when truth and prediction shift together; R^2 uses y - p, unchanged).
+        c = y.mean(axis=0)
+        k = 5 if metric == "pearson" else 3
+        self._a = np.zeros((G, U, T, k))
+        self._b = np.zeros((G, U, T, k))
+        self._n = np.zeros((G, U))
+        for u, idx in enumerate(cells.rows):
+            yu = y[idx] - c
+            for out, pred in ((self._a, cells.pred_a), (self._b, cells.pred_b)):
+                np.add.at(out[:, u], codes[idx], _moments(yu, pred[u][idx] - c, metric))
+            np.add.at(self._n[:, u], codes[idx], 1.0)
+        self.shape = (U, T, k)
+        self._a = self._a.reshape(G, -1)
+        self._b = self._b.reshape(G, -1)
+        self._delta = self._b - self._a
+        self._n0 = self._n.sum(axis=0)
+        self.cells = cells
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    def _stat(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Per-target statistic (P, T) from sums (P, G-summed columns) and counts (P, U)."""
+        U, T, k = self.shape
+        m = metric_from_sums(sums.reshape(-1, U, T, k), counts[:, :, None], self.metric)  # (P, U, T)
+        w = np.broadcast_to((counts / self._n0)[:, :, None], m.shape)
+        ok = np.isfinite(m) & (w > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ok, m * w, 0.0).sum(axis=1) / np.where(ok, w, 0.0).sum(axis=1)
+
+    def per_target(self, weights: np.ndarray | None = None, swap: np.ndarray | None = None) -> np.ndarray:
+        """Per-target differences A - B, shape (P, T), for unit ``weights`` or ``swap`` masks (P, G)."""
+        if swap is not None:
+            swap = np.atleast_2d(np.asarray(swap, dtype=float))
+            moved = swap @ self._delta
+            sa = self._a.sum(axis=0) + moved
+            sb = self._b.sum(axis=0) - moved
+            counts = np.broadcast_to(self._n0, (len(swap), len(self._n0)))
+        else:
+            w = np.ones((1, self.n_units)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
+            sa, sb, counts = w @ self._a, w @ self._b, w @ self._n
+        return self._stat(sa, counts) - self._stat(sb, counts)
+
+    def scores(self, model: str = "a") -> np.ndarray:
+        """The fold-unit metric of one model, shape (U, T) (all segments present)."""
+        U, T, k = self.shape
+        s = (self._a if model == "a" else self._b).sum(axis=0).reshape(U, T, k)
+        return metric_from_sums(s, self._n0[:, None], self.metric)
+
+
+def _nanmean_last(a: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, a, 0.0).sum(axis=-1) / ok.sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class UnitComparison:
+    """Model A - model B on the fold-level mean metric: one estimand, its CI and its p-values.
+
+    Attributes
+    ----------
+    diff : float
+        A - B of the fold-level mean metric (targets averaged, or one target).
+    ci_low, ci_high : float
+        Percentile cluster bootstrap over units (NaN with too few units).
+    perm_p : float
+        Two-sided permutation p, whole units swapped between A and B (NaN with too few units).
+        Tests these two fitted predictors on these units, not the learning algorithms.
+    perm_floor : float
+        Smallest attainable ``perm_p`` (1 / (n_permutations + 1)).
+    nb_t, nb_df, nb_p : float
+        Corrected resampled t-test over the fold units (NaN on a fixed test set).
+    fold_diffs : ndarray
+        The J per-fold differences the t-test used.
+    n_units, J : int
+    few : bool
+        Fewer than :data:`FEW_GROUPS` units: no group-level number.
+    """
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    perm_p: float
+    perm_floor: float
+    nb_t: float
+    nb_df: float
+    nb_p: float
+    fold_diffs: np.ndarray
+    fold_a: np.ndarray
+    fold_b: np.ndarray
+    rho: float
+    n_units: int
+    J: int
+    few: bool
+
+
+def fold_unit_values(scorer: UnitScorer, seeded: bool, target: int | None = None) -> tuple:
+    """Per fold-unit scores of A and B (targets averaged, or one target), seeds averaged within fold
+    unless ``seeded``; returns (a, b, n_train, n_test)."""
+    c = scorer.cells
+    sa, sb = scorer.scores("a"), scorer.scores("b")
+    if target is None:
+        va, vb = _nanmean_last(sa), _nanmean_last(sb)
+    else:
+        va, vb = sa[:, target], sb[:, target]
+    frame = pd.DataFrame({"seed": c.seed, "fold": c.fold, "a": va, "b": vb, "n_train": c.n_train,
+                          "n_test": c.n_test})
+    if not seeded:
+        frame = frame.groupby("fold", sort=True)[["a", "b", "n_train", "n_test"]].mean()
+    return (frame["a"].to_numpy(), frame["b"].to_numpy(), frame["n_train"].to_numpy(dtype=float),
+            frame["n_test"].to_numpy(dtype=float))
+
+
+def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n_resamples: int = 2000,
+                  confidence: float = 0.95, seed: int = 0,
+                  ratio_scale: float = 1.0) -> tuple[UnitComparison, list[UnitComparison]]:
+    """Difference A - B with a cluster-bootstrap CI, a unit-swap permutation p and the corrected t-test.
+
+    One set of draws serves the target-averaged statistic and every target's.
+    ``ratio_scale`` is the corrected t-test's calibrated factor for the design
+    (:func:`reports.calibrated.ratio_scale`; 1 = Nadeau-Bengio's heuristic).
+
+    Returns
+    -------
+    overall : UnitComparison
+        Targets averaged.
+    per_target : list of UnitComparison
+        One per target.
+
+    Raises
+    ------
+    ConfigError
+        ``n_resamples < 1`` or a bad ``confidence``.
+    """
+    from reports.paired import corrected_resampled_ttest
+
+    if int(n_resamples) < 1:
+        raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence={confidence!r} must lie strictly between 0 and 1, e.g. 0.95")
+    G = scorer.n_units
+    few = G < FEW_GROUPS
+    observed = scorer.per_target()  # (1, T)
+    boot = null = None
+    if not few:
+        rng = np.random.default_rng(seed)
+        boot, null = [], []
+        for start in range(0, int(n_resamples), 256):
+            p = min(256, int(n_resamples) - start)
+            draws = rng.integers(0, G, size=(p, G))
+            w = np.zeros((p, G))
+            np.add.at(w, (np.repeat(np.arange(p), G), draws.ravel()), 1.0)
+            boot.append(scorer.per_target(weights=w))
+            null.append(scorer.per_target(swap=rng.random((p, G)) < 0.5))
+        boot, null = np.concatenate(boot), np.concatenate(null)
+    floor = 1.0 / (int(n_resamples) + 1)
+    T = observed.shape[1]
+
+    def summarise(target: int | None) -> UnitComparison:
+        def reduce(per_t: np.ndarray) -> np.ndarray:
+            return _nanmean_last(per_t) if target is None else per_t[:, target]
+
+        diff = float(reduce(observed)[0])
+        lo = hi = perm_p = np.nan
+        if boot is not None and np.isfinite(diff):
+            b = reduce(boot)
+            b = b[np.isfinite(b)]
+            if b.size:
+                alpha = (1.0 - confidence) / 2.0
+                lo, hi = (float(x) for x in np.quantile(b, [alpha, 1.0 - alpha]))
+            nl = reduce(null)
+            tol = 1e-12 * max(1.0, abs(diff))
+            perm_p = float((1 + np.sum(np.abs(nl) >= abs(diff) - tol)) / (1 + nl.size))
+        nb_t = nb_df = nb_p = rho = np.nan
+        a, b_, n_tr, n_te = fold_unit_values(scorer, seeded, target)
+        d = a - b_
+        ok = np.isfinite(d)
+        if partition and not few and ok.sum() >= 2:
+            res = corrected_resampled_ttest(a[ok], b_[ok], n_tr[ok], n_te[ok], confidence=confidence,
+                                            ratio_scale=ratio_scale)
+            nb_t, nb_df, nb_p = res.statistic, res.df, res.pvalue
+            # The Bayesian test's rho / (1 - rho) plays the ratio's part: scaled alike.
+            q = ratio_scale * float(np.mean(n_te[ok]) / np.mean(n_tr[ok]))
+            rho = q / (1.0 + q)
+        return UnitComparison(diff, lo, hi, perm_p, floor, nb_t, nb_df, nb_p, d, a, b_, rho, G, int(ok.sum()), few)
+
+    return summarise(None), [summarise(j) for j in range(T)]
+
+
+def pair_cells(run, model: str, base: str, seeds: list[int]) -> Cells:
+    """:class:`Cells` of ``model`` (A) and ``base`` (B) over ``seeds`` (complete for both).
+
+    Partition splits: one fold unit per (seed, fold), scored on its test segments.
+    A fixed test set: one unit per seed, scored with the fold models' averaged predictions.
+
+    Raises
+    ------
+    DataError
+        The two models predict different segments.
+    """
+    ids, y, sa, rep_a = run.stack(model, seeds)
+    ids_b, _, sb, _ = run.stack(base, seeds)
+    if not np.array_equal(ids, ids_b):
+        raise DataError(f"models {model!r} and {base!r} predict different segments; the run is inconsistent")
+    groups = unit_labels(run, ids)
+    if not run.partition:
+        pa = np.stack([sa[rep_a == s].mean(axis=0) for s in seeds])
+        pb = np.stack([sb[rep_a == s].mean(axis=0) for s in seeds])
+        rows = [np.arange(len(ids))] * len(seeds)
+        nan = np.full(len(seeds), np.nan)
+        return Cells(y, pa, pb, rows, np.asarray(seeds), np.full(len(seeds), -1), groups, nan, nan)
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    p = run.preds[(run.preds["model"] == model) & run.preds["seed"].isin(seeds)]
+    folds = p.drop_duplicates(["seed", "fold", "sample_id"])
+    sizes = run.rows[(run.rows["model"] == model) & (run.rows["status"] == "ok")].drop_duplicates(["seed", "fold"])
+    sizes = sizes.set_index(["seed", "fold"])[["n_train", "n_test"]]
+    pa, pb, rows, seed_of, fold_of, n_tr, n_te = [], [], [], [], [], [], []
+    for (s, k), grp in folds.groupby(["seed", "fold"], sort=True):
+        i = seeds.index(int(s))
+        rows.append(pos[grp["sample_id"].to_numpy()].to_numpy())
+        pa.append(sa[i])
+        pb.append(sb[i])
+        seed_of.append(int(s))
+        fold_of.append(int(k))
+        n_tr.append(float(sizes.loc[(s, k), "n_train"]) if (s, k) in sizes.index else np.nan)
+        n_te.append(float(len(grp)))
+    return Cells(y, np.stack(pa), np.stack(pb), rows, np.asarray(seed_of), np.asarray(fold_of), groups,
+                 np.asarray(n_tr), np.asarray(n_te))
