@@ -42,7 +42,7 @@ from benchmark.errors import ConfigError, DataError
 #: Below this many units a group-level test or CI is not printed as a number.
 FEW_GROUPS = 10
 #: What a unit is called, by the split's group column.
-UNIT_NAMES = {"player": "performers", "performer": "performers", "piece": "pieces", "excerpt": "passages",
+UNIT_NAMES = {"player": "performers", "performer": "performers", "piece": "pieces", "excerpt": "excerpts",
               "passage": "passages", "composer": "composers", "performance": "performances"}
 _EPS = 1e-12
 

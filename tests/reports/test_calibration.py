@@ -7,6 +7,7 @@ must stay liberal (so the simulation can fail in both directions).
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "calibration.py"
 def _load_script():
     spec = importlib.util.spec_from_file_location("calibration_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
