@@ -53,6 +53,7 @@ from reports.units import FEW_GROUPS, Cells, UnitScorer, compare_units  # noqa: 
 
 ALPHA = 0.05
 RANGE = (0.03, 0.07)
+SCOPE = (" The fitted factors describe ridge learners on ratings simulated with this layout's performer and passage effects; learners whose fold scores correlate more (or less) across training sets would need their own calibration, so read a p-value near 0.05 with that in mind.")
 TESTS = ("corrected t (NB)", "cluster bootstrap CI", "Bayesian correlated t", "unit-swap permutation")
 LEARNER_TESTS = TESTS[:3]
 
@@ -326,7 +327,7 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str) 
         "the unit-swap permutation test: it tests the two fitted predictors, not the learners). Effect: the "
         "second learner sees its features through added noise (mean fold-level r difference given). A test is "
         f"calibrated when its false-positive rate under its own null lies in [{RANGE[0]}, {RANGE[1]}] at "
-        f"alpha = {ALPHA}; 95% Wilson intervals in brackets.",
+        f"alpha = {ALPHA}; 95% Wilson intervals in brackets." + SCOPE,
         "",
     ]
     for res in results:
