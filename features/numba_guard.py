@@ -13,13 +13,15 @@ cache folder under :func:`numba_cache_root`, by taking an exclusive
 it even after ``kill -9``). A slot is therefore written by one process at a
 time, never two, and it keeps its compiled kernels for the next process that
 claims it, so compilation (about a minute for librosa's kernels) is paid once
-per slot, not once per process.
+per slot, not once per process; a new slot starts as a copy of the fullest
+existing one.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from importlib import metadata
@@ -61,6 +63,24 @@ def _point_numba_at(folder: Path) -> None:
     from numba.core import config
 
     config.CACHE_DIR = str(folder)
+
+
+def _seed(slot: Path) -> None:
+    """Fill an empty slot with a copy of the fullest other slot, so a new slot does not recompile everything.
+
+    Copying a slot its owner is writing is safe: one process writes a slot, each file is renamed into
+    place, and an index entry whose data file is not (yet) there is treated by numba as a miss.
+    """
+    if any(slot.iterdir()):
+        return
+    others = [p for p in slot.parent.glob("slot-*") if p.is_dir() and p != slot]
+    best = max(others, key=lambda p: sum(1 for _ in p.rglob("*.nbi")), default=None)
+    if best is None:
+        return
+    try:
+        shutil.copytree(best, slot, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*", "tmp*"))
+    except (OSError, shutil.Error) as exc:  # a partial copy is only a partial warm start
+        logger.debug("could not seed %s from %s: %s", slot, best, exc)
 
 
 def claimed_slot() -> Path | None:
@@ -106,6 +126,7 @@ def claim_numba_cache() -> Path | None:
             slot = root / f"slot-{n}"
             slot.mkdir(exist_ok=True)
             _lock_fd, _claimed = fd, slot  # the lock is held until this process exits
+            _seed(slot)
             break
         else:
             raise OSError(f"all {MAX_SLOTS} slots are in use")
