@@ -59,12 +59,16 @@ def make_run(root: Path, models: dict, *, seeds=(0,), split="lopo", failed=(), d
     for s in seeds:
         if split == "lopo":
             test_sets = [np.flatnonzero(perf == k) for k in range(len(PLAYERS))]
+        elif split == "fixed":  # a fixed test set (performers 1-3) scored by 4 fold models
+            test_sets = [np.flatnonzero(perf < 3)] * 4
         else:
             order = np.random.default_rng(100 + s).permutation(n)
             test_sets = [np.sort(order[k::3]) for k in range(3)]
         n_folds[str(s)] = len(test_sets)
         for k, te in enumerate(test_sets):
             tr = np.setdiff1d(np.arange(n), te)
+            if split == "fixed":
+                tr = np.flatnonzero((perf >= 3) & (perf % 4 != k))
             folds_rows += [{"sample_id": meta["sample_id"][i], "seed": s, "fold": k, "role": "train"} for i in tr]
             folds_rows += [{"sample_id": meta["sample_id"][i], "seed": s, "fold": k, "role": "test"} for i in te]
             for name, fn in models.items():
@@ -92,8 +96,9 @@ def make_run(root: Path, models: dict, *, seeds=(0,), split="lopo", failed=(), d
     manifest = {
         "run_id": root.name,
         "config": {"models": list(models), "split": split, "seeds": list(seeds)},
-        "split": {"name": split, "description": f"synthetic {split}", "group_column": "player" if split == "lopo"
-                  else None, "partition": True},
+        "split": {"name": split, "description": f"synthetic {split}",
+                  "group_column": "player" if split in ("lopo", "fixed") else None, "partition": split != "fixed",
+                  "seeded": split == "kfold"},
         "n_folds": n_folds,
         "target_names": TARGETS,
     }
@@ -232,6 +237,27 @@ def test_seeds_that_do_not_change_folds_are_averaged_within_fold(tmp_path):
     # Seeds that do change the folds (kfold) are CV repeats: J = folds x seeds.
     k = significance_table(make_run(tmp_path / "k", models, seeds=(0, 1), split="kfold"), **FAST).set_index("model")
     assert k.loc["good", "pearson_n_units"] == 6 and k.attrs["seeded"]
+
+
+def test_fixed_test_set_prints_no_group_level_number(tmp_path):
+    """performer4's shape: 3 test performers, so no cluster CI or p-value appears as a number."""
+    run_dir = make_run(tmp_path / "f", {"rf": noisy(0.6, 30), "good": noisy(0.3, 31)}, seeds=(0, 1), split="fixed")
+    table = significance_table(run_dir, **FAST).set_index("model")
+    assert table.attrs["few"] and table.attrs["n_units"] == 3 and table.attrs["unit"] == "performers"
+    for col in ("diff_lo", "diff_hi", "nb_p", "perm_p", "cluster_lo", "cluster_hi"):
+        assert np.isnan(table.loc["good", f"pearson_{col}"]), col
+    # The difference is on the fold-averaged predictions of each seed, averaged over seeds.
+    data = load_run_data(run_dir)
+    _, y, sg, rep = data.stack("good", [0, 1])
+    _, _, sr, _ = data.stack("rf", [0, 1])
+    expect = np.mean([pooled_metric(y, sg[rep == s].mean(axis=0)[None], "pearson")
+                      - pooled_metric(y, sr[rep == s].mean(axis=0)[None], "pearson") for s in (0, 1)])
+    assert table.loc["good", "pearson_diff"] == pytest.approx(expect, abs=1e-12)
+    md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
+    row = next(line for line in md.splitlines() if line.startswith("| good |"))
+    assert "too few groups (3)" in row and not re.search(r"\[[-+]?\d", row.split("|")[-5])
+    per = "\n".join(to_markdown(d) for d in make_displays(per_target_table(run_dir, **FAST), "per_target"))
+    assert "too few groups (3)" in per
 
 
 def test_seed_sd_and_fold_stats(tmp_path):
