@@ -127,7 +127,8 @@ def _summary_section(res: RunData, n_resamples: int, seed: int) -> str:
     pooled = "pooled out-of-fold" if res.partition else "fixed test set, mean over fold models"
     return ("<h2 id='summary'>Summary</h2>" + _table(pd.DataFrame(rows))
             + _note(f"Mean over targets ({pooled}); CIs: percentile bootstrap over segments ({n_resamples} "
-                    "resamples). Per-fold: mean ± sd over (seed, fold) of the target-averaged metric."))
+                    "resamples). Per-fold: mean ± sd over folds of the target-averaged metric (complete seeds; seeds "
+                    "averaged within a fold when they do not change the folds)."))
 
 
 def _statistics_section(report) -> str:

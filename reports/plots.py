@@ -45,54 +45,36 @@ def per_target_pearson_ci(
     run: str | Path | RunData,
     *,
     models: Sequence[str] | None = None,
-    n_resamples: int = 1000,
+    n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
-    chunk: int = 50,
 ) -> pd.DataFrame:
-    """Pooled Pearson r per (model, target) with percentile segment-bootstrap CIs.
+    """Pooled Pearson r per (model, target) with the per-target table's CIs.
 
-    Each resample draws segments with replacement (the same draw for every
-    model, target and seed) and recomputes the pooled r averaged over
-    replicates (Efron & Tibshirani 1993). Segments of one performer are not
-    independent, so these intervals are narrower than a performer-cluster
-    bootstrap would give.
+    The intervals are those of :func:`reports.significance.per_target_table`
+    (one bootstrap per quantity: the figure and the table show the same CI):
+    whole units of the split resampled, segments for an ungrouped split, none
+    (NaN) below 10 units.
 
     Returns
     -------
     DataFrame
         Columns ``model``, ``target``, ``pearson``, ``lo``, ``hi``; NaN where r
         is undefined (a constant prediction, e.g. the mean baseline).
-        ``attrs["resampled"] == "segments"``.
+        ``attrs["resampled"]`` names what was resampled.
     """
+    from reports.significance import per_target_table
+
     run = load_run_data(run)
     models = list(models) if models is not None else scored_models(run)
-    stacks = [model_stack(run, m) for m in models]
-    if not stacks:
+    if not models:
         raise ConfigError(f"run {run_id(run)} has no model with a complete seed of predictions")
-    n = len(stacks[0].y_true)
-    rng = np.random.default_rng(seed)
-    boots = {m: [] for m in models}
-    done = 0
-    while done < n_resamples:
-        b = min(chunk, n_resamples - done)
-        idx = rng.integers(0, n, (b, n))
-        for m, s in zip(models, stacks, strict=True):
-            # (n_rep, b, n, n_targets) -> r (n_rep, b, n_targets) -> mean over replicates
-            boots[m].append(nanmean(column_pearson(s.y_true[idx][None], s.stack[:, idx]), axis=0))
-        done += b
-    alpha = (1 - confidence) / 2
-    rows = []
-    for m, s in zip(models, stacks, strict=True):
-        est = s.pearson()
-        dist = np.concatenate(boots[m])
-        with np.errstate(invalid="ignore"):
-            lo = np.array([np.nanquantile(d, alpha) if np.isfinite(d).any() else np.nan for d in dist.T])
-            hi = np.array([np.nanquantile(d, 1 - alpha) if np.isfinite(d).any() else np.nan for d in dist.T])
-        for t, name in enumerate(run.targets):
-            rows.append({"model": m, "target": name, "pearson": est[t], "lo": lo[t], "hi": hi[t]})
+    table = per_target_table(run, n_resamples=n_resamples, confidence=confidence, seed=seed, with_tests=False)
+    rows = [{"model": m, "target": t, "pearson": r[f"{m}.r"], "lo": r[f"{m}.r_lo"], "hi": r[f"{m}.r_hi"]}
+            for m in models for t, (_, r) in zip(run.targets, table.iterrows(), strict=True)]
     out = pd.DataFrame(rows)
-    out.attrs.update(resampled="segments", confidence=confidence, n_resamples=n_resamples)
+    out.attrs.update(resampled=table.attrs["resampled"], confidence=confidence, n_resamples=n_resamples,
+                     few=table.attrs["few"], too_few=table.attrs["too_few"])
     return out
 
 
@@ -188,14 +170,18 @@ def plot_per_target(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     x = np.arange(len(targets))
     for i, m in enumerate(models):
         d = table[table["model"] == m].set_index("target").loc[targets]
-        err = np.vstack([d["pearson"] - d["lo"], d["hi"] - d["pearson"]]).clip(min=0)
+        # No CI (too few units): no whisker rather than a made-up one.
+        err = np.nan_to_num(np.vstack([d["pearson"] - d["lo"], d["hi"] - d["pearson"]]), nan=0.0).clip(min=0)
         ax.bar(x + (i - (len(models) - 1) / 2) * width, d["pearson"], width, yerr=err, capsize=1.5,
                label=m, error_kw={"elinewidth": 0.7})
     ax.set_xticks(x, [_short(t) for t in targets], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("pooled Pearson r")
     ax.axhline(0, color="black", lw=0.6)
     conf = int(round(100 * table.attrs.get("confidence", 0.95)))
-    note = f"whiskers: {conf}% CI, bootstrap over segments"
+    if table.attrs.get("few"):
+        note = f"no whiskers: {table.attrs.get('too_few') or 'too few groups'}"
+    else:
+        note = f"whiskers: {conf}% CI, bootstrap over {table.attrs.get('resampled', 'segments')}"
     if dropped:
         note += f"; r undefined (constant predictions): {', '.join(dropped)}"
     ax.set_title(f"{title or 'Pearson r per target'}\n{note}", fontsize=9)

@@ -350,6 +350,7 @@ def per_target_table(
     ceiling: pd.DataFrame | None = None,
     resample: str = "split",
     confidence: float = 0.95,
+    with_tests: bool = True,
 ) -> pd.DataFrame:
     """One row per target: each model's pooled r with CI, r / ceiling and its test against the baseline.
 
@@ -368,6 +369,8 @@ def per_target_table(
         As :func:`significance_table`.
     resample : {"split", "segments"}
         CI unit: the split's units (segments if ungrouped) or segments.
+    with_tests : bool
+        False leaves the test columns NaN (the figures need only the CIs).
 
     Returns
     -------
@@ -415,7 +418,9 @@ def per_target_table(
             if ceil is not None:
                 cols["r_over_ceiling"] = cols["r"] / ceil
             common = [s for s in seeds if s in base_seeds]
-            if model != base and common and not constant_model(run, base, common):
+            if model != base and common and not with_tests:
+                pass
+            elif model != base and common and not constant_model(run, base, common):
                 _, per_t = compare_pair(run, model, base, "pearson", common, n_resamples=n_resamples, seed=seed,
                                         confidence=confidence)
                 for j, res in enumerate(per_t):

@@ -275,7 +275,7 @@ def undefined_tolerant_ci(*args, **kwargs):
     return res
 
 
-def summary_table(run_dir, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def summary_table(run_dir, *, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """One row per model: pooled mean r and R^2 with 95% segment-bootstrap CIs,
     per-fold means, and how many of the planned jobs finished.
 
@@ -356,7 +356,7 @@ def format_table(table: pd.DataFrame, *, split: str, partition: bool = True) -> 
                  "the correlation of performers' mean levels with the correlation within performers, so the "
                  "report (`benchmark report`) adds the within-performer r and the fold-level r with cluster CIs, "
                  "and tests differences on the fold-level r. CIs here: percentile bootstrap over segments "
-                 "(1000 resamples, the same draw for every seed). Per-fold: mean ± sd over folds of the "
+                 "(2000 resamples, the same draw for every seed: the report's segment CIs are the same). Per-fold: mean ± sd over folds of the "
                  "target-averaged metric, complete seeds only, seeds averaged within a fold when they do not "
                  "change the folds.")
     return "\n".join(lines)
