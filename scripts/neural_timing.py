@@ -4,7 +4,8 @@ Usage::
 
     PERCEPIANO_CACHE=/work/cache python scripts/neural_timing.py --models ast_tiny,hybrid --split lopo --folds 0,7
 
-Prints, per (model, fold): wall seconds of the job (fit + predict), epochs run,
+Prints, per (model, fold): wall and CPU seconds of the job (fit + predict; on a
+shared machine the CPU seconds of a one-thread job are what it takes alone), epochs run,
 seconds per epoch, the best epoch, parameter count, the test fold's mean
 Pearson r over the 19 targets (per-fold, not pooled) and the process's peak
 resident memory. Jobs go through :func:`benchmark.execute.run_job`, exactly as
@@ -55,16 +56,16 @@ def main() -> None:
     runner = Runner(cfg, tempfile.mkdtemp(prefix="neural-timing-"), progress=False, command=["neural_timing"])
     runner.prepare()
     folds = [int(f) for f in args.folds.split(",")]
-    print("| model | fold | held out | n_train | params | epochs run (best) | s/epoch | job s | fold mean r | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | fold | held out | n_train | params | epochs run (best) | s/epoch | job s (wall) | job s (CPU) | fold mean r | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model in models:
         spec = MODELS.get(model)
         for k in folds:
             job = Job(JobKey(model, args.seed, k), model, tuple(sorted(params.items())))
             ctx = runner.inputs([job], threads=args.threads).for_job(job)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = run_job(job, spec, ctx)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             if not out.ok:
                 print(f"| {model} | {k} | failed: {out.error} |")
                 continue
@@ -75,7 +76,7 @@ def main() -> None:
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"| {model} | {k} | {held} | {len(tr)} | {f.get('n_params', 0) / 1e6:.2f}M | "
                   f"{f.get('epochs_run')} ({f.get('best_epoch')}) | {f.get('seconds_per_epoch', 0):.2f} | "
-                  f"{wall:.1f} | {r:.3f} | {rss:.0f} |", flush=True)
+                  f"{wall:.1f} | {cpu:.1f} | {r:.3f} | {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

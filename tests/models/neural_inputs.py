@@ -11,7 +11,7 @@ from features.inputs import ArrayRef, SegmentInputs
 from features.sets import load_mel, load_roll
 
 #: Settings that make a neural model fit in a second or two on tiny inputs (tests only).
-QUICK = {"epochs": 3, "patience": 3, "crop": 16, "time_pool": 2, "batch_size": 16}
+QUICK = {"epochs": 2, "patience": 2, "crop": 16, "time_pool": 2, "batch_size": 32}
 #: Sizes too large to train in a unit test; their forward shapes are tested on their own.
 LARGE = ("small", "medium", "base")
 

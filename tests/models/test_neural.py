@@ -96,7 +96,7 @@ def _toy(tmp_path, n=96, seed=0):
 def test_training_learns_a_learnable_toy_target(name, tmp_path):
     X, y = _toy(tmp_path)
     groups = np.repeat(np.arange(8), 12)
-    est = MODELS.build(name, **{**QUICK, "epochs": 12, "patience": 12}, random_state=0)
+    est = MODELS.build(name, **{**QUICK, "epochs": 12, "patience": 12, "batch_size": 16}, random_state=0)
     est.fit(X[:72], y[:72], groups=groups[:72])
     hist = est.info_["history"]
     assert hist[-1] > hist[0] and est.info_["best_val_r"] > 0.5

@@ -67,6 +67,7 @@ def test_headline_command_runs_rf_ast_tiny_and_hybrid_under_lopo(fake_data_dir, 
     assert "ast_tiny" in out and "hybrid" in out
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_training_and_resumed_gives_the_same_predictions(fake_data_dir, tmp_path, study,
                                                                           monkeypatch, capsys):
     from models import training
