@@ -19,6 +19,48 @@ from scipy import stats
 METRICS = ("pearson", "spearman", "r2", "mae")
 
 
+_EPS = 1e-12
+_REL = 1e-10
+
+
+def pearson_from_sums(sy, sp, syy, spp, syp, n) -> np.ndarray:
+    """Pearson r from the moment sums of a set of rows: the project's one Pearson formula.
+
+    ``sy = sum y``, ``sp = sum p``, ``syy = sum y^2``, ``spp = sum p^2``,
+    ``syp = sum y p`` over ``n`` rows (arrays broadcast). NaN where r is
+    undefined: fewer than two rows, or a column that is constant (variance
+    below 1e-10 of its raw second moment, which absorbs rounding). Sums of
+    centred values keep the formula free of cancellation
+    (:func:`column_pearson` centres; :class:`reports.units.UnitScorer`
+    centres each target before summing).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vy, vp = syy - sy * sy / n, spp - sp * sp / n
+        ok = (n > 1) & (vy > _REL * np.abs(syy) + _EPS) & (vp > _REL * np.abs(spp) + _EPS)
+        return np.where(ok, (syp - sy * sp / n) / np.sqrt(np.where(ok, vy * vp, 1.0)), np.nan)
+
+
+def column_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Pearson r of each column, vectorised over any leading axes (:func:`pearson_from_sums`).
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray, shape (..., n_samples, n_targets)
+
+    Returns
+    -------
+    ndarray, shape (..., n_targets); NaN for a constant column or fewer than two samples.
+    """
+    y_true, y_pred = np.broadcast_arrays(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
+    n = y_true.shape[-2]
+    if n == 0:
+        return np.full(y_true.shape[:-2] + y_true.shape[-1:], np.nan)
+    t = y_true - y_true.mean(axis=-2, keepdims=True)
+    p = y_pred - y_pred.mean(axis=-2, keepdims=True)
+    return pearson_from_sums(t.sum(axis=-2), p.sum(axis=-2), (t * t).sum(axis=-2), (p * p).sum(axis=-2),
+                             (t * p).sum(axis=-2), float(n))
+
+
 def _column_metric(name: str, t: np.ndarray, p: np.ndarray) -> float:
     if len(t) < 2:
         return float("nan")
@@ -29,11 +71,11 @@ def _column_metric(name: str, t: np.ndarray, p: np.ndarray) -> float:
         if ss_tot == 0.0:
             return float("nan")
         return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot
+    if name == "pearson":
+        return float(column_pearson(t[:, None], p[:, None])[0])
     # A constant column has no correlation; report NaN rather than a warning storm.
     if np.ptp(t) == 0 or np.ptp(p) == 0:
         return float("nan")
-    if name == "pearson":
-        return float(stats.pearsonr(t, p).statistic)
     if name == "spearman":
         return float(stats.spearmanr(t, p).statistic)
     raise ValueError(f"unknown metric {name!r}; use one of {METRICS}")

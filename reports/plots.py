@@ -28,10 +28,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from benchmark.errors import ConfigError  # noqa: E402
+from benchmark.metrics import column_pearson  # noqa: E402
 from reports.analysis import error_matrix  # noqa: E402
-from reports.results import ModelStack, best_model, model_stack, nanmean, run_id, scored_models  # noqa: E402
+from reports.results import ModelStack, best_model, model_stack, run_id, scored_models  # noqa: E402
 from reports.rundata import RunData, load_run_data  # noqa: E402
-from reports.summary import column_pearson  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

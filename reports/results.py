@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
+from benchmark.metrics import column_pearson
 from reports.rundata import RunData
-from reports.summary import column_pearson, column_r2
+from reports.summary import column_r2
 
 
 def nanmean(a, axis=None):

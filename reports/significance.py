@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import ConfigError, DataError
+from benchmark.errors import ConfigError
+from benchmark.metrics import column_pearson
+from reports.calibrated import ratio_scale
 from reports.multitest import adjust_pvalues
 from reports.rundata import RunData, fold_scores, load_run_data, resolve_baseline
-from reports.summary import METRIC_FUNCTIONS, _nanmean, bootstrap_pooled, column_pearson, pooled_metric
-from reports.calibrated import ratio_scale
+from reports.summary import METRIC_FUNCTIONS, _nanmean, bootstrap_pooled, pooled_metric
 from reports.units import (
     FEW_GROUPS,
     UnitComparison,

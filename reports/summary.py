@@ -18,30 +18,12 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
+from benchmark.metrics import column_pearson, pearson_from_sums
 
 logger = logging.getLogger(__name__)
 
 Z_EPS = 1e-12
 _REL_EPS = 1e-10
-
-
-def column_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Pearson r of each column, vectorised over any leading axes.
-
-    Parameters
-    ----------
-    y_true, y_pred : ndarray, shape (..., n_samples, n_targets)
-
-    Returns
-    -------
-    ndarray, shape (..., n_targets); NaN for a constant column.
-    """
-    t = y_true - y_true.mean(axis=-2, keepdims=True)
-    p = y_pred - y_pred.mean(axis=-2, keepdims=True)
-    num = (t * p).sum(axis=-2)
-    den = np.sqrt((t * t).sum(axis=-2) * (p * p).sum(axis=-2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > Z_EPS, num / np.where(den > Z_EPS, den, 1.0), np.nan)
 
 
 def column_r2(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -184,13 +166,9 @@ class PooledScorer:
     def _from_sums(self, s: np.ndarray, total: float) -> float:
         # Called once per resample: plain ufuncs, no error-state context, only valid cells divided.
         if self.metric == "pearson":
-            sy, sp, syy, spp, syp = s.reshape(5, -1)
-            vy, vp = syy - sy * sy / total, spp - sp * sp / total
-            # A constant column: zero variance up to the rounding of the shared centring.
-            ok = (vy > _REL_EPS * syy) & (vp > _REL_EPS * spp)
-            den = np.sqrt(np.where(ok, vy * vp, 0.0))
-            ok &= den > Z_EPS
-            val = (syp - sy * sp / total)[ok] / den[ok]
+            # A constant column (zero variance up to the rounding of the shared centring) is NaN.
+            r = pearson_from_sums(*s.reshape(5, -1), total)
+            val = r[np.isfinite(r)]
         else:
             sy, syy, ssr = s.reshape(3, -1)
             sst = syy - sy * sy / total

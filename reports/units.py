@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError, DataError
+from benchmark.metrics import pearson_from_sums
 
 #: Below this many units a group-level test or CI is not printed as a number.
 FEW_GROUPS = 10
@@ -158,15 +159,12 @@ def _moments(y: np.ndarray, p: np.ndarray, metric: str) -> np.ndarray:
 def metric_from_sums(s: np.ndarray, n: np.ndarray, metric: str) -> np.ndarray:
     """The metric of every cell from its moment sums ``s`` (..., k) and row counts ``n`` (...); NaN if undefined.
 
-    The single Pearson formula of the reports (:func:`reports.summary.column_pearson` is its
-    one-call form).
+    Pearson r is :func:`benchmark.metrics.pearson_from_sums`, the project's one Pearson formula
+    (:func:`benchmark.metrics.column_pearson` is its one-call form).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         if metric == "pearson":
-            sy, sp, syy, spp, syp = np.moveaxis(s, -1, 0)
-            vy, vp = syy - sy * sy / n, spp - sp * sp / n
-            ok = (n > 1) & (vy > 1e-10 * np.abs(syy) + _EPS) & (vp > 1e-10 * np.abs(spp) + _EPS)
-            return np.where(ok, (syp - sy * sp / n) / np.sqrt(np.where(ok, vy * vp, 1.0)), np.nan)
+            return pearson_from_sums(*np.moveaxis(s, -1, 0), n)
         sy, syy, ssr = np.moveaxis(s, -1, 0)
         sst = syy - sy * sy / n
         ok = (n > 1) & (sst > 1e-10 * np.abs(syy) + _EPS)
@@ -419,25 +417,30 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     return summarise(None), [summarise(j) for j in range(T)]
 
 
-def pair_cells(run, model: str, base: str, seeds: list[int]) -> Cells:
+def pair_cells(run, model: str, base: str, seeds: list[int], run_b=None) -> Cells:
     """:class:`Cells` of ``model`` (A) and ``base`` (B) over ``seeds`` (complete for both).
 
     Partition splits: one fold unit per (seed, fold), scored on its test segments.
     A fixed test set: one unit per seed, scored with the fold models' averaged predictions.
+    ``run_b`` (default ``run``): the run whose ``base`` predictions are B; it must
+    have ``run``'s folds (``benchmark compare`` checks them), whose units and
+    fold structure are used.
 
     Raises
     ------
     DataError
         The two models predict different segments.
     """
+    other = run if run_b is None else run_b
     ids, y, sa, rep_a = run.stack(model, seeds)
-    ids_b, _, sb, _ = run.stack(base, seeds)
+    ids_b, _, sb, rep_b = other.stack(base, seeds)
     if not np.array_equal(ids, ids_b):
-        raise DataError(f"models {model!r} and {base!r} predict different segments; the run is inconsistent")
+        where = "the run is inconsistent" if run_b is None else "were segments skipped in one run?"
+        raise DataError(f"models {model!r} and {base!r} predict different segments; {where}")
     groups = unit_labels(run, ids)
     if not run.partition:
         pa = np.stack([sa[rep_a == s].mean(axis=0) for s in seeds])
-        pb = np.stack([sb[rep_a == s].mean(axis=0) for s in seeds])
+        pb = np.stack([sb[rep_b == s].mean(axis=0) for s in seeds])
         rows = [np.arange(len(ids))] * len(seeds)
         nan = np.full(len(seeds), np.nan)
         return Cells(y, pa, pb, rows, np.asarray(seeds), np.full(len(seeds), -1), groups, nan, nan)
