@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare the models of two runs of the same split (A - B)")
     cmp_.add_argument("run_a")
     cmp_.add_argument("run_b")
-    cmp_.add_argument("--n-resamples", type=int, default=2000, help="paired bootstrap resamples (default 2000)")
-    cmp_.add_argument("--n-permutations", type=int, default=2000, help="permutation test draws (default 2000)")
+    cmp_.add_argument("--n-resamples", type=int, default=2000,
+                      help="cluster-bootstrap resamples and unit-swap permutations (default 2000)")
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
 
     feat = sub.add_parser("features", help="build or inspect the feature cache")
@@ -423,8 +423,7 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import compare_runs, format_comparison
 
-    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples,
-                         n_permutations=args.n_permutations, seed=args.seed)
+    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed)
     print(format_comparison(table))
     return 0
 

@@ -3,11 +3,17 @@
 Two runs are comparable only when their segments are predicted under the same
 conditions: the same data (manifest data hash), the same split with the same
 options, and the same fold assignment in every shared seed. Then a model's
-out-of-fold predictions in run A and run B are paired segment by segment,
-and their difference (A - B) gets a paired bootstrap CI over segments
-(:func:`reports.bootstrap.paired_bootstrap_diff`) and a paired permutation
-test (:func:`reports.permutation.permutation_test_predictions`). Typical
-use: the same models before and after a code change, or with other options.
+out-of-fold predictions in run A and run B are paired fold by fold, and
+their difference (A - B) is tested with the machinery of the significance
+table (:mod:`reports.units`): the estimand is the fold-level mean metric
+(each test fold's metric, averaged over targets and folds); its CI is a
+cluster bootstrap over the split's units and its p-value swaps *whole units*
+(performers under lopo, pieces under piece, segments under kfold) between
+the two runs. Seeds that do not change the folds are averaged within fold.
+With fewer than :data:`reports.units.FEW_GROUPS` units no CI or p-value is
+computed: the cell says ``too few groups (n)``. The test is about these two
+fitted predictors on these units, not the learning algorithms. Typical use:
+the same models before and after a code change, or with other options.
 """
 
 from __future__ import annotations
@@ -18,29 +24,21 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
-from reports.bootstrap import paired_bootstrap_diff
-from reports.permutation import permutation_test_predictions
-from reports.results import model_stack, nanmean, run_id
+from reports.results import run_id
 from reports.rundata import RunData, load_run_data
-from reports.summary import column_pearson, column_r2
+from reports.units import UnitScorer, compare_units, pair_cells, run_design, too_few
 
-METRICS = {"pearson": column_pearson, "r2": column_r2}
-
-
-def _side_by_side(y_true: np.ndarray, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lay replicates side by side: (n_reps, n, t) -> (n, n_reps * t), so a resampled row moves every seed."""
-    n_reps, n, t = stack.shape
-    return np.tile(y_true, (1, n_reps)), stack.transpose(1, 0, 2).reshape(n, n_reps * t)
+METRICS = ("pearson", "r2")
 
 
-def _metric(name: str):
-    fn = METRICS[name]
-
-    def score(y: np.ndarray, p: np.ndarray) -> float:
-        # Mean over every (replicate, target) column = mean over seeds of the target-averaged metric.
-        return float(nanmean(fn(y, p)))
-
-    return score
+def _level(scorer: UnitScorer, which: str) -> float:
+    """The fold-level mean metric of one side: per target the mean over fold units, then over targets."""
+    sc = scorer.scores(which)
+    ok = np.isfinite(sc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_t = np.where(ok, sc, 0.0).sum(axis=0) / ok.sum(axis=0)
+    per_t = per_t[np.isfinite(per_t)]
+    return float(per_t.mean()) if per_t.size else float("nan")
 
 
 def _folds(run: RunData):
@@ -86,52 +84,50 @@ def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
     *,
-    metrics: tuple[str, ...] = ("pearson", "r2"),
+    metrics: tuple[str, ...] = METRICS,
     n_resamples: int = 2000,
-    n_permutations: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per model present in both runs: pooled metrics in each, and A - B with a CI and a p-value.
+    """Per model present in both runs: the fold-level mean metric in each, and A - B with a CI and a p-value.
 
-    A model is compared on the seeds complete in both runs; with several
-    seeds, the replicates are laid side by side so that a resampled or
-    swapped segment carries all its seeds' predictions.
+    A model is compared on the seeds complete in both runs. The units are
+    those of the split (read from run A's folds; run B's are the same, see
+    :func:`check_comparable`).
 
     Parameters
     ----------
     run_a, run_b : path
     metrics : tuple of {"pearson", "r2"}
-        Mean over targets of pooled Pearson r / R^2.
+        Fold-level mean over targets and folds of Pearson r / R^2.
     n_resamples : int
-        Paired bootstrap resamples (over segments, percentile interval).
-    n_permutations : int
-        Permutations of the paired permutation test (two-sided).
+        Cluster-bootstrap resamples, and unit-swap permutations of the two-sided permutation test.
     confidence : float
     seed : int
 
     Returns
     -------
     DataFrame, one row per shared model (run A's order)
-        ``model``, ``seeds``, ``n_segments``, then per metric ``m``:
+        ``model``, ``seeds``, ``n_segments``, ``n_units``, then per metric ``m``:
         ``m_a``, ``m_b``, ``m_diff`` (A - B), ``m_diff_lo``, ``m_diff_hi``,
-        ``m_p``; and ``note``. ``attrs``: run ids, split, resampled
-        ("segments"), n_resamples, n_permutations, confidence.
+        ``m_p`` (NaN with too few units); and ``note``. ``attrs``: run ids,
+        split, unit, n_units, few, seeded, n_resamples, perm_floor, confidence.
 
     Raises
     ------
     ConfigError
         The runs are not comparable (:func:`check_comparable`), share no
-        model, or a metric is unknown.
+        model, a metric is unknown, or ``n_resamples < 1``.
     """
     bad = [m for m in metrics if m not in METRICS]
     if bad:
-        raise ConfigError(f"unknown metric {bad[0]!r}; use {tuple(METRICS)}")
+        raise ConfigError(f"unknown metric {bad[0]!r}; use {METRICS}")
     a, b = load_run_data(run_a), load_run_data(run_b)
     seeds = check_comparable(a, b)
     models = [m for m in a.models if m in b.models]
     if not models:
         raise ConfigError(f"the runs share no model (A: {', '.join(a.models)}; B: {', '.join(b.models)})")
+    design = run_design(a)
     rows = []
     for model in models:
         rec: dict = {"model": model}
@@ -140,61 +136,70 @@ def compare_runs(
             rec["note"] = "no seed complete in both runs: not compared"
             rows.append(rec)
             continue
-        sa, sb = model_stack(a, model, common), model_stack(b, model, common)
-        if not np.array_equal(sa.sample_ids, sb.sample_ids):
-            raise ConfigError(f"model {model!r} predicts different segments in the two runs; "
-                              "were segments skipped in one of them?")
-        y, pa = _side_by_side(sa.y_true, sa.stack)
-        _, pb = _side_by_side(sb.y_true, sb.stack)
-        rec.update(seeds=",".join(map(str, common)), n_segments=len(sa.sample_ids))
+        notes = []
+        cells = pair_cells(a, model, model, common, run_b=b)
         for m in metrics:
-            score = _metric(m)
-            rec[f"{m}_a"], rec[f"{m}_b"] = score(y, pa), score(y, pb)
-            perm = permutation_test_predictions(y, pa, pb, score, n_permutations=n_permutations, seed=seed)
-            rec[f"{m}_diff"], rec[f"{m}_p"] = perm.statistic, perm.pvalue
-            if np.isfinite(perm.statistic):
-                ci = paired_bootstrap_diff(y, pa, pb, score, n_resamples=n_resamples, confidence=confidence,
-                                           seed=seed, resampled="segments")
-                rec[f"{m}_diff_lo"], rec[f"{m}_diff_hi"] = ci.low, ci.high
-            else:
-                rec[f"{m}_diff_lo"] = rec[f"{m}_diff_hi"] = np.nan
-        rec["note"] = "" if np.allclose(sa.y_true, sb.y_true) else "y_true differs between runs"
+            scorer = UnitScorer(cells, m)
+            res, _ = compare_units(scorer, seeded=design.seeded, partition=design.partition,
+                                   n_resamples=n_resamples, confidence=confidence, seed=seed)
+            rec.update({f"{m}_a": _level(scorer, "a"), f"{m}_b": _level(scorer, "b"), f"{m}_diff": res.diff,
+                        f"{m}_diff_lo": res.ci_low, f"{m}_diff_hi": res.ci_high, f"{m}_p": res.perm_p})
+        rec.update(seeds=",".join(map(str, common)), n_segments=len(cells.y), n_units=scorer.n_units)
+        _, y_b, _, _ = b.stack(model, common)
+        if not np.allclose(cells.y, y_b):
+            notes.append("y_true differs between runs")
+        rec["note"] = "; ".join(notes)
         rows.append(rec)
-    cols = ["model", "seeds", "n_segments"] + [f"{m}_{c}" for m in metrics
-                                               for c in ("a", "b", "diff", "diff_lo", "diff_hi", "p")] + ["note"]
-    out = pd.DataFrame(rows).reindex(columns=cols)
-    out.attrs.update(run_a=run_id(a), run_b=run_id(b), split=a.split, resampled="segments",
-                     n_resamples=int(n_resamples), n_permutations=int(n_permutations), confidence=confidence,
-                     metrics=list(metrics))
+    cols = ["model", "seeds", "n_segments", "n_units"] + [f"{m}_{c}" for m in metrics
+                                                          for c in ("a", "b", "diff", "diff_lo", "diff_hi", "p")]
+    out = pd.DataFrame(rows).reindex(columns=cols + ["note"])
+    out.attrs.update(run_a=run_id(a), run_b=run_id(b), split=a.split, resampled=design.unit, unit=design.unit,
+                     n_units=design.n_units, few=design.few, seeded=design.seeded, partition=design.partition,
+                     n_resamples=int(n_resamples), perm_floor=1.0 / (int(n_resamples) + 1),
+                     confidence=confidence, metrics=list(metrics))
     return out
 
 
 def format_comparison(table: pd.DataFrame) -> str:
     """Markdown rendering of :func:`compare_runs`."""
     at = table.attrs
-    metrics = at.get("metrics", ["pearson", "r2"])
+    metrics = at.get("metrics", list(METRICS))
     label = {"pearson": "r", "r2": "R^2"}
     head = ["model", "seeds"]
     for m in metrics:
         head += [f"{label.get(m, m)} A", f"{label.get(m, m)} B", f"{label.get(m, m)} A-B [CI]", "p"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    floor = at.get("perm_floor", 0.0)
+    few = too_few(at.get("n_units", 0)) if at.get("few") else None
 
     def num(v, fmt="{:.3f}"):
         return "n/a" if v is None or pd.isna(v) else fmt.format(v)
 
+    def pval(v):
+        if few is not None:
+            return few
+        if v is not None and not pd.isna(v) and v <= floor * (1 + 1e-9):
+            return f"< {floor:.2g}"
+        return num(v, "{:.4f}")
+
     for _, r in table.iterrows():
         cells = [str(r["model"]), "" if pd.isna(r.get("seeds")) else str(r["seeds"])]
         for m in metrics:
-            diff = (f"{num(r[f'{m}_diff'], '{:+.3f}')} [{num(r[f'{m}_diff_lo'], '{:+.3f}')}, "
-                    f"{num(r[f'{m}_diff_hi'], '{:+.3f}')}]")
-            cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), diff, num(r[f"{m}_p"], "{:.4f}")]
+            ci = (few if few is not None else
+                  f"[{num(r[f'{m}_diff_lo'], '{:+.3f}')}, {num(r[f'{m}_diff_hi'], '{:+.3f}')}]")
+            cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), f"{num(r[f'{m}_diff'], '{:+.3f}')} {ci}", pval(r[f"{m}_p"])]
         lines.append("| " + " | ".join(cells) + " |")
     conf = int(round(100 * at.get("confidence", 0.95)))
-    lines += ["", f"A = {at.get('run_a')}, B = {at.get('run_b')}; split `{at.get('split')}`. Metrics: mean over "
-              "targets of pooled out-of-fold Pearson r / R^2, averaged over the seeds complete in both runs. "
-              f"A-B: {conf}% percentile paired bootstrap over segments ({at.get('n_resamples')} resamples); "
-              f"p: two-sided paired permutation test swapping a segment's predictions between the runs "
-              f"({at.get('n_permutations')} permutations)."]
+    unit = at.get("unit", "segments")
+    seeds = ("seeds change the folds: each (seed, fold) is a fold unit" if at.get("seeded")
+             else "seeds averaged within each fold")
+    lines += ["", f"A = {at.get('run_a')}, B = {at.get('run_b')}; split `{at.get('split')}`, unit: "
+              f"{at.get('n_units')} {unit}. Metrics: fold-level mean over targets and test folds of out-of-fold "
+              f"Pearson r / R^2 ({seeds}). A-B: {conf}% percentile cluster bootstrap over {unit} "
+              f"({at.get('n_resamples')} resamples); p: two-sided permutation test swapping whole {unit} between "
+              f"the runs ({at.get('n_resamples')} permutations); it tests these two fitted predictors on these "
+              f"{unit}, not the learning algorithms."
+              + (f" Only {at.get('n_units')} {unit}: {few}, no CI or p-value." if few else "")]
     notes = [f"{r['model']}: {r['note']}" for _, r in table.iterrows() if isinstance(r.get("note"), str) and r["note"]]
     if notes:
         lines.append("Notes: " + "; ".join(notes))

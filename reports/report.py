@@ -20,8 +20,8 @@ from benchmark.errors import ConfigError
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.rundata import GroupCheck, RunData, check_groups, load_run_data
 from reports.significance import _fold_level, bayesian_table, per_target_table, significance_table
-from reports.units import run_design
 from reports.summary import METRIC_FUNCTIONS, _nanmean
+from reports.units import run_design
 
 RANK_BLOCKS = ("targets", "folds")
 #: Why each kind of block falls short of Demsar's independent data sets.

@@ -1,4 +1,5 @@
-"""``benchmark compare``: refuses incomparable runs, finds no difference between a run and itself."""
+"""``benchmark compare``: refuses incomparable runs, finds no difference between a run and itself, and
+tests at the split's unit (whole performers swapped and resampled), like the significance table."""
 
 import json
 import shutil
@@ -10,6 +11,7 @@ import pytest
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
 from reports.compare import compare_runs, format_comparison
+from tests.reports.test_significance import PLAYERS, make_run, noisy
 
 
 def edited_copy(run, dest, **manifest_changes):
@@ -26,27 +28,80 @@ def edited_copy(run, dest, **manifest_changes):
 
 
 def test_a_run_compared_with_itself_shows_no_difference(small_run):
-    t = compare_runs(small_run, small_run, n_resamples=100, n_permutations=100)
+    t = compare_runs(small_run, small_run, n_resamples=100)
     assert list(t["model"]) == ["mean", "ridge", "rf"]
     for m in ("pearson", "r2"):
         ok = t.dropna(subset=[f"{m}_a"])
         np.testing.assert_allclose(ok[f"{m}_a"], ok[f"{m}_b"])
-        assert (ok[f"{m}_diff"] == 0).all() and (ok[f"{m}_p"] == 1.0).all()
-        assert (ok[f"{m}_diff_lo"] == 0).all() and (ok[f"{m}_diff_hi"] == 0).all()
-    assert t.attrs["resampled"] == "segments"
-    assert "| rf |" in format_comparison(t)
+        assert (ok[f"{m}_diff"] == 0).all()
+        # 4 performers: no group-level CI or p-value.
+        assert ok[[f"{m}_diff_lo", f"{m}_diff_hi", f"{m}_p"]].isna().all().all()
+    assert t.attrs["unit"] == "performers" and t.attrs["n_units"] == 4 and t.attrs["few"]
+    md = format_comparison(t)
+    assert "| rf |" in md and "too few groups (4)" in md.split("| rf |")[1].splitlines()[0]
 
 
-def test_worse_predictions_show_a_positive_difference(small_run, tmp_path):
-    noisy = shutil.copytree(small_run, tmp_path / "noisy")
+def _fold_scores(run_dir, model, metric):
+    """Each LOPO fold's target-averaged metric as the runner stored it, by fold (= performer PLAYERS[fold])."""
+    rows = pd.concat(pd.read_parquet(p) for p in (run_dir / "jobs").glob(f"{model}__*.rows.parquet"))
+    return rows[rows["metric"] == metric].groupby("fold")["value"].mean().sort_index().to_numpy()
+
+
+@pytest.fixture()
+def twelve(tmp_path):
+    """Two runs of the same 12-performer LOPO split whose rf differs."""
+    a = make_run(tmp_path / "a", {"rf": noisy(0.55, 1), "same": noisy(0.6, 9)})
+    b = make_run(tmp_path / "b", {"rf": noisy(0.6, 2), "same": noisy(0.6, 9)})
+    return a, b
+
+
+def test_compare_swaps_and_resamples_whole_performers(twelve):
+    a, b = twelve
+    n = 200
+    t = compare_runs(a, b, n_resamples=n, seed=3).set_index("model")
+    assert t.attrs["unit"] == "performers" and t.attrs["n_units"] == 12 and not t.attrs["few"]
+    order = np.argsort(PLAYERS)  # units are sorted by label; fold k tests performer PLAYERS[k]
+    for m in ("pearson", "r2"):
+        fa, fb = _fold_scores(a, "rf", m), _fold_scores(b, "rf", m)
+        assert t.loc["rf", f"{m}_a"] == pytest.approx(fa.mean(), abs=1e-12)
+        assert t.loc["rf", f"{m}_b"] == pytest.approx(fb.mean(), abs=1e-12)
+        d = (fa - fb)[order]
+        assert t.loc["rf", f"{m}_diff"] == pytest.approx(d.mean(), abs=1e-12)
+        # One LOPO fold is one performer: resampling a performer draws its fold, swapping it flips its sign.
+        rng = np.random.default_rng(3)
+        draws = rng.integers(0, 12, size=(n, 12))
+        swap = rng.random((n, 12)) < 0.5
+        boot = d[draws].mean(axis=1)
+        null = np.where(swap, -d, d).mean(axis=1)
+        assert t.loc["rf", f"{m}_diff_lo"] == pytest.approx(np.quantile(boot, 0.025), abs=1e-12)
+        assert t.loc["rf", f"{m}_diff_hi"] == pytest.approx(np.quantile(boot, 0.975), abs=1e-12)
+        assert t.loc["rf", f"{m}_p"] == pytest.approx((1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1))
+        assert t.loc["same", f"{m}_diff"] == 0 and t.loc["same", f"{m}_p"] == 1.0
+
+
+def test_compare_p_agrees_with_scipys_exact_test_over_performers(twelve):
+    from scipy.stats import permutation_test
+
+    a, b = twelve
+    t = compare_runs(a, b, n_resamples=20000, metrics=("pearson",)).set_index("model")
+    fa, fb = _fold_scores(a, "rf", "pearson"), _fold_scores(b, "rf", "pearson")
+    ref = permutation_test((fa, fb), lambda x, y: np.mean(x - y), permutation_type="samples",
+                           n_resamples=np.inf).pvalue  # all 2^12 performer swaps
+    assert 0.02 < ref < 0.98  # a p-value away from the edges, so the check has teeth
+    assert t.loc["rf", "pearson_p"] == pytest.approx(ref, abs=0.015)
+
+
+def test_worse_predictions_show_a_positive_difference(twelve, tmp_path):
+    a, _ = twelve
+    worse = shutil.copytree(a, tmp_path / "worse")
     rng = np.random.default_rng(0)
-    for path in (noisy / "jobs").glob("rf__*.preds.parquet"):
+    for path in (worse / "jobs").glob("rf__*.preds.parquet"):
         p = pd.read_parquet(path)
-        p["y_pred"] += rng.normal(0, 0.3, len(p))
+        p["y_pred"] += rng.normal(0, 1.0, len(p))
         p.to_parquet(path, index=False)
-    t = compare_runs(small_run, noisy, n_resamples=300, n_permutations=300).set_index("model")
+    t = compare_runs(a, worse, n_resamples=300).set_index("model")
     assert t.loc["rf", "r2_diff"] > 0 and t.loc["rf", "r2_diff_lo"] > 0 and t.loc["rf", "r2_p"] < 0.05
-    assert t.loc["ridge", "r2_diff"] == 0
+    assert t.loc["same", "r2_diff"] == 0
 
 
 @pytest.mark.parametrize("change, match", [
@@ -70,9 +125,9 @@ def test_different_fold_assignments_are_refused(small_run, tmp_path):
 
 
 def test_compare_cli(small_run, tmp_path, capsys):
-    assert main(["compare", str(small_run), str(small_run), "--n-resamples", "50", "--n-permutations", "50"]) == 0
+    assert main(["compare", str(small_run), str(small_run), "--n-resamples", "50"]) == 0
     out = capsys.readouterr().out
-    assert "| rf | 0 |" in out and "permutation" in out
+    assert "| rf | 0 |" in out and "swapping whole performers" in out and "too few groups (4)" in out
     other = edited_copy(small_run, tmp_path / "other", data_hash="0" * 64)
     assert main(["compare", str(small_run), str(other)]) == EXIT_ERROR
     err = capsys.readouterr().err
