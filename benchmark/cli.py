@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=None,
                      help="write a single-file HTML report, OUT/report.html (default on)")
     rep.add_argument("--importance", metavar="MODELS",
-                     help="also compute permutation feature importance (by feature family, on held-out folds) "
-                          "for these tree models, e.g. rf,lgbm; refits every fold")
+                     help="include the permutation importance that `benchmark importance` stored for these "
+                          "models, e.g. rf,lgbm (the report never refits)")
 
     ceil = sub.add_parser("ceiling", help="print the noise ceiling of each target (split-half reliability of the "
                                           "mean rating)")
@@ -125,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--n-resamples", type=int, default=2000,
                       help="cluster-bootstrap resamples and unit-swap permutations (default 2000)")
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+
+    imp = sub.add_parser("importance", help="permutation importance of feature families on a run's held-out "
+                                            "folds (refits each fold; stored in the run directory)")
+    imp.add_argument("run_dir")
+    imp.add_argument("--model", required=True, help="a model of the run, e.g. rf")
+    imp.add_argument("--by", choices=("family", "feature"), default="family")
+    imp.add_argument("--n-repeats", type=int, default=5, help="permutations per unit and fold (default 5)")
+    imp.add_argument("--max-folds", type=int, default=None, help="only the first N (seed, fold) jobs")
+    imp.add_argument("--cache-dir", default=None, help="feature cache (default: the run's)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
 
     feat = sub.add_parser("features", help="build or inspect the feature cache")
     fsub = feat.add_subparsers(dest="action", required=True)
@@ -386,10 +396,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     written = list(written)
     importance = {}
     if args.importance:
-        from reports.analysis import permutation_importance_run
+        from reports.analysis import importance_table
 
         for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
-            imp = permutation_importance_run(run_dir, model, seed=args.seed)
+            imp = importance_table(run_dir, model, seed=args.seed)
+            if imp is None:
+                raise ConfigError(f"run has no stored importance for {model!r}; run "
+                                  f"`benchmark importance {run_dir} --model {model}` first")
             importance[model] = imp
             imp.to_csv(out / f"importance_{model}.csv", index=False)
             written.append(f"importance_{model}.csv")
@@ -417,6 +430,17 @@ def _cmd_ceiling(args: argparse.Namespace) -> int:
     print(f"\n{m.get('n_label_segments_rated', '?')} rated segments, {m.get('n_raters', '?')} raters; "
           f"ceiling_r = sqrt(Spearman-Brown split-half reliability of the mean rating), "
           f"{args.n_splits} random rater splits")
+    return 0
+
+
+def _cmd_importance(args: argparse.Namespace) -> int:
+    from benchmark.importance import run_importance
+
+    table = run_importance(args.run_dir, args.model, by=args.by, n_repeats=args.n_repeats, max_folds=args.max_folds,
+                           cache_dir=args.cache_dir, seed=args.seed)
+    n_jobs = len(table.attrs["jobs"])
+    print(f"importance of {args.model} by {args.by}: {table['unit'].nunique()} units x {n_jobs} folds stored in "
+          f"{Path(args.run_dir) / 'importance'}; `benchmark report {args.run_dir} --importance {args.model}` shows it")
     return 0
 
 
@@ -633,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
-                "compare": _cmd_compare, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}
+                "compare": _cmd_compare, "importance": _cmd_importance, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -233,6 +233,7 @@ class RunStore:
     FOLDS = "folds.parquet"
     METRICS = "metrics.parquet"
     PREDICTIONS = "predictions.parquet"
+    IMPORTANCE = "importance"
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.root = Path(run_dir)
@@ -249,6 +250,36 @@ class RunStore:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         for tmp in self.jobs_dir.glob("*.tmp-*"):
             tmp.unlink(missing_ok=True)
+
+    # --- permutation importance (benchmark importance) ------------------------
+    def _importance_paths(self, model: str, by: str) -> tuple[Path, Path]:
+        base = self.root / self.IMPORTANCE / f"{model}__{by}"
+        return base.with_suffix(".parquet"), base.with_suffix(".json")
+
+    def write_importance(self, model: str, by: str, table: pd.DataFrame, meta: dict) -> Path:
+        """Store the tidy per-fold importance of ``model`` (by ``by``) and its metadata; return the table's path."""
+        table_path, meta_path = self._importance_paths(model, by)
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_parquet(pd.DataFrame(table), table_path)
+        atomic_json(meta, meta_path)
+        return table_path
+
+    def read_importance(self, model: str, by: str = "family") -> pd.DataFrame | None:
+        """The stored importance of ``model`` with its metadata in ``attrs``, or None when none was computed.
+
+        Raises
+        ------
+        DataError
+            The table exists but its metadata does not (the run directory is damaged).
+        """
+        table_path, meta_path = self._importance_paths(model, by)
+        if not table_path.is_file():
+            return None
+        if not meta_path.is_file():
+            raise DataError(f"{table_path} has no {meta_path.name}; rerun benchmark importance")
+        table = pd.read_parquet(table_path)
+        table.attrs.update(json.loads(meta_path.read_text()))
+        return table
 
     # --- manifest and folds -------------------------------------------------
     @property

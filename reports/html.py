@@ -240,7 +240,7 @@ def write_html_report(
         The HTML file, or an existing folder to write ``report.html`` into;
         default ``<run_dir>/report.html``.
     importance : mapping, optional
-        Model -> :func:`reports.analysis.permutation_importance_run` table
+        Model -> :func:`reports.analysis.importance_table` table
         (computing it refits every fold, so it is passed in, not made here).
     ceiling : bool
         Compute the noise ceiling from the run's data folder when its rater

@@ -323,7 +323,7 @@ def plot_heatmap(table: pd.DataFrame, *, title: str, fmt: str = "{:.3f}", cmap: 
 
 def plot_importance(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Horizontal bars of the drop in mean r per family with CI whiskers
-    (:func:`reports.analysis.permutation_importance_run` output)."""
+    (:func:`reports.analysis.importance_table` output)."""
     unit = table.attrs.get("by", "family")
     d = table.iloc[::-1]
     fig, ax = plt.subplots(figsize=(6.0, 0.9 + 0.28 * len(d)))
@@ -388,7 +388,7 @@ def run_figures(run: str | Path | RunData, *, importance: dict[str, pd.DataFrame
     ----------
     run : run directory or RunData
     importance : dict, optional
-        Model -> :func:`reports.analysis.permutation_importance_run` table,
+        Model -> :func:`reports.analysis.importance_table` table,
         drawn when given (it is too costly to compute here).
     rankings : dict, optional
         See :func:`cd_diagrams`.

@@ -1,12 +1,17 @@
-"""Error analysis: hardest groups with CIs, error matrices, permutation importance on held-out folds."""
+"""Error analysis: hardest groups with CIs, error matrices; permutation importance refitted on held-out folds by
+``benchmark importance`` (benchmark/importance.py) and only read by the reports."""
+
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import features.build
+from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
-from reports.analysis import error_matrix, error_table, feature_units, hardest, permutation_importance_run
+from benchmark.importance import feature_units, run_importance
+from reports.analysis import error_matrix, error_table, hardest, importance_table
 from reports.results import best_model, model_predictions
 from reports.rundata import load_run_data
 
@@ -82,15 +87,26 @@ def test_feature_units_group_by_family_prefix():
     assert feature_units({"midi": ["vel_mean", "ioi_mean"]}, by="feature") == {"vel_mean": [0], "ioi_mean": [1]}
 
 
-def test_importance_refits_the_runs_folds_exactly(small_run):
-    imp = permutation_importance_run(small_run, "rf", n_repeats=1, max_folds=2, n_resamples=50)
+@pytest.fixture()
+def run_copy(small_run, tmp_path):
+    return shutil.copytree(small_run, tmp_path / "run")
+
+
+def test_importance_refits_the_runs_folds_exactly(run_copy):
+    assert importance_table(run_copy, "rf") is None  # nothing stored yet: the report shows none, never refits
+    tidy = run_importance(run_copy, "rf", n_repeats=1, max_folds=2)
+    assert set(tidy["scope"]) == {"fold", "pooled"} and set(tidy.loc[tidy["scope"] == "fold", "fold"]) == {0, 1}
+    imp = importance_table(run_copy, "rf", n_resamples=50)
     assert imp.attrs["jobs"] == [(0, 0), (0, 1)] and (imp["n_folds"] == 2).all()
-    # Same training rows, features and seed as the run: the refit reproduces its stored predictions.
+    # Same training rows, groups, features and seed as the run: the refit reproduces its stored predictions.
     assert imp.attrs["max_abs_diff_to_run"] < 1e-9
     assert set(imp["family"]) >= {"vel", "ioi", "pitch"} and imp["drop_r"].is_monotonic_decreasing
+    fold_rows = tidy[tidy["scope"] == "fold"]
+    vel = fold_rows[fold_rows["unit"] == "vel"]["drop_r"]
+    assert imp.set_index("family").loc["vel", "drop_r"] == pytest.approx(vel.mean())
 
 
-def test_importance_ranks_signal_family_above_noise_family(small_run, monkeypatch):
+def test_importance_ranks_signal_family_above_noise_family(run_copy, monkeypatch):
     real = features.build.build_features
 
     def with_noise(meta, names, cache, **kw):
@@ -101,7 +117,8 @@ def test_importance_ranks_signal_family_above_noise_family(small_run, monkeypatc
         return fm
 
     monkeypatch.setattr(features.build, "build_features", with_noise)
-    imp = permutation_importance_run(small_run, "rf", n_repeats=3, n_resamples=200).set_index("family")
+    run_importance(run_copy, "rf", n_repeats=3)
+    imp = importance_table(run_copy, "rf", n_resamples=200).set_index("family")
     # The synthetic ratings are driven by velocity (loudness): its family matters, noise does not.
     assert imp.loc["vel", "drop_r"] > 0.05
     assert imp.loc["vel", "drop_r"] > imp.loc["pitch", "drop_r"] + 0.03
@@ -109,10 +126,30 @@ def test_importance_ranks_signal_family_above_noise_family(small_run, monkeypatc
     assert imp.loc["vel", "drop_r_lo"] <= imp.loc["vel", "drop_r"] <= imp.loc["vel", "drop_r_hi"]
 
 
-def test_importance_rejects_bad_options(small_run):
+def test_importance_rejects_bad_options(run_copy):
     with pytest.raises(ConfigError, match="not in run"):
-        permutation_importance_run(small_run, "lgbm")
+        run_importance(run_copy, "lgbm")
     with pytest.raises(ConfigError, match="by="):
-        permutation_importance_run(small_run, "rf", by="group")
+        run_importance(run_copy, "rf", by="group")
     with pytest.raises(ConfigError, match="max_folds"):
-        permutation_importance_run(small_run, "rf", max_folds=0)
+        run_importance(run_copy, "rf", max_folds=0)
+
+
+def test_importance_cli_stores_and_report_reads(run_copy, capsys):
+    assert main(["report", str(run_copy), "--importance", "rf", "--no-plots", "--no-html"]) == EXIT_ERROR
+    assert "benchmark importance" in capsys.readouterr().err
+    assert main(["importance", str(run_copy), "--model", "rf", "--n-repeats", "1", "--max-folds", "1"]) == 0
+    assert "stored in" in capsys.readouterr().out
+    assert (run_copy / "importance" / "rf__family.parquet").is_file()
+    assert main(["report", str(run_copy), "--importance", "rf", "--no-plots", "--no-html"]) == 0
+    assert (run_copy / "report" / "importance_rf.csv").is_file()
+
+
+def test_reports_never_refit():
+    """reports/ reads stored importance; it never builds or fits a model."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[2] / "reports"
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "MODELS.build" not in text and ".fit(" not in text and "from models" not in text, path.name
