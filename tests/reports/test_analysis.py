@@ -153,3 +153,30 @@ def test_reports_never_refit():
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "MODELS.build" not in text and ".fit(" not in text and "from models" not in text, path.name
+
+
+def test_importance_fits_with_the_groups_stored_in_the_runs_folds(run_copy, monkeypatch):
+    """The refit passes the fold table's own group labels (what the runner fitted with), not a metadata column."""
+    from models import MODELS
+
+    folds = pd.read_parquet(run_copy / "folds.parquet")
+    folds["group"] = "g-" + folds["group"].astype(str)  # labels no metadata column holds
+    folds.to_parquet(run_copy / "folds.parquet", index=False)
+    seen = []
+    real_build = MODELS.build
+
+    def spy_build(name, **kw):
+        est = real_build(name, **kw)
+        fit = est.fit
+
+        def recording_fit(X, y, groups=None, **more):
+            seen.append(None if groups is None else set(groups))
+            return fit(X, y, groups=groups, **more)
+
+        est.fit = recording_fit
+        return est
+
+    monkeypatch.setattr(MODELS, "build", spy_build)
+    run_importance(run_copy, "rf", n_repeats=1, max_folds=1, write=False)
+    train = folds[(folds["seed"] == 0) & (folds["fold"] == 0) & (folds["role"] == "train")]
+    assert seen == [set(train["group"])]
