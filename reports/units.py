@@ -461,3 +461,85 @@ def pair_cells(run, model: str, base: str, seeds: list[int], run_b=None) -> Cell
         n_te.append(float(len(grp)))
     return Cells(y, np.stack(pa), np.stack(pb), rows, np.asarray(seed_of), np.asarray(fold_of), groups,
                  np.asarray(n_tr), np.asarray(n_te))
+
+
+def rank_intervals(run, models: list[str] | None = None, *, metric: str = "pearson", n_resamples: int = 2000,
+                   confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Each model's rank on the fold-level mean metric, with a percentile interval from a cluster bootstrap.
+
+    Every draw resamples whole units of the split (the same draw for every
+    model, so the ranks are joint) and re-ranks the models (1 = best, ties
+    averaged). Below :data:`FEW_GROUPS` units the interval is NaN and
+    ``note`` says ``too few groups (n)``.
+
+    Parameters
+    ----------
+    run : RunData
+    models : list of str, optional
+        Default: the run's models with a complete seed. Scored on the seeds complete for all of them.
+    metric : {"pearson", "r2"}
+    n_resamples : int
+    confidence : float
+    seed : int
+
+    Returns
+    -------
+    DataFrame, one row per model (best first)
+        ``model``, ``score``, ``rank``, ``rank_lo``, ``rank_hi``, ``note``; models
+        whose metric is undefined everywhere (a constant predictor's r) get NaN.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than two models, no seed complete for all, ``n_resamples < 1`` or a bad ``confidence``.
+    """
+    from scipy.stats import rankdata
+
+    if int(n_resamples) < 1:
+        raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence={confidence!r} must lie strictly between 0 and 1, e.g. 0.95")
+    models = [m for m in (models or run.models) if run.complete_seeds(m)]
+    if len(models) < 2:
+        raise ConfigError(f"ranking needs at least two models with a complete seed, got {models}")
+    seeds = [s for s in run.seeds if all(s in run.complete_seeds(m) for m in models)]
+    if not seeds:
+        raise ConfigError(f"no seed is complete for every model of {models}; resume the run or rank fewer models")
+    scorers = [UnitScorer(pair_cells(run, m, m, seeds), metric) for m in models]
+    G = scorers[0].n_units
+    few = G < FEW_GROUPS
+
+    def stats(w: np.ndarray) -> np.ndarray:  # (P, M): target-averaged statistic of each model
+        cols = [_nanmean_last(s._stat(w @ s._a, w @ s._n)) for s in scorers]
+        return np.stack(cols, axis=1)
+
+    observed = stats(np.ones((1, G)))[0]
+    defined = np.isfinite(observed)
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        out = np.full(v.shape, np.nan)
+        out[..., defined] = rankdata(-v[..., defined], axis=-1)
+        return out
+
+    rank = ranks(observed[None])[0]
+    lo = np.full(len(models), np.nan)
+    hi = lo.copy()
+    if not few:
+        rng = np.random.default_rng(seed)
+        draws = []
+        for start in range(0, int(n_resamples), 256):
+            p = min(256, int(n_resamples) - start)
+            idx = rng.integers(0, G, size=(p, G))
+            w = np.zeros((p, G))
+            np.add.at(w, (np.repeat(np.arange(p), G), idx.ravel()), 1.0)
+            draws.append(ranks(np.nan_to_num(stats(w), nan=-np.inf)))
+        boot = np.concatenate(draws)
+        alpha = (1.0 - confidence) / 2.0
+        lo[defined] = np.quantile(boot[:, defined], alpha, axis=0)
+        hi[defined] = np.quantile(boot[:, defined], 1.0 - alpha, axis=0)
+    note = [too_few(G) if few and d else ("" if d else "metric undefined (constant predictions)") for d in defined]
+    out = pd.DataFrame({"model": models, "score": observed, "rank": rank, "rank_lo": lo, "rank_hi": hi,
+                        "note": note}).sort_values("rank", kind="stable", na_position="last").reset_index(drop=True)
+    out.attrs.update(metric=metric, unit=run_design(run).unit, n_units=G, few=few, n_resamples=int(n_resamples),
+                     confidence=confidence, seeds=seeds)
+    return out
