@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--members", help="members of the ensembles (ensemble_mean, stack), e.g. rf,lgbm,ridge "
                                        "(default: each ensemble's own)")
+    run.add_argument("--init", metavar="CHECKPOINT", help="start every neural model's encoder from a pre-trained "
+                                                         "SSAST checkpoint ('benchmark pretrain' prints its path; "
+                                                         "'default': the default one)")
     run.add_argument("--backend", choices=("joblib", "dask", "dask-local"), default=None,
                      help="where jobs run: local processes (joblib, default), a Dask cluster (dask, with "
                           "--scheduler) or a Dask LocalCluster (dask-local)")
@@ -153,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("-o", "--output", required=True, help="WAV file to write")
     _add_data_options(ren)
 
+    from benchmark import cli_ssast
+
+    cli_ssast.add_commands(sub, _add_data_options)
+
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
     cc = csub.add_parser("clear", help="delete cached entries")
@@ -190,6 +197,10 @@ def _config_from_args(args: argparse.Namespace):
     else:
         raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models') "
                           "or --study STUDY.toml")
+    if getattr(args, "init", None):
+        from benchmark.cli_ssast import with_init
+
+        variants = with_init(models, variants, args.init)
     features = FEATURE_SETS.parse_list(args.features) if args.features else s.get("features")
     members = _model_list(args.members, variants) if args.members else s.get("members")
 
@@ -458,6 +469,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "splits":
         from splits import SPLITS as reg
     else:
+        import models  # noqa: F401  (registers the feature sets computed by models: ssast)
         from features.sets import FEATURE_SETS as reg
     for spec in reg:
         extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
@@ -511,6 +523,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         return 0
     import time
 
+    import models  # noqa: F401  (registers the feature sets computed by models: ssast)
     from benchmark.backends import check_jobs
     from benchmark.dataset import load_dataset
     from features.build import build_array_stage, build_features
@@ -658,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
                 "compare": _cmd_compare, "importance": _cmd_importance, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}
+    from benchmark.cli_ssast import HANDLERS
+
+    handlers.update(HANDLERS)
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

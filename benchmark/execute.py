@@ -93,6 +93,8 @@ class JobOutput:
         The estimator's resolved parameters (``get_params()``).
     fitted : dict
         Small fitted quantities worth keeping (a stacker's weights).
+    state : dict of str -> ndarray, optional
+        The fitted model's weights (neural models), stored with the job for ``benchmark explain``.
     """
 
     key: JobKey
@@ -103,6 +105,7 @@ class JobOutput:
     traceback: str | None = None
     params: dict = field(default_factory=dict)
     fitted: dict = field(default_factory=dict)
+    state: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -236,8 +239,10 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
                                              None if g_tr is None else g_tr[itr], X_train[ite])
         params = est.get_params() if hasattr(est, "get_params") else {}
         fitted = est.fitted_summary() if hasattr(est, "fitted_summary") else {}
+        # Fitted weights of models that export them (neural ones), kept for 'benchmark explain'.
+        state = est.export_state() if hasattr(est, "export_state") else None
     except Exception as exc:  # a failing job is recorded, not fatal (see error_score)
         return JobOutput(job.key, fit_seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
                          traceback=traceback.format_exc())
     return JobOutput(job.key, pred=pred, inner=inner, fit_seconds=time.perf_counter() - t0,
-                     params=params, fitted=fitted)
+                     params=params, fitted=fitted, state=state)

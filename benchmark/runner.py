@@ -449,7 +449,7 @@ class Runner:
         rows = pd.DataFrame([{**base, "target": names[j], "metric": mname, "value": scores[mname][j],
                               "status": "ok", "error": None}
                              for mname in METRICS for j in range(t)], columns=ROW_COLUMNS)
-        self.store.write_job(job.key, rows, preds=preds, inner=inner, params=params)
+        self.store.write_job(job.key, rows, preds=preds, inner=inner, params=params, state=out.state)
 
     def load_output(self, key: JobKey) -> JobOutput:
         """A finished job's predictions read back from the store (an ensemble reuses them)."""

@@ -8,6 +8,7 @@ A run directory holds::
     jobs/<job>.inner.parquet      inner out-of-fold predictions of its training fold (members of a stacker)
     jobs/<job>.params.json        the model's resolved parameters, model seed, dependencies, fitted extras
     jobs/<job>.error.txt          traceback of a failed job
+    jobs/<job>.state.npz          fitted weights of a neural job (for 'benchmark explain')
     jobs/<job>.rows.parquet       its tidy metric rows (written last)
     metrics.parquet               all per-fold metric rows (written at the end)
     predictions.parquet           all out-of-fold predictions (written at the end)
@@ -205,6 +206,13 @@ def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
     _atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def atomic_npz(arrays: dict, path: Path) -> None:
+    tmp = _tmp(path)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
 def atomic_text(text: str, path: Path) -> None:
     _atomic(path, lambda tmp: tmp.write_text(text))
 
@@ -242,7 +250,7 @@ class RunStore:
     # --- layout -----------------------------------------------------------
     def _job_path(self, key: JobKey, kind: str) -> Path:
         ext = {"rows": "rows.parquet", "preds": "preds.parquet", "inner": "inner.parquet",
-               "params": "params.json", "error": "error.txt"}[kind]
+               "params": "params.json", "error": "error.txt", "state": "state.npz"}[kind]
         return self.jobs_dir / f"{key.name}.{ext}"
 
     def create(self) -> None:
@@ -330,7 +338,7 @@ class RunStore:
     # --- jobs -------------------------------------------------------------
     def write_job(self, key: JobKey, rows: pd.DataFrame, *, preds: pd.DataFrame | None = None,
                   inner: pd.DataFrame | None = None, params: dict | None = None,
-                  traceback: str | None = None) -> None:
+                  traceback: str | None = None, state: dict | None = None) -> None:
         """Write one finished job; the rows go last, so a job is never half-done on disk.
 
         Parameters
@@ -346,6 +354,8 @@ class RunStore:
             Resolved parameters and other provenance of the job (JSON-able).
         traceback : str, optional
             Traceback of a failed job.
+        state : dict of str -> ndarray, optional
+            The fitted model's weights (neural models), for ``benchmark explain``.
         """
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         # A rerun of a failed job must not leave the old traceback, nor a stale rows mark mid-way.
@@ -356,6 +366,8 @@ class RunStore:
             atomic_parquet(inner[INNER_COLUMNS], self._job_path(key, "inner"))
         if params is not None:
             atomic_json(params, self._job_path(key, "params"))
+        if state is not None:
+            atomic_npz(state, self._job_path(key, "state"))
         if traceback is not None:
             atomic_text(traceback, self._job_path(key, "error"))
         else:
@@ -403,6 +415,21 @@ class RunStore:
             The job wrote none (it was not a stacker's member) or they are unreadable.
         """
         return self._read(key, "inner")
+
+    def read_state(self, key: JobKey) -> dict[str, np.ndarray]:
+        """The fitted weights a neural job stored.
+
+        Raises
+        ------
+        DataError
+            The job stored none (not a neural model, or a run from before weights were kept).
+        """
+        path = self._job_path(key, "state")
+        if not path.is_file():
+            raise DataError(f"job {key.name} of run {self.root.name!r} stored no fitted weights (only neural "
+                            "models do); rerun the model to explain it")
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
 
     def read_job_params(self, key: JobKey) -> dict | None:
         path = self._job_path(key, "params")

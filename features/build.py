@@ -204,7 +204,11 @@ def build_features(
             n_cached += hits
             n_computed += len(meta) - hits
             continue
-        fs = FEATURE_SETS.build(name, **({"soundfont": soundfont} if name == "audio" else {}))
+        options = {"soundfont": soundfont} if name == "audio" else {}
+        if FEATURE_SETS.get(name).extra.get("needs_cache"):
+            # A set computed from a cached artefact (a pre-trained encoder: 'ssast') finds it in this cache.
+            options = {"soundfont": soundfont, "cache_root": str(cache.root)}
+        fs = FEATURE_SETS.build(name, **options)
         X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress)
         parts.append(X)
         skipped.update(bad)

@@ -121,6 +121,11 @@ class SegmentInputs:
 
     # --- arrays -------------------------------------------------------------
     @property
+    def cache_root(self) -> str | None:
+        """The feature cache the arrays are read from (pre-trained checkpoints live there too)."""
+        return next(iter(self.arrays.values())).root if self.arrays else None
+
+    @property
     def kinds(self) -> list[str]:
         """Accessors this view offers (``mel``, ``pianoroll``)."""
         return sorted(self.arrays)

@@ -5,8 +5,23 @@ from models import (
     deviation,  # noqa: F401  (registers lgbm_dev)
     ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
     neural,  # noqa: F401  (registers ast_*, hybrid*; torch is imported only when one is fitted)
+    ssast_features,  # noqa: F401  (registers the 'ssast' embedding feature set, ridge_ssast, lgbm_ssast)
 )
 from models.base import Estimator, SklearnModel
 from models.registry import MODELS
 
-__all__ = ["MODELS", "Estimator", "SklearnModel"]
+__all__ = ["MODELS", "Estimator", "SklearnModel", "explain_segment", "pretrain"]
+
+
+def pretrain(**kwargs):
+    """``benchmark pretrain`` (imports torch): see :func:`models.pretraining.run_pretrain`."""
+    from models.pretraining import run_pretrain
+
+    return run_pretrain(**kwargs)
+
+
+def explain_segment(run_dir, segment_id, **kwargs):
+    """``benchmark explain`` (imports torch): see :func:`models.explain.explain_segment`."""
+    from models import explain
+
+    return explain.explain_segment(run_dir, segment_id, **kwargs)

@@ -86,6 +86,10 @@ class NeuralRegressor:
         Share of the training fold held out (grouped like the outer split) for
         early stopping when the split gives no validation fold.
     device : {"auto", "cpu", "cuda"}
+    init : str, optional
+        Start the encoder from a pre-trained SSAST checkpoint: ``default`` (the
+        one ``benchmark pretrain --input INPUT`` made with default settings), a
+        checkpoint file or its cache key (see :mod:`models.ssast`).
     random_state : int, optional
     """
 
@@ -95,7 +99,7 @@ class NeuralRegressor:
                  epochs: int = 24, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.05,
                  warmup: float = 0.1, clip: float = 1.0, patience: int = 6, loss: str = "mse+pearson",
                  loss_weight: float = 0.5, augment: bool = True, val_fraction: float = 0.2, device: str = "auto",
-                 random_state: int | None = None) -> None:
+                 init: str | None = None, random_state: int | None = None) -> None:
         self.input = input
         self.size = size
         self.crop = crop
@@ -117,6 +121,7 @@ class NeuralRegressor:
         self.augment = augment
         self.val_fraction = val_fraction
         self.device = device
+        self.init = init
         self.random_state = random_state
 
     # --- parameters ----------------------------------------------------------
@@ -225,12 +230,17 @@ class NeuralRegressor:
         n_features = 0 if fit.table is None else fit.table.shape[1]
         training.seed_everything(seed)  # the initial weights come from the seed too
         net = self._build_net(cfg, n_features)
+        init_info = {}
+        if self.init:
+            from models.ssast import load_pretrained
+
+            init_info = load_pretrained(net, self.init, self, X.cache_root)
         augment = training.Augment(self.input) if self.augment else None
         info = training.train(net, fit, val, tcfg, kind=self.input, augment=augment, norm=self.norm_, seed=seed,
                               device=device)
         self.net_ = net
         self.device_ = device
-        self.info_ = {**info, "device": device.type, "threads": threads, "n_params": sum(
+        self.info_ = {**info, **init_info, "device": device.type, "threads": threads, "n_params": sum(
             p.numel() for p in net.parameters()), "n_fit": len(fit), "n_val": len(val),
             "validation": "split" if validation is not None else "holdout",
             "weights_sha256": training.weights_digest(net)}
@@ -262,6 +272,36 @@ class NeuralRegressor:
         out = training.predict(self.net_, data, self._train_config(), self.input, self.norm_, self.device_)
         return out * self.y_sd_ + self.y_mean_
 
+    _STATE = ("y_mean_", "y_sd_", "norm_", "median_", "mean_", "scale_")
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        """The fitted network's weights and the scalers, as arrays (the run store keeps them per job).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        """
+        if not hasattr(self, "net_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, y) first")
+        out = {f"net/{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        out.update({n: np.asarray(getattr(self, n), dtype=float) for n in self._STATE if hasattr(self, n)})
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> NeuralRegressor:
+        """Restore a model fitted elsewhere from :meth:`export_state`'s arrays (built with the same parameters)."""
+        import torch
+
+        for n in self._STATE:
+            if n in state:
+                setattr(self, n, tuple(float(v) for v in state[n]) if n == "norm_" else np.asarray(state[n]))
+        n_features = len(state["mean_"]) if "mean_" in state else 0
+        net = self._build_net(self.ast_config(), n_features)
+        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net/")})
+        net.eval()
+        self.net_, self.device_ = net, torch.device("cpu")
+        return self
+
     def fitted_summary(self) -> dict[str, Any]:
         """Device, epochs, validation r, parameter count and a digest of the fitted weights (kept per job)."""
         return dict(getattr(self, "info_", {}))
@@ -286,12 +326,13 @@ class HybridRegressor(NeuralRegressor):
                  dropout: float = 0.1, epochs: int = 24, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.05, warmup: float = 0.1, clip: float = 1.0, patience: int = 6,
                  loss: str = "mse+pearson", loss_weight: float = 0.5, augment: bool = True,
-                 val_fraction: float = 0.2, device: str = "auto", random_state: int | None = None) -> None:
+                 val_fraction: float = 0.2, device: str = "auto", init: str | None = None,
+                 random_state: int | None = None) -> None:
         super().__init__(input=input, size=size, crop=crop, time_pool=time_pool, freq_pool=freq_pool, patch=patch,
                          stride=stride, pool=pool, dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr,
                          weight_decay=weight_decay, warmup=warmup, clip=clip, patience=patience, loss=loss,
                          loss_weight=loss_weight, augment=augment, val_fraction=val_fraction, device=device,
-                         random_state=random_state)
+                         init=init, random_state=random_state)
         self.fusion = fusion
         self.hidden = hidden
         self.feature_dropout = feature_dropout
@@ -379,3 +420,10 @@ for _input, _suffix in (("mel", ""), ("roll", "_roll")):
                     description=f"tiny AST on the {'log-mel' if _input == 'mel' else 'piano roll'} + dense branch "
                                 f"over MIDI + score + audio features (fusion: concat | gate | cross)",
                     **_NEURAL)(HybridRegressor)
+
+for _input, _suffix in (("mel", ""), ("roll", "_roll")):
+    MODELS.register(f"ast_tiny{_suffix}_ssast", inputs=(INPUT_KINDS[_input]["stage"],), tags=("neural", "ast", "ssast"),
+                    defaults={"input": _input, "size": "tiny", "init": "default", "lr": 5e-4},
+                    description=f"ast_tiny{_suffix} fine-tuned from the default SSAST checkpoint (run 'benchmark "
+                                f"pretrain --input {_input}' first)",
+                    **_NEURAL)(ASTRegressor)

@@ -1,0 +1,120 @@
+"""``benchmark pretrain``: build the corpus, pre-train an SSAST encoder, store the checkpoint in the cache.
+
+The steps: load PercePiano (every labelled segment, so rated performances are
+recognised and left out), list the corpus (:func:`features.corpus.build_corpus`),
+render its inputs through the cache stages, pool them as the fine-tuning model
+does, pre-train (:func:`models.ssast.pretrain_arrays`) and store the encoder
+under its key (:func:`models.ssast.checkpoint_key`). A checkpoint already in the
+cache under the same key is reused, not trained again (``force`` retrains).
+
+This module imports torch (through :mod:`models.ssast`); the CLI reaches it
+through :func:`models.pretrain`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import ConfigError
+from features.cache import Cache, resolve_cache_dir
+
+logger = logging.getLogger(__name__)
+
+#: The registered model whose encoder each input pre-trains by default.
+DEFAULT_MODEL = {"mel": "ast_tiny", "roll": "ast_tiny_roll"}
+
+
+def _pool(settings: dict):
+    from models.training import pool_mel, pool_roll
+
+    kind, fp, tp = settings["input"], settings["freq_pool"], settings["time_pool"]
+    if kind == "mel":
+        return lambda a: pool_mel(a, fp, tp)
+    return lambda a: pool_roll(a, tp)
+
+
+def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None, cache_dir=None,
+                 soundfont: str | None = None, jobs: int = 1, threads: int = 1, device: str = "auto",
+                 force: bool = False,
+                 progress: bool = True, corpus: dict | None = None, **settings: Any) -> dict[str, Any]:
+    """Pre-train (or find in the cache) the SSAST checkpoint these settings describe.
+
+    Parameters
+    ----------
+    input : {"mel", "roll"}
+    model : str, optional
+        Registered model whose encoder is pre-trained (default ``ast_tiny`` / ``ast_tiny_roll``).
+    data_dir, cache_dir, soundfont, jobs :
+        As for ``benchmark run``.
+    threads : int
+        torch threads of the training (1 is fastest on a shared 2-core machine).
+    device : {"auto", "cpu", "cuda"}
+    force : bool
+        Train again even when the checkpoint exists.
+    corpus : dict, optional
+        Fields of :class:`features.corpus.CorpusSpec` (``n_synthetic``, ``transductive``, ``maestro_dir``...).
+    **settings
+        Fields of :class:`models.ssast.PretrainConfig` (``mask_ratio``, ``epochs``, ``batch_size``, ``lr``, ``seed``...).
+
+    Returns
+    -------
+    dict
+        ``key``, ``path``, ``cached`` (found, not trained), ``default`` (the checkpoint
+        ``init="default"`` now loads), and the manifest.
+
+    Raises
+    ------
+    ConfigError, DataError
+        Bad settings, no data, an unreadable MAESTRO folder, an empty corpus.
+    """
+    import torch
+
+    from benchmark.dataset import load_dataset
+    from features.corpus import CorpusSpec, build_corpus, corpus_arrays
+    from models import ssast
+    from models.training import provenance, resolve_device
+
+    model = model or DEFAULT_MODEL.get(input)
+    if model is None:
+        raise ConfigError(f"input={input!r}; use mel or roll")
+    unknown = set(settings) - set(ssast.PretrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown pre-training setting(s) {sorted(unknown)}")
+    pcfg = ssast.PretrainConfig(input=input, model=model, **{k: v for k, v in settings.items() if v is not None})
+    pcfg.check()
+    try:
+        spec = CorpusSpec(**{k: v for k, v in (corpus or {}).items() if v is not None})
+    except TypeError as exc:
+        raise ConfigError(f"bad corpus option: {exc}") from None
+    enc = ssast.encoder_settings(model, input)
+    cache = Cache(resolve_cache_dir(cache_dir))
+    dataset = load_dataset(data_dir, include_score=True)
+    t0 = time.perf_counter()
+    corp = build_corpus(dataset, cache, spec)
+    key = ssast.checkpoint_key(corp.fingerprint, enc, pcfg)
+    is_default = spec == CorpusSpec() and pcfg == ssast.PretrainConfig(input=input, model=DEFAULT_MODEL[input])
+    path = cache.path(ssast.STAGE, key)
+    cached = path.is_file() and not force
+    if not cached:
+        torch.set_num_threads(max(1, int(threads)))
+        dev = resolve_device(device)
+        arrays, failed = corpus_arrays(corp, cache, input, soundfont=soundfont, n_jobs=jobs, transform=_pool(enc),
+                                       progress=progress)
+        t_inputs = time.perf_counter() - t0
+        net, info = ssast.pretrain_arrays(arrays, enc, pcfg, device=dev)
+        manifest = {"key": key, "corpus": corp.summary(), "encoder": enc, "pretrain": asdict(pcfg),
+                    "failed_items": failed, "n_used": len(arrays), "history": info["history"],
+                    "train_seconds": info["seconds"], "inputs_seconds": round(t_inputs, 1),
+                    "runtime": provenance(device), "threads": torch.get_num_threads(),
+                    "data_dir": str(Path(dataset.root).resolve()), "data_hash": dataset.content_hash()}
+        ssast.save_checkpoint(cache, key, net.encoder, info["norm"], manifest)
+    _, _, manifest = ssast.read_checkpoint(path)
+    if is_default:
+        ptr = ssast.default_pointer(cache.root, input)
+        ptr.write_text(json.dumps({"key": key, "corpus": manifest["corpus"]["fingerprint"]}, indent=1) + "\n")
+    return {"key": key, "path": str(path), "cached": cached, "default": is_default, "manifest": manifest}

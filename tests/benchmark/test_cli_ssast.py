@@ -1,0 +1,84 @@
+"""``benchmark pretrain``, ``--init``, the ssast feature set and ``benchmark explain`` end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+
+pytest.importorskip("torch")
+
+
+def test_pretrain_errors_are_one_line(tmp_path, fake_data_dir, capsys):
+    assert main(["pretrain", "--data-dir", str(fake_data_dir), "--cache-dir", str(tmp_path / "c"),
+                 "--corpus", "maestro"]) == 2
+    assert "--maestro-dir" in capsys.readouterr().err
+    assert main(["pretrain", "--data-dir", str(fake_data_dir), "--cache-dir", str(tmp_path / "c"),
+                 "--corpus", "scores"]) == 2
+    assert "use any of" in capsys.readouterr().err
+
+
+def test_ssast_model_without_checkpoint_says_to_pretrain(tmp_path, fake_data_dir, capsys):
+    code = main(["run", "--models", "ast_tiny_ssast", "--split", "kfold", "--n-splits", "2", "--data-dir",
+                 str(fake_data_dir), "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "runs"),
+                 "--no-progress", "--error-score", "raise"])
+    assert code == 2
+    assert "benchmark pretrain --input mel" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, capsys):
+    cache = str(tmp_path / "cache")
+    common = ["--data-dir", str(fake_data_dir), "--cache-dir", cache]
+    assert main(["pretrain", *common, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "default checkpoint for mel input" in out
+    assert main(["pretrain", *common, "--no-progress"]) == 0
+    assert "found in the cache" in capsys.readouterr().out
+    study = tmp_path / "study.toml"
+    study.write_text('[models.ast_tiny_ssast]\nepochs = 2\n[models.hybrid]\nepochs = 2\ninit = "default"\n'
+                     '[models.ridge_ssast]\n')
+    runs = tmp_path / "runs"
+    assert main(["run", "--study", str(study), "--split", "kfold", "--n-splits", "2", *common, "--out", str(runs),
+                 "--no-progress", "--error-score", "raise"]) == 0
+    run_dir = next(runs.iterdir())
+    params = json.loads((run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.params.json").read_text())
+    ptr = json.loads((tmp_path / "cache" / "ssast" / "default-mel.json").read_text())
+    assert params["fitted"]["init_key"] == ptr["key"]
+    assert params["fitted"]["corpus"]["transductive"] is False
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    assert set(metrics["model"]) == {"ast_tiny_ssast", "hybrid", "ridge_ssast"}
+    assert (metrics["status"] == "ok").all()
+    segment = "Schubert_D960_mv2_4bars_2_1"
+    assert main(["explain", str(run_dir), segment]) == 0
+    png = run_dir / "explain" / f"ast_tiny_ssast__{segment}.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    from models import MODELS
+
+    n_f, n_t = MODELS.build("ast_tiny_ssast").ast_config().grid
+    assert f"{n_f}x{n_t} patches over mel" in capsys.readouterr().out
+    assert main(["explain", str(run_dir), segment, "--model", "hybrid", "-o", str(tmp_path / "h.png")]) == 0
+    assert (tmp_path / "h.png").is_file()
+    # One line per handcrafted feature with its signed attribution.
+    assert re.search(r"^  \S+\s+[+-]\d\.\d{4}$", capsys.readouterr().out, re.M)
+    assert main(["explain", str(run_dir), segment, "--model", "ridge_ssast"]) == 2
+    assert "not a neural model" in capsys.readouterr().err
+
+
+def test_init_flag_sets_the_checkpoint_of_every_neural_model(tmp_path):
+    from benchmark.cli_ssast import with_init
+    from benchmark.errors import ConfigError
+
+    ckpt = tmp_path / "c.npz"
+    variants = with_init(["ridge", "ast_tiny", "fast"], {"fast": {"model": "hybrid", "params": {"epochs": 2}}},
+                         str(ckpt))
+    assert "ridge" not in variants
+    assert variants["ast_tiny"] == {"model": "ast_tiny", "params": {"init": str(ckpt.resolve())}}
+    assert variants["fast"] == {"model": "hybrid", "params": {"epochs": 2, "init": str(ckpt.resolve())}}
+    assert with_init(["ast_tiny"], {}, "default")["ast_tiny"]["params"]["init"] == "default"
+    with pytest.raises(ConfigError, match="--init applies to neural models"):
+        with_init(["ridge", "rf"], {}, "default")
