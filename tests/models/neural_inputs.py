@@ -59,4 +59,8 @@ def quick_params(spec) -> dict:
     params = dict(QUICK)
     if spec.defaults.get("size") in LARGE:
         params["size"] = "ultratiny"
+    if spec.defaults.get("init"):
+        # The test-sized encoder matches no pre-trained checkpoint: start from scratch here (an empty init).
+        # Loading checkpoints is tested in tests/models/test_ssast.py and end to end in test_cli_ssast.py.
+        params["init"] = ""
     return params
