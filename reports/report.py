@@ -21,8 +21,9 @@ from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.rundata import GroupCheck, RunData, check_groups, load_run_data
 from reports.significance import _fold_level, bayesian_table, per_target_table, significance_table
 from reports.summary import METRIC_FUNCTIONS, _nanmean
-from reports.units import run_design
+from reports.units import rank_intervals, run_design, too_few
 
+METRIC_LABEL = {"pearson": "r", "r2": "R²"}
 RANK_BLOCKS = ("targets", "folds")
 #: Why each kind of block falls short of Demsar's independent data sets.
 BLOCK_LABELS = {
@@ -220,6 +221,19 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
             continue
         tables[f"ranking_{blocks}"] = rankings[blocks].table()
         tables[f"ranking_{blocks}_pvalues"] = rankings[blocks].pvalue_table()
+    try:
+        ranks = rank_intervals(run, metric=rank_metric, n_resamples=n_resamples, seed=seed)
+    except ConfigError as exc:
+        notes.append(f"No rank intervals: {exc}")
+    else:
+        a = ranks.attrs
+        conf = int(round(100 * a["confidence"]))
+        ranks.attrs.update(kind="rank_intervals", caption=f"Rank of each model ({METRIC_LABEL.get(rank_metric, rank_metric)}, "
+                           f"fold-level mean) with a {conf}% interval", notes=[
+                               f"1 = best; ties share the average rank. Interval: percentile cluster bootstrap over "
+                               f"{a['n_units']} {a['unit']} ({a['n_resamples']} draws, the same draw for every model)"
+                               + (f"; {too_few(a['n_units'])}: no interval." if a["few"] else ".")])
+        tables["rank_intervals"] = ranks
     if check.status == "violation":
         tables["group_violations"] = check.violations
         tables["group_violations"].attrs.update({"kind": "violations", "notes": [check.message]})

@@ -50,3 +50,15 @@ def test_few_units_give_no_interval(tmp_path):
     assert t["rank"].tolist() == [1.0, 2.0] and t["model"].tolist() == ["b", "a"]
     with pytest.raises(ConfigError, match="at least two models"):
         rank_intervals(load_run_data(run_dir), ["a"])
+
+
+def test_report_shows_rank_intervals(tmp_path):
+    from reports.report import build_report
+    from reports.tables import make_displays, to_markdown
+
+    run_dir = make_run(tmp_path / "run", {"good": noisy(0.2, 2), "rf": noisy(0.6, 1), "bad": noisy(1.5, 3)})
+    report = build_report(run_dir, n_resamples=99, rope=None)
+    table = report.tables["rank_intervals"]
+    assert table["model"].tolist() == ["good", "rf", "bad"] and table["rank_lo"].tolist() == [1.0, 2.0, 3.0]
+    md = "".join(to_markdown(d) for d in make_displays(table, "rank_intervals"))
+    assert "cluster bootstrap over 12 performers" in md and "| good |" in md
