@@ -114,14 +114,12 @@ def test_compare_accepts_identical_folds_spelled_differently(base, cli, tmp_path
         code, _, err = cli("run", "--models", "ridge", "--split", "excerpt", *base, *extra,
                            "--out", tmp_path / name)
         assert code == 0, err
-    code, out, err = cli("compare", only_run(tmp_path / "a"), only_run(tmp_path / "b"), "--n-resamples", "50",
-                         "--n-permutations", "50")
+    code, out, err = cli("compare", only_run(tmp_path / "a"), only_run(tmp_path / "b"), "--n-resamples", "50")
     assert code == 0, err
     code, _, err = cli("run", "--models", "mean", "--split", "excerpt", *base, "--n-splits", "3",
                        "--out", tmp_path / "c")
     assert code == 0, err
-    code, _, err = cli("compare", only_run(tmp_path / "a"), only_run(tmp_path / "c"), "--n-resamples", "50",
-                       "--n-permutations", "50")
+    code, _, err = cli("compare", only_run(tmp_path / "a"), only_run(tmp_path / "c"), "--n-resamples", "50")
     assert_one_line_error(code, err, "fold assignments differ")
 
 
