@@ -28,8 +28,6 @@ from reports.significance import per_target_table, significance_table
 from reports.stats import (
     corrected_resampled_ttest,
     friedman_nemenyi,
-    paired_bootstrap_diff,
-    permutation_test_predictions,
 )
 from reports.summary import PooledScorer, pooled_metric
 from reports.tables import make_displays, tex_escape, to_latex, to_markdown, write_tables
