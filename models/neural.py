@@ -235,6 +235,8 @@ class NeuralRegressor:
             from models.ssast import load_pretrained
 
             init_info = load_pretrained(net, self.init, self, X.cache_root)
+            # Keep the input scale the encoder was pre-trained on (computed on its corpus, no rated segment).
+            self.norm_ = tuple(init_info["init_norm"])
         augment = training.Augment(self.input) if self.augment else None
         info = training.train(net, fit, val, tcfg, kind=self.input, augment=augment, norm=self.norm_, seed=seed,
                               device=device)

@@ -350,7 +350,9 @@ def load_pretrained(net: nn.Module, init: str, est, cache_root=None) -> dict:
     Returns
     -------
     dict
-        ``key``, the corpus summary and the pre-training settings (recorded with the fitted job).
+        ``init_key``, the corpus summary and the pre-training settings (recorded with the fitted job), and
+        ``init_norm``: the (mean, sd) input normalisation the encoder was pre-trained with, which fine-tuning
+        keeps (the encoder's patch embedding learnt that input scale).
 
     Raises
     ------
@@ -358,7 +360,7 @@ def load_pretrained(net: nn.Module, init: str, est, cache_root=None) -> dict:
         No checkpoint, or one made for another encoder / input pooling.
     """
     path = resolve_checkpoint(init, est.input, cache_root)
-    state, _, manifest = read_checkpoint(path)
+    state, norm, manifest = read_checkpoint(path)
     mine = _settings_of(est)
     theirs = manifest["encoder"]
     diff = sorted(k for k in mine if k != "config" and mine[k] != theirs.get(k))
@@ -368,4 +370,5 @@ def load_pretrained(net: nn.Module, init: str, est, cache_root=None) -> dict:
                           f"{', '.join(diff)}); pre-train with --model matching this one")
     encoder = net.encoder if hasattr(net, "encoder") else net.ast.encoder
     encoder.load_state_dict(state)
-    return {"init_key": path.stem, "corpus": manifest["corpus"], "pretrain": manifest["pretrain"]}
+    return {"init_key": path.stem, "corpus": manifest["corpus"], "pretrain": manifest["pretrain"],
+            "init_norm": [float(v) for v in np.asarray(norm).ravel()[:2]]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,6 +51,13 @@ def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, 
     ptr = json.loads((tmp_path / "cache" / "ssast" / "default-mel.json").read_text())
     assert params["fitted"]["init_key"] == ptr["key"]
     assert params["fitted"]["corpus"]["transductive"] is False
+    # Fine-tuning keeps the input scale the encoder was pre-trained with (the checkpoint's, not the fold's).
+    from models.ssast import read_checkpoint, resolve_checkpoint
+
+    _, ck_norm, _ = read_checkpoint(resolve_checkpoint("default", "mel", cache))
+    with np.load(run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.state.npz") as state:
+        assert state["norm_"].tolist() == ck_norm.tolist()[:2]
+    assert params["fitted"]["init_norm"] == ck_norm.tolist()[:2]
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     assert set(metrics["model"]) == {"ast_tiny_ssast", "hybrid", "ridge_ssast"}
     assert (metrics["status"] == "ok").all()

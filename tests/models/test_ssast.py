@@ -136,6 +136,7 @@ def test_pretrained_checkpoint_loads_into_the_fine_tuning_model(tmp_path):
         for k, v in ssast.encoder.state_dict().items():
             torch.testing.assert_close(enc.state_dict()[k], v, rtol=0, atol=0)
         assert info["init_key"] == "c" * 64 and info["corpus"]["fingerprint"] == "f"
+        assert info["init_norm"] == [-40.0, 20.0]  # fine-tuning keeps the pre-training input scale
 
 
 def test_checkpoint_for_another_encoder_is_refused(tmp_path):
