@@ -50,7 +50,9 @@ def main() -> None:
     ratio = times[1] / times[2]
     cmd = f"benchmark run --models {args.models} --split {args.split} --seeds {args.seeds} --jobs N"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    busy = max(v for pair in loads.values() for v in pair) > 2.5
+    # The 1-minute load average read right after a run includes the run's own processes (about jobs + the
+    # driver); more than that means other processes competed for the cores during the measurement.
+    busy = any(loads[j][1] > j + 0.6 for j in (1, 2))
     section = "\n".join([
         BEGIN,
         "## `--jobs 2` vs `--jobs 1` (issue 8)",
@@ -63,8 +65,9 @@ def main() -> None:
         *(f"| {j} | {times[j]:.1f} | {loads[j][0]:.1f} / {loads[j][1]:.1f} |" for j in (1, 2)),
         "",
         f"Speed-up: **{ratio:.2f}x** (bar: at least 1.7x)."
-        + (" Measured under load from other processes (load average above 2.5 on 2 cores): the ratio "
-           "understates what an idle machine gives." if busy else ""),
+        + (" Measured under load from other processes (the load average after a run exceeded its own workers "
+           "plus the driver): the ratio understates what an idle machine gives." if busy else
+           " The load averages after each run are those of the run's own processes (workers plus driver)."),
         END,
     ])
     out = Path(args.out)
