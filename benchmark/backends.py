@@ -107,7 +107,9 @@ class DaskBackend:
     processes : bool
         LocalCluster workers as processes (True) or threads of this process.
     retries : int
-        Extra attempts of a job whose worker died (on top of Dask's own rescheduling).
+        Extra attempts of a job that raised on its worker (Dask's ``retries``), and resubmissions of a
+        job that was lost: cancelled or forgotten by the scheduler, or given up after its workers died
+        (``KilledWorker``). Dask itself reschedules a job whose worker died, up to its ``allowed-failures``.
     """
 
     name = "dask"
@@ -139,6 +141,8 @@ class DaskBackend:
         return Client(cluster), cluster
 
     def run(self, jobs: list[Job], specs: dict, ctx: RunInputs, load_dep: LoadDep, on_result: OnResult) -> None:
+        import uuid
+
         from distributed import as_completed
 
         client, cluster = self._client()
@@ -155,29 +159,67 @@ class DaskBackend:
                 # One job per worker thread: BLAS/OpenMP/torch get one thread each (start workers with
                 # --nworkers <cores> --nthreads 1), as the driver cannot see the workers' cores.
                 ctx = dataclasses.replace(ctx, threads=1)
-            [ctx_f] = client.scatter([ctx], broadcast=True)
+            # The inputs as a task, not scattered data: the scheduler recomputes a task whose every copy died
+            # with its worker, but forgets scattered data and cancels all that depends on it ("already
+            # forgotten"). A unique token keeps this run's keys apart from any other run on the same cluster.
+            token = uuid.uuid4().hex[:12]
+            ctx_f = client.submit(_identity, ctx, key=f"inputs-{token}", pure=False)
             futures: dict[JobKey, object] = {}
-            by_future = {}
+            by_future: dict[str, Job] = {}
+            attempts: dict[JobKey, int] = {}
+            needed = {d for j in jobs for d in j.deps}
+            outputs: dict[JobKey, JobOutput] = {}  # finished members, for a dependent submitted again
+
+            def submit(j: Job):
+                # A finished dependency goes by value (its future is released), a running one as its future.
+                deps = [outputs[d] if d in outputs else futures[d] if d in futures else load_dep(d) for d in j.deps]
+                resources = {GPU_RESOURCE: 1} if self.address and needs_gpu(specs[j.base]) else None
+                n = attempts[j.key] = attempts.get(j.key, -1) + 1
+                f = client.submit(run_job, j, specs[j.base], ctx_f, *deps, key=f"job-{j.key.name}-{token}-{n}",
+                                  pure=False, retries=self.retries, resources=resources)
+                futures[j.key] = f
+                by_future[f.key] = j
+                return f
+
             for wave in waves(jobs):
                 for j in wave:
-                    deps = [futures[d] if d in futures else load_dep(d) for d in j.deps]
-                    resources = {GPU_RESOURCE: 1} if self.address and needs_gpu(specs[j.base]) else None
-                    f = client.submit(run_job, j, specs[j.base], ctx_f, *deps, key=f"job-{j.key.name}",
-                                      pure=False, retries=self.retries, resources=resources)
-                    futures[j.key] = f
-                    by_future[f.key] = j
-            for f in as_completed(list(futures.values())):
-                j = by_future[f.key]
+                    submit(j)
+            pending = as_completed(list(futures.values()))
+            for f in pending:
+                j = by_future.pop(f.key)
                 try:
                     out = f.result()
-                except Exception as exc:  # the worker died more often than Dask tolerates
+                except Exception as exc:
+                    if _is_lost(exc) and attempts[j.key] < self.retries:
+                        # Its worker(s) died (KilledWorker), or the scheduler dropped it (cancelled): again,
+                        # under a new key, as a new future the loop waits for.
+                        logger.warning("job %s lost (%s: %s); resubmitting it (attempt %d of %d)", j.key.name,
+                                       type(exc).__name__, exc, attempts[j.key] + 2, self.retries + 1)
+                        f.release()
+                        pending.add(submit(j))
+                        continue
                     out = JobOutput(j.key, error=f"{type(exc).__name__}: {exc}", traceback=repr(exc))
+                if j.key in needed:
+                    outputs[j.key] = out
                 on_result(j, out)
                 f.release()
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _identity(x):
+    return x
+
+
+def _is_lost(exc: BaseException) -> bool:
+    """True for a job that never ran to the end: cancelled or forgotten by the scheduler, or its workers died."""
+    from concurrent.futures import CancelledError  # distributed's FutureCancelledError derives from it
+
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(exc, CancelledError | KilledWorker)
 
 
 def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
