@@ -601,10 +601,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def cache_stages() -> list[str]:
-    """Every stage the harness writes to the cache: the feature sets and the rendered audio."""
+    """Every stage the harness writes to the cache: the feature sets' (a set may name its own, and
+    others it writes, e.g. ``ssast``: ``ssast_emb`` and the checkpoints' ``ssast_ckpt``) and the rendered audio."""
+    import models  # noqa: F401  (registers the feature sets computed by models: ssast)
     from features.sets import FEATURE_SETS
 
-    return sorted({spec.name for spec in FEATURE_SETS} | {"render"})
+    return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))} | {"render"})
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

@@ -122,7 +122,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
           f"{hist[-1]['gen']:.3f}, disc {hist[0]['disc']:.3f} -> {hist[-1]['disc']:.3f} (acc {hist[-1]['acc']:.2f})")
     if out["default"]:
         print(f"default checkpoint for {args.input} input: ast_tiny{'' if args.input == 'mel' else '_roll'}_ssast "
-              f"and the 'ssast' features use it")
+              f"and the '{'ssast' if args.input == 'mel' else 'ssast_roll'}' features use it")
     else:
         print(f"fine-tune from it with: benchmark run --models ast_tiny --init {out['path']}")
     return 0

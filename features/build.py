@@ -104,7 +104,7 @@ def _compute_one(fs: FeatureSet, row: dict, cache: Cache, key: str) -> tuple[str
         return {"values": values}
 
     try:
-        values = cache.fetch(fs.name, key, compute)["values"]
+        values = cache.fetch(fs.cache_stage, key, compute)["values"]
     except DataError as exc:
         return row["sample_id"], None, str(exc)
     return row["sample_id"], values, None
@@ -135,11 +135,11 @@ def build_feature_set(
     todo = []
     for r in rows:
         try:
-            k = make_key(fs.name, fs.version, fs.params, fs.inputs(r))
+            k = make_key(fs.cache_stage, fs.version, fs.params, fs.inputs(r))
         except OSError as exc:  # an input that cannot be read is bad input, like an unparsable one
             bad[r["sample_id"]] = f"cannot read {exc.filename or 'an input file'}: {exc.strerror or exc}"
             continue
-        hit = cache.get(fs.name, k)
+        hit = cache.get(fs.cache_stage, k)
         if hit is not None and hit["values"].shape == (len(fs.feature_names),):
             values[r["sample_id"]] = hit["values"]
         else:

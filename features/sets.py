@@ -42,7 +42,7 @@ class FeatureSet:
     Attributes
     ----------
     name : str
-        Registry name (``midi``, ``audio``...), also the cache stage.
+        Registry name (``midi``, ``audio``...), also the cache stage unless ``stage`` names another.
     version : str
         Extractor version; part of the cache key.
     feature_names : tuple of str
@@ -54,6 +54,9 @@ class FeatureSet:
         ``inputs(row) -> list of paths`` whose bytes key the cache entry.
     params : mapping
         JSON-able parameters that change the output; part of the cache key.
+    stage : str
+        Cache stage of its entries when it differs from ``name`` (``ssast`` embeddings go to ``ssast_emb``,
+        apart from the ``ssast_ckpt`` checkpoints they are computed with); empty: ``name``.
     """
 
     name: str
@@ -63,6 +66,12 @@ class FeatureSet:
     compute: Callable[..., np.ndarray]
     inputs: Callable[..., list]
     params: Mapping[str, Any] = field(default_factory=dict)
+    stage: str = ""
+
+    @property
+    def cache_stage(self) -> str:
+        """The cache stage its entries are keyed and stored under."""
+        return self.stage or self.name
 
 
 def _midi_inputs(row: Mapping[str, Any]) -> list:

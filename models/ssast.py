@@ -19,12 +19,12 @@ pooling, crop and normalisation (:mod:`models.training`), so a checkpoint
 loads into the registered model it was made for (``ast_tiny``,
 ``ast_tiny_roll``...) and into the hybrid's AST branch.
 
-Checkpoints live in the feature cache (stage ``ssast``), one ``.npz`` entry
+Checkpoints live in the feature cache (stage ``ssast_ckpt``), one ``.npz`` entry
 keyed by the corpus fingerprint and every setting (:func:`checkpoint_key`),
 holding the encoder's weights, the input normalisation and a JSON manifest
 (corpus summary: counts per source, transductive or not; settings; per-epoch
 losses and seconds; torch version). ``benchmark pretrain`` with default
-settings also writes ``ssast/default-<input>.json`` naming its key: that is
+settings also writes ``ssast_ckpt/default-<input>.json`` naming its key: that is
 the checkpoint ``init="default"`` (``ast_tiny_ssast``) loads.
 
 This module imports torch.
@@ -48,11 +48,12 @@ from torch import nn
 from benchmark.errors import ConfigError
 from features.cache import Cache, make_key
 from models.ast import ASTConfig, ASTEncoder
+from models.ssast_features import CHECKPOINT_STAGE
 
 logger = logging.getLogger(__name__)
 
 VERSION = "1"
-STAGE = "ssast"
+STAGE = CHECKPOINT_STAGE  # "ssast_ckpt": apart from the frozen-encoder embeddings (ssast_emb, ssast_roll_emb)
 _PARAM = "param/"
 
 
@@ -329,7 +330,8 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], np.ndarray, dict]:
         The file is unreadable or fails its checksum.
     """
     path = Path(path)
-    entry = Cache(path.parents[2]).get(STAGE, path.stem)
+    # The stage folder the file lies in: a checkpoint copied from an older cache (stage 'ssast') still reads.
+    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
     if entry is None or "manifest" not in entry:
         raise ConfigError(f"checkpoint {str(path)!r} is unreadable or corrupt; pre-train again")
     state = {k[len(_PARAM):]: torch.from_numpy(np.array(v)) for k, v in entry.items() if k.startswith(_PARAM)}

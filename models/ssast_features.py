@@ -5,7 +5,8 @@ the default pre-trained encoder of that input (``benchmark pretrain --input
 mel|roll``), frozen: the segment's pooled input is cut into the fine-tuning
 model's test windows, each window is encoded without masking, and the mean
 patch token and the CLS token (``dim`` values each) are averaged over the
-windows. The embeddings are cached like any feature set, keyed by the
+windows. The embeddings are cached like any feature set (stages ``ssast_emb``
+and ``ssast_roll_emb``, apart from the checkpoints' ``ssast_ckpt``), keyed by the
 segment's MIDI, the SoundFont and the checkpoint file's bytes, so they are
 computed once and any tabular model can use them (``--features ssast``);
 ``ridge_ssast`` and ``lgbm_ssast`` are registered. Nothing is fitted on
@@ -31,6 +32,10 @@ from models.classical import LGBMModel, RidgeModel
 from models.registry import MODELS
 
 VERSION = "1"
+#: Cache stage of the pre-trained checkpoints (``models.ssast.STAGE``), named here where no torch is imported.
+CHECKPOINT_STAGE = "ssast_ckpt"
+#: Cache stage of each embedding set: never the checkpoints' stage, so neither can overwrite or clear the other.
+EMBEDDING_STAGES = {"ssast": "ssast_emb", "ssast_roll": "ssast_roll_emb"}
 _ENCODERS: dict[str, Any] = {}
 
 
@@ -90,7 +95,7 @@ def _feature_set(name: str, kind: str, cache_root: str | None, soundfont: str | 
     return FeatureSet(name=name, version=VERSION, feature_names=tuple(names), docs=docs,
                       compute=partial(_compute, checkpoint=path, audio=audio, kind=kind),
                       inputs=partial(_inputs, checkpoint=path, audio=audio, kind=kind),
-                      params={"audio": audio.key_params(), "kind": kind})
+                      params={"audio": audio.key_params(), "kind": kind}, stage=EMBEDDING_STAGES[name])
 
 
 def _checkpoint_dim(path: str) -> int:
@@ -102,13 +107,14 @@ def _checkpoint_dim(path: str) -> int:
 
 @FEATURE_SETS.register("ssast", description="frozen SSAST encoder on the log-mel (default 'benchmark pretrain' "
                                             "checkpoint): mean patch token + CLS, averaged over windows",
-                       needs_cache=True)
+                       needs_cache=True, stages=(EMBEDDING_STAGES["ssast"], CHECKPOINT_STAGE))
 def ssast_feature_set(cache_root: str | None = None, soundfont: str | None = None, init: str = "default"):
     return _feature_set("ssast", "mel", cache_root, soundfont, init)
 
 
 @FEATURE_SETS.register("ssast_roll", description="frozen SSAST encoder on the piano roll (default 'benchmark "
-                                                 "pretrain --input roll' checkpoint)", needs_cache=True)
+                                                 "pretrain --input roll' checkpoint)", needs_cache=True,
+                       stages=(EMBEDDING_STAGES["ssast_roll"], CHECKPOINT_STAGE))
 def ssast_roll_feature_set(cache_root: str | None = None, soundfont: str | None = None, init: str = "default"):
     return _feature_set("ssast_roll", "roll", cache_root, soundfont, init)
 

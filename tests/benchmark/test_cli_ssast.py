@@ -48,7 +48,7 @@ def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, 
                  "--no-progress", "--error-score", "raise"]) == 0
     run_dir = next(runs.iterdir())
     params = json.loads((run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.params.json").read_text())
-    ptr = json.loads((tmp_path / "cache" / "ssast" / "default-mel.json").read_text())
+    ptr = json.loads((tmp_path / "cache" / "ssast_ckpt" / "default-mel.json").read_text())
     assert params["fitted"]["init_key"] == ptr["key"]
     assert params["fitted"]["corpus"]["transductive"] is False
     # Fine-tuning keeps the input scale the encoder was pre-trained with (the checkpoint's, not the fold's).

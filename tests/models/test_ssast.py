@@ -16,6 +16,7 @@ from models.ast import ASTConfig  # noqa: E402
 from models.registry import MODELS  # noqa: E402
 from models.ssast import (  # noqa: E402
     SSAST,
+    STAGE,
     PretrainConfig,
     checkpoint_key,
     encoder_settings,
@@ -124,6 +125,32 @@ def _checkpoint(tmp_path, model="ast_ultratiny", kind="mel"):
     return path, ssast
 
 
+def test_checkpoints_and_embeddings_have_their_own_cache_stages(tmp_path, capsys):
+    """An embedding entry under the very key of a checkpoint leaves it intact; clearing one stage keeps the other."""
+    from benchmark.cli import main
+    from features.sets import FEATURE_SETS
+
+    path, _ = _checkpoint(tmp_path)
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    stages = []
+    for name in ("ssast", "ssast_roll"):
+        fs = FEATURE_SETS.build(name, cache_root=str(root), init=str(path))
+        stages.append(fs.cache_stage)
+        cache.put(fs.cache_stage, "c" * 64, {"values": np.arange(3.0)})
+    assert STAGE == "ssast_ckpt" and stages == ["ssast_emb", "ssast_roll_emb"]
+    assert read_checkpoint(path)[1].tolist() == [-40.0, 20.0]  # not overwritten by either embedding
+    legacy = root / "ssast" / path.parent.name / path.name  # a checkpoint of a cache from before the stage split
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(path.read_bytes())
+    assert read_checkpoint(legacy)[1].tolist() == [-40.0, 20.0]
+    assert main(["cache", "clear", "--stage", "ssast_emb", "--cache-dir", str(root)]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+    assert cache.get("ssast_emb", "c" * 64) is None and read_checkpoint(path)[1].tolist() == [-40.0, 20.0]
+    assert main(["cache", "clear", "--stage", "ssast_ckpt", "--cache-dir", str(root)]) == 0
+    assert not path.exists() and cache.get("ssast_roll_emb", "c" * 64)["values"].tolist() == [0.0, 1.0, 2.0]
+
+
 def test_pretrained_checkpoint_loads_into_the_fine_tuning_model(tmp_path):
     path, ssast = _checkpoint(tmp_path)
     state, norm, manifest = read_checkpoint(path)
@@ -153,7 +180,7 @@ def test_resolve_checkpoint(tmp_path):
     assert resolve_checkpoint("c" * 64, "mel", root) == path
     with pytest.raises(ConfigError, match="benchmark pretrain --input mel"):
         resolve_checkpoint("default", "mel", root)
-    (root / "ssast" / "default-mel.json").write_text(json.dumps({"key": "c" * 64}))
+    (root / "ssast_ckpt" / "default-mel.json").write_text(json.dumps({"key": "c" * 64}))
     assert resolve_checkpoint("default", "mel", root) == path
     with pytest.raises(ConfigError, match="neither a checkpoint"):
         resolve_checkpoint("nonsense", "mel", root)
