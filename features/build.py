@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,9 +149,8 @@ def build_feature_set(
     n_cached = len(values)
     if todo:
         logger.info("feature set %s: %d cached, computing %d", fs.name, n_cached, len(todo))
-        jobs = (delayed(_compute_one)(fs, r, cache, k) for r, k in todo)
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
-        for sid, vec, err in tqdm(results, total=len(todo), desc=f"features:{fs.name}", disable=not progress):
+        calls = [delayed(_compute_one)(fs, r, cache, k) for r, k in todo]
+        for sid, vec, err in _in_parallel(calls, fs.name, n_jobs, progress):
             if err is not None:
                 bad[sid] = err
             else:
@@ -230,12 +231,19 @@ def build_features(
     return FeatureMatrix(X=X, skipped=skipped, sets=sets, arrays=arrays, n_cached=n_cached, n_computed=n_computed)
 
 
-def _ensure_one(stage: ArrayStage, row: dict, cache: Cache) -> tuple[str, str | None]:
+def _sample_error(fn: Callable[..., Any], row: dict, *args: Any) -> tuple[str, str | None]:
+    """``fn(row, *args)`` for its side effect (a cache entry): (sample id, the DataError's message or None)."""
     try:
-        stage.ensure(row, cache)
+        fn(row, *args)
     except DataError as exc:
         return row["sample_id"], str(exc)
     return row["sample_id"], None
+
+
+def _in_parallel(calls: list, name: str, n_jobs: int, progress: bool) -> Iterator:
+    """Results of joblib ``calls`` (delayed) in worker processes as they finish, under one progress bar."""
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
+    return tqdm(results, total=len(calls), desc=f"features:{name}", disable=not progress)
 
 
 def build_array_stage(
@@ -271,20 +279,11 @@ def build_array_stage(
     bad: dict[str, str] = {}
     if todo:
         logger.info("array stage %s: %d cached, computing %d", stage.name, n_cached, len(todo))
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_ensure_one)(stage, r, cache) for r in todo)
-        for sid, err in tqdm(results, total=len(todo), desc=f"features:{stage.name}", disable=not progress):
+        calls = [delayed(_sample_error)(stage.ensure, r, cache) for r in todo]
+        for sid, err in _in_parallel(calls, stage.name, n_jobs, progress):
             if err is not None:
                 bad[sid] = err
     return {s: k for s, k in keys.items() if s not in bad}, bad, n_cached
-
-
-def _mel_one(row: dict, cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[str, str | None]:
-    try:
-        logmel_for(row, cache, audio, mel)
-    except DataError as exc:
-        return row["sample_id"], str(exc)
-    return row["sample_id"], None
 
 
 def build_arrays(
@@ -300,10 +299,9 @@ def build_arrays(
     audio = AudioParams(soundfont=soundfont)
     audio.resolved_soundfont()  # fail fast on a bad SoundFont, before any worker starts
     mel = mel or MelParams()
-    jobs = (delayed(_mel_one)(r, cache, audio, mel) for r in meta.to_dict("records"))
-    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+    calls = [delayed(_sample_error)(logmel_for, r, cache, audio, mel) for r in meta.to_dict("records")]
     bad = {}
-    for sid, err in tqdm(results, total=len(meta), desc="features:mel", disable=not progress):
+    for sid, err in _in_parallel(calls, "mel", n_jobs, progress):
         if err is not None:
             bad[sid] = err
     return bad

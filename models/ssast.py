@@ -198,13 +198,6 @@ def checkpoint_key(corpus_fingerprint: str, settings: dict, pcfg: PretrainConfig
                                      "pretrain": asdict(pcfg)}, [])
 
 
-def _lr(step: int, total: int, warmup: float) -> float:
-    n_warm = max(1, int(round(warmup * total)))
-    if step < n_warm:
-        return (step + 1) / n_warm
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - n_warm) / max(1, total - n_warm))))
-
-
 def pretrain_arrays(arrays: list[np.ndarray], settings: dict, pcfg: PretrainConfig, *,
                     device: torch.device | None = None, log_every: bool = True) -> tuple[SSAST, dict]:
     """Pre-train an encoder on pooled arrays.
@@ -223,7 +216,7 @@ def pretrain_arrays(arrays: list[np.ndarray], settings: dict, pcfg: PretrainConf
     info : dict
         ``norm`` (mean, sd), ``history`` (per epoch: loss, gen, disc, acc, seconds), ``seconds``.
     """
-    from models.training import crop
+    from models.training import crop, make_optimiser, optimiser_step
 
     pcfg.check()
     if len(arrays) < 2:
@@ -241,13 +234,9 @@ def pretrain_arrays(arrays: list[np.ndarray], settings: dict, pcfg: PretrainConf
     torch.manual_seed(pcfg.seed)
     gen = torch.Generator().manual_seed(pcfg.seed)
     model = SSAST(cfg, pcfg.gen_weight).to(device)
-    decay = [p for n_, p in model.named_parameters() if p.ndim > 1 and "pos_embed" not in n_]
-    rest = [p for n_, p in model.named_parameters() if not (p.ndim > 1 and "pos_embed" not in n_)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": pcfg.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=pcfg.lr)
     steps = max(1, len(arrays) // pcfg.batch_size)
-    total = steps * pcfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr(s, total, pcfg.warmup))
+    opt, sched = make_optimiser(model, lr=pcfg.lr, weight_decay=pcfg.weight_decay, total_steps=steps * pcfg.epochs,
+                                warmup=pcfg.warmup, min_warmup_steps=1)
     history = []
     t_start = time.perf_counter()
     for epoch in range(pcfg.epochs):
@@ -261,11 +250,7 @@ def pretrain_arrays(arrays: list[np.ndarray], settings: dict, pcfg: PretrainConf
             x = torch.from_numpy((batch - mean) / sd).to(device)
             mask = random_mask(len(idx), cfg.n_patches, pcfg.mask_ratio, gen).to(device)
             out = model(x, mask)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            optimiser_step(model, out["loss"], opt, sched, clip=1.0)
             for k in sums:
                 sums[k] += float(out[k].detach())
         row = {k: round(v / steps, 5) for k, v in sums.items()}

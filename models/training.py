@@ -305,8 +305,8 @@ class Data:
         return len(self.arrays)
 
 
-def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
-    n_warm = int(round(warmup * total))
+def _lr_lambda(total: int, warmup: float, min_warmup_steps: int = 0) -> Callable[[int], float]:
+    n_warm = max(min_warmup_steps, int(round(warmup * total)))
 
     def f(step: int) -> float:
         if step < n_warm:
@@ -315,6 +315,27 @@ def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return f
+
+
+def make_optimiser(net: torch.nn.Module, *, lr: float, weight_decay: float, total_steps: int, warmup: float,
+                   min_warmup_steps: int = 0) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (no weight decay on biases, norms and positional embeddings) and its per-step schedule:
+    linear warm-up over ``warmup`` of ``total_steps`` (at least ``min_warmup_steps``), then cosine decay."""
+    decay = [p for n, p in net.named_parameters() if p.ndim > 1 and "pos_embed" not in n]
+    no_decay = [p for n, p in net.named_parameters() if not (p.ndim > 1 and "pos_embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total_steps, warmup, min_warmup_steps))
+
+
+def optimiser_step(net: torch.nn.Module, loss: torch.Tensor, opt: torch.optim.Optimizer, sched, clip: float) -> None:
+    """One step: gradients of ``loss``, clipped to norm ``clip`` (0: no clipping), then optimiser and schedule."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    opt.step()
+    sched.step()
 
 
 def _normalise(x: np.ndarray, norm: tuple[float, float]) -> np.ndarray:
@@ -379,12 +400,9 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
     seed_everything(seed)
     net.to(device)
     loss_fn = make_loss(cfg.loss, cfg.loss_weight)
-    decay = [p for n, p in net.named_parameters() if p.ndim > 1 and "pos_embed" not in n]
-    no_decay = [p for n, p in net.named_parameters() if not (p.ndim > 1 and "pos_embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     steps = max(1, len(fit) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps * cfg.epochs, cfg.warmup))
+    opt, sched = make_optimiser(net, lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=steps * cfg.epochs,
+                                warmup=cfg.warmup)
     y_fit = fit.y.astype(np.float32)
     best = (-np.inf, 0, copy.deepcopy(net.state_dict()))
     history: list[float] = []
@@ -406,12 +424,7 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
             xb = torch.from_numpy(_normalise(np.stack(batch).astype(np.float32), norm)).to(device)
             tb = None if fit.table is None else torch.from_numpy(fit.table[idx].astype(np.float32)).to(device)
             loss = loss_fn(net(xb, tb), torch.from_numpy(y_fit[idx]).to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-            opt.step()
-            sched.step()
+            optimiser_step(net, loss, opt, sched, cfg.clip)
         r = mean_pearson(predict(net, val, cfg, kind, norm, device, hop=cfg.crop), val.y)
         history.append(r)
         logger.debug("epoch %d: val mean r %.4f", epoch, r)

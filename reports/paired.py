@@ -286,6 +286,25 @@ def wilcoxon_test(
     return TestResult(float(res.statistic), float(res.pvalue), np.nan, name, float(d.mean()), d.size)
 
 
+def _five_by_two_differences(scores_a, scores_b) -> tuple[np.ndarray, np.ndarray]:
+    """The differences p_i^(j) (5, 2) of a 5x2cv design and each replication's s_i^2 (5,).
+
+    Raises
+    ------
+    ConfigError
+        Wrong shape or NaN scores.
+    """
+    a = np.asarray(scores_a, dtype=float)
+    b = np.asarray(scores_b, dtype=float)
+    if a.shape != (5, 2) or b.shape != (5, 2):
+        raise ConfigError(f"5x2cv needs score arrays of shape (5, 2) (replication, fold), got {a.shape} and {b.shape}")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ConfigError("5x2cv scores contain NaN; rerun the failed folds (the test has no way to omit one)")
+    p = a - b
+    s2 = ((p - p.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return p, s2
+
+
 def five_by_two_cv_ttest(scores_a, scores_b) -> TestResult:
     """5x2cv paired t-test (Dietterich 1998, "Approximate statistical tests ...").
 
@@ -310,14 +329,7 @@ def five_by_two_cv_ttest(scores_a, scores_b) -> TestResult:
     ConfigError
         Wrong shape or NaN scores.
     """
-    a = np.asarray(scores_a, dtype=float)
-    b = np.asarray(scores_b, dtype=float)
-    if a.shape != (5, 2) or b.shape != (5, 2):
-        raise ConfigError(f"5x2cv needs score arrays of shape (5, 2) (replication, fold), got {a.shape} and {b.shape}")
-    if np.isnan(a).any() or np.isnan(b).any():
-        raise ConfigError("5x2cv scores contain NaN; rerun the failed folds (the test has no way to omit one)")
-    p = a - b
-    s2 = ((p - p.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    p, s2 = _five_by_two_differences(scores_a, scores_b)
     res = _t_result(float(p[0, 0]), float(np.sqrt(s2.sum() / 5.0)), 5, "5x2cv paired t-test (Dietterich)", 10, 0.95)
     # The statistic uses p_1^(1) only; report the mean of all differences instead, without a CI.
     return TestResult(res.statistic, res.pvalue, 5, res.method, float(p.mean()), 10)
@@ -465,14 +477,7 @@ def five_by_two_cv_ftest(scores_a, scores_b) -> TestResult:
     ConfigError
         Wrong shape or NaN scores.
     """
-    a = np.asarray(scores_a, dtype=float)
-    b = np.asarray(scores_b, dtype=float)
-    if a.shape != (5, 2) or b.shape != (5, 2):
-        raise ConfigError(f"5x2cv needs score arrays of shape (5, 2) (replication, fold), got {a.shape} and {b.shape}")
-    if np.isnan(a).any() or np.isnan(b).any():
-        raise ConfigError("5x2cv scores contain NaN; rerun the failed folds (the test has no way to omit one)")
-    p = a - b
-    s2 = ((p - p.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    p, s2 = _five_by_two_differences(scores_a, scores_b)
     name = "5x2cv combined F-test (Alpaydin)"
     num, den = float((p**2).sum()), float(2.0 * s2.sum())
     if den == 0.0:

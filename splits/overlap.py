@@ -170,13 +170,17 @@ def performance_groups(
     _check_meta(meta, ("piece", "player", "midi_path"))
     shared = shared_note_matrix(meta) if shared is None else shared
     base = (meta["piece"].astype(str) + "_" + meta["player"].astype(str)).to_numpy()
-    names = sorted(set(base))
-    index = {b: k for k, b in enumerate(names)}
-    code = np.array([index[b] for b in base])
     i, j = np.nonzero(np.triu(shared >= threshold, k=1))
-    edges = [(a, b) for a, b in zip(code[i], code[j], strict=True) if a != b]
-    root = _components(len(names), edges)
-    return np.array([names[root[c]] for c in code], dtype=object)
+    label = _join_labels(base, zip(base[i], base[j], strict=True))
+    return np.array([label[b] for b in base], dtype=object)
+
+
+def _join_labels(labels, links) -> dict:
+    """Each distinct label -> the alphabetically first label of its connected component under ``links`` (pairs)."""
+    names = sorted(set(labels))
+    index = {b: k for k, b in enumerate(names)}
+    root = _components(len(names), [(index[a], index[b]) for a, b in links if a != b])
+    return {b: names[root[k]] for k, b in enumerate(names)}
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
@@ -258,26 +262,10 @@ def passage_groups(
     ----------
     meta : DataFrame, shape (n_samples, ...)
         Needs ``piece``, ``player``, ``excerpt``, ``bars`` and ``midi_path``.
-    shared : ndarray, optional
-        :func:`shared_note_matrix` of ``meta``.
-    threshold : float, default 0.8
-
-    Returns
-    -------
-    ndarray of str, shape (n_samples,)
-
-    Raises
-    ------
-    ConfigError
-        If a needed column is missing.
-    DataError
-        If a MIDI file cannot be read.
+    shared, threshold
+        As in :func:`performance_groups`, which also gives the returned labels' type and the errors raised.
     """
     links = excerpt_overlaps(meta, shared, threshold=threshold)
-    names = sorted(meta["excerpt"].unique())
-    index = {e: k for k, e in enumerate(names)}
-    edges = [(index[a], index[b]) for a, b in zip(links["excerpt_a"], links["excerpt_b"], strict=True)]
-    root = _components(len(names), edges)
-    label = {e: names[root[k]] for k, e in enumerate(names)}
-    logger.debug("%d excerpts form %d passages", len(names), len(set(root)))
+    label = _join_labels(meta["excerpt"], zip(links["excerpt_a"], links["excerpt_b"], strict=True))
+    logger.debug("%d excerpts form %d passages", len(label), len(set(label.values())))
     return meta["excerpt"].map(label).to_numpy()

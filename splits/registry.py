@@ -53,6 +53,21 @@ def _leave_one_group_out(name: str, column: str) -> GroupSplitter:
     return GroupSplitter(LeaveOneGroupOut(), column=column, name=name)
 
 
+def _register_shuffled_group_kfold(name: str, column: str, n_splits: int, description: str, **extra: Any):
+    """Register ``name``: a grouped K-fold by ``column`` (``n_splits`` by default), shuffled by seed."""
+
+    def factory(n_splits: int = n_splits, random_state: int = 0) -> GroupSplitter:
+        from sklearn.model_selection import GroupKFold
+
+        cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+        return GroupSplitter(cv, column=column, name=name)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"Grouped K-fold by {column}, shuffled by seed."
+    return SPLITS.register(name, description=description, defaults={"n_splits": n_splits}, group_column=column,
+                           partition=True, seeded=True, **extra)(factory)
+
+
 @SPLITS.register(
     "kfold",
     description=(
@@ -88,71 +103,33 @@ def lopo() -> GroupSplitter:
     return _leave_one_group_out("lopo", "player")
 
 
-@SPLITS.register(
-    "kfold_grouped",
-    description=(
-        "Grouped K-fold by performance (one player's rendition of one piece), shuffled by seed: "
-        "no near-duplicate of a test segment in training"
-    ),
-    defaults={"n_splits": 5},
-    group_column="performance",
+kfold_grouped = _register_shuffled_group_kfold(
+    "kfold_grouped", "performance", 5,
+    "Grouped K-fold by performance (one player's rendition of one piece), shuffled by seed: "
+    "no near-duplicate of a test segment in training",
     columns=("piece", "player", "midi_path"),
     groups_from=_derived("performance", performance_groups),
     derived=True,
-    partition=True,
-    seeded=True,
     leaks=False,
 )
-def kfold_grouped(n_splits: int = 5, random_state: int = 0) -> GroupSplitter:
-    """Grouped K-fold by performance."""
-    from sklearn.model_selection import GroupKFold
 
-    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return GroupSplitter(cv, column="performance", name="kfold_grouped")
-
-
-@SPLITS.register(
-    "excerpt",
-    description=(
-        "Grouped K-fold by passage (excerpts that overlap in bars, found from the notes, form one group), "
-        "shuffled by seed: unseen passages of seen pieces, like the paper's composition 4-fold split"
-    ),
-    defaults={"n_splits": 4},
-    group_column="passage",
+excerpt = _register_shuffled_group_kfold(
+    "excerpt", "passage", 4,
+    "Grouped K-fold by passage (excerpts that overlap in bars, found from the notes, form one group), "
+    "shuffled by seed: unseen passages of seen pieces, like the paper's composition 4-fold split",
     columns=(*OVERLAP_COLUMNS, "bars"),
     groups_from=_derived("passage", passage_groups),
     derived=True,
-    partition=True,
-    seeded=True,
     leaks=False,
 )
-def excerpt(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
-    """Grouped K-fold by passage."""
-    from sklearn.model_selection import GroupKFold
 
-    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return GroupSplitter(cv, column="passage", name="excerpt")
-
-
-@SPLITS.register(
-    "excerpt_leaky",
-    description=(
-        "The old excerpt split, grouped K-fold by excerpt label: LEAKS, a 16-bar excerpt and its 8-bar cut "
-        "of the same recording can sit on opposite sides; only to reproduce numbers made with it"
-    ),
-    defaults={"n_splits": 4},
-    group_column="excerpt",
+excerpt_leaky = _register_shuffled_group_kfold(
+    "excerpt_leaky", "excerpt", 4,
+    "The old excerpt split, grouped K-fold by excerpt label: LEAKS, a 16-bar excerpt and its 8-bar cut "
+    "of the same recording can sit on opposite sides; only to reproduce numbers made with it",
     groups_from=_column("excerpt"),
-    partition=True,
-    seeded=True,
     leaks=True,
 )
-def excerpt_leaky(n_splits: int = 4, random_state: int = 0) -> GroupSplitter:
-    """Grouped K-fold by excerpt label (leaks near-duplicates)."""
-    from sklearn.model_selection import GroupKFold
-
-    cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return GroupSplitter(cv, column="excerpt", name="excerpt_leaky")
 
 
 @SPLITS.register(

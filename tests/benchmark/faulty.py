@@ -12,8 +12,8 @@ from models.classical import MeanModel
 from models.registry import MODELS
 
 
-class KillsWorkerOnce(MeanModel):
-    """The mean baseline, except that the first fit anywhere SIGKILLs the process running it."""
+class _FailsOnce(MeanModel):
+    """The mean baseline, except that the first fit anywhere (no ``marker`` file yet) runs :meth:`_fail` first."""
 
     def __init__(self, marker: str = "", random_state: int | None = None) -> None:
         self.marker = marker
@@ -22,36 +22,34 @@ class KillsWorkerOnce(MeanModel):
     def fit(self, X, y, *, groups=None):
         marker = Path(self.marker)
         if not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
+            self._fail(marker)
         return super().fit(X, y, groups=groups)
 
 
-if "kills_worker_once" not in MODELS:
-    MODELS.register("kills_worker_once", inputs=("midi",), tags=("test",))(KillsWorkerOnce)
+class KillsWorkerOnce(_FailsOnce):
+    """The first fit anywhere SIGKILLs the process running it."""
+
+    def _fail(self, marker: Path) -> None:
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
-class CancelsItselfOnce(MeanModel):
-    """The mean baseline, except that the first fit anywhere has the scheduler forget its own task.
+class CancelsItselfOnce(_FailsOnce):
+    """The first fit anywhere has the scheduler forget its own task.
 
     The driver's future of that job is then cancelled ("already forgotten" or "cancelled by ..."), as when a
     scheduler drops a job whose inputs were lost; the backend must submit the job again.
     """
 
-    def __init__(self, marker: str = "", random_state: int | None = None) -> None:
-        self.marker = marker
-        self.random_state = random_state
+    def _fail(self, marker: Path) -> None:
+        from distributed import Future, get_client, get_worker
 
-    def fit(self, X, y, *, groups=None):
-        marker = Path(self.marker)
-        if not marker.exists():
-            from distributed import Future, get_client, get_worker
-
-            marker.write_text(get_worker().get_current_task())
-            client = get_client()
-            client.cancel([Future(get_worker().get_current_task(), client)], force=True)
-        return super().fit(X, y, groups=groups)
+        key = get_worker().get_current_task()
+        marker.write_text(key)
+        client = get_client()
+        client.cancel([Future(key, client)], force=True)
 
 
-if "cancels_itself_once" not in MODELS:
-    MODELS.register("cancels_itself_once", inputs=("midi",), tags=("test",))(CancelsItselfOnce)
+for _name, _cls in (("kills_worker_once", KillsWorkerOnce), ("cancels_itself_once", CancelsItselfOnce)):
+    if _name not in MODELS:
+        MODELS.register(_name, inputs=("midi",), tags=("test",))(_cls)
