@@ -40,9 +40,11 @@ def test_five_by_two_design_adds_alpaydin_f_test(fake_data_dir, tmp_path):
     from benchmark.cli import main
 
     out = tmp_path / "runs"
-    assert main(["run", "--no-progress", "--models", "ridge,rf", "--split", "kfold", "--n-splits", "2",
-                 "--seeds", "0,1,2,3,4", "--data-dir", str(fake_data_dir), "--cache-dir", str(tmp_path / "c"),
-                 "--out", str(out)]) == 0
+    study = tmp_path / "study.toml"
+    study.write_text("[models.rf]\nn_estimators = 20\n")  # the test is about the statistic, not the forest
+    assert main(["run", "--no-progress", "--study", str(study), "--models", "ridge,rf", "--split", "kfold",
+                 "--n-splits", "2", "--seeds", "0,1,2,3,4", "--data-dir", str(fake_data_dir), "--cache-dir",
+                 str(tmp_path / "c"), "--out", str(out)]) == 0
     (run_dir,) = list(out.iterdir())
     row = bayesian_table(run_dir, baseline="rf").set_index("model").loc["ridge"]
     run = load_run_data(run_dir)
