@@ -381,11 +381,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     ceiling = None
     if args.ceiling is not False:
         from benchmark.errors import DataError
-        from reports.ceiling import noise_ceiling
+        from reports.ceiling import run_ceiling
 
         data_dir = args.data_dir or run.manifest.get("data_dir")
         try:
-            ceiling = noise_ceiling(data_dir)
+            # The ceiling of the segments the run scored (a fixed test set's own), with a CI over its units.
+            ceiling = run_ceiling(run, data_dir, n_resamples=args.n_resamples, seed=args.seed)
         except DataError as exc:
             if args.ceiling:
                 raise

@@ -229,3 +229,82 @@ def paired_bootstrap_diff(
         groups=groups,
         resampled=resampled,
     )
+
+
+def bca_bounds(boot, estimate, jackknife, *, confidence: float = 0.95,
+               n_units: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """BCa bounds from bootstrap replicates and jackknife values; optionally expanded for few units.
+
+    The bias-corrected and accelerated interval (Efron 1987; Efron & Tibshirani
+    1993, ch. 14, eq. 14.9-14.15), computed as ``scipy.stats.bootstrap(method=
+    'BCa')`` does: ``z0 = Phi^-1(share of replicates below the estimate, ties
+    counted half)``, acceleration ``a`` from the jackknife, bounds at the
+    replicates' quantiles ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))``.
+
+    With ``n_units`` (the number of resampled units G), the normal quantile
+    ``z`` is replaced by ``sqrt(G / (G - 1)) t_{G-1}``: Hesterberg's (2015)
+    "expanded" interval, which undoes the two reasons a bootstrap interval is
+    too narrow with few units (the plug-in variance's factor (G - 1) / G and the
+    normal quantile in place of Student's t). With 22 performers it widens a
+    95% interval by about 9%; with hundreds of units, by nothing measurable.
+
+    Parameters
+    ----------
+    boot : ndarray (B, ...)
+        Bootstrap replicates; NaN replicates are ignored per column.
+    estimate : ndarray (...)
+        The statistic on the full data.
+    jackknife : ndarray (G, ...)
+        The statistic with each unit left out in turn.
+    confidence : float
+    n_units : int, optional
+        Expand the interval for G = ``n_units`` units (>= 3).
+
+    Returns
+    -------
+    low, high : ndarray (...)
+        NaN where the estimate is not finite, no replicate is, or the
+        correction is undefined (all replicates on one side of the estimate).
+
+    References
+    ----------
+    Hesterberg, T. C. (2015). What teachers should know about the bootstrap.
+    The American Statistician 69(4), 371-386, sec. 3.4 ("expanded percentile").
+    """
+    from scipy.special import ndtr, ndtri
+
+    boot = np.asarray(boot, dtype=float)
+    est = np.asarray(estimate, dtype=float)
+    jack = np.asarray(jackknife, dtype=float)
+    alpha = (1.0 - confidence) / 2.0
+    if n_units is None:
+        z = float(ndtri(1.0 - alpha))
+    else:
+        g = int(n_units)
+        if g < 3:
+            raise ConfigError(f"n_units={n_units!r}: an expanded interval needs at least 3 units")
+        z = float(np.sqrt(g / (g - 1.0)) * stats.t.ppf(1.0 - alpha, g - 1))
+    flat_b = boot.reshape(boot.shape[0], -1)
+    flat_e = est.reshape(-1)
+    flat_j = jack.reshape(jack.shape[0], -1)
+    low, high = np.full(flat_e.shape, np.nan), np.full(flat_e.shape, np.nan)
+    for c in range(flat_e.size):
+        b = flat_b[:, c]
+        b = b[np.isfinite(b)]
+        j = flat_j[:, c]
+        j = j[np.isfinite(j)]
+        if not (np.isfinite(flat_e[c]) and b.size and j.size >= 2):
+            continue
+        share = (np.count_nonzero(b < flat_e[c]) + np.count_nonzero(b <= flat_e[c])) / (2.0 * b.size)
+        z0 = float(ndtri(share))
+        u = (j.size - 1.0) * (j.mean() - j)
+        den = float(np.sum(u**2)) / j.size**2
+        acc = (float(np.sum(u**3)) / j.size**3) / (6.0 * den**1.5) if den > 0 else 0.0
+        if not (np.isfinite(z0) and np.isfinite(acc)):
+            continue
+        q = []
+        for zz in (-z, z):
+            num = z0 + zz
+            q.append(float(ndtr(z0 + num / (1.0 - acc * num))))
+        low[c], high[c] = np.quantile(b, q)
+    return low.reshape(est.shape), high.reshape(est.shape)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -281,24 +282,97 @@ def split_half_r(ratings, *, n_splits: int = 200, seed: int = 0) -> np.ndarray:
         raise ConfigError(f"ratings must be 3-D (segments x raters x targets), got shape {x.shape}")
     if int(n_splits) < 1:
         raise ConfigError(f"n_splits={n_splits!r} must be >= 1")
+    rng = np.random.default_rng(seed)
+    return np.mean([_pearson_columns(*_halves(x, rng)) for _ in range(int(n_splits))], axis=0)
+
+
+def _halves(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One random rater split of every segment: the two half-means, each (n_segments, n_targets)."""
     answered = ~np.isnan(x)
     present = answered.any(axis=2)
     n_present = present.sum(axis=1)
     values = np.where(answered, x, 0.0)
+    keys = np.where(present, rng.random(present.shape), np.inf)
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+    in_a = (rank < (n_present // 2)[:, None])[:, :, None] & answered
+    in_b = answered & ~in_a
+    halves = []
+    for mask in (in_a, in_b):
+        count = mask.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            halves.append(np.where(count > 0, (values * mask).sum(axis=1) / count, np.nan))
+    return halves[0], halves[1]
+
+
+def ceiling_interval(ratings, groups=None, *, n_splits: int = 20, n_resamples: int = 1000,
+                     confidence: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval of each target's ceiling r, resampling segments or whole groups.
+
+    Each draw resamples the segments (or the groups of ``groups``, e.g. the
+    split's performers, each drawn group bringing all its segments) with
+    replacement and recomputes the ceiling as :func:`noise_ceiling` does:
+    split-half r averaged over ``n_splits`` fixed rater splits, the factor-2
+    Spearman-Brown step-up, its square root. The rater splits are drawn once
+    and kept across draws, so the interval reflects which segments were
+    rated, not the rater split (whose average over splits is precise).
+
+    Parameters
+    ----------
+    ratings : ndarray, shape (n_segments, max_raters, n_targets)
+        As :func:`rating_array`.
+    groups : array-like, shape (n_segments,), optional
+        Resample whole groups; default segments.
+    n_splits, n_resamples, confidence, seed
+
+    Returns
+    -------
+    low, high : ndarray, shape (n_targets,)
+
+    Raises
+    ------
+    ConfigError
+        Wrong shape, fewer than 2 units, ``n_resamples < 1`` or a bad ``confidence``.
+    """
+    from benchmark.metrics import pearson_from_sums
+
+    x = np.asarray(ratings, dtype=float)
+    if x.ndim != 3:
+        raise ConfigError(f"ratings must be 3-D (segments x raters x targets), got shape {x.shape}")
+    if int(n_resamples) < 1 or int(n_splits) < 1:
+        raise ConfigError(f"n_resamples={n_resamples!r} and n_splits={n_splits!r} must be >= 1")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence={confidence!r} must lie strictly between 0 and 1, e.g. 0.95")
+    codes = np.arange(x.shape[0]) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    if len(codes) != x.shape[0]:
+        raise ConfigError(f"groups must have one label per segment ({x.shape[0]}), got {len(codes)}")
+    G = int(codes.max()) + 1
+    if G < 2:
+        raise ConfigError(f"need at least 2 resampling units, got {G}")
     rng = np.random.default_rng(seed)
-    rs = np.empty((int(n_splits), x.shape[2]))
-    for k in range(rs.shape[0]):
-        keys = np.where(present, rng.random(present.shape), np.inf)
-        rank = np.argsort(np.argsort(keys, axis=1), axis=1)
-        in_a = (rank < (n_present // 2)[:, None])[:, :, None] & answered
-        in_b = answered & ~in_a
-        halves = []
-        for mask in (in_a, in_b):
-            count = mask.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                halves.append(np.where(count > 0, (values * mask).sum(axis=1) / count, np.nan))
-        rs[k] = _pearson_columns(*halves)
-    return rs.mean(axis=0)
+    parts = []
+    for _ in range(int(n_splits)):
+        a, b = _halves(x, rng)
+        ok = np.isfinite(a) & np.isfinite(b)
+        a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+        parts.append(np.stack([a, b, a * a, b * b, a * b, ok.astype(float)], axis=-1))  # (S, T, 6)
+    per_seg = np.stack(parts, axis=1)  # (S, K, T, 6)
+    per_unit = np.zeros((G, *per_seg.shape[1:]))
+    np.add.at(per_unit, codes, per_seg)
+    flat = per_unit.reshape(G, -1)
+    ceilings = []
+    for start in range(0, int(n_resamples), 100):
+        p = min(100, int(n_resamples) - start)
+        w = np.zeros((p, G))
+        np.add.at(w, (np.repeat(np.arange(p), G), rng.integers(0, G, size=(p, G)).ravel()), 1.0)
+        sums = (w @ flat).reshape(p, *per_unit.shape[1:])
+        r = pearson_from_sums(*np.moveaxis(sums, -1, 0))  # (p, K, T)
+        with warnings.catch_warnings():  # a resample whose target is constant has no r: NaN, skipped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sb = spearman_brown(np.nanmean(r, axis=1))
+        ceilings.append(np.sqrt(np.clip(sb, 0.0, None)))
+    c = np.concatenate(ceilings)
+    alpha = (1.0 - confidence) / 2.0
+    return np.nanquantile(c, alpha, axis=0), np.nanquantile(c, 1.0 - alpha, axis=0)
 
 
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -319,8 +393,17 @@ def noise_ceiling(
     n_splits: int = 200,
     seed: int = 0,
     by_rater: bool = True,
+    segments=None,
+    groups=None,
+    n_resamples: int = 0,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Reliability of each target's mean rating and the implied ceiling on Pearson r.
+
+    The ceiling belongs to a set of segments: a model scored on a fixed test set
+    (``percepiano_performer4``: 193 segments) is compared with the ceiling of
+    those segments (``segments``), not of all 1,189 (0.810 vs 0.863 on average
+    there).
 
     Parameters
     ----------
@@ -331,6 +414,15 @@ def noise_ceiling(
     seed : int
     by_rater : bool
         See :func:`rating_array`.
+    segments : sequence of str, optional
+        Only these segments (mean-label keys, i.e. a run's ``sample_id``); default all.
+    groups : sequence, optional
+        One label per entry of ``segments`` (e.g. the split's performers): the
+        CI resamples whole groups; default segments.
+    n_resamples : int
+        With > 0, add ``ceiling_lo`` and ``ceiling_hi``: the percentile
+        bootstrap interval of :func:`ceiling_interval` (20 rater splits).
+    confidence : float
 
     Returns
     -------
@@ -344,16 +436,27 @@ def noise_ceiling(
         predictor of the true score with the observed mean. Segments have 5
         to 17 raters, so every reliability is a pooled value, higher for the
         segments with many raters. ``attrs["match"]`` holds
-        :func:`rating_match_report`.
+        :func:`rating_match_report`; ``attrs["n_segments"]`` the segments used,
+        ``attrs["resampled"]`` what the CI resampled.
 
     Raises
     ------
     DataError
-        Missing or malformed files.
+        Missing or malformed files, or a segment of ``segments`` without ratings.
     ConfigError
-        ``n_splits < 1``.
+        ``n_splits < 1``, or ``groups`` without ``segments`` or of another length.
     """
-    ratings, _ = rating_array(data_dir, by_rater=by_rater)
+    ratings, keys = rating_array(data_dir, by_rater=by_rater)
+    if groups is not None and (segments is None or len(groups) != len(segments)):
+        raise ConfigError("groups needs segments, one group label per segment")
+    if segments is not None:
+        pos = pd.Series(np.arange(len(keys)), index=keys)
+        wanted = pd.Index([str(k) for k in segments])
+        missing = wanted[~wanted.isin(pos.index)]
+        if len(missing):
+            raise DataError(f"{len(missing)} segment(s) have no ratings, e.g. {list(missing[:3])}; "
+                            "is the run from this PercePiano folder?")
+        ratings = ratings[pos.loc[wanted].to_numpy()]
     r = split_half_r(ratings, n_splits=n_splits, seed=seed)
     sb = spearman_brown(r)
     rows = []
@@ -373,6 +476,50 @@ def noise_ceiling(
             }
         )
     out = pd.DataFrame(rows)
+    if int(n_resamples) > 0:
+        out["ceiling_lo"], out["ceiling_hi"] = ceiling_interval(ratings, groups, n_resamples=n_resamples,
+                                                                confidence=confidence, seed=seed)
     out.attrs["match"] = rating_match_report(data_dir)
     out.attrs["by_rater"] = by_rater
+    out.attrs["n_segments"] = int(ratings.shape[0])
+    out.attrs["resampled"] = "segments" if groups is None else "groups"
+    return out
+
+
+def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1000, confidence: float = 0.95,
+                seed: int = 0, unit: str | None = None) -> pd.DataFrame:
+    """:func:`noise_ceiling` of the segments a run scored, with a CI over the split's units.
+
+    r / ceiling compares a model's r with the ceiling of *the same* segments: for
+    a partition split all of them, for a fixed test set only the test set's.
+    The CI resamples the split's units (performers, passages...) when there
+    are at least 10 of them, as the model's cluster CIs do, else segments.
+
+    Parameters
+    ----------
+    run : reports.rundata.RunData
+    data_dir : path, optional
+        Default: the run's ``data_dir``.
+    n_splits, n_resamples, confidence, seed
+        As :func:`noise_ceiling`.
+    unit : str, optional
+        Label of the resampled groups (default the split's unit name).
+
+    Raises
+    ------
+    DataError
+        Missing rater file, or scored segments without ratings.
+    """
+    from reports.units import FEW_GROUPS, run_design, unit_labels
+
+    ids = np.sort(run.preds["sample_id"].astype(str).unique())
+    design = run_design(run)
+    groups = None
+    if design.unit != "segments" and not design.few:
+        groups = unit_labels(run, ids)
+        if len(np.unique(groups)) < FEW_GROUPS:
+            groups = None
+    out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
+                        segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
+    out.attrs["resampled"] = "segments" if groups is None else (unit or design.unit)
     return out

@@ -26,6 +26,7 @@ import pandas as pd
 from benchmark.errors import ConfigError
 from reports.results import run_id
 from reports.rundata import RunData, load_run_data
+from reports.significance import withheld_tests
 from reports.units import UnitScorer, compare_units, pair_cells, run_design, too_few
 
 METRICS = ("pearson", "r2")
@@ -128,6 +129,8 @@ def compare_runs(
     if not models:
         raise ConfigError(f"the runs share no model (A: {', '.join(a.models)}; B: {', '.join(b.models)})")
     design = run_design(a)
+    # A test docs/calibration.md found out of range on this split is not given as a number.
+    held = withheld_tests(a.split)
     rows = []
     for model in models:
         rec: dict = {"model": model}
@@ -143,7 +146,9 @@ def compare_runs(
             res, _ = compare_units(scorer, seeded=design.seeded, partition=design.partition,
                                    n_resamples=n_resamples, confidence=confidence, seed=seed)
             rec.update({f"{m}_a": _level(scorer, "a"), f"{m}_b": _level(scorer, "b"), f"{m}_diff": res.diff,
-                        f"{m}_diff_lo": res.ci_low, f"{m}_diff_hi": res.ci_high, f"{m}_p": res.perm_p})
+                        f"{m}_diff_lo": np.nan if held["ci"] else res.ci_low,
+                        f"{m}_diff_hi": np.nan if held["ci"] else res.ci_high,
+                        f"{m}_p": np.nan if held["perm"] else res.perm_p})
         rec.update(seeds=",".join(map(str, common)), n_segments=len(cells.y), n_units=scorer.n_units)
         _, y_b, _, _ = b.stack(model, common)
         if not np.allclose(cells.y, y_b):
@@ -156,7 +161,7 @@ def compare_runs(
     out.attrs.update(run_a=run_id(a), run_b=run_id(b), split=a.split, resampled=design.unit, unit=design.unit,
                      n_units=design.n_units, few=design.few, seeded=design.seeded, partition=design.partition,
                      n_resamples=int(n_resamples), perm_floor=1.0 / (int(n_resamples) + 1),
-                     confidence=confidence, metrics=list(metrics))
+                     confidence=confidence, metrics=list(metrics), withheld=held)
     return out
 
 
@@ -175,9 +180,13 @@ def format_comparison(table: pd.DataFrame) -> str:
     def num(v, fmt="{:.3f}"):
         return "n/a" if v is None or pd.isna(v) else fmt.format(v)
 
+    held = at.get("withheld") or {}
+
     def pval(v):
         if few is not None:
             return few
+        if held.get("perm"):
+            return held["perm"]
         if v is not None and not pd.isna(v) and v <= floor * (1 + 1e-9):
             return f"< {floor:.2g}"
         return num(v, "{:.4f}")
@@ -185,7 +194,7 @@ def format_comparison(table: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         cells = [str(r["model"]), "" if pd.isna(r.get("seeds")) else str(r["seeds"])]
         for m in metrics:
-            ci = (few if few is not None else
+            ci = (few if few is not None else held.get("ci") or
                   f"[{num(r[f'{m}_diff_lo'], '{:+.3f}')}, {num(r[f'{m}_diff_hi'], '{:+.3f}')}]")
             cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), f"{num(r[f'{m}_diff'], '{:+.3f}')} {ci}", pval(r[f"{m}_p"])]
         lines.append("| " + " | ".join(cells) + " |")
@@ -195,7 +204,7 @@ def format_comparison(table: pd.DataFrame) -> str:
              else "seeds averaged within each fold")
     lines += ["", f"A = {at.get('run_a')}, B = {at.get('run_b')}; split `{at.get('split')}`, unit: "
               f"{at.get('n_units')} {unit}. Metrics: fold-level mean over targets and test folds of out-of-fold "
-              f"Pearson r / R^2 ({seeds}). A-B: {conf}% percentile cluster bootstrap over {unit} "
+              f"Pearson r / R^2 ({seeds}). A-B: {conf}% expanded BCa cluster bootstrap over {unit} "
               f"({at.get('n_resamples')} resamples); p: two-sided permutation test swapping whole {unit} between "
               f"the runs ({at.get('n_resamples')} permutations); it tests these two fitted predictors on these "
               f"{unit}, not the learning algorithms."

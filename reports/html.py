@@ -142,12 +142,11 @@ def _statistics_section(report) -> str:
     return "".join(parts)
 
 
-def _ceiling(res: RunData) -> tuple[pd.DataFrame | None, str]:
-    from reports.ceiling import noise_ceiling
+def _ceiling(res: RunData, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
+    from reports.ceiling import run_ceiling
 
-    data_dir = res.manifest.get("data_dir")
     try:
-        return noise_ceiling(data_dir), ""
+        return run_ceiling(res, n_resamples=n_resamples, seed=seed), ""
     except (BenchmarkError, OSError) as exc:
         return None, f"noise ceiling not available: {exc}"
 
@@ -156,7 +155,8 @@ def _ceiling_section(res: RunData, ceiling: pd.DataFrame | None, why: str) -> st
     head = "<h2 id='ceiling'>Noise ceiling</h2>"
     if ceiling is None:
         return head + _note(why or "noise ceiling not computed")
-    t = ceiling[["target", "mean_raters", "split_half_r", "spearman_brown", "icc1k", "ceiling_r"]].copy()
+    cols = ["target", "mean_raters", "split_half_r", "spearman_brown", "icc1k", "ceiling_r"]
+    t = ceiling[cols + [c for c in ("ceiling_lo", "ceiling_hi") if c in ceiling]].copy()
     for m in scored_models(res):
         r = pd.Series(model_stack(res, m).pearson(), index=res.targets)
         t[f"{m} r / ceiling"] = t["target"].map(r) / t["ceiling_r"]
@@ -164,7 +164,9 @@ def _ceiling_section(res: RunData, ceiling: pd.DataFrame | None, why: str) -> st
     return head + _table(t) + _note(
         "Reliability of each target's mean rating: split-half over raters with the Spearman-Brown step-up, "
         "and ICC(1,k); ceiling r = sqrt(reliability), the expected r of a perfect predictor of the true score "
-        "(see reports.ceiling). Model r is pooled out-of-fold, averaged over complete seeds.")
+        f"(see reports.ceiling), on the {ceiling.attrs.get('n_segments', 'scored')} segments the run scored; "
+        f"ceiling_lo/hi: 95% percentile bootstrap over {ceiling.attrs.get('resampled', 'segments')}. "
+        "Model r is pooled out-of-fold, averaged over complete seeds.")
 
 
 def _figures_section(figs: Mapping) -> str:
@@ -276,7 +278,7 @@ def write_html_report(
     if report is not None:
         ceil, why = ceiling_table, "noise ceiling not available for this run"
     else:
-        ceil, why = _ceiling(res) if ceiling else (None, "noise ceiling not requested")
+        ceil, why = _ceiling(res, n_resamples, seed) if ceiling else (None, "noise ceiling not requested")
         report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil)
     figs = run_figures(res, importance=dict(importance or {}), rankings=report.rankings, n_resamples=n_resamples,
                        seed=seed)

@@ -515,3 +515,45 @@ def tost_corrected(a, b, n_train, n_test, margin: float, *, nan_policy: str = "p
     t_low, t_high = (mean + margin) / se, (margin - mean) / se
     p = max(float(stats.t.sf(t_low, J - 1)), float(stats.t.sf(t_high, J - 1)))
     return TestResult(float(min(t_low, t_high)), p, J - 1, name, mean, J)
+
+
+def standardized_difference(level_a: float, level_b: float, metric: str) -> float:
+    """An effect size of ``level_a`` over ``level_b`` that does not depend on fold size.
+
+    Cohen's d_z of per-fold differences divides by their spread, which shrinks
+    as folds grow (10.0 on performer4's 193-segment test set, 0.78 on lopo for
+    similar gains), so it measures the design as much as the effect. These
+    are functions of the two printed levels only:
+
+    * ``pearson``: Cohen's q = atanh(r_a) - atanh(r_b), the difference of
+      Fisher-z transformed correlations (Cohen 1988, sec. 4.2: 0.1 small,
+      0.3 medium, 0.5 large);
+    * ``r2``: the proportional reduction of the unexplained variance,
+      (R²_a - R²_b) / (1 - R²_b) = 1 - MSE_a / MSE_b on the same targets.
+
+    Parameters
+    ----------
+    level_a, level_b : float
+        The two models' fold-level mean metric.
+    metric : {"pearson", "r2"}
+
+    Returns
+    -------
+    float
+        NaN when a level is undefined, |r| >= 1, or R²_b = 1.
+
+    Raises
+    ------
+    ConfigError
+        An unknown metric.
+    """
+    a, b = float(level_a), float(level_b)
+    if metric == "pearson":
+        if not (np.isfinite(a) and np.isfinite(b) and abs(a) < 1 and abs(b) < 1):
+            return float("nan")
+        return float(np.arctanh(a) - np.arctanh(b))
+    if metric == "r2":
+        if not (np.isfinite(a) and np.isfinite(b) and b < 1):
+            return float("nan")
+        return (a - b) / (1.0 - b)
+    raise ConfigError(f"unknown metric {metric!r}; use 'pearson' or 'r2'")

@@ -27,7 +27,7 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
-from reports.calibrated import ratio_scale
+from reports.calibrated import ratio_scale, withheld
 from reports.multitest import adjust_pvalues
 from reports.rundata import RunData, fold_scores, load_run_data, resolve_baseline
 from reports.summary import METRIC_FUNCTIONS, _nanmean, bootstrap_pooled, pooled_metric
@@ -47,7 +47,7 @@ CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "fdr_bh": "Benjamin
 METRIC_LABELS = {"pearson": "r", "r2": "R²"}
 _METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "within", "within_lo", "within_hi",
                    "seeds_sd", "fold_mean", "fold_sd", "fold_n", "diff", "diff_lo", "diff_hi", "nb_t", "nb_df",
-                   "nb_p", "nb_p_adj", "perm_p", "perm_p_adj", "n_units")
+                   "nb_p", "nb_p_adj", "perm_p", "perm_p_adj", "effect", "n_units")
 
 
 def _metric_columns(metrics) -> list[str]:
@@ -78,9 +78,27 @@ def compare_pair(run: RunData, model: str, base: str, metric: str, seeds: list[i
     return run._stacks[key]
 
 
-def _comparison_columns(res: UnitComparison) -> dict:
-    return {"diff": res.diff, "diff_lo": res.ci_low, "diff_hi": res.ci_high, "nb_t": res.nb_t, "nb_df": res.nb_df,
-            "nb_p": res.nb_p, "perm_p": res.perm_p, "n_units": res.J}
+def withheld_tests(split: str) -> dict[str, str]:
+    """Per printed quantity (``ci``, ``nb``, ``perm``, ``bayes``): the text shown instead of its number on
+    ``split`` when docs/calibration.md found the test out of range there ("" = printed)."""
+    return {"ci": withheld(split, "cluster bootstrap CI"), "nb": withheld(split, "corrected t (NB)"),
+            "perm": withheld(split, "unit-swap permutation"), "bayes": withheld(split, "Bayesian correlated t")}
+
+
+def _comparison_columns(res: UnitComparison, split: str, metric: str = "pearson") -> dict:
+    """The comparison's columns; a test found uncalibrated for ``split`` is left NaN (never printed).
+
+    ``effect`` is :func:`reports.paired.standardized_difference` of the two
+    models' fold-level means on the fold units the row's tests use.
+    """
+    from reports.paired import standardized_difference
+
+    w = withheld_tests(split)
+    nan = np.nan
+    levels = [float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else nan for v in (res.fold_a, res.fold_b)]
+    return {"diff": res.diff, "effect": standardized_difference(*levels, metric), "diff_lo": nan if w["ci"] else res.ci_low, "diff_hi": nan if w["ci"] else res.ci_high,
+            "nb_t": nan if w["nb"] else res.nb_t, "nb_df": nan if w["nb"] else res.nb_df,
+            "nb_p": nan if w["nb"] else res.nb_p, "perm_p": nan if w["perm"] else res.perm_p, "n_units": res.J}
 
 
 def within_performer(y: np.ndarray, stack: np.ndarray, performers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +140,8 @@ def _run_attrs(run: RunData, kind: str, base: str, correction: str, n_resamples:
             "too_few": too_few(design.n_units) if design.few else "", "seeded": design.seeded,
             "partition": run.partition, "seeds": list(run.seeds), "baseline": base, "correction": correction,
             "n_resamples": int(n_resamples), "perm_floor": 1.0 / (int(n_resamples) + 1),
-            "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split)}
+            "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split),
+            "withheld": withheld_tests(run.split)}
 
 
 def calibrated_tests(split: str) -> dict:
@@ -130,6 +149,23 @@ def calibrated_tests(split: str) -> dict:
     from reports.calibrated import CALIBRATED
 
     return dict(CALIBRATED.get(split, {}))
+
+
+def calibration_note(split: str) -> str:
+    """Which tests docs/calibration.md found calibrated for ``split``, and which are withheld."""
+    from reports.calibrated import TESTS, covered
+
+    if not covered(split):
+        return (f"Split {split!r} is not among the designs simulated in docs/calibration.md: the false-positive "
+                "rates of its tests are unknown; read its p-values and CIs with that in mind.")
+    cal = calibrated_tests(split)
+    text = ("Calibrated for this split (docs/calibration.md: false-positive rate in [0.03, 0.07] at alpha 0.05 "
+            "on its real design): " + ("; ".join(f"{k}: {v}" for k, v in cal.items()) if cal else "none") + ".")
+    off = [t for t in TESTS if t not in cal]
+    if off:
+        text += (f" Not calibrated, so not printed as numbers (cells say 'not calibrated for {split}'): "
+                 + ", ".join(off) + ".")
+    return text
 
 
 def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, confidence: float,
@@ -147,21 +183,21 @@ def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, co
         "Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
         "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI.",
         f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}): its "
-        f"{confidence:.0%} CI is a cluster bootstrap over {unit}; p NB is the corrected resampled t-test "
+        f"{confidence:.0%} CI is an expanded BCa cluster bootstrap over {unit} (BCa with sqrt(G/(G-1)) t_{{G-1}} "
+        "quantiles, Hesterberg 2015); p NB is the corrected resampled t-test "
         "(Nadeau & Bengio 2003; repeated-CV form when seeds change the folds) over the fold units; p perm swaps "
         f"whole {unit} between the two models' predictions ({n_resamples} permutations): it tests these two "
         "fitted predictors on these units, not the learning algorithms.",
         f"p-values adjusted with {CORRECTION_NAMES[correction]} over one family per table: {family}.",
+        "Effect size: for r, Cohen's q = atanh(r_model) - atanh(r_baseline) of the fold-level means (0.1 small, "
+        "0.3 medium, 0.5 large); for R², (R²_model - R²_baseline) / (1 - R²_baseline), the share of the "
+        "baseline's unexplained variance removed. Neither depends on fold size (Cohen's d_z of fold differences "
+        "does: it divides by their spread, which shrinks as folds grow).",
     ]
     if design.few:
         notes.append(f"Only {design.n_units} {unit}: {too_few(design.n_units)}: no cluster CI or group-level "
                      "p-value is given as a number.")
-    cal = calibrated_tests(run.split)
-    if cal:
-        notes.append("Calibrated for this split (docs/calibration.md, false-positive rate in [0.03, 0.07] at "
-                     "alpha 0.05 on its real design): " + "; ".join(f"{k}: {v}" for k, v in cal.items()) + ".")
-    else:
-        notes.append(f"No test is calibrated for split {run.split!r} in docs/calibration.md.")
+    notes.append(calibration_note(run.split))
     if not run.partition:
         notes.append("Fixed test set: the fold models share one test set, so they are tested through their "
                      "fold-averaged predictions over the test set's units, never as independent folds.")
@@ -212,7 +248,10 @@ def significance_table(
       cluster bootstrap CI over units; ``m_nb_t``, ``m_nb_df``, ``m_nb_p``:
       corrected resampled t-test over fold units; ``m_perm_p``: whole-unit swap
       permutation test; ``*_p_adj``: adjusted over one family (every model
-      pair x metric of the table); ``m_n_units``: fold units J.
+      pair x metric of the table); ``m_effect``: a standardized effect size
+      that does not depend on fold size (Cohen's q for r, the proportional
+      error reduction for R²; :func:`reports.paired.standardized_difference`);
+      ``m_n_units``: fold units J.
 
     plus ``model``, ``role``, ``status``, ``jobs_ok``, ``jobs_expected``,
     ``seeds_used``, ``ceiling_fraction`` (with ``ceiling``) and ``note``.
@@ -306,7 +345,7 @@ def significance_table(
                 for m in metrics:
                     res, _ = compare_pair(run, model, base, m, common, n_resamples=n_resamples, seed=seed,
                                           confidence=confidence)
-                    rec.update({f"{m}_{k}": v for k, v in _comparison_columns(res).items()})
+                    rec.update({f"{m}_{k}": v for k, v in _comparison_columns(res, run.split, m).items()})
         rec["note"] = "; ".join(notes)
         recs.append(rec)
     table = pd.DataFrame(recs)
@@ -392,6 +431,10 @@ def per_target_table(
     table = pd.DataFrame({"target": run.targets})
     if ceil is not None:
         table["ceiling_r"] = ceil
+        if {"ceiling_lo", "ceiling_hi"} <= set(ceiling.columns):
+            bounds = ceiling.set_index("target").loc[run.targets]
+            table["ceiling_lo"] = bounds["ceiling_lo"].to_numpy(dtype=float)
+            table["ceiling_hi"] = bounds["ceiling_hi"].to_numpy(dtype=float)
     use_groups = resample == "split" and design.unit != "segments"
     notes = []
     base_seeds = set(run.complete_seeds(base))
@@ -425,7 +468,8 @@ def per_target_table(
                 _, per_t = compare_pair(run, model, base, "pearson", common, n_resamples=n_resamples, seed=seed,
                                         confidence=confidence)
                 for j, res in enumerate(per_t):
-                    cols["diff"][j], cols["nb_p"][j], cols["perm_p"][j] = res.diff, res.nb_p, res.perm_p
+                    c = _comparison_columns(res, run.split)
+                    cols["diff"][j], cols["nb_p"][j], cols["perm_p"][j] = c["diff"], c["nb_p"], c["perm_p"]
                 tested.append(model)
             elif model != base:
                 notes.append(f"{model}: no complete seed shared with baseline {base!r}, or an undefined "
@@ -460,6 +504,13 @@ def per_target_table(
         + (f" {too_few(design.n_units)}: no p-value." if design.few else ""),
         *notes,
     ]
+    if ceil is not None:
+        n_seg = ceiling.attrs.get("n_segments")
+        table.attrs["notes"].append(
+            "Ceiling r: sqrt of the split-half (Spearman-Brown) reliability of the mean rating"
+            + (f", of the {n_seg} segments the run scored" if n_seg else "")
+            + (f"; its CI resamples {ceiling.attrs['resampled']}" if "ceiling_lo" in table else "")
+            + ". r / ceiling divides each model's r by the ceiling of the same segments.")
     return table
 
 
@@ -520,12 +571,18 @@ def bayesian_table(
                 q = ratio_scale(run.split) * float(units["n_test"].mean() / units["n_train"].mean())
                 rho = q / (1.0 + q)
                 res = bayesian_correlated_ttest(units["a"].to_numpy(), units["b"].to_numpy(), rho, rope)
-                rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
                 probs = {"better": res.p_a_better, "equivalent": res.p_rope, "worse": res.p_b_better}
                 best = max(probs, key=probs.get)
-                rec["verdict"] = best if probs[best] >= threshold else "undecided"
-                rec["tost_p"] = tost_corrected(units["a"].to_numpy(), units["b"].to_numpy(), units["n_train"].to_numpy(),
-                                               ratio_scale(run.split) * units["n_test"].to_numpy(), rope).pvalue
+                if withheld_tests(run.split)["bayes"]:
+                    rec["verdict"] = withheld_tests(run.split)["bayes"]
+                else:
+                    rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
+                    rec["verdict"] = best if probs[best] >= threshold else "undecided"
+                # TOST is two one-sided corrected t-tests: printed only where the corrected t is calibrated.
+                if not withheld_tests(run.split)["nb"]:
+                    rec["tost_p"] = tost_corrected(units["a"].to_numpy(), units["b"].to_numpy(),
+                                                   units["n_train"].to_numpy(),
+                                                   ratio_scale(run.split) * units["n_test"].to_numpy(), rope).pvalue
             if design_5x2 and len(units) == 10:
                 cv = five_by_two_cv_ftest(units["a"].unstack("fold").to_numpy(), units["b"].unstack("fold").to_numpy())
                 rec.update(cv5x2_f=cv.statistic, cv5x2_p=cv.pvalue)
@@ -537,5 +594,5 @@ def bayesian_table(
         f"({design.fold_level}) of the fold-level mean {metric}; ROPE ±{rope}; verdict when a posterior "
         f"probability reaches {threshold}. TOST: equivalence within ±{rope} (two one-sided corrected t-tests).",
         "5x2cv combined F-test (Alpaydin 1999): only for runs of 5 seeds x 2 folds "
-        "(e.g. --split kfold --n-splits 2 --seeds 0,1,2,3,4); NaN otherwise."]})
+        "(e.g. --split kfold --n-splits 2 --seeds 0,1,2,3,4); NaN otherwise.", calibration_note(run.split)]})
     return table

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from benchmark.errors import ConfigError, DataError
 from benchmark.metrics import pearson_from_sums
@@ -292,7 +293,7 @@ class UnitComparison:
     diff : float
         A - B of the fold-level mean metric (targets averaged, or one target).
     ci_low, ci_high : float
-        Percentile cluster bootstrap over units (NaN with too few units).
+        Cluster-bootstrap t interval over units (see :func:`compare_units`; NaN with too few units).
     perm_p : float
         Two-sided permutation p, whole units swapped between A and B (NaN with too few units).
         Tests these two fitted predictors on these units, not the learning algorithms.
@@ -305,6 +306,9 @@ class UnitComparison:
     n_units, J : int
     few : bool
         Fewer than :data:`FEW_GROUPS` units: no group-level number.
+    ci_alternatives : dict, optional
+        With ``compare_units(alternatives=True)``: name -> (low, high) of the
+        percentile, BCa and expanded BCa intervals from the same replicates.
     """
 
     diff: float
@@ -322,6 +326,7 @@ class UnitComparison:
     n_units: int
     J: int
     few: bool
+    ci_alternatives: dict | None = None
 
 
 def fold_unit_values(scorer: UnitScorer, seeded: bool, target: int | None = None) -> tuple:
@@ -342,12 +347,19 @@ def fold_unit_values(scorer: UnitScorer, seeded: bool, target: int | None = None
 
 
 def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n_resamples: int = 2000,
-                  confidence: float = 0.95, seed: int = 0,
-                  ratio_scale: float = 1.0) -> tuple[UnitComparison, list[UnitComparison]]:
+                  confidence: float = 0.95, seed: int = 0, ratio_scale: float = 1.0,
+                  alternatives: bool = False) -> tuple[UnitComparison, list[UnitComparison]]:
     """Difference A - B with a cluster-bootstrap CI, a unit-swap permutation p and the corrected t-test.
 
     One set of draws serves the target-averaged statistic and every target's.
-    ``ratio_scale`` is the corrected t-test's calibrated factor for the design
+    The CI is ``diff -+ sqrt(G / (G - 1)) t_{G-1, 1 - alpha/2} SE``, SE the sd
+    of the cluster-bootstrap replicates over the G units (the normal-theory
+    bootstrap interval with Student's quantile and the small-sample factor of
+    Hesterberg's (2015) expanded intervals). On this data's LOPO design (22
+    performers) the percentile interval rejected a true null of the fitted
+    predictors 9.5% of the time, BCa 11.5%, expanded BCa 8.5%, this interval
+    6.5% (400 simulations; ``alternatives=True`` returns the others for
+    scripts/calibration.py, which reports all four). ``ratio_scale`` is the corrected t-test's calibrated factor for the design
     (:func:`reports.calibrated.ratio_scale`; 1 = Nadeau-Bengio's heuristic).
 
     Returns
@@ -362,6 +374,7 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     ConfigError
         ``n_resamples < 1`` or a bad ``confidence``.
     """
+    from reports.bootstrap import bca_bounds
     from reports.paired import corrected_resampled_ttest
 
     if int(n_resamples) < 1:
@@ -371,7 +384,7 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     G = scorer.n_units
     few = G < FEW_GROUPS
     observed = scorer.per_target()  # (1, T)
-    boot = null = None
+    boot = null = jack = None
     if not few:
         rng = np.random.default_rng(seed)
         boot, null = [], []
@@ -383,8 +396,14 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
             boot.append(scorer.per_target(weights=w))
             null.append(scorer.per_target(swap=rng.random((p, G)) < 0.5))
         boot, null = np.concatenate(boot), np.concatenate(null)
+        if alternatives:  # leave-one-unit-out statistics, for the BCa acceleration
+            jack = scorer.per_target(weights=1.0 - np.eye(G))
     floor = 1.0 / (int(n_resamples) + 1)
     T = observed.shape[1]
+    alpha = (1.0 - confidence) / 2.0
+    # Bootstrap-t interval with the bootstrap SE: Student's t with G - 1 df and the sqrt(G / (G - 1)) that
+    # undoes the plug-in variance's shrinkage (Hesterberg 2015, "expanded" intervals).
+    ci_factor = float(np.sqrt(G / (G - 1.0)) * stats.t.ppf(1.0 - alpha, G - 1)) if G > 1 else np.nan
 
     def summarise(target: int | None) -> UnitComparison:
         def reduce(per_t: np.ndarray) -> np.ndarray:
@@ -392,12 +411,18 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
 
         diff = float(reduce(observed)[0])
         lo = hi = perm_p = np.nan
+        others = {}
         if boot is not None and np.isfinite(diff):
             b = reduce(boot)
             b = b[np.isfinite(b)]
-            if b.size:
-                alpha = (1.0 - confidence) / 2.0
-                lo, hi = (float(x) for x in np.quantile(b, [alpha, 1.0 - alpha]))
+            if b.size > 1:
+                half = ci_factor * float(np.std(b, ddof=1))
+                lo, hi = diff - half, diff + half
+            if alternatives and b.size:
+                others["percentile"] = tuple(float(x) for x in np.quantile(b, [alpha, 1.0 - alpha]))
+                for name, n_units in (("BCa", None), ("expanded BCa", G)):
+                    others[name] = tuple(float(x) for x in bca_bounds(reduce(boot), diff, reduce(jack),
+                                                                      confidence=confidence, n_units=n_units))
             nl = reduce(null)
             tol = 1e-12 * max(1.0, abs(diff))
             perm_p = float((1 + np.sum(np.abs(nl) >= abs(diff) - tol)) / (1 + nl.size))
@@ -412,7 +437,8 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
             # The Bayesian test's rho / (1 - rho) plays the ratio's part: scaled alike.
             q = ratio_scale * float(np.mean(n_te[ok]) / np.mean(n_tr[ok]))
             rho = q / (1.0 + q)
-        return UnitComparison(diff, lo, hi, perm_p, floor, nb_t, nb_df, nb_p, d, a, b_, rho, G, int(ok.sum()), few)
+        return UnitComparison(diff, lo, hi, perm_p, floor, nb_t, nb_df, nb_p, d, a, b_, rho, G, int(ok.sum()), few,
+                              others)
 
     return summarise(None), [summarise(j) for j in range(T)]
 

@@ -49,13 +49,17 @@ if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from reports.paired import bayesian_correlated_ttest, corrected_resampled_ttest  # noqa: E402
-from reports.units import FEW_GROUPS, Cells, UnitScorer, compare_units  # noqa: E402
+from reports.units import FEW_GROUPS, Cells, UnitScorer, compare_units, fold_unit_values  # noqa: E402
 
 ALPHA = 0.05
 RANGE = (0.03, 0.07)
 SCOPE = (" The fitted factors describe ridge learners on ratings simulated with this layout's performer and passage effects; learners whose fold scores correlate more (or less) across training sets would need their own calibration, so read a p-value near 0.05 with that in mind.")
 TESTS = ("corrected t (NB)", "cluster bootstrap CI", "Bayesian correlated t", "unit-swap permutation")
 LEARNER_TESTS = TESTS[:3]
+#: Other intervals from the same bootstrap replicates, simulated to show why the printed one was chosen.
+ALT_CIS = {"percentile": "percentile CI (not printed)", "BCa": "BCa CI (not printed)",
+           "expanded BCa": "expanded BCa CI (not printed)"}
+ROWS = TESTS + tuple(ALT_CIS.values())
 
 
 @dataclass(frozen=True)
@@ -78,18 +82,37 @@ class Design:
 
 
 def real_layout(data_dir: Path | None) -> Layout | None:
-    """Performer and passage of every PercePiano segment, from the label file's names; None if absent."""
-    from benchmark.dataset import MEAN_LABELS, parse_segment_name, resolve_data_dir
+    """Performer and passage of every PercePiano segment; None if the data is absent.
+
+    The passage is the ``excerpt`` split's own group (:func:`splits.passage_groups`:
+    excerpts that overlap in bars, found from the notes), not the excerpt label
+    (``excerpt_leaky``). Finding it reads every MIDI file (minutes), so the
+    excerpt-to-passage map is kept in the feature cache, keyed by the label
+    file's content.
+    """
+    import hashlib
+
+    from benchmark.dataset import MEAN_LABELS, load_dataset, resolve_data_dir
     from benchmark.errors import BenchmarkError
+    from features.cache import resolve_cache_dir
 
     try:
         root = resolve_data_dir(data_dir)
     except BenchmarkError:
         return None
-    names = sorted(json.loads((root / MEAN_LABELS).read_text()))
-    parts = [parse_segment_name(n) for n in names]
-    return Layout(np.array([str(p["player"]) for p in parts]),
-                  np.array([f"{p['piece']}_{p['bars']}bars_{p['segment']}" for p in parts]))
+    meta = load_dataset(root).meta
+    key = hashlib.sha256((root / MEAN_LABELS).read_bytes()).hexdigest()[:16]
+    path = Path(resolve_cache_dir(None)) / f"calibration_passages_{key}.json"
+    if path.is_file():
+        mapping = json.loads(path.read_text())
+    else:
+        from splits import passage_groups
+
+        passage = passage_groups(meta)
+        mapping = dict(zip(meta["excerpt"].astype(str), map(str, passage), strict=True))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(mapping, indent=0, sort_keys=True))
+    return Layout(meta["player"].astype(str).to_numpy(), meta["excerpt"].astype(str).map(mapping).to_numpy())
 
 
 def synthetic_layout(n_performers: int = 22, n_passages: int = 60, rng_seed: int = 0) -> Layout:
@@ -208,21 +231,24 @@ def one_rep(design: Design, layout: Layout, rep: int, scenario: str, *, subset: 
     if keep.size < n:  # fixed test set: only its units are units
         cells = Cells(y2[keep], pa[:, keep], pb[:, keep], [np.arange(keep.size)] * len(rows), cells.seed,
                       cells.fold, units[keep], cells.n_train, cells.n_test)
-    res, _ = compare_units(UnitScorer(cells, "pearson"), seeded=design.seeded, partition=design.partition,
-                           n_resamples=n_resamples, seed=rep)
-    out = {"unit-swap permutation": bool(res.perm_p < ALPHA),
-           "cluster bootstrap CI": bool(res.ci_low > 0 or res.ci_high < 0)}
-    ok = np.isfinite(res.fold_diffs)
-    fa, fb, n_tr_u, n_te_u = res.fold_a[ok], res.fold_b[ok], None, None
-    if design.partition and not res.few and ok.sum() >= 2:
-        from reports.units import fold_unit_values
-
-        _, _, n_tr_u, n_te_u = fold_unit_values(UnitScorer(cells, "pearson"), design.seeded)
-        n_tr_u, n_te_u = n_tr_u[ok], n_te_u[ok]
-    out["_folds"] = (fa, fb, n_tr_u, n_te_u)
-    out["_diff"] = res.diff
-    out["_few"] = res.few
-    out["_units"] = res.n_units
+    scorer = UnitScorer(cells, "pearson")
+    few = scorer.n_units < FEW_GROUPS
+    out = {"_few": few, "_units": scorer.n_units}
+    if n_resamples > 0:
+        res, _ = compare_units(scorer, seeded=design.seeded, partition=design.partition,
+                               n_resamples=n_resamples, seed=rep, alternatives=True)
+        out.update({"unit-swap permutation": bool(res.perm_p < ALPHA),
+                    "cluster bootstrap CI": bool(res.ci_low > 0 or res.ci_high < 0)})
+        for key, row in ALT_CIS.items():
+            lo, hi = (res.ci_alternatives or {}).get(key, (np.nan, np.nan))
+            out[row] = bool(lo > 0 or hi < 0)
+    fa, fb, n_tr_u, n_te_u = fold_unit_values(scorer, design.seeded)
+    ok = np.isfinite(fa - fb)
+    out["_diff"] = float(np.mean(fa[ok] - fb[ok])) if ok.any() else np.nan
+    if design.partition and not few and ok.sum() >= 2:
+        out["_folds"] = (fa[ok], fb[ok], n_tr_u[ok], n_te_u[ok])
+    else:
+        out["_folds"] = (fa[ok], fb[ok], None, None)
     return out
 
 
@@ -242,64 +268,100 @@ def fold_rejections(reps: list[dict], scale: float) -> dict[str, float]:
     return {"corrected t (NB)": float(np.mean(nb)), "Bayesian correlated t": float(np.mean(bay))}
 
 
+def _t_parts(reps: list[dict]) -> tuple[np.ndarray, ...]:
+    """Per repetition: mean difference, its variance, J and n_test/n_train (NaN where untested)."""
+    m, v, J, q = (np.full(len(reps), np.nan) for _ in range(4))
+    for i, r in enumerate(reps):
+        a, b, n_tr, n_te = r["_folds"]
+        if n_tr is None:
+            continue
+        d = np.asarray(a) - np.asarray(b)
+        m[i], v[i], J[i], q[i] = d.mean(), d.var(ddof=1), d.size, float(np.mean(n_te) / np.mean(n_tr))
+    return m, v, J, q
+
+
 def fit_scale(reps: list[dict]) -> float:
     """The factor of the n_test/n_train term whose false-positive rate on ``reps`` is closest to alpha.
 
-    The rate falls as the factor grows; among the factors of the grid with the
-    best rate, the midpoint (in log scale) is taken.
+    The rate falls as the factor grows; among the factors of a fine grid with the
+    best rate, the midpoint (in log scale) is taken. The rate is the corrected
+    t-test's, computed in one pass over the grid (|t| > t_{J-1, 1 - alpha/2}).
     """
-    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
-    rates = np.array([fold_rejections(reps, c)["corrected t (NB)"] for c in grid])
+    from scipy import stats
+
+    m, v, J, q = _t_parts(reps)
+    ok = np.isfinite(m)
+    m, v, J, q = m[ok], v[ok], J[ok], q[ok]
+    crit = stats.t.ppf(1 - ALPHA / 2, J - 1)
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 601))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(m)[None, :] / np.sqrt((1.0 / J[None, :] + grid[:, None] * q[None, :]) * v[None, :])
+    rates = np.where(np.isfinite(t), t > crit[None, :], False).sum(axis=1) / len(reps)
     err = np.abs(rates - ALPHA)
     best = grid[err <= err.min() + 1e-12]
     return float(np.exp(np.log(best).mean()))
 
 
 def simulate(design: Design, layout: Layout, n_reps: int, *, subset: int = 8, n_resamples: int = 499,
-             seed: int = 0, fit: bool = True, scale: float | None = None) -> dict:
+             seed: int = 0, fit: bool = True, scale: float | None = None, fit_reps: int | None = None) -> dict:
     """Rejection rates of every test under the learner null, the predictor null and the effect.
 
-    With ``fit``, the corrected t-test's factor is fitted on one set of
-    learner-null repetitions and its rates reported on fresh ones (seed + 1000),
-    so a fitted factor is never judged on the data it was fitted to. A given
-    ``scale`` (e.g. the stored one) is used as it is, on fresh repetitions.
+    With ``fit``, the corrected t-test's factor is fitted on ``fit_reps``
+    learner-null repetitions (default ``max(n_reps, 1000)``; they need no
+    resampling, so they are cheap, and many of them make the fitted factor
+    precise) and every rate is reported on fresh repetitions (seed + 1000), so
+    a fitted factor is never judged on the data it was fitted to. A given
+    ``scale`` (e.g. the stored one) is used as it is.
     """
     out = {"design": design.name, "unit": design.unit, "n_reps": n_reps, "rates": {}, "effect": np.nan,
-           "scale": 1.0}
+           "scale": 1.0, "fit_reps": 0}
 
-    def run(scenario: str, s: int) -> list[dict]:
-        return [one_rep(design, layout, r, scenario, subset=subset, n_resamples=n_resamples, seed=s)
-                for r in range(n_reps)]
+    def run(scenario: str, s: int, n: int = n_reps, resamples: int = n_resamples) -> list[dict]:
+        return [one_rep(design, layout, r, scenario, subset=subset, n_resamples=resamples, seed=s)
+                for r in range(n)]
 
     if scale is not None:
         fit = False
         out["scale"] = float(scale)
-    first = run("learner null", seed)
-    out["n_units"], out["few"] = first[0]["_units"], first[0]["_few"]
+    evaluate = run("learner null", seed + 1000)
+    out["n_units"], out["few"] = evaluate[0]["_units"], evaluate[0]["_few"]
     if fit and design.partition and not out["few"]:
-        out["scale"] = fit_scale(first)
-    out["rates_nb_heuristic"] = fold_rejections(first, 1.0)
-    scenarios = {"learner null": run("learner null", seed + 1000) if fit else first,
-                 "predictor null": run("predictor null", seed), "effect": run("effect", seed)}
+        n_fit = max(n_reps, 1000) if fit_reps is None else int(fit_reps)
+        first = run("learner null", seed, n_fit, 0)
+        out["scale"], out["fit_reps"] = fit_scale(first), n_fit
+        out["rates_nb_heuristic"] = fold_rejections(first, 1.0)
+    else:
+        out["rates_nb_heuristic"] = fold_rejections(evaluate, 1.0)
+    scenarios = {"learner null": evaluate, "predictor null": run("predictor null", seed),
+                 "effect": run("effect", seed)}
     for scenario, reps in scenarios.items():
-        rates = {t: float(np.mean([r[t] for r in reps])) for t in ("cluster bootstrap CI", "unit-swap permutation")}
+        rates = {t: float(np.mean([r.get(t, False) for r in reps]))
+                 for t in ("cluster bootstrap CI", "unit-swap permutation", *ALT_CIS.values())}
         rates.update(fold_rejections(reps, out["scale"]))
-        out["rates"][scenario] = {t: rates[t] for t in TESTS}
+        out["rates"][scenario] = {t: rates[t] for t in ROWS}
         if scenario == "effect":
             out["effect"] = float(np.mean([r["_diff"] for r in reps]))
     return out
 
 
+#: What a test answers when its false-positive rate is in range under each null.
+NULL_MEANING = {"learner null": "the learning algorithms", "predictor null": "these two fitted predictors"}
+
+
 def calibrated(res: dict) -> dict[str, str]:
-    """Tests whose false-positive rate under their own null is in :data:`RANGE`."""
+    """For every test whose false-positive rate lies in :data:`RANGE` under some null: what it is calibrated for.
+
+    A test can be calibrated under both nulls (e.g. the unit-swap permutation on
+    lopo), under one, or under none (then it is absent, and the report prints no
+    number for it on this split).
+    """
     if res["few"]:
         return {}
     out = {}
     for t in TESTS:
-        null = "predictor null" if t == "unit-swap permutation" else "learner null"
-        rate = res["rates"][null][t]
-        if RANGE[0] <= rate <= RANGE[1]:
-            out[t] = ("these two fitted predictors" if null == "predictor null" else "the learning algorithms")
+        ok = [NULL_MEANING[n] for n in NULL_MEANING if RANGE[0] <= res["rates"][n][t] <= RANGE[1]]
+        if ok:
+            out[t] = " and ".join(ok)
     return out
 
 
@@ -309,7 +371,8 @@ def _wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def to_markdown(results: list[dict], seconds: float, command: str, source: str) -> str:
+def to_markdown(results: list[dict], seconds: float, command: str, source: str, jobs: int = 1) -> str:
+    jobs = "single process" if jobs <= 1 else f"{jobs} processes, one per design"
     lines = [
         "# Calibration of the report's tests on this data's designs",
         "",
@@ -326,8 +389,24 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str) 
         "performance). Predictor null: one fitted predictor, each model adding independent noise (the null of "
         "the unit-swap permutation test: it tests the two fitted predictors, not the learners). Effect: the "
         "second learner sees its features through added noise (mean fold-level r difference given). A test is "
-        f"calibrated when its false-positive rate under its own null lies in [{RANGE[0]}, {RANGE[1]}] at "
-        f"alpha = {ALPHA}; 95% Wilson intervals in brackets." + SCOPE,
+        f"calibrated for a question when its false-positive rate under that question's null lies in "
+        f"[{RANGE[0]}, {RANGE[1]}] at alpha = {ALPHA}: the learner null for \"the learning algorithms\", the "
+        "predictor null for \"these two fitted predictors\"; 95% Wilson intervals in brackets." + SCOPE,
+        "",
+        "Designs: `lopo` (leave one of the 22 performers out: the real fold sizes, 13 to 99 segments); `kfold` "
+        "(5 shuffled folds x 3 seeds); `excerpt` (GroupKFold(4) over the split's own passages: excerpts that "
+        "overlap in bars joined, as `splits.passage_groups` finds them from the notes, x 3 seeds); "
+        "`percepiano_performer4` (a fixed test set of 3 performers, 4 fold models averaged).",
+        "",
+        "The printed cluster-bootstrap CI of a difference is `diff -+ sqrt(G/(G-1)) t_{G-1} SE_boot` over the "
+        "split's G units (`reports.units.compare_units`). The rows marked \"not printed\" are the other "
+        "intervals from the same replicates (percentile; BCa, Efron 1987; BCa with the same sqrt(G/(G-1)) "
+        "t_{G-1} expansion, Hesterberg 2015): with 22 performers they reject more often, which is why the "
+        "report does not use them.",
+        "",
+        "The report (`benchmark report`, `benchmark compare`) reads `reports/calibration.json`: on a split "
+        "simulated here, a test that is calibrated for neither question is not printed as a number (its cells "
+        "say \"not calibrated for <split>\"); the notes say which question each printed test is calibrated for.",
         "",
     ]
     for res in results:
@@ -340,21 +419,27 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str) 
         lines += ["| test | FPR, learner null | FPR, predictor null | power at the effect | calibrated for |",
                   "|---|---|---|---|---|"]
         cal = calibrated(res)
-        for t in TESTS:
+        for t in ROWS:
             cells = []
             for scen in ("learner null", "predictor null", "effect"):
                 r = res["rates"][scen][t]
                 lo, hi = _wilson(r, n)
                 cells.append(f"{r:.3f} [{lo:.3f}, {hi:.3f}]")
-            lines.append(f"| {t} | " + " | ".join(cells) + f" | {cal.get(t, 'not calibrated')} |")
+            verdict = cal.get(t, "not calibrated") if t in TESTS else "(not printed)"
+            lines.append(f"| {t} | " + " | ".join(cells) + f" | {verdict} |")
         nb = res["rates_nb_heuristic"]["corrected t (NB)"]
         lines += ["", f"Effect: mean fold-level r difference {res['effect']:+.3f}. Corrected t-test: the "
-                  f"n_test/n_train term is scaled by {res['scale']:.2f}, fitted on {n} other learner-null "
+                  f"n_test/n_train term is scaled by {res['scale']:.2f}, fitted on {res['fit_reps']} other learner-null "
                   f"repetitions (Nadeau-Bengio's own factor 1 rejected {nb:.3f} of them); the Bayesian "
                   "correlated t-test's rho is scaled alike.", ""]
     lines += [f"Runtime {seconds:.0f} s on {platform.processor() or platform.machine()} "
-              f"(Python {platform.python_version()}, single process).", ""]
+              f"(Python {platform.python_version()}; {jobs}).", ""]
     return "\n".join(lines)
+
+
+def _simulate_task(task: tuple, options: dict) -> dict:
+    design, layout, reps = task
+    return simulate(design, layout, reps, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=499, help="bootstrap resamples and permutations")
     parser.add_argument("--data-dir", type=Path, default=None, help="PercePiano folder (real segment layout)")
     parser.add_argument("--synthetic", action="store_true", help="use a small synthetic layout (fast)")
+    parser.add_argument("--fit-reps", type=int, default=1000,
+                        help="learner-null repetitions the corrected t-test's factor is fitted on (default 1000; "
+                             "cheap: no resampling)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="designs simulated in parallel processes")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "calibration.json",
                         help="where the report reads which tests are calibrated (with --out)")
@@ -376,19 +465,29 @@ def main(argv: list[str] | None = None) -> int:
     if layout is None:
         layout, source = synthetic_layout(), "a synthetic layout (PercePiano not found)"
     start = time.perf_counter()
-    results = []
-    for name in args.designs.split(","):
+    names = args.designs.split(",")
+    for name in names:
         if name not in DESIGNS:
             parser.error(f"unknown design {name!r}; use {','.join(DESIGNS)}")
-        res = simulate(DESIGNS[name], layout, args.reps, n_resamples=args.resamples, seed=args.seed)
-        results.append(res)
+    tasks = [(DESIGNS[name], layout, args.reps) for name in names]
+    options = {"n_resamples": args.resamples, "seed": args.seed, "fit_reps": args.fit_reps}
+    if args.jobs > 1:
+        # One process per design; every design seeds its own repetitions, so the numbers do not change.
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(args.jobs, len(tasks))) as pool:
+            results = list(pool.map(_simulate_task, tasks, [options] * len(tasks)))
+    else:
+        results = [_simulate_task(t, options) for t in tasks]
+    for res in results:
+        name = res["design"]
         for scen, rates in res["rates"].items():
             print(f"{name:22s} {scen:15s} " + "  ".join(f"{t}: {r:.3f}" for t, r in rates.items()))
     seconds = time.perf_counter() - start
     if args.out is not None:
         command = ".venv/bin/python scripts/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(to_markdown(results, seconds, command.strip(), source))
+        args.out.write_text(to_markdown(results, seconds, command.strip(), source, min(args.jobs, len(tasks))))
         cal = {r["design"]: calibrated(r) for r in results}
         scale = {r["design"]: r["scale"] for r in results}
         args.json.write_text(json.dumps({"alpha": ALPHA, "range": RANGE, "source": source, "reps": args.reps,

@@ -121,3 +121,20 @@ def test_bootstrap_validates_inputs():
 def test_nan_statistic_gives_nan_interval():
     res = bootstrap_ci(np.array([1.0, np.nan, 2.0]), np.mean)
     assert np.isnan(res.estimate) and np.isnan(res.low) and np.isnan(res.high)
+
+
+def test_bca_bounds_match_scipy_bca():
+    """The BCa bounds from scipy's own replicates and the jackknife equal scipy.stats.bootstrap(method='BCa')."""
+    from reports.bootstrap import bca_bounds
+
+    x = np.random.default_rng(1).gamma(2.0, size=25)
+    res = stats.bootstrap((x,), np.mean, method="BCa", n_resamples=999, rng=np.random.default_rng(3))
+    jack = np.array([np.delete(x, i).mean() for i in range(x.size)])
+    lo, hi = bca_bounds(res.bootstrap_distribution, x.mean(), jack)
+    assert lo == pytest.approx(res.confidence_interval.low, rel=1e-12)
+    assert hi == pytest.approx(res.confidence_interval.high, rel=1e-12)
+    # Expanded for 25 units: the normal quantile becomes sqrt(25/24) t_24, so the interval widens.
+    elo, ehi = bca_bounds(res.bootstrap_distribution, x.mean(), jack, n_units=25)
+    assert elo < lo and ehi > hi
+    with pytest.raises(ConfigError, match="at least 3"):
+        bca_bounds(res.bootstrap_distribution, x.mean(), jack, n_units=2)

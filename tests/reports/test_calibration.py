@@ -31,12 +31,13 @@ def cal():
 
 def test_permutation_is_exact_under_its_own_null_on_lopo(cal):
     layout = cal.synthetic_layout(n_performers=14, n_passages=30)
-    res = cal.simulate(cal.DESIGNS["lopo"], layout, 60, n_resamples=199)
-    rate = res["rates"]["predictor null"]["unit-swap permutation"]
-    # 60 reps: a calibrated test's rate lies in [0, 0.15] with probability > 0.99.
-    assert rate <= 0.15
-    # And it has power against a real difference in the predictors.
-    assert res["rates"]["effect"]["unit-swap permutation"] > rate
+    res = cal.simulate(cal.DESIGNS["lopo"], layout, 60, n_resamples=199, fit_reps=50)
+    for test in ("unit-swap permutation", "cluster bootstrap CI"):
+        rate = res["rates"]["predictor null"][test]
+        # 60 reps: a calibrated test's rate lies in [0, 0.15] with probability > 0.99.
+        assert rate <= 0.15, test
+        # And it has power against a real difference in the predictors.
+        assert res["rates"]["effect"][test] > rate, test
 
 
 def test_stored_corrected_t_factor_stays_calibrated_on_lopo(cal, real_dataset):
@@ -47,6 +48,7 @@ def test_stored_corrected_t_factor_stays_calibrated_on_lopo(cal, real_dataset):
     layout = cal.Layout(real_dataset.meta["player"].astype(str).to_numpy(),
                         real_dataset.meta["excerpt"].astype(str).to_numpy())
     res = cal.simulate(cal.DESIGNS["lopo"], layout, 80, n_resamples=99, seed=7, scale=scale)
+    assert res["fit_reps"] == 0  # the stored factor, not refitted
     # 80 reps: a test with rate 0.05 lands in [0, 0.125] with probability > 0.99.
     assert res["rates"]["learner null"]["corrected t (NB)"] <= 0.125
     assert res["rates"]["effect"]["corrected t (NB)"] > 0.2
@@ -55,15 +57,15 @@ def test_stored_corrected_t_factor_stays_calibrated_on_lopo(cal, real_dataset):
 def test_fitted_factor_is_calibrated_on_fresh_repetitions(cal):
     """On a small synthetic LOPO layout: fit the factor, then judge it on other repetitions."""
     layout = cal.synthetic_layout(n_performers=14, n_passages=30)
-    res = cal.simulate(cal.DESIGNS["lopo"], layout, 80, n_resamples=19)
-    assert 0.0 < res["scale"] < 20.0
+    res = cal.simulate(cal.DESIGNS["lopo"], layout, 80, n_resamples=19, fit_reps=200)
+    assert 0.0 < res["scale"] < 20.0 and res["fit_reps"] == 200
     assert res["rates"]["learner null"]["corrected t (NB)"] <= 0.125
     # The Bayesian test with a zero ROPE decides as the corrected t-test does.
     assert res["rates"]["learner null"]["Bayesian correlated t"] == res["rates"]["learner null"]["corrected t (NB)"]
 
 
 def test_fixed_test_set_has_nothing_to_calibrate(cal):
-    res = cal.simulate(cal.DESIGNS["percepiano_performer4"], cal.synthetic_layout(), 3, n_resamples=19)
+    res = cal.simulate(cal.DESIGNS["percepiano_performer4"], cal.synthetic_layout(), 3, n_resamples=19, fit_reps=5)
     assert res["few"] and res["n_units"] == 3 and cal.calibrated(res) == {}
     assert all(v == 0.0 for rates in res["rates"].values() for v in rates.values())
 
@@ -71,17 +73,26 @@ def test_fixed_test_set_has_nothing_to_calibrate(cal):
 def test_calibrated_requires_rate_in_range(cal):
     res = {"few": False, "rates": {"learner null": {t: 0.05 for t in cal.TESTS},
                                    "predictor null": {t: 0.2 for t in cal.TESTS}}}
+    res["rates"]["learner null"]["unit-swap permutation"] = 0.25
     got = cal.calibrated(res)
     assert set(got) == set(cal.LEARNER_TESTS) and "unit-swap permutation" not in got
+    assert got["corrected t (NB)"] == "the learning algorithms"
     res["rates"]["learner null"]["corrected t (NB)"] = 0.0
     assert "corrected t (NB)" not in cal.calibrated(res)
+    # A test of the fitted predictors (in range under the predictor null only), and one in range under both.
+    res["rates"]["predictor null"]["unit-swap permutation"] = 0.05
+    res["rates"]["predictor null"]["cluster bootstrap CI"] = 0.04
+    got = cal.calibrated(res)
+    assert got["unit-swap permutation"] == "these two fitted predictors"
+    assert got["cluster bootstrap CI"] == "the learning algorithms and these two fitted predictors"
 
 
 def test_calibration_script_writes_report_and_json(cal, tmp_path):
     out, js = tmp_path / "calibration.md", tmp_path / "calibration.json"
-    assert cal.main(["--reps", "2", "--resamples", "19", "--synthetic", "--designs", "lopo,percepiano_performer4",
-                     "--out", str(out), "--json", str(js)]) == 0
+    assert cal.main(["--reps", "2", "--resamples", "19", "--fit-reps", "5", "--synthetic", "--designs",
+                     "lopo,percepiano_performer4", "--out", str(out), "--json", str(js)]) == 0
     text = out.read_text()
     assert "## lopo" in text and "too few groups (3)" in text and "--reps 2" in text
+    assert "expanded BCa CI (not printed)" in text
     data = json.loads(js.read_text())
     assert set(data["calibrated"]) == {"lopo", "percepiano_performer4"} and np.isclose(data["alpha"], 0.05)

@@ -200,3 +200,78 @@ def test_real_percepiano_ceiling():
     assert table["ceiling_r"].between(0.75, 0.97).all()
     # Two estimators of the same reliability agree to within a few hundredths.
     assert (table["icc1k"] - table["spearman_brown"]).abs().max() < 0.05
+
+
+def _write_agreeing_layout(root: Path, seed: int = 0) -> list[str]:
+    """12 segments, 4 raters each: on the first 6 every rater gives the same answers (reliability 1)."""
+    rng = np.random.default_rng(seed)
+    segments = [f"Chopin_op10_8bars_{p}_{k}" for k in range(1, 7) for p in ("1", "2")]
+    questions = [f"Question_{j}_1_1" for j in range(20)]
+    rows = []
+    for i, seg in enumerate(segments):
+        base = rng.integers(1, 8, 19).astype(float)
+        for user in range(4):
+            answers = base if i < 6 else rng.integers(1, 8, 19).astype(float)
+            rows.append([str(100 + user), len(rows), seg + ".wav", *answers, ""])
+    df = pd.DataFrame(rows, columns=["user", "dataID", "filename", *questions])
+    (root / "labels").mkdir(parents=True)
+    df.to_csv(root / "labels" / "total_2rounds.csv", index=False)
+    means = {s: [float(v) for v in g[questions[:19]].mean() / 7] + [0] for s, g in
+             df.assign(s=df["filename"].str[:-4]).groupby("s")}
+    (root / "labels" / "label_2round_mean_reg_19_with0_rm_highstd0.json").write_text(json.dumps(means))
+    return segments
+
+
+def test_ceiling_of_the_scored_segments_only(tmp_path):
+    segments = _write_agreeing_layout(tmp_path)
+    agree = segments[:6]
+    sub = noise_ceiling(tmp_path, n_splits=10, segments=agree, n_resamples=50)
+    # Raters who agree exactly: reliability 1, ceiling 1, and every resample says so.
+    np.testing.assert_allclose(sub["ceiling_r"], 1.0)
+    np.testing.assert_allclose(sub[["ceiling_lo", "ceiling_hi"]].to_numpy(), 1.0)
+    assert (sub["n_segments"] == 6).all() and sub.attrs["n_segments"] == 6
+    full = noise_ceiling(tmp_path, n_splits=10)
+    assert (full["ceiling_r"] < 1.0).all() and "ceiling_lo" not in full
+    with pytest.raises(DataError, match="no ratings"):
+        noise_ceiling(tmp_path, segments=["Chopin_op10_8bars_9_9"])
+    with pytest.raises(ConfigError, match="groups needs segments"):
+        noise_ceiling(tmp_path, groups=["a"])
+
+
+def test_ceiling_interval_matches_a_direct_bootstrap():
+    """The moment-sum interval equals resampling the rows and recomputing split-half r directly."""
+    from reports.ceiling import _halves, _pearson_columns, ceiling_interval
+
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(40, 1, 3))
+    x = truth + rng.normal(size=(40, 6, 3))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    groups = np.repeat(np.arange(20), 2)
+    lo, hi = ceiling_interval(x, groups, n_splits=3, n_resamples=150, seed=7)
+    ref_rng = np.random.default_rng(7)
+    halves = [_halves(x, ref_rng) for _ in range(3)]
+    ceilings = []
+    for _ in range(2):  # chunks of 100 draws
+        p = 100 if not ceilings else 50
+        draws = ref_rng.integers(0, 20, size=(p, 20))
+        for d in draws:
+            rows = np.concatenate([np.flatnonzero(groups == g) for g in d])
+            r = np.mean([_pearson_columns(a[rows], b[rows]) for a, b in halves], axis=0)
+            ceilings.append(np.sqrt(np.clip(spearman_brown(r), 0, None)))
+    c = np.array(ceilings)
+    np.testing.assert_allclose(lo, np.quantile(c, 0.025, axis=0), atol=1e-10)
+    np.testing.assert_allclose(hi, np.quantile(c, 0.975, axis=0), atol=1e-10)
+    with pytest.raises(ConfigError, match="at least 2"):
+        ceiling_interval(x, np.zeros(40), n_resamples=5)
+
+
+def test_real_performer4_test_set_has_its_own_ceiling(real_dataset):
+    """The paper's fixed test set (193 segments) has a lower ceiling than all 1,189 segments."""
+    from splits import make_splits
+
+    folds = make_splits("percepiano_performer4", real_dataset.meta)
+    test = real_dataset.meta["sample_id"].to_numpy()[folds[0][1]]
+    own = noise_ceiling(real_dataset.root, n_splits=20, seed=0, segments=test, n_resamples=200)
+    assert len(test) == 193 and own.attrs["n_segments"] == 193
+    assert own["ceiling_r"].mean() == pytest.approx(0.810, abs=0.01)
+    assert (own["ceiling_lo"] <= own["ceiling_r"]).all() and (own["ceiling_r"] <= own["ceiling_hi"]).all()

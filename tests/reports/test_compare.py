@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
@@ -73,8 +74,10 @@ def test_compare_swaps_and_resamples_whole_performers(twelve):
         swap = rng.random((n, 12)) < 0.5
         boot = d[draws].mean(axis=1)
         null = np.where(swap, -d, d).mean(axis=1)
-        assert t.loc["rf", f"{m}_diff_lo"] == pytest.approx(np.quantile(boot, 0.025), abs=1e-12)
-        assert t.loc["rf", f"{m}_diff_hi"] == pytest.approx(np.quantile(boot, 0.975), abs=1e-12)
+        # The bootstrap-t interval: bootstrap SE, Student's t with 11 df, sqrt(12 / 11).
+        half = np.sqrt(12 / 11) * stats.t.ppf(0.975, 11) * boot.std(ddof=1)
+        assert t.loc["rf", f"{m}_diff_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
+        assert t.loc["rf", f"{m}_diff_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
         assert t.loc["rf", f"{m}_p"] == pytest.approx((1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1))
         assert t.loc["same", f"{m}_diff"] == 0 and t.loc["same", f"{m}_p"] == 1.0
 

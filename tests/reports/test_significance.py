@@ -186,7 +186,14 @@ def test_corrected_t_and_holm_match_reference(run):
 
 def test_performer_swap_and_cluster_bootstrap_match_reference(run):
     """On LOPO a fold is one performer: swapping a performer flips its fold difference, and the cluster
-    bootstrap resamples the fold differences; both reproduced from the same random draws."""
+    bootstrap resamples the fold differences (expanded BCa, jackknife over performers); both reproduced
+    from the same random draws."""
+    from scipy import stats
+
+    from reports.bootstrap import bca_bounds
+    from reports.rundata import load_run_data
+    from reports.units import UnitScorer, compare_units, pair_cells
+
     n = 200
     table = significance_table(run, n_resamples=n, seed=3).set_index("model")
     for m in ("pearson", "r2"):
@@ -200,8 +207,17 @@ def test_performer_swap_and_cluster_bootstrap_match_reference(run):
         swap = rng.random((n, 12)) < 0.5
         boot = d[draws].mean(axis=1)
         null = (np.where(swap, -d, d)).mean(axis=1)
-        assert table.loc["good", f"{m}_diff_lo"] == pytest.approx(np.quantile(boot, 0.025), abs=1e-12)
-        assert table.loc["good", f"{m}_diff_hi"] == pytest.approx(np.quantile(boot, 0.975), abs=1e-12)
+        half = np.sqrt(12 / 11) * stats.t.ppf(0.975, 11) * boot.std(ddof=1)
+        assert table.loc["good", f"{m}_diff_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
+        assert table.loc["good", f"{m}_diff_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
+        # The calibration's alternatives from the same draws: percentile, and BCa with the performer jackknife.
+        scorer = UnitScorer(pair_cells(load_run_data(run), "good", "rf", [0]), m)
+        res, _ = compare_units(scorer, seeded=False, n_resamples=n, seed=3, alternatives=True)
+        jack = np.array([np.delete(d, i).mean() for i in range(12)])
+        for name, n_units in (("BCa", None), ("expanded BCa", 12)):
+            np.testing.assert_allclose(res.ci_alternatives[name], bca_bounds(boot, d.mean(), jack, n_units=n_units),
+                                       atol=1e-12)
+        np.testing.assert_allclose(res.ci_alternatives["percentile"], np.quantile(boot, [0.025, 0.975]), atol=1e-12)
         p = (1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1)
         assert table.loc["good", f"{m}_perm_p"] == pytest.approx(p)
     # The same test as scipy's paired permutation test over performers (exact: 2^12 sign flips).
@@ -531,3 +547,35 @@ def test_cli_ceiling(fake_data_dir, capsys):
     assert main(["ceiling", "--data-dir", str(fake_data_dir)]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "rater file" in err
+
+
+def test_uncalibrated_tests_are_not_printed_as_numbers(run, monkeypatch):
+    """A test docs/calibration.md found out of range on the run's split: NaN in the table, text in its cells."""
+    from reports.tables import display_significance
+
+    split = significance_table(run, metrics=("pearson",), **FAST).attrs["split"]
+    monkeypatch.setattr("reports.calibrated.CALIBRATED", {split: {"corrected t (NB)": "the learning algorithms"}})
+    table = significance_table(run, metrics=("pearson",), **FAST)
+    good = table.set_index("model").loc["good"]
+    assert np.isfinite(good["pearson_nb_p"]) and np.isfinite(good["pearson_diff"])
+    assert np.isnan(good["pearson_perm_p"]) and np.isnan(good["pearson_diff_lo"])
+    d = display_significance(table)[0]
+    row = d.rows[[r[0] for r in d.rows].index("good")]
+    text = f"not calibrated for {split}"
+    assert sum(text in c for c in row) == 2  # the difference's CI and the permutation p
+    assert any(text in n and "unit-swap permutation" in n for n in table.attrs["notes"])
+    # A split the calibration did not simulate keeps its numbers, with a note.
+    monkeypatch.setattr("reports.calibrated.CALIBRATED", {})
+    table = significance_table(run, metrics=("pearson",), **FAST)
+    assert np.isfinite(table.set_index("model").loc["good", "pearson_perm_p"])
+    assert any("not among the designs simulated" in n for n in table.attrs["notes"])
+
+
+def test_effect_size_is_cohens_q_of_the_fold_level_means(run):
+    table = significance_table(run, **FAST).set_index("model")
+    for m in ("pearson", "r2"):
+        a = table.loc["good", f"{m}_fold_mean"]
+        b = table.loc["rf", f"{m}_fold_mean"]
+        want = np.arctanh(a) - np.arctanh(b) if m == "pearson" else (a - b) / (1 - b)
+        assert table.loc["good", f"{m}_effect"] == pytest.approx(want, rel=1e-9)
+    assert np.isnan(table.loc["rf", "pearson_effect"])  # the baseline

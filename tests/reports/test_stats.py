@@ -409,3 +409,16 @@ def test_adjust_pvalues_validates():
         adjust_pvalues([0.1], "hs")
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         adjust_pvalues([1.5], "holm")
+
+
+def test_standardized_difference_by_hand():
+    from reports.paired import standardized_difference
+
+    # Cohen's q: atanh(0.5) - atanh(0.3) = 0.5493061 - 0.3095196.
+    assert standardized_difference(0.5, 0.3, "pearson") == pytest.approx(0.2397865, abs=1e-7)
+    # R²: (0.4 - 0.2) / (1 - 0.2).
+    assert standardized_difference(0.4, 0.2, "r2") == pytest.approx(0.25)
+    assert np.isnan(standardized_difference(np.nan, 0.3, "pearson"))
+    assert np.isnan(standardized_difference(1.0, 0.3, "pearson"))
+    with pytest.raises(ConfigError, match="unknown metric"):
+        standardized_difference(0.1, 0.2, "mae")
