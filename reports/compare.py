@@ -204,8 +204,8 @@ def format_comparison(table: pd.DataFrame) -> str:
              else "seeds averaged within each fold")
     lines += ["", f"A = {at.get('run_a')}, B = {at.get('run_b')}; split `{at.get('split')}`, unit: "
               f"{at.get('n_units')} {unit}. Metrics: fold-level mean over targets and test folds of out-of-fold "
-              f"Pearson r / R^2 ({seeds}). A-B: {conf}% expanded BCa cluster bootstrap over {unit} "
-              f"({at.get('n_resamples')} resamples); p: two-sided permutation test swapping whole {unit} between "
+              f"Pearson r / R^2 ({seeds}). A-B: {conf}% cluster bootstrap over {unit} "
+              f"(the difference -+ sqrt(G/(G-1)) t_{{G-1}} times the bootstrap SE, {at.get('n_resamples')} resamples); p: two-sided permutation test swapping whole {unit} between "
               f"the runs ({at.get('n_resamples')} permutations); it tests these two fitted predictors on these "
               f"{unit}, not the learning algorithms."
               + (f" Only {at.get('n_units')} {unit}: {few}, no CI or p-value." if few else "")]

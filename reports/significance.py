@@ -183,8 +183,8 @@ def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, co
         "Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
         "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI.",
         f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}): its "
-        f"{confidence:.0%} CI is an expanded BCa cluster bootstrap over {unit} (BCa with sqrt(G/(G-1)) t_{{G-1}} "
-        "quantiles, Hesterberg 2015); p NB is the corrected resampled t-test "
+        f"{confidence:.0%} CI is a cluster bootstrap over {unit}: the difference -+ sqrt(G/(G-1)) t_{{G-1}} "
+        "times the bootstrap SE (Hesterberg 2015's expansion); p NB is the corrected resampled t-test "
         "(Nadeau & Bengio 2003; repeated-CV form when seeds change the folds) over the fold units; p perm swaps "
         f"whole {unit} between the two models' predictions ({n_resamples} permutations): it tests these two "
         "fitted predictors on these units, not the learning algorithms.",
