@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 VERSION = "1"
 STAGE = CHECKPOINT_STAGE  # "ssast_ckpt": apart from the frozen-encoder embeddings (ssast_emb, ssast_roll_emb)
+# Where caches made before the split kept checkpoints and their default pointers: still read, never written.
+LEGACY_STAGE = "ssast"
 _PARAM = "param/"
 
 
@@ -288,6 +290,9 @@ def resolve_checkpoint(init: str, kind: str, cache_root=None) -> Path:
     cache = Cache(root)
     if init == "default":
         ptr = default_pointer(root, kind)
+        legacy = root / LEGACY_STAGE / ptr.name
+        if not ptr.is_file() and legacy.is_file():
+            ptr = legacy  # a cache made before checkpoints had their own stage
         if not ptr.is_file():
             raise ConfigError(f"no default SSAST checkpoint for {kind!r} input in the cache {str(root)!r}; "
                               f"make it first with: benchmark pretrain --input {kind}"
@@ -299,11 +304,18 @@ def resolve_checkpoint(init: str, kind: str, cache_root=None) -> Path:
             raise ConfigError(f"checkpoint {str(path)!r} does not exist; make one with 'benchmark pretrain'")
         return path
     if len(init) == 64 and all(c in "0123456789abcdef" for c in init):
-        p = cache.path(STAGE, init)
-        if p.is_file():
-            return p
+        for stage in (STAGE, LEGACY_STAGE):
+            p = cache.path(stage, init)
+            if p.is_file() and (stage == STAGE or read_checkpoint_manifest_ok(p)):
+                return p
     raise ConfigError(f"init={init!r} is neither a checkpoint file (.npz) nor a key of a checkpoint in "
                       f"{str(root)!r}; make one with 'benchmark pretrain' (it prints the path)")
+
+
+def read_checkpoint_manifest_ok(path: Path) -> bool:
+    """Whether a file in the legacy stage is a checkpoint (not an embedding entry under the same key)."""
+    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
+    return entry is not None and "manifest" in entry and any(k.startswith(_PARAM) for k in entry)
 
 
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], np.ndarray, dict]:

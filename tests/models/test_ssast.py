@@ -184,3 +184,24 @@ def test_resolve_checkpoint(tmp_path):
     assert resolve_checkpoint("default", "mel", root) == path
     with pytest.raises(ConfigError, match="neither a checkpoint"):
         resolve_checkpoint("nonsense", "mel", root)
+
+
+def test_checkpoint_in_a_cache_made_before_the_stage_split_still_resolves(tmp_path):
+    """Caches made before checkpoints had their own stage kept them (and the default pointer) under 'ssast'."""
+    path, ssast = _checkpoint(tmp_path)
+    root = tmp_path / "cache"
+    legacy = Cache(root).path("ssast", "c" * 64)
+    legacy.parent.mkdir(parents=True)
+    path.rename(legacy)
+    (root / "ssast" / "default-mel.json").write_text(json.dumps({"key": "c" * 64}))
+    assert resolve_checkpoint("default", "mel", root) == legacy
+    assert resolve_checkpoint("c" * 64, "mel", root) == legacy
+    state, norm, _ = read_checkpoint(legacy)
+    assert norm.tolist() == [-40.0, 20.0]
+    for k, v in ssast.encoder.state_dict().items():
+        torch.testing.assert_close(state[k], v, rtol=0, atol=0)
+    # An entry of the legacy stage that is not a checkpoint (an old embedding under that key) is not taken for one.
+    legacy.unlink()
+    Cache(root).put("ssast", "d" * 64, {"X": np.zeros((2, 3))})
+    with pytest.raises(ConfigError, match="neither a checkpoint"):
+        resolve_checkpoint("d" * 64, "mel", root)
