@@ -220,13 +220,6 @@ class NeuralRegressor:
         self.y_sd_ = np.where(y_fit.std(axis=0) > 0, y_fit.std(axis=0), 1.0)
         fit = training.Data(self._load(X_fit), self._fit_table(X_fit), (y_fit - self.y_mean_) / self.y_sd_)
         val = training.Data(self._load(X_val), self._table(X_val), (y_val - self.y_mean_) / self.y_sd_)
-        if self.input == "mel":
-            n = sum(a.size for a in fit.arrays)
-            mean = sum(float(a.sum(dtype=np.float64)) for a in fit.arrays) / n
-            var = sum(float(((a - mean) ** 2).sum(dtype=np.float64)) for a in fit.arrays) / n
-            self.norm_ = (mean, float(np.sqrt(var)) or 1.0)
-        else:
-            self.norm_ = (0.0, 1.0)  # the roll is already in [0, 1]
         n_features = 0 if fit.table is None else fit.table.shape[1]
         training.seed_everything(seed)  # the initial weights come from the seed too
         net = self._build_net(cfg, n_features)
@@ -237,6 +230,13 @@ class NeuralRegressor:
             init_info = load_pretrained(net, self.init, self, X.cache_root)
             # Keep the input scale the encoder was pre-trained on (computed on its corpus, no rated segment).
             self.norm_ = tuple(init_info["init_norm"])
+        elif self.input == "mel":
+            n = sum(a.size for a in fit.arrays)
+            mean = sum(float(a.sum(dtype=np.float64)) for a in fit.arrays) / n
+            var = sum(float(((a - mean) ** 2).sum(dtype=np.float64)) for a in fit.arrays) / n
+            self.norm_ = (mean, float(np.sqrt(var)) or 1.0)
+        else:
+            self.norm_ = (0.0, 1.0)  # the roll is already in [0, 1]
         augment = training.Augment(self.input) if self.augment else None
         info = training.train(net, fit, val, tcfg, kind=self.input, augment=augment, norm=self.norm_, seed=seed,
                               device=device)

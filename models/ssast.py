@@ -306,13 +306,13 @@ def resolve_checkpoint(init: str, kind: str, cache_root=None) -> Path:
     if len(init) == 64 and all(c in "0123456789abcdef" for c in init):
         for stage in (STAGE, LEGACY_STAGE):
             p = cache.path(stage, init)
-            if p.is_file() and (stage == STAGE or read_checkpoint_manifest_ok(p)):
+            if p.is_file() and (stage == STAGE or _is_checkpoint(p)):
                 return p
     raise ConfigError(f"init={init!r} is neither a checkpoint file (.npz) nor a key of a checkpoint in "
                       f"{str(root)!r}; make one with 'benchmark pretrain' (it prints the path)")
 
 
-def read_checkpoint_manifest_ok(path: Path) -> bool:
+def _is_checkpoint(path: Path) -> bool:
     """Whether a file in the legacy stage is a checkpoint (not an embedding entry under the same key)."""
     entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
     return entry is not None and "manifest" in entry and any(k.startswith(_PARAM) for k in entry)
