@@ -4,6 +4,7 @@ from models import (
     classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
     deviation,  # noqa: F401  (registers lgbm_dev)
     ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
+    multitarget,  # noqa: F401  (registers lgbm_all_rr, lgbm_all_tuned)
     neural,  # noqa: F401  (registers ast_*, hybrid*; torch is imported only when one is fitted)
     ssast_features,  # noqa: F401  (registers the 'ssast' embedding feature set, ridge_ssast, lgbm_ssast)
 )

@@ -163,7 +163,8 @@ def calibration_note(split: str) -> str:
             "on its real design): " + ("; ".join(f"{k}: {v}" for k, v in cal.items()) if cal else "none") + ".")
     off = [t for t in TESTS if t not in cal]
     if off:
-        text += (f" Not calibrated, so not printed as numbers (cells say 'not calibrated for {split}'): "
+        text += (f" Not calibrated, so not printed as numbers (cells say 'not calibrated for {split}', or "
+                 "'too few groups' where that applies first): "
                  + ", ".join(off) + ".")
     return text
 

@@ -106,6 +106,12 @@ def display_significance(table: pd.DataFrame, name: str = "significance") -> lis
     return [_significance_metric(table, name, m) for m in table.attrs.get("metrics", ["pearson", "r2"])]
 
 
+def _within_ci(r: dict, m: str, few: bool, many: str) -> str:
+    """The within-performer CI cell: over performers, so below the group floor it says so (not 'n/a')."""
+    lo, hi = r[f"{m}_within_lo"], r[f"{m}_within_hi"]
+    return many if few and not (_finite(lo) and _finite(hi)) else fmt_ci(lo, hi)
+
+
 def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     a = table.attrs
     base, cluster = a.get("baseline"), a.get("cluster")
@@ -137,7 +143,7 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     if f"{m}_within" in table:
         cols.append((f"within-performer {lab} [95% CI, performers]", "r",
                      [values(r, "undefined" if not _finite(r[f"{m}_within"]) else
-                             f"{fmt(r[f'{m}_within'])} {fmt_ci(r[f'{m}_within_lo'], r[f'{m}_within_hi'])}")
+                             f"{fmt(r[f'{m}_within'])} {_within_ci(r, m, few and cluster == 'performers', many)}")
                       for r in recs], _best([r[f"{m}_within"] for r in recs])))
     if len(a.get("seeds", [])) > 1:
         cols.append(("seed sd (instability)", "r", [values(r, fmt(r[f"{m}_seeds_sd"])) for r in recs], none))
