@@ -1,7 +1,9 @@
 """Calibration of every test the report prints, on this data's real split designs.
 
 For each design (``lopo`` with the real performers' fold sizes, ``kfold`` x 3
-seeds, ``excerpt`` x 3 seeds over the real passages, ``percepiano_performer4``)
+seeds, ``excerpt`` x 3 seeds over the real passages, ``kfold_grouped`` x 3 seeds
+over the real performances, ``piece`` over the real pieces,
+``percepiano_performer4``)
 and each repetition, a fresh data set is drawn on the real segment layout
 (performer and passage effects on features and ratings), two learners are
 cross-validated on the design's folds, and their out-of-fold predictions go
@@ -64,10 +66,22 @@ ROWS = TESTS + tuple(ALT_CIS.values())
 
 @dataclass(frozen=True)
 class Layout:
-    """Segments of the data set: performer and passage of each."""
+    """Segments of the data set: performer, passage, piece and performance of each."""
 
     performer: np.ndarray
     passage: np.ndarray
+    piece: np.ndarray
+    performance: np.ndarray
+
+    def units(self, unit: str) -> np.ndarray:
+        """The label of each segment's unit (``segments``: the segment itself)."""
+        if unit == "segments":
+            return np.arange(self.performer.size).astype(str)
+        return getattr(self, UNIT_ATTR[unit])
+
+
+#: A design's unit -> the Layout attribute that labels it.
+UNIT_ATTR = {"performers": "performer", "passages": "passage", "pieces": "piece", "performances": "performance"}
 
 
 @dataclass(frozen=True)
@@ -82,13 +96,15 @@ class Design:
 
 
 def real_layout(data_dir: Path | None) -> Layout | None:
-    """Performer and passage of every PercePiano segment; None if the data is absent.
+    """Performer, passage, piece and performance of every PercePiano segment; None if the data is absent.
 
     The passage is the ``excerpt`` split's own group (:func:`splits.passage_groups`:
     excerpts that overlap in bars, found from the notes), not the excerpt label
-    (``excerpt_leaky``). Finding it reads every MIDI file (minutes), so the
-    excerpt-to-passage map is kept in the feature cache, keyed by the label
-    file's content.
+    (``excerpt_leaky``); the performance is ``kfold_grouped``'s
+    (:func:`splits.performance_groups`: one player's rendition of one piece,
+    note-identical renditions joined). Finding them reads every MIDI file, so
+    the excerpt-to-passage and piece_player-to-performance maps are kept in the
+    feature cache, keyed by the label file's content.
     """
     import hashlib
 
@@ -102,26 +118,35 @@ def real_layout(data_dir: Path | None) -> Layout | None:
         return None
     meta = load_dataset(root).meta
     key = hashlib.sha256((root / MEAN_LABELS).read_bytes()).hexdigest()[:16]
-    path = Path(resolve_cache_dir(None)) / f"calibration_passages_{key}.json"
+    path = Path(resolve_cache_dir(None)) / f"calibration_groups_{key}.json"
+    base = meta["piece"].astype(str) + "_" + meta["player"].astype(str)
     if path.is_file():
-        mapping = json.loads(path.read_text())
+        maps = json.loads(path.read_text())
     else:
-        from splits import passage_groups
+        from splits import passage_groups, performance_groups, shared_note_matrix
 
-        passage = passage_groups(meta)
-        mapping = dict(zip(meta["excerpt"].astype(str), map(str, passage), strict=True))
+        shared = shared_note_matrix(meta)
+        maps = {"passage": dict(zip(meta["excerpt"].astype(str), map(str, passage_groups(meta, shared)),
+                                    strict=True)),
+                "performance": dict(zip(base, map(str, performance_groups(meta, shared)), strict=True))}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(mapping, indent=0, sort_keys=True))
-    return Layout(meta["player"].astype(str).to_numpy(), meta["excerpt"].astype(str).map(mapping).to_numpy())
+        path.write_text(json.dumps(maps, indent=0, sort_keys=True))
+    return Layout(meta["player"].astype(str).to_numpy(),
+                  meta["excerpt"].astype(str).map(maps["passage"]).to_numpy(),
+                  meta["piece"].astype(str).to_numpy(), base.map(maps["performance"]).to_numpy())
 
 
 def synthetic_layout(n_performers: int = 22, n_passages: int = 60, rng_seed: int = 0) -> Layout:
-    """A small layout like PercePiano's: unequal performers, passages played by several performers."""
+    """A small layout like PercePiano's: unequal performers, passages played by several performers.
+
+    Every 3 passages form a piece; a performance is one performer's segments of one piece.
+    """
     rng = np.random.default_rng(rng_seed)
     sizes = rng.integers(6, 30, n_performers)
     performer = np.repeat(np.arange(n_performers), sizes).astype(str)
-    passage = rng.integers(0, n_passages, performer.size).astype(str)
-    return Layout(performer, passage)
+    passage_id = rng.integers(0, n_passages, performer.size)
+    piece = (passage_id // 3).astype(str)
+    return Layout(performer, passage_id.astype(str), piece, np.char.add(np.char.add(piece, "_"), performer))
 
 
 def folds_of(design: Design, layout: Layout, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -135,6 +160,10 @@ def folds_of(design: Design, layout: Layout, seed: int) -> list[tuple[np.ndarray
         return list(KFold(5, shuffle=True, random_state=seed).split(X))
     if design.name == "excerpt":
         return list(GroupKFold(4, shuffle=True, random_state=seed).split(X, groups=layout.passage))
+    if design.name == "kfold_grouped":
+        return list(GroupKFold(5, shuffle=True, random_state=seed).split(X, groups=layout.performance))
+    if design.name == "piece":
+        return list(LeaveOneGroupOut().split(X, groups=layout.piece))
     if design.name == "percepiano_performer4":
         # The paper's shape: a fixed test set of 3 performers, 4 models trained on the others.
         perf = np.unique(layout.performer)
@@ -153,6 +182,8 @@ DESIGNS = {
     "lopo": Design("lopo", "performers", False, True, 1),
     "kfold": Design("kfold", "segments", True, True, 3),
     "excerpt": Design("excerpt", "passages", True, True, 3),
+    "kfold_grouped": Design("kfold_grouped", "performances", True, True, 3),
+    "piece": Design("piece", "pieces", False, True, 1),
     "percepiano_performer4": Design("percepiano_performer4", "performers", False, False, 1),
 }
 
@@ -190,8 +221,7 @@ def one_rep(design: Design, layout: Layout, rep: int, scenario: str, *, subset: 
     if scenario == "predictor null":
         Xb = Xa
     y2 = y[:, None]
-    units = layout.performer if design.unit == "performers" else (
-        layout.passage if design.unit == "passages" else np.arange(n).astype(str))
+    units = layout.units(design.unit)
     pa, pb, rows, seeds, folds, n_tr, n_te = [], [], [], [], [], [], []
     for s in range(design.n_seeds):
         split = folds_of(design, layout, s)
@@ -396,6 +426,8 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str, 
         "Designs: `lopo` (leave one of the 22 performers out: the real fold sizes, 13 to 99 segments); `kfold` "
         "(5 shuffled folds x 3 seeds); `excerpt` (GroupKFold(4) over the split's own passages: excerpts that "
         "overlap in bars joined, as `splits.passage_groups` finds them from the notes, x 3 seeds); "
+        "`kfold_grouped` (GroupKFold(5) over the split's own performances, `splits.performance_groups`, x 3 "
+        "seeds); `piece` (leave one of the pieces out: the real, very unequal fold sizes); "
         "`percepiano_performer4` (a fixed test set of 3 performers, 4 fold models averaged).",
         "",
         "The printed cluster-bootstrap CI of a difference is `diff -+ sqrt(G/(G-1)) t_{G-1} SE_boot` over the "

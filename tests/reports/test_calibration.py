@@ -45,8 +45,10 @@ def test_stored_corrected_t_factor_stays_calibrated_on_lopo(cal, real_dataset):
     a drift of the test (or of the report code it runs through) out of range fails here."""
     stored = json.loads((SCRIPT.parents[1] / "reports" / "calibration.json").read_text())
     scale = stored["ratio_scale"]["lopo"]
-    layout = cal.Layout(real_dataset.meta["player"].astype(str).to_numpy(),
-                        real_dataset.meta["excerpt"].astype(str).to_numpy())
+    meta = real_dataset.meta
+    piece = meta["piece"].astype(str).to_numpy()
+    layout = cal.Layout(meta["player"].astype(str).to_numpy(), meta["excerpt"].astype(str).to_numpy(), piece,
+                        piece + "_" + meta["player"].astype(str).to_numpy())
     res = cal.simulate(cal.DESIGNS["lopo"], layout, 80, n_resamples=99, seed=7, scale=scale)
     assert res["fit_reps"] == 0  # the stored factor, not refitted
     # 80 reps: a test with rate 0.05 lands in [0, 0.125] with probability > 0.99.
@@ -96,3 +98,18 @@ def test_calibration_script_writes_report_and_json(cal, tmp_path):
     assert "expanded BCa CI (not printed)" in text
     data = json.loads(js.read_text())
     assert set(data["calibrated"]) == {"lopo", "percepiano_performer4"} and np.isclose(data["alpha"], 0.05)
+
+
+@pytest.mark.parametrize("design, attr, n_folds", [("piece", "piece", None), ("kfold_grouped", "performance", 5)])
+def test_grouped_designs_keep_their_unit_on_one_side(cal, design, attr, n_folds):
+    """piece and kfold_grouped are simulated with the splits' own groups: no unit on both sides of a fold."""
+    layout = cal.synthetic_layout()
+    units = getattr(layout, attr)
+    for seed in (0, 1):
+        folds = cal.folds_of(cal.DESIGNS[design], layout, seed)
+        assert len(folds) == (n_folds or np.unique(units).size)
+        for tr, te in folds:
+            assert not set(units[tr]) & set(units[te])
+        assert np.array_equal(np.sort(np.concatenate([te for _, te in folds])), np.arange(units.size))
+    assert cal.DESIGNS[design].unit == {"piece": "pieces", "kfold_grouped": "performances"}[design]
+    np.testing.assert_array_equal(layout.units(cal.DESIGNS[design].unit), units)
