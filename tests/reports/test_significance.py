@@ -270,6 +270,10 @@ def test_fixed_test_set_prints_no_group_level_number(tmp_path):
     md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
     row = next(line for line in md.splitlines() if line.startswith("| good |"))
     assert "too few groups (3)" in row and not re.search(r"\[[-+]?\d", row.split("|")[-5])
+    # The within-performer CI is over the same 3 performers: it says so rather than "n/a".
+    header = next(line for line in md.splitlines() if line.startswith("| model |")).split("|")
+    col = next(i for i, h in enumerate(header) if "within-performer" in h)
+    assert row.split("|")[col].strip("* ").endswith("too few groups (3)")
     per = "\n".join(to_markdown(d) for d in make_displays(per_target_table(run_dir, **FAST), "per_target"))
     assert "too few groups (3)" in per
 
