@@ -22,6 +22,7 @@ only:
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,8 @@ class ReducedRankLGBM(LGBMModel):
         self.variance = variance
 
     def fit(self, X, y, *, groups=None, validation=None) -> ReducedRankLGBM:
-        if not 0.0 < float(self.variance) <= 1.0:
-            raise ValueError(f"variance must be in (0, 1], got {self.variance!r}")
+        if isinstance(self.variance, bool) or not isinstance(self.variance, Real) or not 0.0 < self.variance <= 1.0:
+            raise ValueError(f"variance must be a number in (0, 1], got {self.variance!r}")
         super().fit(X, y, groups=groups)
         y = np.asarray(y, dtype=float)
         self.mean_ = y.mean(axis=0)
@@ -141,9 +142,10 @@ class TunedLGBM(SklearnModel):
         y = np.asarray(y, dtype=float)
         if y.ndim != 2 or len(X) != len(y):
             raise ValueError(f"expected X (n, p) and y (n, t) with the same n; got {X.shape} and {y.shape}")
-        if int(self.max_estimators) < 1 or int(self.inner_splits) < 2:
-            raise ValueError(f"max_estimators must be >= 1 and inner_splits >= 2; got {self.max_estimators!r} "
-                             f"and {self.inner_splits!r}")
+        for name, low in (("max_estimators", 1), ("inner_splits", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         self.n_estimators_ = np.argmin(self.validation_curves(X, y, groups), axis=1) + 1
         self.estimators_ = [self._booster(int(n)).fit(X, y[:, j]) for j, n in enumerate(self.n_estimators_)]
         self.n_targets_ = y.shape[1]

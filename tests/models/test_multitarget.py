@@ -49,8 +49,9 @@ def test_reduced_rank_keeps_a_constant_rating_and_rejects_a_bad_share(data):
     y[:, 4] = 3.0  # no variance: its scale is taken as 1, its prediction stays the training value
     pred = MODELS.build("lgbm_all_rr", n_estimators=10, random_state=0).fit(X, y).predict(X)
     np.testing.assert_allclose(pred[:, 4], 3.0, atol=1e-9)
-    with pytest.raises(ValueError, match=r"variance must be in \(0, 1\], got 0"):
-        MODELS.build("lgbm_all_rr", variance=0).fit(X, y)
+    for bad in (0, 1.5, "0.9", True, float("nan")):
+        with pytest.raises(ValueError, match=r"variance must be a number in \(0, 1\], got"):
+            MODELS.build("lgbm_all_rr", variance=bad).fit(X, y)
 
 
 def _reference_rounds(X, y, groups, max_rounds, n_inner):
@@ -104,8 +105,9 @@ def test_tuned_inner_cv_is_grouped_and_sees_the_training_fold_only(data, monkeyp
 
 def test_tuned_rejects_bad_settings(data):
     X, y, _ = data
-    with pytest.raises(ValueError, match="inner_splits >= 2"):
-        MODELS.build("lgbm_all_tuned", inner_splits=1).fit(X, y)
+    for name, bad in (("inner_splits", 1), ("inner_splits", 2.5), ("max_estimators", 0), ("max_estimators", "9")):
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
+            MODELS.build("lgbm_all_tuned", **{name: bad}).fit(X, y)
 
 
 def test_both_are_registered_on_the_lgbm_all_inputs():
