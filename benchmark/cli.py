@@ -603,11 +603,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def cache_stages() -> list[str]:
     """Every stage the harness writes to the cache: the feature sets' (a set may name its own, and
-    others it writes, e.g. ``ssast``: ``ssast_emb`` and the checkpoints' ``ssast_ckpt``) and the rendered audio."""
+    others it writes, e.g. ``ssast``: ``ssast_emb`` and the checkpoints' ``ssast_ckpt``), the rendered audio
+    and the note bigrams of the split groups and the leakage check."""
     import models  # noqa: F401  (registers the feature sets computed by models: ssast)
     from features.sets import FEATURE_SETS
+    from splits.overlap import BIGRAM_STAGE
 
-    return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))} | {"render"})
+    return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))}
+                  | {"render", BIGRAM_STAGE})
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

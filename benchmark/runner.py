@@ -47,6 +47,7 @@ from features.sets import is_array_stage
 from features.stages import check_soundfont_use
 from models import MODELS
 from splits import SPLITS, make_splits, make_validation_folds, run_leakage, split_groups, split_info
+from splits.overlap import note_cache
 
 logger = logging.getLogger(__name__)
 
@@ -204,13 +205,18 @@ class Runner:
     # --- input assembly ---------------------------------------------------
     def prepare(self) -> None:
         """Load data, build features, compute folds, write the manifest and folds."""
+        cache = Cache(resolve_cache_dir(self.config.cache_dir))
+        # The notes read for note-derived split groups and for the leakage check are kept in the same cache.
+        with note_cache(cache):
+            self._prepare(cache)
+
+    def _prepare(self, cache: Cache) -> None:
         cfg = self.config
         self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
         # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
         for s in cfg.seeds:
             make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits)
-        cache = Cache(resolve_cache_dir(cfg.cache_dir))
         needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
         fonts = font_labels(split_soundfonts(cfg.soundfont))

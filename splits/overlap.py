@@ -30,8 +30,11 @@ Groupings
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +51,25 @@ OVERLAP_COLUMNS: tuple[str, ...] = ("piece", "player", "excerpt", "midi_path")
 
 #: In-process memo: file sha256 -> expanded bigram codes (a file's notes never change under its hash).
 _CODES: dict[str, np.ndarray] = {}
+#: Feature-cache stage of the bigram codes, and its version (bump it when :func:`note_bigrams` changes).
+BIGRAM_STAGE, BIGRAM_VERSION = "note_bigrams", "1"
+#: The feature cache :func:`note_bigrams` reads and fills, set by :func:`note_cache` (None: memo only).
+_CACHE: ContextVar[Any] = ContextVar("note_bigram_cache", default=None)
+
+
+@contextmanager
+def note_cache(cache: Any) -> Iterator[None]:
+    """Within the block, :func:`note_bigrams` keeps its codes in ``cache`` (a :class:`features.cache.Cache`).
+
+    Reading every MIDI file's notes is most of what the split groups and the
+    leakage check cost; with the cache, a file is parsed once per content,
+    not once per process. A hit returns the same codes as a parse, bit for bit.
+    """
+    token = _CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
 
 
 def note_bigrams(path: str | Path) -> np.ndarray:
@@ -76,6 +98,20 @@ def note_bigrams(path: str | Path) -> np.ndarray:
     hit = _CODES.get(key)
     if hit is not None:
         return hit
+    cache = _CACHE.get()
+    if cache is None:
+        codes = _parse_bigrams(path)
+    else:
+        from features.cache import make_key
+
+        entry = make_key(BIGRAM_STAGE, BIGRAM_VERSION, {}, [path])
+        codes = cache.fetch(BIGRAM_STAGE, entry, lambda: {"codes": _parse_bigrams(path)})["codes"]
+    _CODES[key] = codes
+    return codes
+
+
+def _parse_bigrams(path: str | Path) -> np.ndarray:
+    """The codes of :func:`note_bigrams`, read from the file."""
     from features.midi_io import read_performance
 
     perf = read_performance(path)
@@ -87,9 +123,7 @@ def note_bigrams(path: str | Path) -> np.ndarray:
     # Occurrence index within each run of equal bigrams.
     starts = np.r_[0, np.flatnonzero(np.diff(bigram)) + 1] if bigram.size else np.zeros(0, dtype=np.int64)
     occurrence = np.arange(bigram.size) - np.repeat(starts, np.diff(np.r_[starts, bigram.size]))
-    codes = np.unique(bigram << 20 | occurrence)
-    _CODES[key] = codes
-    return codes
+    return np.unique(bigram << 20 | occurrence)
 
 
 def _check_meta(meta: pd.DataFrame, columns: Sequence[str]) -> None:

@@ -67,7 +67,10 @@ def test_run_and_report_on_note_derived_groups(dup_data_dir, tmp_path, split, ca
     assert "| ridge |" in out
 
 
-def test_run_records_leakage_in_manifest_and_report(dup_data_dir, tmp_path, capsys):
+def test_run_records_leakage_in_manifest_and_report(dup_data_dir, tmp_path, capsys, monkeypatch):
+    from splits import overlap
+
+    monkeypatch.setattr(overlap, "_CODES", {})  # as in a new process: earlier tests' notes are not memoised
     args = ["--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]
     assert main(["run", "--no-progress", "--models", "mean", "--split", "kfold", "--n-splits", "24", *args]) == 0
     run = next((tmp_path / "runs").iterdir())
@@ -81,3 +84,9 @@ def test_run_records_leakage_in_manifest_and_report(dup_data_dir, tmp_path, caps
     assert line in (run / "summary.md").read_text()
     assert main(["report", str(run), "--format", "md", "--no-plots", "--no-html", "--n-resamples", "50"]) == 0
     assert line in capsys.readouterr().out
+    # The notes the check read are kept in the run's feature cache: one entry per distinct MIDI content
+    # (24 segments, one of them a byte copy of another).
+    from features.cache import Cache
+    from splits.overlap import BIGRAM_STAGE
+
+    assert len(list(Cache(tmp_path / "cache").entries(BIGRAM_STAGE))) == 23

@@ -62,6 +62,34 @@ def test_note_bigrams_count_repeats(tmp_path):
     assert codes.size == 3 and np.unique(codes >> 20).size == 2
 
 
+def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
+    """With a feature cache, a file's notes are parsed once per content; a hit equals the parse bit for bit."""
+    from features.cache import Cache
+    from splits import overlap
+
+    path = write_notes(tmp_path / "c.mid", MELODY)
+    parsed = overlap._parse_bigrams(path)
+    cache = Cache(tmp_path / "cache")
+    monkeypatch.setattr(overlap, "_CODES", {})
+    with overlap.note_cache(cache):
+        miss = note_bigrams(path)
+    assert len(list(cache.entries(overlap.BIGRAM_STAGE))) == 1
+    monkeypatch.setattr(overlap, "_CODES", {})  # a new process: only the cache remembers
+
+    def no_parse(_):
+        raise AssertionError("parsed again despite the cache")
+
+    monkeypatch.setattr(overlap, "_parse_bigrams", no_parse)
+    with overlap.note_cache(cache):
+        hit = note_bigrams(path)
+    for got in (miss, hit):
+        assert got.dtype == parsed.dtype and np.array_equal(got, parsed)
+    # Outside the block nothing is cached: the memo is cleared and the parse is needed again.
+    monkeypatch.setattr(overlap, "_CODES", {})
+    with pytest.raises(AssertionError, match="parsed again"):
+        note_bigrams(path)
+
+
 def test_shared_note_matrix_hand_case(toy):
     shared = shared_note_matrix(toy)
     assert shared.shape == (6, 6)
