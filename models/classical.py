@@ -125,15 +125,20 @@ class LGBMModel(SklearnModel):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _make_estimator(self, groups):
+    def _booster(self, n_estimators: int):
+        """One rating's LightGBM regressor with this model's settings and ``n_estimators`` rounds."""
         from lightgbm import LGBMRegressor
-        from sklearn.multioutput import MultiOutputRegressor
 
-        return MultiOutputRegressor(LGBMRegressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+        return LGBMRegressor(
+            n_estimators=n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples, subsample=self.subsample, subsample_freq=1,
             colsample_bytree=self.colsample_bytree, n_jobs=self.n_jobs, random_state=self.random_state,
-            verbose=-1))
+            verbose=-1)
+
+    def _make_estimator(self, groups):
+        from sklearn.multioutput import MultiOutputRegressor
+
+        return MultiOutputRegressor(self._booster(self.n_estimators))
 
 
 MODELS.register("mean", inputs=TABULAR, tags=("baseline",))(MeanModel)

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from models.base import SklearnModel
 from models.classical import LGBMModel
 from models.registry import MODELS
 
@@ -81,7 +80,7 @@ class ReducedRankLGBM(LGBMModel):
         return {"n_components": int(len(self.components_))}
 
 
-class TunedLGBM(SklearnModel):
+class TunedLGBM(LGBMModel):
     """One LightGBM booster per rating, its number of rounds chosen by a grouped inner CV on the training fold.
 
     Parameters
@@ -98,23 +97,12 @@ class TunedLGBM(SklearnModel):
     def __init__(self, max_estimators: int = 400, inner_splits: int = 3, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 20, subsample: float = 0.8,
                  colsample_bytree: float = 0.5, n_jobs: int = 1, random_state: int | None = None) -> None:
+        # The boosters' settings are LGBMModel's (its ``_booster``); the rounds are chosen per rating in fit.
+        super().__init__(n_estimators=max_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+                         min_child_samples=min_child_samples, subsample=subsample,
+                         colsample_bytree=colsample_bytree, n_jobs=n_jobs, random_state=random_state)
         self.max_estimators = max_estimators
         self.inner_splits = inner_splits
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-
-    def _booster(self, n_estimators: int):
-        from lightgbm import LGBMRegressor
-
-        return LGBMRegressor(n_estimators=n_estimators, learning_rate=self.learning_rate,
-                             num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-                             subsample=self.subsample, subsample_freq=1, colsample_bytree=self.colsample_bytree,
-                             n_jobs=self.n_jobs, random_state=self.random_state, verbose=-1)
 
     def validation_curves(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
         """Inner-CV validation MSE after each round, per rating: shape (n_targets, max_estimators).
