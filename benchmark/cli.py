@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     pas = ssub.add_parser("passages", help="list the excerpts that overlap in bars and the passages they form")
     pas.add_argument("--threshold", type=float, default=0.8, help="near-duplicate threshold (default 0.8)")
     pas.add_argument("--data-dir", help="PercePiano folder")
+    for p in (chk, pas):
+        p.add_argument("--cache-dir", help="feature cache that keeps the notes read (stage note_bigrams; default: "
+                                           "$PERCEPIANO_CACHE or ./.cache/percepiano-bench)")
 
     rep = sub.add_parser("report", help="print the results table of a run directory and write its statistical "
                                         "report (significance, per-target, ranks) to RUN_DIR/report/")
@@ -488,12 +491,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_splits(args: argparse.Namespace) -> int:
     from benchmark.dataset import load_dataset
+    from features.cache import Cache, resolve_cache_dir
     from splits import excerpt_overlaps, leakage_summary, leakage_table, passage_groups, shared_note_matrix
+    from splits.overlap import note_cache
 
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: use a shared-note fraction in (0, 1]")
     ds = load_dataset(args.data_dir, include_score=not getattr(args, "exclude_score", False))
-    shared = shared_note_matrix(ds.meta)
+    with note_cache(Cache(resolve_cache_dir(args.cache_dir))):
+        shared = shared_note_matrix(ds.meta)
     if args.action == "passages":
         links = excerpt_overlaps(ds.meta, shared, threshold=args.threshold)
         print(links.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -31,20 +31,28 @@ def test_list_splits_flags_leaky_ones(capsys):
         assert "no same-player near-duplicates" in lines[name]
 
 
-def test_splits_check_counts_the_planted_duplicate(dup_data_dir, capsys):
+def test_splits_check_counts_the_planted_duplicate(dup_data_dir, tmp_path, capsys, monkeypatch):
+    from features.cache import Cache
+    from splits import overlap
+
+    monkeypatch.setattr(overlap, "_CODES", {})  # as in a new process
     # Leave-one-out: each copy is tested with the other one in training.
-    assert main(["splits", "check", "kfold", "--n-splits", "24", "--data-dir", str(dup_data_dir)]) == 0
+    assert main(["splits", "check", "kfold", "--n-splits", "24", "--data-dir", str(dup_data_dir),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    # The notes read are kept in the given cache (23 distinct MIDI contents: one file is a byte copy).
+    assert len(list(Cache(tmp_path / "cache").entries(overlap.BIGRAM_STAGE))) == 23
     out = capsys.readouterr().out
     assert ("seed 0: 2 of 24 test segments have a same-player near-duplicate in training (2 with any player)"
             in out)
+    common = ["--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "cache")]
     for name in ("kfold_grouped", "excerpt", "lopo"):
-        assert main(["splits", "check", name, "--n-splits", "2", "--data-dir", str(dup_data_dir)]
-                    if name != "lopo" else ["splits", "check", name, "--data-dir", str(dup_data_dir)]) == 0
+        assert main(["splits", "check", name, "--n-splits", "2", *common]
+                    if name != "lopo" else ["splits", "check", name, *common]) == 0
         assert "seed 0: 0 of 24 test segments" in capsys.readouterr().out
 
 
-def test_splits_passages_lists_the_link(dup_data_dir, capsys):
-    assert main(["splits", "passages", "--data-dir", str(dup_data_dir)]) == 0
+def test_splits_passages_lists_the_link(dup_data_dir, tmp_path, capsys):
+    assert main(["splits", "passages", "--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "Schubert_D960_mv2_4bars_1" in out and "6 excerpts form 5 passages" in out
 
