@@ -102,10 +102,16 @@ def note_bigrams(path: str | Path) -> np.ndarray:
     if cache is None:
         codes = _parse_bigrams(path)
     else:
+        from benchmark.errors import CacheError
         from features.cache import make_key
 
         entry = make_key(BIGRAM_STAGE, BIGRAM_VERSION, {}, [path])
-        codes = cache.fetch(BIGRAM_STAGE, entry, lambda: {"codes": _parse_bigrams(path)})["codes"]
+        try:
+            codes = cache.fetch(BIGRAM_STAGE, entry, lambda: {"codes": _parse_bigrams(path)})["codes"]
+        except CacheError as exc:
+            # The cache only saves time here: the groups and the leakage check still get the notes.
+            logger.warning("note bigrams of %s not cached: %s", path, exc)
+            codes = _parse_bigrams(path)
     _CODES[key] = codes
     return codes
 

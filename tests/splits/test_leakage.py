@@ -90,6 +90,21 @@ def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
         note_bigrams(path)
 
 
+def test_note_bigrams_unwritable_cache_still_gives_the_notes(tmp_path, monkeypatch, caplog):
+    """The cache only saves time: when it cannot be written, the codes come from the file, with a warning."""
+    from features.cache import Cache
+    from splits import overlap
+
+    path = write_notes(tmp_path / "u.mid", MELODY)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setattr(overlap, "_CODES", {})
+    with overlap.note_cache(Cache(blocker)):
+        codes = note_bigrams(path)
+    assert np.array_equal(codes, overlap._parse_bigrams(path))
+    assert "not cached" in caplog.text and "cannot write cache entry" in caplog.text
+
+
 def test_shared_note_matrix_hand_case(toy):
     shared = shared_note_matrix(toy)
     assert shared.shape == (6, 6)
