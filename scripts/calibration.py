@@ -111,6 +111,7 @@ def real_layout(data_dir: Path | None) -> Layout | None:
     from benchmark.dataset import MEAN_LABELS, load_dataset, resolve_data_dir
     from benchmark.errors import BenchmarkError
     from features.cache import resolve_cache_dir
+    from splits.registry import performer_units
 
     try:
         root = resolve_data_dir(data_dir)
@@ -131,7 +132,8 @@ def real_layout(data_dir: Path | None) -> Layout | None:
                 "performance": dict(zip(base, map(str, performance_groups(meta, shared)), strict=True))}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(maps, indent=0, sort_keys=True))
-    return Layout(meta["player"].astype(str).to_numpy(),
+    # The lopo split's own performer units: the two deadpan renderings are one (splits.performer_units).
+    return Layout(performer_units(meta).astype(str),
                   meta["excerpt"].astype(str).map(maps["passage"]).to_numpy(),
                   meta["piece"].astype(str).to_numpy(), base.map(maps["performance"]).to_numpy())
 

@@ -10,10 +10,19 @@ returns an object with sklearn's splitter API.
 from splits.leakage import fold_leakage, leakage_note, leakage_summary, leakage_table, run_leakage
 from splits.overlap import excerpt_overlaps, passage_groups, performance_groups, shared_note_matrix
 from splits.performer import PerformerFourFold, performer_fold_id, performer_fold_ids, validation_fold_ids
-from splits.registry import SPLITS, make_splits, make_validation_folds, split_groups, split_info
+from splits.registry import (
+    DEADPAN_UNIT,
+    SPLITS,
+    make_splits,
+    make_validation_folds,
+    performer_units,
+    split_groups,
+    split_info,
+)
 from splits.splitters import GroupSplitter
 
 __all__ = [
+    "DEADPAN_UNIT",
     "SPLITS",
     "excerpt_overlaps",
     "fold_leakage",
@@ -29,6 +38,7 @@ __all__ = [
     "make_validation_folds",
     "performer_fold_id",
     "performer_fold_ids",
+    "performer_units",
     "run_leakage",
     "split_groups",
     "split_info",

@@ -238,6 +238,18 @@ def test_sklearn_splitter_api(name):
     assert all(train.dtype.kind == "i" and test.dtype.kind == "i" for train, test in pairs)
 
 
+def test_lopo_holds_both_deadpan_renderings_out_together():
+    # Score and Score2 are note-identical in some excerpts: one unit, one fold; pianists one fold each.
+    meta = meta_with(excerpt=list("abcabcab"), player=["1", "1", "2", "2", "Score", "Score2", "Score", "Score2"],
+                     piece=list("pppppppp"))
+    folds = make_splits("lopo", meta)
+    assert len(folds) == 3
+    tests = sorted(sorted(te.tolist()) for _, te in folds)
+    assert tests == [[0, 1], [2, 3], [4, 5, 6, 7]]
+    assert list(split_groups("lopo", meta)) == ["1", "1", "2", "2", *["Score+Score2"] * 4]
+    assert split_info("lopo")["group_label"] == "performer"
+
+
 def test_lopo_n_splits_needs_groups():
     with pytest.raises(ConfigError, match="'player'"):
         SPLITS.build("lopo").get_n_splits(np.zeros((3, 1)))
@@ -310,7 +322,7 @@ def test_real_data_common_checks(real_dataset, name):
 
 
 @pytest.mark.parametrize(
-    ("name", "n_folds"), [("lopo", 22), ("piece", 20), ("composer", 2), ("excerpt", 4), ("excerpt_leaky", 4), ("kfold", 5),
+    ("name", "n_folds"), [("lopo", 21), ("piece", 20), ("composer", 2), ("excerpt", 4), ("excerpt_leaky", 4), ("kfold", 5),
                           ("kfold_grouped", 5)]
 )
 def test_real_data_fold_counts(real_dataset, name, n_folds):
@@ -327,6 +339,19 @@ def test_real_data_groups(real_dataset):
     assert len(make_splits("excerpt", meta, n_splits=48)) == 48
     # 261 performances (piece x player), less the Score/Score2 ones that hold note-identical segments.
     assert len(set(split_groups("kfold_grouped", meta))) == N_PERFORMANCES
+
+
+def test_real_data_lopo_holds_the_deadpan_renderings_out_together(real_dataset):
+    meta = real_dataset.meta
+    deadpan = np.flatnonzero(meta["player"].isin(["Score", "Score2"]).to_numpy())
+    assert len(deadpan) == 116
+    folds = make_splits("lopo", meta)
+    held = [k for k, (_, te) in enumerate(folds) if np.isin(deadpan, te).any()]
+    assert len(held) == 1
+    assert sorted(folds[held[0]][1].tolist()) == deadpan.tolist()
+    # Every other fold leaves one pianist out.
+    players = meta["player"].to_numpy()
+    assert all(len(set(players[te])) == 1 for k, (_, te) in enumerate(folds) if k != held[0])
 
 
 def test_real_data_performer4_sizes(real_dataset):
