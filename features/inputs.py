@@ -7,7 +7,7 @@ metadata ``kind="array"``) receives a :class:`SegmentInputs` instead:
 * ``X.sample_ids``: ``ndarray (n,)`` of segment ids;
 * ``X.table``: the tabular block, ``ndarray (n, p)`` of the model's tabular
   feature sets (``p`` may be 0), with ``X.columns`` and ``X.sets``;
-* ``X.mel(i)`` / ``X.pianoroll(i)``: segment ``i``'s array, read from the
+* ``X.mel(i)`` / ``X.pianoroll(i)`` / ``X.notes(i)``: segment ``i``'s array, read from the
   feature cache when asked (``X.array(stage, i)`` in general);
 * ``len(X)``, ``X.shape == (n, p)`` and ``X[idx]`` (an integer array, a
   slice or a boolean mask gives a new view), so splitters and the runner
@@ -152,3 +152,8 @@ class SegmentInputs:
     def pianoroll(self, i: int) -> np.ndarray:
         """Piano roll of segment ``i``: uint8 (4, 88, n_frames) (see :mod:`features.roll`)."""
         return self.array("pianoroll", i)
+
+    def notes(self, i: int) -> np.ndarray:
+        """Performed notes of segment ``i`` aligned to the score: float32 (n_notes, n_columns) (see
+        :mod:`features.notes`)."""
+        return self.array("notes", i)

@@ -3,8 +3,8 @@
 A tabular feature set turns one dataset row (a segment) into a fixed-length
 vector of named features. Its definition names the extractor version, the
 parameters and the input files that key its cache entries, so the builder can
-key the cache by content. ``mel`` and ``roll`` are array stages
-(:class:`ArrayStage`: spectrograms and piano rolls for the transformer
+key the cache by content. ``mel``, ``roll`` and ``notes`` are array stages
+(:class:`ArrayStage`: spectrograms, piano rolls and note arrays for the neural
 families), built through the same cache but not joined into the feature table;
 models read them through :class:`features.inputs.SegmentInputs`. Extractors are imported inside the functions, so listing
 feature sets never imports librosa or torch.
@@ -213,3 +213,14 @@ def roll_stage() -> ArrayStage:
     roll = RollParams.like(AudioParams(), MelParams())
     return ArrayStage(name="roll", accessor="pianoroll", key=partial(roll_key, roll=roll),
                       ensure=partial(_roll_ensure, roll=roll), load=load_roll)
+
+
+@FEATURE_SETS.register("notes", description="performed notes aligned to the score (array stage, one row per note: "
+                                            "pitch, timing, velocity, local tempo and onset deviation against the "
+                                            "score, articulation, pedal, beat and bar) for the note-level networks",
+                       kind="array")
+def notes_stage() -> ArrayStage:
+    from features import notes
+
+    return ArrayStage(name="notes", accessor="notes", key=notes.stage_key, ensure=notes.ensure,
+                      load=notes.load_notes)
