@@ -6,6 +6,7 @@ from models import (
     ensemble,  # noqa: F401  (registers ensemble_mean, bag, stack)
     multitarget,  # noqa: F401  (registers lgbm_all_rr, lgbm_all_tuned)
     neural,  # noqa: F401  (registers ast_*, hybrid*; torch is imported only when one is fitted)
+    note_models,  # noqa: F401  (registers note_bilstm, note_han, note_transformer, note_hybrid; torch-free too)
     ssast_features,  # noqa: F401  (registers the 'ssast' embedding feature set, ridge_ssast, lgbm_ssast)
 )
 from models.base import Estimator, SklearnModel

@@ -77,11 +77,17 @@ class NeuralRegressor:
     dropout : float
     epochs, batch_size, lr, weight_decay, warmup, clip, patience : training settings
         See :class:`models.training.TrainConfig`.
-    loss : {"mse", "pearson", "mse+pearson"}
+    loss : {"mse", "pearson", "mse+pearson", "rank", "learned"}
+        See :data:`models.training.LOSSES`: ``rank`` is a pairwise ranking
+        loss, ``learned`` weights mse, Pearson and ranking losses by learnt
+        uncertainties (Kendall et al. 2018).
     loss_weight : float
         Weight of mse in ``mse+pearson``.
     augment : bool
         SpecAugment (mel) or tempo / velocity / transposition (roll), on top of random crops.
+    tta : int
+        Test-time augmentation: predictions averaged over the segment and this
+        many augmented copies of it (the training augmentation, from a fixed seed); 0 = off.
     val_fraction : float
         Share of the training fold held out (grouped like the outer split) for
         early stopping when the split gives no validation fold.
@@ -98,8 +104,8 @@ class NeuralRegressor:
                  stride: tuple[int, int] | None = None, pool: str = "mean", dropout: float = 0.1,
                  epochs: int = 24, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.05,
                  warmup: float = 0.1, clip: float = 1.0, patience: int = 6, loss: str = "mse+pearson",
-                 loss_weight: float = 0.5, augment: bool = True, val_fraction: float = 0.2, device: str = "auto",
-                 init: str | None = None, random_state: int | None = None) -> None:
+                 loss_weight: float = 0.5, augment: bool = True, tta: int = 0, val_fraction: float = 0.2,
+                 device: str = "auto", init: str | None = None, random_state: int | None = None) -> None:
         self.input = input
         self.size = size
         self.crop = crop
@@ -119,6 +125,7 @@ class NeuralRegressor:
         self.loss = loss
         self.loss_weight = loss_weight
         self.augment = augment
+        self.tta = tta
         self.val_fraction = val_fraction
         self.device = device
         self.init = init
@@ -156,13 +163,23 @@ class NeuralRegressor:
                          n_frames=int(self.crop), patch=patch, stride=tuple(self.stride or patch),
                          dropout=float(self.dropout), **SIZES[self.size])
 
+    def net_config(self):
+        """The network's configuration (the AST's here; the note families return theirs)."""
+        return self.ast_config()
+
     def _train_config(self):
         from models.training import TrainConfig
 
         return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
                            weight_decay=float(self.weight_decay), warmup=float(self.warmup), clip=float(self.clip),
                            patience=int(self.patience), loss=self.loss, loss_weight=float(self.loss_weight),
-                           crop=int(self.crop), hop=max(1, int(self.crop) // 2))
+                           crop=int(self.crop), hop=max(1, int(self.crop) // 2), tta=self.tta)
+
+    def _augment(self):
+        """The augmentation of training crops (and of test-time copies with ``tta``)."""
+        from models.training import Augment
+
+        return Augment(self.input)
 
     # --- fit / predict -------------------------------------------------------
     def _check_X(self, X) -> None:
@@ -205,7 +222,7 @@ class NeuralRegressor:
         if y.ndim != 2 or len(y) != len(X):
             raise ValueError(f"expected y of shape ({len(X)}, n_targets); got {y.shape}")
         seed = int(self.random_state or 0)
-        cfg, tcfg = self.ast_config(), self._train_config()
+        cfg, tcfg = self.net_config(), self._train_config()
         tcfg.check()
         threads = training.set_threads()
         device = training.resolve_device(self.device)
@@ -218,7 +235,7 @@ class NeuralRegressor:
         # Everything learnt from data (target scale, input scale, feature imputation) comes from the fitted part.
         self.y_mean_ = y_fit.mean(axis=0)
         self.y_sd_ = np.where(y_fit.std(axis=0) > 0, y_fit.std(axis=0), 1.0)
-        fit = training.Data(self._load(X_fit), self._fit_table(X_fit), (y_fit - self.y_mean_) / self.y_sd_)
+        fit = training.Data(self._fit_load(X_fit), self._fit_table(X_fit), (y_fit - self.y_mean_) / self.y_sd_)
         val = training.Data(self._load(X_val), self._table(X_val), (y_val - self.y_mean_) / self.y_sd_)
         n_features = 0 if fit.table is None else fit.table.shape[1]
         training.seed_everything(seed)  # the initial weights come from the seed too
@@ -237,7 +254,7 @@ class NeuralRegressor:
             self.norm_ = (mean, float(np.sqrt(var)) or 1.0)
         else:
             self.norm_ = (0.0, 1.0)  # the roll is already in [0, 1]
-        augment = training.Augment(self.input) if self.augment else None
+        augment = self._augment() if self.augment else None
         info = training.train(net, fit, val, tcfg, kind=self.input, augment=augment, norm=self.norm_, seed=seed,
                               device=device)
         self.net_ = net
@@ -252,6 +269,10 @@ class NeuralRegressor:
         from models.training import load_inputs
 
         return load_inputs(X, self.input, self._freq_pool(), int(self.time_pool))
+
+    def _fit_load(self, X) -> list[np.ndarray]:
+        """The fitted part's arrays; a family that learns an input scale from them does it here."""
+        return self._load(X)
 
     def _fit_table(self, X) -> np.ndarray | None:
         return self._table(X)
@@ -271,7 +292,8 @@ class NeuralRegressor:
         self._check_X(X)
         training.set_threads()
         data = training.Data(self._load(X), self._table(X))
-        out = training.predict(self.net_, data, self._train_config(), self.input, self.norm_, self.device_)
+        out = training.predict_tta(self.net_, data, self._train_config(), self.input, self.norm_, self.device_,
+                                   augment=self._augment() if self.tta else None, seed=int(self.random_state or 0))
         return out * self.y_sd_ + self.y_mean_
 
     _STATE = ("y_mean_", "y_sd_", "norm_", "median_", "mean_", "scale_")
@@ -298,7 +320,7 @@ class NeuralRegressor:
             if n in state:
                 setattr(self, n, tuple(float(v) for v in state[n]) if n == "norm_" else np.asarray(state[n]))
         n_features = len(state["mean_"]) if "mean_" in state else 0
-        net = self._build_net(self.ast_config(), n_features)
+        net = self._build_net(self.net_config(), n_features)
         net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net/")})
         net.eval()
         self.net_, self.device_ = net, torch.device("cpu")
@@ -327,14 +349,14 @@ class HybridRegressor(NeuralRegressor):
                  patch: tuple[int, int] | None = None, stride: tuple[int, int] | None = None, pool: str = "mean",
                  dropout: float = 0.1, epochs: int = 24, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.05, warmup: float = 0.1, clip: float = 1.0, patience: int = 6,
-                 loss: str = "mse+pearson", loss_weight: float = 0.5, augment: bool = True,
+                 loss: str = "mse+pearson", loss_weight: float = 0.5, augment: bool = True, tta: int = 0,
                  val_fraction: float = 0.2, device: str = "auto", init: str | None = None,
                  random_state: int | None = None) -> None:
         super().__init__(input=input, size=size, crop=crop, time_pool=time_pool, freq_pool=freq_pool, patch=patch,
                          stride=stride, pool=pool, dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr,
                          weight_decay=weight_decay, warmup=warmup, clip=clip, patience=patience, loss=loss,
-                         loss_weight=loss_weight, augment=augment, val_fraction=val_fraction, device=device,
-                         init=init, random_state=random_state)
+                         loss_weight=loss_weight, augment=augment, tta=tta, val_fraction=val_fraction,
+                         device=device, init=init, random_state=random_state)
         self.fusion = fusion
         self.hidden = hidden
         self.feature_dropout = feature_dropout

@@ -9,15 +9,19 @@ The recipe (one function, :func:`train`):
 * early stopping on the validation part's mean Pearson r over the targets,
   restoring the best epoch's weights at the end;
 * losses ``mse``, ``pearson`` (1 - mean per-target Pearson r over the batch,
-  differentiable) or ``mse+pearson`` (``loss_weight`` * mse + (1 - weight) *
-  pearson);
+  differentiable), ``mse+pearson`` (``loss_weight`` * mse + (1 - weight) *
+  pearson), ``rank`` (pairwise logistic ranking loss, :func:`rank_loss`) or
+  ``learned`` (mse, Pearson and ranking losses weighted by learnt
+  homoscedastic uncertainties, Kendall et al. 2018: :class:`LearnedWeights`);
 * augmentation on the fly: a random crop every time a segment is drawn, then
   SpecAugment (time and frequency masks, Park et al. 2019) on the log-mel, or
   a small tempo stretch, velocity jitter and a transposition of a semitone or
   two on the piano roll;
 * test-time averaging: every segment is cut into windows
   (:func:`features.mel.sliding_windows`, half-overlapping) and the model's
-  predictions are averaged over them.
+  predictions are averaged over them; with ``tta`` > 0 also over that many
+  augmented copies of the segment (test-time augmentation, the training
+  augmentation drawn from a fixed seed).
 
 Inputs are pooled when loaded (``freq_pool`` bands and ``time_pool`` frames
 averaged into one; the onset channel of a roll keeps the maximum), which is
@@ -47,7 +51,7 @@ from features.mel import DB_FLOOR, fit_length, sliding_windows
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("mse", "pearson", "mse+pearson")
+LOSSES = ("mse", "pearson", "mse+pearson", "rank", "learned")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -116,8 +120,60 @@ def pearson_r(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> to
     return num / den
 
 
+def rank_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pairwise logistic ranking loss (RankNet, Burges et al. 2005) over every pair of the batch, per target.
+
+    For samples i, j and target k with ``target[i, k] != target[j, k]``, the
+    term is ``log(1 + exp(-sign(t_ik - t_jk) * (p_ik - p_jk)))``; the loss is
+    the mean over those (pair, target) terms (tied pairs carry no order and
+    are left out; a batch with none gives 0). It rewards ordering the segments
+    like the ratings whatever the scale, which is what a correlation scores.
+
+    Parameters
+    ----------
+    pred, target : tensor, shape (n, n_targets)
+
+    Returns
+    -------
+    tensor, scalar
+    """
+    dp = pred[:, None, :] - pred[None, :, :]
+    sign = torch.sign(target[:, None, :] - target[None, :, :])
+    ordered = sign != 0
+    if not bool(ordered.any()):
+        return pred.sum() * 0.0
+    return torch.nn.functional.softplus(-sign * dp)[ordered].mean()
+
+
+class LearnedWeights(torch.nn.Module):
+    """mse, Pearson (1 - r) and ranking losses combined with learnt weights (Kendall, Gal & Cipolla, CVPR 2018).
+
+    Each loss ``L_k`` gets a learnt log variance ``s_k`` (initialised at 0):
+    ``sum_k 0.5 * exp(-s_k) * L_k + 0.5 * s_k``, the homoscedastic-uncertainty
+    weighting of the paper's regression case; the optimiser trains ``s`` with
+    the network (no weight decay). At the optimum ``exp(s_k) = L_k``, so no
+    hand-set weight decides how much each loss counts.
+    """
+
+    names = ("mse", "pearson", "rank")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_vars = torch.nn.Parameter(torch.zeros(len(self.names)))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        losses = torch.stack([torch.mean((pred - target) ** 2), 1.0 - pearson_r(pred, target).mean(),
+                              rank_loss(pred, target)])
+        return (0.5 * torch.exp(-self.log_vars) * losses + 0.5 * self.log_vars).sum()
+
+    def weights(self) -> dict[str, float]:
+        """The current weight ``0.5 * exp(-s_k)`` of each loss."""
+        w = 0.5 * torch.exp(-self.log_vars.detach()).cpu().numpy()
+        return {n: round(float(v), 4) for n, v in zip(self.names, w, strict=True)}
+
+
 def make_loss(name: str, weight: float = 0.5) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The training loss ``name`` (see :data:`LOSSES`).
+    """The training loss ``name`` (see :data:`LOSSES`); ``learned`` is a module with parameters to train.
 
     Raises
     ------
@@ -139,6 +195,10 @@ def make_loss(name: str, weight: float = 0.5) -> Callable[[torch.Tensor, torch.T
         return mse
     if name == "pearson":
         return pearson
+    if name == "rank":
+        return rank_loss
+    if name == "learned":
+        return LearnedWeights()
     return lambda p, t: weight * mse(p, t) + (1 - weight) * pearson(p, t)
 
 
@@ -284,10 +344,13 @@ class TrainConfig:
     crop: int = 128
     hop: int = 64
     eval_batch: int = 128
+    tta: int = 0
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.crop < 1 or self.hop < 1 or self.patience < 1:
             raise ConfigError(f"{self}: epochs, patience, crop and hop must be >= 1 and batch_size >= 2")
+        if isinstance(self.tta, bool) or not isinstance(self.tta, int) or self.tta < 0:
+            raise ConfigError(f"tta={self.tta!r} must be a whole number of augmented copies >= 0")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup={self.warmup} must be a fraction of training in [0, 1)")
         make_loss(self.loss, self.loss_weight)
@@ -318,11 +381,13 @@ def _lr_lambda(total: int, warmup: float, min_warmup_steps: int = 0) -> Callable
 
 
 def make_optimiser(net: torch.nn.Module, *, lr: float, weight_decay: float, total_steps: int, warmup: float,
-                   min_warmup_steps: int = 0) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+                   min_warmup_steps: int = 0, extra: tuple = ()) -> tuple[torch.optim.Optimizer,
+                                                                         torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no weight decay on biases, norms and positional embeddings) and its per-step schedule:
-    linear warm-up over ``warmup`` of ``total_steps`` (at least ``min_warmup_steps``), then cosine decay."""
+    linear warm-up over ``warmup`` of ``total_steps`` (at least ``min_warmup_steps``), then cosine decay.
+    ``extra`` parameters (a learnt loss weighting) train without weight decay."""
     decay = [p for n, p in net.named_parameters() if p.ndim > 1 and "pos_embed" not in n]
-    no_decay = [p for n, p in net.named_parameters() if not (p.ndim > 1 and "pos_embed" not in n)]
+    no_decay = [p for n, p in net.named_parameters() if not (p.ndim > 1 and "pos_embed" not in n)] + list(extra)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total_steps, warmup, min_warmup_steps))
@@ -371,6 +436,25 @@ def predict(net: torch.nn.Module, data: Data, cfg: TrainConfig, kind: str, norm:
     return pred / np.bincount(owner, minlength=len(data))[:, None]
 
 
+def predict_tta(net: torch.nn.Module, data: Data, cfg: TrainConfig, kind: str, norm: tuple[float, float],
+                device: torch.device, augment=None, seed: int = 0) -> np.ndarray:
+    """:func:`predict`, averaged with ``cfg.tta`` augmented copies of every segment (test-time augmentation).
+
+    Each copy goes through ``augment``'s ``before_crop`` and ``after_crop`` as a
+    whole segment (no crop), drawn from a Generator seeded by ``seed`` alone, so
+    predictions do not depend on what was predicted before. Without ``augment``
+    or with ``cfg.tta`` = 0 this is :func:`predict`.
+    """
+    pred = predict(net, data, cfg, kind, norm, device)
+    if not cfg.tta or augment is None:
+        return pred
+    rng = np.random.default_rng([seed, 7919])  # a stream of its own, apart from training's
+    for _ in range(cfg.tta):
+        arrays = [augment.after_crop(augment.before_crop(a, rng), rng) for a in data.arrays]
+        pred = pred + predict(net, Data(arrays, data.table), cfg, kind, norm, device)
+    return pred / (cfg.tta + 1)
+
+
 def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind: str, augment: Augment | None,
           norm: tuple[float, float], seed: int, device: torch.device) -> dict:
     """Train ``net`` in place on ``fit`` (standardised targets), early-stopping on ``val``.
@@ -382,8 +466,11 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
     fit, val : Data
         Pooled arrays and standardised targets (and tables, for the hybrid).
     cfg : TrainConfig
-    kind : {"mel", "roll"}
+    kind : {"mel", "roll", "notes"}
+        What the arrays are (decides the padding; a note array is (1, n_columns, n_notes)).
     augment : Augment or None
+        Or any object with ``before_crop(a, rng)`` and ``after_crop(a, rng)``
+        (the note families' :class:`models.note_models.NoteAugment`).
     norm : (mean, sd)
         Input normalisation (from the fitted samples).
     seed : int
@@ -393,16 +480,20 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
     -------
     dict
         ``best_epoch``, ``epochs_run``, ``best_val_r``, ``seconds_per_epoch``,
-        ``history`` (val r per epoch). The best epoch's weights are loaded.
+        ``history`` (val r per epoch), and ``loss_weights`` with the ``learned``
+        loss. The best epoch's weights are loaded.
     """
     cfg.check()
     rng = np.random.default_rng(seed)
     seed_everything(seed)
     net.to(device)
     loss_fn = make_loss(cfg.loss, cfg.loss_weight)
+    learned = isinstance(loss_fn, torch.nn.Module)
+    if learned:
+        loss_fn.to(device)
     steps = max(1, len(fit) // cfg.batch_size)
     opt, sched = make_optimiser(net, lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=steps * cfg.epochs,
-                                warmup=cfg.warmup)
+                                warmup=cfg.warmup, extra=tuple(loss_fn.parameters()) if learned else ())
     y_fit = fit.y.astype(np.float32)
     best = (-np.inf, 0, copy.deepcopy(net.state_dict()))
     history: list[float] = []
@@ -434,5 +525,8 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
             break
     net.load_state_dict(best[2])
     epochs_run = len(history)
-    return {"best_epoch": best[1], "epochs_run": epochs_run, "best_val_r": float(best[0]),
+    info = {"best_epoch": best[1], "epochs_run": epochs_run, "best_val_r": float(best[0]),
             "seconds_per_epoch": (time.perf_counter() - t0) / epochs_run, "history": [round(h, 4) for h in history]}
+    if learned:
+        info["loss_weights"] = loss_fn.weights()  # at the end of training (the loss is not part of the net)
+    return info

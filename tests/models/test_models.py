@@ -9,6 +9,13 @@ from models import MODELS, Estimator
 from tests.models.neural_inputs import make_segment_inputs, quick_params
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread(monkeypatch):
+    # The machine is shared: a neural fit takes the threads the runner would give one job (OMP_NUM_THREADS,
+    # read by models.training.set_threads); two OpenMP threads on a loaded machine cost tenfold here.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)

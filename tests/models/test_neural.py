@@ -12,7 +12,8 @@ from tests.models.neural_inputs import QUICK, make_segment_inputs
 
 torch.set_num_threads(1)  # the test machine is shared; one thread avoids OpenMP spinning
 
-NEURAL = [s.name for s in MODELS if "neural" in s.tags]
+# The AST families (the note families have their own tests in test_note_models.py).
+NEURAL = [s.name for s in MODELS if "neural" in s.tags and "notes" not in s.tags]
 
 
 def _n_table(spec) -> int:
