@@ -254,7 +254,8 @@ def _log2_floor(x: np.ndarray) -> np.ndarray:
     return np.log2(np.maximum(x, MIN_TIME_S))
 
 
-def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | None) -> NoteTable:
+def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | None,
+               alignment: Alignment | None = None) -> NoteTable:
     """Every performed note's features (see the module docstring).
 
     Parameters
@@ -264,6 +265,8 @@ def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | N
         The score rendering; None when the segment has none.
     grid : ScoreGrid or None
         The score file's grid (needed when ``score`` is given).
+    alignment : Alignment, optional
+        ``align(perf, score)`` when the caller has it already.
 
     Returns
     -------
@@ -293,7 +296,7 @@ def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | N
 
     if score is None or grid is None:
         return unaligned(np.nan, np.nan, None)
-    al = align(perf, score)
+    al = alignment if alignment is not None else align(perf, score)
     if al.score_match_frac < MIN_SCORE_MATCH:
         return unaligned(al.score_match_frac, al.perf_match_frac, al)
     s = score.onset[al.score_idx]

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import DataError
+from features import note_summary
 from features.families import family_of
 from features.midi_io import Performance, read_performance
 from features.midi_stats import LEGATO_RATIO, STACCATO_RATIO, _corr, _mean, _Segment, _slope, _std
@@ -44,7 +45,9 @@ from features.score_align import Alignment, align, group_anchors
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1"
+#: 2: the note-level summary features of :mod:`features.note_summary` joined the set (families sc_beat,
+#: sc_bar, sc_phrase, sc_metric, sc_harm).
+VERSION = "2"
 
 #: Below this fraction of matched score notes a segment counts as unaligned.
 #: Real performances match a median 99% and a 5th percentile 94%; a file of
@@ -101,6 +104,10 @@ FEATURES: dict[str, str] = {
     "sc_pedal_sound_ratio": "median pedal-extended sounding length over tempo-scaled notated length (ratio)",
     "sc_pedal_overhang_frac": "fraction of notes sounding at least twice their tempo-scaled notated length (ratio)",
 }
+
+# The note-level summaries (computed from the note stage's per-note table) belong to this set too.
+FAMILIES.update(note_summary.FAMILIES)
+FEATURES.update(note_summary.FEATURES)
 
 _SCORE_NAME_RE = re.compile(r"^(?P<piece>.+)_(?P<bars>\d+)bars_(?P<player>Score2?)_(?P<segment>\d+)$")
 
@@ -226,12 +233,21 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         )
         return values
     computed = _compute(alignment)
+    computed.update(_note_summary(perf, score, score_midi_path, alignment))
     expected = FEATURES.keys() - {"sc_match_score_frac", "sc_match_perf_frac"}
     if computed.keys() != expected:
         # A programming error, not bad data: the table and the code disagree.
         raise RuntimeError(f"feature table out of sync: {sorted(computed.keys() ^ expected)}")
     values.update(computed)
     return {name: float(values[name]) for name in FEATURES}
+
+
+def _note_summary(perf: Performance, score: Performance, path, alignment: Alignment) -> dict[str, float]:
+    """The note-level summary features (:mod:`features.note_summary`) from this alignment."""
+    from features.notes import note_table, read_grid
+
+    grid = read_grid(path)
+    return note_summary.summary(note_table(perf, score, grid, alignment=alignment), grid)
 
 
 def _read_score(path: str | os.PathLike) -> Performance:

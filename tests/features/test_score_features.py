@@ -72,7 +72,7 @@ def run(tmp_path, score_path, notes, sustain=()):
 
 def test_table_is_well_formed():
     assert VERSION
-    assert 20 <= len(FEATURES) <= 30
+    assert 30 <= len(FEATURES) <= 40
     for name, doc in FEATURES.items():
         assert re.fullmatch(r"sc_[a-z]+_[a-z0-9_]+", name), name
         assert feature_family(name) in FAMILIES
