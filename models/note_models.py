@@ -44,13 +44,26 @@ from features.notes import COLUMN_INDEX
 from models.neural import HYBRID_TABLES, N_TARGETS, HybridRegressor, NeuralRegressor, _provenance
 from models.registry import MODELS
 
-#: Note-stage columns the networks read (standardised with the fitted notes' means and sds).
-FEATURES = ("pitch", "log_duration", "velocity", "log_ioi", "tempo", "tempo_dev", "onset_dev", "articulation",
-            "sustain_onset", "sustain_release", "soft_onset", "beat_in_bar", "score_duration", "matched")
+#: Note-stage columns the networks read (standardised with the fitted notes' means and sds), by ``note_features``:
+#: ``aligned`` (default) every column, ``performance`` only what the performance MIDI holds by itself (the
+#: dataset paper's MIDI-only Bi-LSTM reads pitch, velocity, onset and offset of each note).
+NOTE_FEATURES = {
+    "aligned": ("pitch", "log_duration", "velocity", "log_ioi", "tempo", "tempo_dev", "onset_dev", "articulation",
+                "sustain_onset", "sustain_release", "soft_onset", "beat_in_bar", "score_duration", "matched"),
+    "performance": ("pitch", "log_duration", "velocity", "log_ioi", "sustain_onset", "sustain_release",
+                    "soft_onset"),
+}
+FEATURES = NOTE_FEATURES["aligned"]
 #: Raw columns after the features: the HAN's beat and bar runs, the transformer's score position.
 KEYS = ("beat", "bar", "score_beat")
-#: Row of each input in a window (row 0 marks real notes).
-ROW = {name: 1 + i for i, name in enumerate(FEATURES + KEYS)}
+
+
+def rows(features: tuple[str, ...] = FEATURES) -> dict[str, int]:
+    """Row of each input in a window of ``features`` (row 0 marks real notes)."""
+    return {name: 1 + i for i, name in enumerate(features + KEYS)}
+
+
+ROW = rows()
 ENCODER_NAMES = ("bilstm", "han", "transformer")
 POOLS = ("attention", "mean")
 
@@ -74,6 +87,8 @@ class NoteAugment:
 
     Attributes
     ----------
+    features : tuple of str
+        The window's feature rows (:data:`NOTE_FEATURES`); a row it lacks is left alone.
     tempo : float
         Time stretched by a factor s from [1 - tempo, 1 + tempo]: log2 s is
         added to the log durations, log intervals and local tempo, onset
@@ -84,6 +99,7 @@ class NoteAugment:
         Pitches shifted by up to this many semitones either way.
     """
 
+    features: tuple[str, ...] = FEATURES
     tempo: float = 0.1
     velocity: float = 0.15
     transpose: int = 2
@@ -97,17 +113,20 @@ class NoteAugment:
         s = rng.uniform(1 - self.tempo, 1 + self.tempo) if self.tempo > 0 else 1.0
         v = rng.uniform(1 - self.velocity, 1 + self.velocity) if self.velocity > 0 else 1.0
         k = int(rng.integers(-self.transpose, self.transpose + 1)) if self.transpose > 0 else 0
+        row = rows(self.features)
         for name in ("log_duration", "log_ioi", "tempo"):
-            a[0, ROW[name], real] += np.log2(s)
-        a[0, ROW["onset_dev"], real] *= s
-        a[0, ROW["velocity"], real] = np.clip(a[0, ROW["velocity"], real] * v, 1.0, 127.0)
-        a[0, ROW["pitch"], real] += k
+            if name in row:
+                a[0, row[name], real] += np.log2(s)
+        if "onset_dev" in row:
+            a[0, row["onset_dev"], real] *= s
+        a[0, row["velocity"], real] = np.clip(a[0, row["velocity"], real] * v, 1.0, 127.0)
+        a[0, row["pitch"], real] += k
         return a
 
 
-def to_window_layout(notes: np.ndarray) -> np.ndarray:
-    """A note-stage array (n_notes, n_columns) -> the networks' layout (1, 1 + len(FEATURES) + 3, n_notes) float32."""
-    cols = [COLUMN_INDEX[c] for c in FEATURES + KEYS]
+def to_window_layout(notes: np.ndarray, features: tuple[str, ...] = FEATURES) -> np.ndarray:
+    """A note-stage array (n_notes, n_columns) -> the networks' layout (1, 1 + len(features) + 3, n_notes) float32."""
+    cols = [COLUMN_INDEX[c] for c in features + KEYS]
     out = np.empty((1, 1 + len(cols), len(notes)), dtype=np.float32)
     out[0, 0] = 1.0
     out[0, 1:] = np.asarray(notes, dtype=np.float32)[:, cols].T
@@ -128,6 +147,9 @@ class NoteRegressor(NeuralRegressor):
         Attention heads of the transformer.
     pool : {"attention", "mean"}
         How the last level's vectors become one.
+    note_features : {"aligned", "performance"}
+        Which note columns the network reads (:data:`NOTE_FEATURES`); ``performance``
+        leaves out everything the score alignment adds (the HAN still groups by the score's beats and bars).
     crop : int
         Notes per window (see the module docstring).
     dropout : float
@@ -141,7 +163,8 @@ class NoteRegressor(NeuralRegressor):
     init = None  # no pre-trained checkpoint for note encoders
 
     def __init__(self, encoder: str = "bilstm", hidden: int = 64, layers: int = 2, heads: int = 4,
-                 pool: str = "attention", crop: int = 256, dropout: float = 0.1, epochs: int = 40,
+                 pool: str = "attention", note_features: str = "aligned", crop: int = 256, dropout: float = 0.1,
+                 epochs: int = 40,
                  batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01, warmup: float = 0.1,
                  clip: float = 1.0, patience: int = 8, loss: str = "mse+pearson", loss_weight: float = 0.5,
                  augment: bool = True, tta: int = 0, val_fraction: float = 0.2, device: str = "auto",
@@ -151,6 +174,7 @@ class NoteRegressor(NeuralRegressor):
         self.layers = layers
         self.heads = heads
         self.pool = pool
+        self.note_features = note_features
         self.crop = crop
         self.dropout = dropout
         self.epochs = epochs
@@ -191,7 +215,12 @@ class NoteRegressor(NeuralRegressor):
             raise ConfigError(f"hidden={hidden} must be divisible by heads={heads} for the transformer")
         if not 0 <= float(self.dropout) < 1:
             raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)")
-        return NoteConfig(self.encoder, len(FEATURES), hidden, layers, heads, self.pool, float(self.dropout))
+        return NoteConfig(self.encoder, len(self._features()), hidden, layers, heads, self.pool, float(self.dropout))
+
+    def _features(self) -> tuple[str, ...]:
+        if self.note_features not in NOTE_FEATURES:
+            raise ConfigError(f"note_features={self.note_features!r}; use one of {', '.join(NOTE_FEATURES)}")
+        return NOTE_FEATURES[self.note_features]
 
     def ast_config(self):
         raise ConfigError(f"{type(self).__name__} reads notes, not a spectrogram: it has no AST configuration "
@@ -203,15 +232,17 @@ class NoteRegressor(NeuralRegressor):
                               f"{type(X).__name__} (register the model with the 'notes' stage among its inputs)")
 
     def _augment(self) -> NoteAugment:
-        return NoteAugment()
+        return NoteAugment(self._features())
 
     def _load(self, X) -> list[np.ndarray]:
-        return [to_window_layout(X.notes(i)) for i in range(len(X))]
+        features = self._features()
+        return [to_window_layout(X.notes(i), features) for i in range(len(X))]
 
     def _fit_load(self, X) -> list[np.ndarray]:
         arrays = self._load(X)
         # The feature scale comes from the fitted part's notes alone (the network keeps it as buffers).
-        feats = np.concatenate([a[0, 1:1 + len(FEATURES)] for a in arrays], axis=1).astype(np.float64)
+        n = len(self._features())
+        feats = np.concatenate([a[0, 1:1 + n] for a in arrays], axis=1).astype(np.float64)
         self.note_mean_ = feats.mean(axis=1)
         sd = feats.std(axis=1)
         self.note_sd_ = np.where(sd > 0, sd, 1.0)
@@ -237,12 +268,14 @@ class NoteHybridRegressor(NoteRegressor):
 
     def __init__(self, encoder: str = "han", fusion: str = "concat", dense_hidden: int = 128,
                  feature_dropout: float = 0.1, hidden: int = 64, layers: int = 2, heads: int = 4,
-                 pool: str = "attention", crop: int = 256, dropout: float = 0.1, epochs: int = 40,
+                 pool: str = "attention", note_features: str = "aligned", crop: int = 256, dropout: float = 0.1,
+                 epochs: int = 40,
                  batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01, warmup: float = 0.1,
                  clip: float = 1.0, patience: int = 8, loss: str = "mse+pearson", loss_weight: float = 0.5,
                  augment: bool = True, tta: int = 0, val_fraction: float = 0.2, device: str = "auto",
                  random_state: int | None = None) -> None:
-        super().__init__(encoder=encoder, hidden=hidden, layers=layers, heads=heads, pool=pool, crop=crop,
+        super().__init__(encoder=encoder, hidden=hidden, layers=layers, heads=heads, pool=pool,
+                         note_features=note_features, crop=crop,
                          dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          warmup=warmup, clip=clip, patience=patience, loss=loss, loss_weight=loss_weight,
                          augment=augment, tta=tta, val_fraction=val_fraction, device=device,
@@ -306,7 +339,7 @@ def describe(spec) -> str:
     model = spec.build()
     tables = [i for i in spec.inputs if i != "notes"]
     n = count_note_params(model, _n_table_features(tables) if tables else 0)
-    return (f"{n / 1e6:.3f}M params, notes ({len(FEATURES)} features, windows of {model.crop})"
+    return (f"{n / 1e6:.3f}M params, notes ({len(model._features())} features, windows of {model.crop})"
             + (f" + {'+'.join(tables)} features" if tables else ""))
 
 

@@ -260,6 +260,19 @@ def test_the_test_fold_never_reaches_fit(tmp_path):
     assert not np.allclose(poisoned_pred, clean_pred)  # the poison did reach predict: the check has teeth
 
 
+def test_performance_only_features_leave_out_what_the_alignment_adds(tmp_path):
+    from models.note_models import NOTE_FEATURES
+
+    X, y = _toy(tmp_path, n=40)
+    est = MODELS.build("note_bilstm", **QUICK_NOTES, note_features="performance", random_state=0)
+    assert est.net_config().n_features == len(NOTE_FEATURES["performance"]) == 7
+    window = est._load(X[[0]])[0]
+    assert window.shape[:2] == (1, 1 + 7 + len(KEYS))
+    np.testing.assert_array_equal(window[0, 3], X.notes(0)[:, 3])  # row 3: velocity, the stage's column 3
+    assert not {"tempo", "onset_dev", "articulation", "matched"} & set(NOTE_FEATURES["performance"])
+    assert np.isfinite(est.fit(X[:32], y[:32]).predict(X[32:])).all()
+
+
 def test_a_restored_state_predicts_like_the_fitted_model(tmp_path):
     X, y = _toy(tmp_path)
     est = MODELS.build("note_hybrid", **QUICK_NOTES, random_state=0).fit(X[:80], y[:80])
@@ -274,6 +287,8 @@ def test_bad_parameters_and_inputs_are_clear_errors(tmp_path):
         MODELS.build("note_bilstm", hidden=63).net_config()
     with pytest.raises(ConfigError, match="divisible by heads"):
         MODELS.build("note_transformer", hidden=66, heads=4).net_config()
+    with pytest.raises(ConfigError, match="note_features='score'"):
+        MODELS.build("note_han", note_features="score").net_config()
     with pytest.raises(ConfigError, match="pool='max'"):
         MODELS.build("note_han", pool="max").net_config()
     with pytest.raises(ConfigError, match="needs segment inputs with 'notes'"):
