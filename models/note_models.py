@@ -17,7 +17,7 @@ Inputs come from the ``notes`` array stage (:mod:`features.notes`) through
 :class:`features.inputs.SegmentInputs`. **Sequences and windows.** A segment
 is the sequence of its performed notes in time order (51 to 413 notes in
 PercePiano, median 106). Training draws one window of at most ``crop``
-consecutive notes (default 256, so 95% of the segments whole) per segment
+consecutive notes (default 128, so 65% of the segments whole) per segment
 per step at a random start; prediction averages windows of ``crop`` notes
 with a hop of ``crop / 2`` covering the whole segment (one window for a
 segment of at most ``crop`` notes). Shorter windows are padded and the
@@ -163,10 +163,10 @@ class NoteRegressor(NeuralRegressor):
     init = None  # no pre-trained checkpoint for note encoders
 
     def __init__(self, encoder: str = "bilstm", hidden: int = 64, layers: int = 2, heads: int = 4,
-                 pool: str = "attention", note_features: str = "aligned", crop: int = 256, dropout: float = 0.1,
-                 epochs: int = 40,
+                 pool: str = "attention", note_features: str = "aligned", crop: int = 128, dropout: float = 0.1,
+                 epochs: int = 24,
                  batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01, warmup: float = 0.1,
-                 clip: float = 1.0, patience: int = 8, loss: str = "mse+pearson", loss_weight: float = 0.5,
+                 clip: float = 1.0, patience: int = 6, loss: str = "mse+pearson", loss_weight: float = 0.5,
                  augment: bool = True, tta: int = 0, val_fraction: float = 0.2, device: str = "auto",
                  random_state: int | None = None) -> None:
         self.encoder = encoder
@@ -268,10 +268,10 @@ class NoteHybridRegressor(NoteRegressor):
 
     def __init__(self, encoder: str = "han", fusion: str = "concat", dense_hidden: int = 128,
                  feature_dropout: float = 0.1, hidden: int = 64, layers: int = 2, heads: int = 4,
-                 pool: str = "attention", note_features: str = "aligned", crop: int = 256, dropout: float = 0.1,
-                 epochs: int = 40,
+                 pool: str = "attention", note_features: str = "aligned", crop: int = 128, dropout: float = 0.1,
+                 epochs: int = 24,
                  batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01, warmup: float = 0.1,
-                 clip: float = 1.0, patience: int = 8, loss: str = "mse+pearson", loss_weight: float = 0.5,
+                 clip: float = 1.0, patience: int = 6, loss: str = "mse+pearson", loss_weight: float = 0.5,
                  augment: bool = True, tta: int = 0, val_fraction: float = 0.2, device: str = "auto",
                  random_state: int | None = None) -> None:
         super().__init__(encoder=encoder, hidden=hidden, layers=layers, heads=heads, pool=pool,

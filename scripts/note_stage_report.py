@@ -46,8 +46,8 @@ def main() -> None:
         f"- {len(arrays)} segments, {len(every)} performed notes ({len(bad)} segment(s) unreadable"
         + (": " + ", ".join(sorted(bad)) if bad else "") + ").",
         f"- Notes per segment: min {n_notes.min()}, median {np.median(n_notes):.0f}, 95th percentile "
-        f"{q(n_notes, 95):.0f}, max {n_notes.max()}; {np.mean(n_notes <= 256):.1%} of the segments fit one "
-        "window of 256 notes (the note models' default `crop`).",
+        f"{q(n_notes, 95):.0f}, max {n_notes.max()}; {np.mean(n_notes <= 128):.1%} of the segments fit one "
+        f"window of 128 notes (the note models' default `crop`), {np.mean(n_notes <= 256):.1%} one of 256.",
         f"- Score notes matched (the alignment's own rate, as in `docs/score_alignment.md`): median "
         f"{np.nanmedian(match[:, 0]):.3f}, 5th percentile {np.nanpercentile(match[:, 0], 5):.3f}, minimum "
         f"{np.nanmin(match[:, 0]):.3f}.",
