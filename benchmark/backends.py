@@ -33,9 +33,19 @@ OnResult = Callable[[Job, JobOutput], None]
 LoadDep = Callable[[JobKey], JobOutput]
 
 
+def available_cores() -> int:
+    """Cores this process may run on: its CPU affinity (``taskset``, a container's cpuset) where the OS
+    reports it, else ``os.cpu_count()``. A run pinned to one core of a shared machine then gives each
+    worker one thread instead of spinning two OpenMP threads on one core."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def n_workers(jobs: int) -> int:
-    """``--jobs`` as a worker count (-1: every core)."""
-    cpus = os.cpu_count() or 1
+    """``--jobs`` as a worker count (-1: every available core)."""
+    cpus = available_cores()
     return cpus if jobs is None or jobs < 0 else max(1, int(jobs))
 
 
@@ -52,7 +62,7 @@ def check_jobs(jobs: int | None) -> None:
 
 def threads_per_worker(workers: int) -> int:
     """BLAS/OpenMP threads per worker so that workers x threads <= cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, available_cores() // max(1, workers))
 
 
 def needs_gpu(spec) -> bool:
