@@ -115,8 +115,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     hist = m["history"]
     print(f"checkpoint {out['key']} ({'found in the cache' if out['cached'] else 'trained'}): {out['path']}")
     print(f"corpus {m['corpus']['fingerprint'][:12]}: {m['n_used']} items ({counts}); "
-          f"transductive={m['corpus']['transductive']}; {m['corpus']['n_excluded_rated_scores']} rated score "
-          f"MIDIs left out")
+          f"transductive={m['corpus']['transductive']}")
+    print(_exclusion_line(m["corpus"]))
     print(f"{len(hist)} epochs, {m['train_seconds']:.0f}s training ({m['train_seconds'] / len(hist):.1f}s/epoch), "
           f"{m['inputs_seconds']:.0f}s corpus inputs; first/last epoch: gen {hist[0]['gen']:.3f} -> "
           f"{hist[-1]['gen']:.3f}, disc {hist[0]['disc']:.3f} -> {hist[-1]['disc']:.3f} (acc {hist[-1]['acc']:.2f})")
@@ -126,6 +126,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     else:
         print(f"fine-tune from it with: benchmark run --models ast_tiny --init {out['path']}")
     return 0
+
+
+def _exclusion_line(corpus: dict) -> str:
+    """What the corpus left out, from a checkpoint manifest's corpus summary."""
+    left = corpus.get("excluded", {})
+    by_source = ", ".join(f"{k} {v}" for k, v in left.items() if v) or "none"
+    unreadable = corpus.get("unreadable", [])
+    return (f"left out as near-copies of {corpus.get('n_rated_matched', 0)} rated segments (>= 80 % shared note "
+            f"or onset bigrams, either way; the checkpoint's manifest lists each pair): {by_source}"
+            + (f"; {len(unreadable)} unreadable" if unreadable else ""))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``benchmark pretrain``: build the corpus, pre-train an SSAST encoder, store the checkpoint in the cache.
 
-The steps: load PercePiano (every labelled segment, so rated performances are
-recognised and left out), list the corpus (:func:`features.corpus.build_corpus`),
+The steps: load PercePiano (every labelled segment, so rated performances and
+their near-copies are recognised and left out), list the corpus
+(:func:`features.corpus.build_corpus`; the manifest keeps its exclusions),
 render its inputs through the cache stages, pool them as the fine-tuning model
 does, pre-train (:func:`models.ssast.pretrain_arrays`) and store the encoder
 under its key (:func:`models.ssast.checkpoint_key`). A checkpoint already in the
@@ -107,7 +108,8 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
                                        progress=progress)
         t_inputs = time.perf_counter() - t0
         net, info = ssast.pretrain_arrays(arrays, enc, pcfg, device=dev)
-        manifest = {"key": key, "corpus": corp.summary(), "encoder": enc, "pretrain": asdict(pcfg),
+        manifest = {"key": key, "corpus": corp.summary(), "exclusions": corp.exclusion_records(),
+                    "encoder": enc, "pretrain": asdict(pcfg),
                     "failed_items": failed, "n_used": len(arrays), "history": info["history"],
                     "train_seconds": info["seconds"], "inputs_seconds": round(t_inputs, 1),
                     "runtime": provenance(device), "threads": torch.get_num_threads(),
