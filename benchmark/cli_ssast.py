@@ -106,7 +106,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     import models
 
     out = models.pretrain(input=args.input, model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                          soundfont=args.soundfont, jobs=args.jobs or 1, threads=args.threads,
+                          soundfont=args.soundfont, jobs=1 if args.jobs is None else args.jobs,
+                          threads=args.threads,
                           device=args.device, force=args.force,
                           progress=not args.no_progress, corpus=_corpus_options(args), mask_ratio=args.mask_ratio,
                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
@@ -124,7 +125,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(f"default checkpoint for {args.input} input: ast_tiny{'' if args.input == 'mel' else '_roll'}_ssast "
               f"and the '{'ssast' if args.input == 'mel' else 'ssast_roll'}' features use it")
     else:
-        print(f"fine-tune from it with: benchmark run --models ast_tiny --init {out['path']}")
+        # The checkpoint loads only into the encoder it was made for: the pre-trained model's.
+        print(f"fine-tune from it with: benchmark run --models {m['pretrain']['model']} --init {out['path']}")
     return 0
 
 

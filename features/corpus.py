@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,13 +120,19 @@ class CorpusSpec:
     excerpts_per_piece: int = 4
 
     def __post_init__(self) -> None:
-        if self.n_synthetic < 0:
-            raise ConfigError(f"n_synthetic={self.n_synthetic} must be >= 0")
+        for name, low, option in (("n_synthetic", 0, "--n-synthetic"), ("seed", 0, "--corpus-seed"),
+                                  ("excerpts_per_piece", 1, "Python API"), ("maestro_limit", 1, "--maestro-limit")):
+            value = getattr(self, name)
+            if value is None and name == "maestro_limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"corpus {name}={value!r} must be an integer >= {low} ({option})")
         bad = [s for s in self.maestro_splits if s not in MAESTRO_SPLITS]
         if bad:
             raise ConfigError(f"maestro_splits {bad} unknown; use any of {', '.join(MAESTRO_SPLITS)}")
-        if self.excerpt_s <= 0 or self.excerpts_per_piece < 1:
-            raise ConfigError("excerpt_s must be > 0 and excerpts_per_piece >= 1")
+        if (isinstance(self.excerpt_s, bool) or not isinstance(self.excerpt_s, (int, float, np.number))
+                or not math.isfinite(self.excerpt_s) or self.excerpt_s <= 0):
+            raise ConfigError(f"corpus excerpt_s={self.excerpt_s!r} must be a finite number of seconds > 0")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -227,31 +234,41 @@ def load_maestro(root: str | os.PathLike, splits: tuple[str, ...] = ("train",),
                         "maestro-v3.0.0 (with maestro-v3.0.0.csv)")
     csvs = sorted(root.glob("maestro-v*.csv"))
     jsons = sorted(root.glob("maestro-v*.json"))
-    if csvs:
-        meta = pd.read_csv(csvs[-1])
-        src = csvs[-1]
-    elif jsons:
-        try:
-            raw = json.loads(jsons[-1].read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{jsons[-1]} is not valid JSON: {exc}") from None
-        # v3's JSON is column-oriented: {column: {row index: value}}.
-        meta = pd.DataFrame(raw) if isinstance(raw, list) else pd.DataFrame({k: pd.Series(v) for k, v in raw.items()})
-        meta = meta.sort_index(key=lambda ix: ix.astype(int)) if not isinstance(raw, list) else meta
-        src = jsons[-1]
-    else:
+    if not (csvs or jsons):
         raise DataError(f"no maestro-v*.csv or maestro-v*.json in {str(root)!r}; is it a MAESTRO v3 folder?")
+    src = csvs[-1] if csvs else jsons[-1]
+    try:
+        meta = pd.read_csv(src) if csvs else _maestro_json(json.loads(src.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        # pandas' ParserError and EmptyDataError and json's JSONDecodeError are ValueErrors.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read MAESTRO metadata {src}: {first}; is it MAESTRO v3's "
+                        f"{'CSV' if csvs else 'JSON'} file?") from None
     missing = [c for c in ("split", "midi_filename") if c not in meta.columns]
     if missing:
         raise DataError(f"{src} lacks column(s) {missing}; MAESTRO v3 lists {', '.join(MAESTRO_COLUMNS)}")
     meta = meta[meta["split"].isin(splits)].reset_index(drop=True)
     if limit is not None:
         meta = meta.head(int(limit))
+    blank = [i for i, f in enumerate(meta["midi_filename"]) if not isinstance(f, str) or not f.strip()]
+    if blank:
+        raise DataError(f"{len(blank)} row(s) of {src} in the split(s) {', '.join(splits)} have no midi_filename "
+                        f"(e.g. row {blank[0] + 1}); fix or remove them")
     meta["midi_path"] = [str((root / f).resolve()) for f in meta["midi_filename"]]
     absent = [p for p in meta["midi_path"] if not Path(p).is_file()]
     if absent:
         raise DataError(f"{len(absent)} MIDI file(s) listed in {src.name} are missing, e.g. {absent[0]}")
     return meta
+
+
+def _maestro_json(raw) -> pd.DataFrame:
+    """MAESTRO's JSON metadata: column-oriented in v3 ({column: {row index: value}}), or a list of rows."""
+    if isinstance(raw, list):
+        return pd.DataFrame(raw)
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ValueError("expected {column: {row index: value}} or a list of rows")
+    meta = pd.DataFrame({k: pd.Series(v) for k, v in raw.items()})
+    return meta.sort_index(key=lambda ix: ix.astype(int))
 
 
 def _maestro_excerpts(meta: pd.DataFrame, out_dir: Path, spec: CorpusSpec) -> list[dict]:

@@ -175,6 +175,11 @@ def test_bad_spec_raises():
         CorpusSpec(n_synthetic=-1)
     with pytest.raises(ConfigError, match="maestro_splits"):
         CorpusSpec(maestro_splits=("dev",))
+    for kwargs, needle in (({"seed": -1}, "seed=-1"), ({"n_synthetic": 1.5}, "n_synthetic=1.5"),
+                           ({"maestro_limit": 0}, "maestro_limit=0"), ({"excerpt_s": float("nan")}, "excerpt_s=nan"),
+                           ({"excerpts_per_piece": 0}, "excerpts_per_piece=0")):
+        with pytest.raises(ConfigError, match=needle):
+            CorpusSpec(**kwargs)
 
 
 def test_a_maestro_excerpt_holding_a_rated_segment_is_left_out(dataset, tmp_path):
@@ -187,3 +192,10 @@ def test_a_maestro_excerpt_holding_a_rated_segment_is_left_out(dataset, tmp_path
     ex = corpus.exclusions[corpus.exclusions["rated"] == RATED]
     assert set(ex["item"]) == {"perf_0#0"} and set(ex["source"]) == {"maestro"}
     assert set(ex["direction"]) == {"item contains rated"}
+
+
+@pytest.mark.parametrize("text", ["42", "{not json", '{"split": ["train"]}', "\udcff"])
+def test_maestro_json_that_is_not_metadata_is_one_data_error(tmp_path, text):
+    (tmp_path / "maestro-v3.0.0.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match="cannot read MAESTRO metadata .*maestro-v3.0.0.json"):
+        load_maestro(tmp_path)
