@@ -135,9 +135,11 @@ def _exclusion_line(corpus: dict) -> str:
     left = corpus.get("excluded", {})
     by_source = ", ".join(f"{k} {v}" for k, v in left.items() if v) or "none"
     unreadable = corpus.get("unreadable", [])
+    twice = sum(corpus.get("duplicates", {}).values())
     return (f"left out as near-copies of {corpus.get('n_rated_matched', 0)} rated segments (>= 80 % shared note "
             f"or onset bigrams, either way; the checkpoint's manifest lists each pair): {by_source}"
-            + (f"; {len(unreadable)} unreadable" if unreadable else ""))
+            + (f"; {len(unreadable)} unreadable" if unreadable else "")
+            + (f"; {twice} byte-identical duplicates dropped" if twice else ""))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -29,9 +29,10 @@ setting does, and the checkpoint's manifest says so.
 Generated MIDI files (synthetic performances, MAESTRO excerpts) are written
 under ``CACHE/corpus_midi`` with a name that holds their source's digest, and
 every item's arrays go through the same cache stages as the segments
-(:mod:`features.stages`), so the corpus is rendered once. The corpus
-``fingerprint`` is a sha256 over the sorted (source kind, file sha256) pairs and
-the spec: it keys the checkpoints pre-trained on it.
+(:mod:`features.stages`), so the corpus is rendered once. An item whose file is
+byte-identical to an earlier one's is dropped (counted per source). The corpus
+``fingerprint`` is a sha256 over the sorted (source kind, file sha256) pairs, the
+spec and the near-copy rule: it keys the checkpoints pre-trained on it.
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ class Corpus:
         ``rated contains item`` or ``equal size`` (which one has fewer bigrams).
     unreadable : list of str
         Candidates whose MIDI holds no readable notes (left out too).
+    duplicates : dict of str -> int
+        Per source, items dropped as byte-identical to an earlier item.
     """
 
     items: pd.DataFrame
@@ -174,6 +177,7 @@ class Corpus:
     spec: CorpusSpec
     exclusions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXCLUSION_COLUMNS)))
     unreadable: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -198,7 +202,8 @@ class Corpus:
                 "excluded": {s: int(left_out.get(s, 0)) for s in SOURCES if s != "labelled"},
                 "n_excluded": len(self.excluded),
                 "n_rated_matched": int(self.exclusions["rated"].nunique()),
-                "unreadable": list(self.unreadable), "near_copy": NEAR_COPY}
+                "unreadable": list(self.unreadable), "near_copy": NEAR_COPY,
+                "duplicates": {s: int(self.duplicates.get(s, 0)) for s in SOURCES}}
 
     def exclusion_records(self) -> list[dict[str, Any]]:
         """:attr:`exclusions` as JSON-ready rows (``shared`` rounded to 4 decimals)."""
@@ -362,6 +367,11 @@ def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec(), *,
         raise DataError("the pre-training corpus is empty; enable score MIDIs, synthetic performances or MAESTRO")
     items = pd.DataFrame(rows, columns=["name", "source", "midi_path"])
     items["sha256"] = [file_sha256(p) for p in items["midi_path"]]
+    # Byte-identical files (the dataset has identical Score/Score2 score MIDIs, hence identical synthetic
+    # performances) would weigh one performance twice: keep the first.
+    twice = items["sha256"].duplicated()
+    duplicates = {s: int(n) for s, n in items.loc[twice, "source"].value_counts().items()}
+    items = items[~twice].reset_index(drop=True)
     h = hashlib.sha256(json.dumps({"version": VERSION, "spec": spec.as_dict(), "near_copy": NEAR_COPY},
                                   sort_keys=True).encode())
     for src, sha in sorted(zip(items["source"], items["sha256"], strict=True)):
@@ -369,7 +379,7 @@ def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec(), *,
     frames = [e for e in (exclusions, excl_synth) if len(e)]
     corpus = Corpus(items=items, fingerprint=h.hexdigest(), spec=spec,
                     exclusions=pd.concat(frames, ignore_index=True) if frames else exclusions,
-                    unreadable=sorted(unreadable + unreadable_synth))
+                    unreadable=sorted(unreadable + unreadable_synth), duplicates=duplicates)
     summary = corpus.summary()
     logger.info("corpus: %d items (%s); left out as near-copies of %d rated segments: %s; %d unreadable",
                 len(items), summary["counts"], summary["n_rated_matched"], summary["excluded"],

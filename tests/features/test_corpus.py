@@ -96,6 +96,18 @@ def test_near_copies_are_left_out_in_either_direction_and_whatever_the_velocitie
     assert near_copies(list(corpus.items["midi_path"]), list(dataset.meta["midi_path"])).empty
 
 
+def test_byte_identical_items_are_kept_once(dataset, tmp_path):
+    scores = dataset.root / "virtuoso/data/score_midi"
+    first = sorted(scores.glob("*_Score_*.mid"))[0]
+    shutil.copy(first, scores / "zz_same_bytes.mid")
+    corpus = build_corpus(dataset, Cache(tmp_path / "cache"), CorpusSpec(n_synthetic=2))
+    assert corpus.items["sha256"].is_unique
+    assert not corpus.items["name"].str.startswith("zz_same_bytes").any()
+    # The copy and its two synthetic performances (the same bytes as the original's) are dropped.
+    assert corpus.summary()["duplicates"] == {"score": 1, "unlabelled": 0, "synthetic": 2, "maestro": 0,
+                                              "labelled": 0}
+
+
 def test_unreadable_candidates_are_listed_not_perturbed(dataset, tmp_path):
     (dataset.root / "virtuoso/data/score_midi/empty.mid").write_bytes(b"MThd not a midi file")
     corpus = build_corpus(dataset, Cache(tmp_path / "cache"), CorpusSpec(n_synthetic=1))

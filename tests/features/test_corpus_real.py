@@ -68,7 +68,9 @@ def test_the_default_corpus_holds_no_near_copy_of_a_rated_segment(real_dataset, 
     # them only by their onsets, their velocity maps differ) are near-copies; 2 score MIDIs hold no notes.
     assert summary["excluded"] == {"score": 161, "unlabelled": 13, "synthetic": 0, "maestro": 0}
     assert summary["unreadable"] == ["Schubert_D935_no.3_4bars_Score_43", "Schubert_D935_no.3_4bars_Score_44"]
-    assert summary["counts"]["score"] == 98 and summary["counts"]["unlabelled"] == 0
+    # 98 score MIDIs are kept; 11 of them are byte-identical to another (Score/Score2 pairs) and dropped.
+    assert summary["counts"]["score"] == 87 and summary["counts"]["unlabelled"] == 0
+    assert summary["duplicates"]["score"] == 11
     ex = real_corpus.exclusions
     by_measure = ex.drop_duplicates(["source", "item", "measure"]).groupby(["source", "measure"]).size()
     assert by_measure.to_dict() == {("score", "notes"): 152, ("score", "onsets"): 161,
@@ -88,9 +90,10 @@ def test_the_default_corpus_holds_no_near_copy_of_a_rated_segment(real_dataset, 
 @pytest.mark.slow
 def test_the_default_corpus_with_its_synthetic_performances(real_dataset, tmp_path):
     corpus = build_corpus(real_dataset, Cache(tmp_path / "cache"), CorpusSpec())
-    assert corpus.summary()["counts"] == {"score": 98, "unlabelled": 0, "synthetic": 294, "maestro": 0,
+    # 3 synthetic performances of each of the 98 kept score MIDIs; the 11 duplicated ones' are duplicates too.
+    assert corpus.summary()["counts"] == {"score": 87, "unlabelled": 0, "synthetic": 261, "maestro": 0,
                                           "labelled": 0}
-    assert corpus.summary()["excluded"]["synthetic"] == 0
+    assert corpus.summary()["excluded"]["synthetic"] == 0 and corpus.summary()["duplicates"]["synthetic"] == 33
     items, rated = list(corpus.items["midi_path"]), list(real_dataset.meta["midi_path"])
     for measure in ("notes", "onsets"):
         assert _inside(items, rated, measure).sum() == 0
