@@ -96,6 +96,6 @@ def test_the_fine_tune_hint_names_the_model_of_the_input(fake_data_dir, tmp_path
     code, out, _ = cli("pretrain", "--input", "roll", *common)
     assert code == 0
     assert "fine-tune from it with: benchmark run --models ast_tiny_roll --init " in out
-    code, out, _ = cli("pretrain", "--input", "mel", "--n-synthetic", "0", *common)
+    code, out, _ = cli("pretrain", "--input", "mel", "--corpus", "score", *common)  # 2 items to render
     assert code == 0
     assert "fine-tune from it with: benchmark run --models ast_tiny --init " in out
