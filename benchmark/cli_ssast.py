@@ -106,7 +106,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     import models
 
     out = models.pretrain(input=args.input, model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                          soundfont=args.soundfont, jobs=args.jobs or 1, threads=args.threads,
+                          soundfont=args.soundfont, jobs=1 if args.jobs is None else args.jobs,
+                          threads=args.threads,
                           device=args.device, force=args.force,
                           progress=not args.no_progress, corpus=_corpus_options(args), mask_ratio=args.mask_ratio,
                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
@@ -115,8 +116,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     hist = m["history"]
     print(f"checkpoint {out['key']} ({'found in the cache' if out['cached'] else 'trained'}): {out['path']}")
     print(f"corpus {m['corpus']['fingerprint'][:12]}: {m['n_used']} items ({counts}); "
-          f"transductive={m['corpus']['transductive']}; {m['corpus']['n_excluded_rated_scores']} rated score "
-          f"MIDIs left out")
+          f"transductive={m['corpus']['transductive']}")
+    print(_exclusion_line(m["corpus"]))
     print(f"{len(hist)} epochs, {m['train_seconds']:.0f}s training ({m['train_seconds'] / len(hist):.1f}s/epoch), "
           f"{m['inputs_seconds']:.0f}s corpus inputs; first/last epoch: gen {hist[0]['gen']:.3f} -> "
           f"{hist[-1]['gen']:.3f}, disc {hist[0]['disc']:.3f} -> {hist[-1]['disc']:.3f} (acc {hist[-1]['acc']:.2f})")
@@ -124,8 +125,21 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(f"default checkpoint for {args.input} input: ast_tiny{'' if args.input == 'mel' else '_roll'}_ssast "
               f"and the '{'ssast' if args.input == 'mel' else 'ssast_roll'}' features use it")
     else:
-        print(f"fine-tune from it with: benchmark run --models ast_tiny --init {out['path']}")
+        # The checkpoint loads only into the encoder it was made for: the pre-trained model's.
+        print(f"fine-tune from it with: benchmark run --models {m['pretrain']['model']} --init {out['path']}")
     return 0
+
+
+def _exclusion_line(corpus: dict) -> str:
+    """What the corpus left out, from a checkpoint manifest's corpus summary."""
+    left = corpus.get("excluded", {})
+    by_source = ", ".join(f"{k} {v}" for k, v in left.items() if v) or "none"
+    unreadable = corpus.get("unreadable", [])
+    twice = sum(corpus.get("duplicates", {}).values())
+    return (f"left out as near-copies of {corpus.get('n_rated_matched', 0)} rated segments (>= 80 % shared note "
+            f"or onset bigrams, either way; the checkpoint's manifest lists each pair): {by_source}"
+            + (f"; {len(unreadable)} unreadable" if unreadable else "")
+            + (f"; {twice} byte-identical duplicates dropped" if twice else ""))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

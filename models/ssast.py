@@ -71,7 +71,7 @@ def random_mask(batch: int, n_patches: int, ratio: float, generator: torch.Gener
         raise ConfigError(f"mask_ratio={ratio} must be in (0, 1)")
     k = max(1, int(round(ratio * n_patches)))
     if k >= n_patches:
-        raise ConfigError(f"mask_ratio={ratio} hides all {n_patches} patches; use a smaller ratio")
+        raise ConfigError(f"mask_ratio={ratio} hides all {n_patches} patches; use a smaller ratio (--mask-ratio)")
     scores = torch.rand(batch, n_patches, generator=generator)
     idx = scores.argsort(dim=1)[:, :k]
     mask = torch.zeros(batch, n_patches, dtype=torch.bool)
@@ -162,12 +162,57 @@ class PretrainConfig:
     seed: int = 0
 
     def check(self) -> None:
+        """Refuse a setting of the wrong type or out of range (NaN and infinities included).
+
+        Raises
+        ------
+        ConfigError
+            One line naming the setting, its value, the range and the CLI option.
+        """
         if self.input not in ("mel", "roll"):
             raise ConfigError(f"input={self.input!r}; use mel or roll")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError(f"epochs={self.epochs} must be >= 1 and batch_size={self.batch_size} >= 2")
-        if not 0 < self.mask_ratio < 1:
-            raise ConfigError(f"mask_ratio={self.mask_ratio} must be in (0, 1)")
+        for name, (low, option) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {low} ({option}; default "
+                                  f"{getattr(PretrainConfig, name)})")
+        for name, (low, high, option) in _FLOAT_RANGES.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or not _in_range(float(value), low, high):
+                raise ConfigError(f"{name}={value!r} must be a finite number in {_range_text(low, high)} "
+                                  f"({option}; default {getattr(PretrainConfig, name)})")
+
+
+#: Integer settings: (smallest allowed, CLI option).
+_INT_RANGES = {"epochs": (1, "--epochs"), "batch_size": (2, "--batch-size"), "seed": (0, "--seed")}
+#: Float settings: ((low, inclusive), (high, inclusive) or None, CLI option or "Python API only").
+_FLOAT_RANGES = {"lr": ((0.0, False), None, "--lr"), "mask_ratio": ((0.0, False), (1.0, False), "--mask-ratio"),
+                 "weight_decay": ((0.0, True), None, "Python API"), "warmup": ((0.0, True), (1.0, True), "Python API"),
+                 "gen_weight": ((0.0, True), None, "Python API")}
+
+
+def _in_range(value: float, low, high) -> bool:
+    (lo, lo_in), hi = low, high
+    above = value >= lo if lo_in else value > lo
+    return above and (hi is None or (value <= hi[0] if hi[1] else value < hi[0]))
+
+
+def _range_text(low, high) -> str:
+    (lo, lo_in) = low
+    left = f"{'[' if lo_in else '('}{lo:g}"
+    return f"{left}, {high[0]:g}{']' if high[1] else ')'}" if high else f"{left}, inf)"
+
+
+def check_mask(pcfg: PretrainConfig, settings: dict) -> None:
+    """Refuse a mask ratio that hides every patch of the encoder's crop (:func:`random_mask`'s rule).
+
+    Raises
+    ------
+    ConfigError
+    """
+    n = ASTConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings["config"].items()}).n_patches
+    random_mask(1, n, pcfg.mask_ratio)
 
 
 def encoder_settings(model: str, kind: str) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from benchmark.cli import main
+from tests.conftest import unrated_score_midis
 
 pytest.importorskip("torch")
 
@@ -33,11 +35,23 @@ def test_ssast_model_without_checkpoint_says_to_pretrain(tmp_path, fake_data_dir
 
 @pytest.mark.slow
 def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, capsys):
+    unrated_score_midis(fake_data_dir)
+    # One near-copy of a rated segment among the score MIDIs: left out, and the manifest says why.
+    rated = fake_data_dir / "virtuoso/data/all_2rounds/Schubert_D960_mv2_4bars_Score_1.mid"
+    shutil.copy(rated, fake_data_dir / "virtuoso/data/score_midi/copy.mid")
     cache = str(tmp_path / "cache")
     common = ["--data-dir", str(fake_data_dir), "--cache-dir", cache]
     assert main(["pretrain", *common, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "default checkpoint for mel input" in out
+    assert "9 items (score 2, synthetic 6, unlabelled 1)" in out and "lists each pair): score 1\n" in out
+    from models.ssast import read_checkpoint, resolve_checkpoint
+
+    manifest = read_checkpoint(resolve_checkpoint("default", "mel", cache))[2]
+    copies = [e for e in manifest["exclusions"] if e["rated"] == "Schubert_D960_mv2_4bars_Score_1"]
+    assert {(e["item"], e["measure"], e["shared"], e["direction"]) for e in copies} == {
+        ("copy", "notes", 1.0, "equal size"), ("copy", "onsets", 1.0, "equal size")}
+    assert manifest["corpus"]["excluded"]["score"] == 1
     assert main(["pretrain", *common, "--no-progress"]) == 0
     assert "found in the cache" in capsys.readouterr().out
     study = tmp_path / "study.toml"
@@ -52,8 +66,6 @@ def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, 
     assert params["fitted"]["init_key"] == ptr["key"]
     assert params["fitted"]["corpus"]["transductive"] is False
     # Fine-tuning keeps the input scale the encoder was pre-trained with (the checkpoint's, not the fold's).
-    from models.ssast import read_checkpoint, resolve_checkpoint
-
     _, ck_norm, _ = read_checkpoint(resolve_checkpoint("default", "mel", cache))
     with np.load(run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.state.npz") as state:
         assert state["norm_"].tolist() == ck_norm.tolist()[:2]

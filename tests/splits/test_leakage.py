@@ -79,7 +79,7 @@ def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
     def no_parse(_):
         raise AssertionError("parsed again despite the cache")
 
-    monkeypatch.setattr(overlap, "_parse_bigrams", no_parse)
+    monkeypatch.setattr(overlap, "_read_notes", no_parse)
     with overlap.note_cache(cache):
         hit = note_bigrams(path)
     for got in (miss, hit):
