@@ -30,20 +30,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from benchmark import provenance
-from benchmark.backends import BACKENDS, check_jobs, make_backend, n_workers, threads_per_worker
+from benchmark.backends import (
+    BACKENDS,
+    check_backend,
+    check_backend_options,
+    check_jobs,
+    make_backend,
+    n_workers,
+    threads_per_worker,
+)
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.execute import JobOutput, RunInputs
+from benchmark.execute import JobOutput, RunInputs, model_params
 from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_labels, split_soundfonts
 from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
+from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
-from features.sets import is_array_stage
+from features.sets import FEATURE_SETS, is_array_stage
 from features.stages import check_soundfont_use
 from models import MODELS
 from splits import SPLITS, make_splits, make_validation_folds, run_leakage, split_groups, split_info
@@ -104,12 +112,41 @@ class RunConfig:
             raise ConfigError(f"--n-splits {self.n_splits!r}: use at least 2 folds")
         if self.error_score not in ERROR_SCORES:
             raise ConfigError(f"error_score={self.error_score!r}; use one of {ERROR_SCORES}")
-        if self.backend not in BACKENDS:
-            make_backend(self.backend)  # raises with a close match
+        if self.backend not in BACKENDS or self.scheduler or self.backend == "dask":
+            # An unknown name (with a close match), dask without a scheduler, a malformed address.
+            check_backend_options(self.backend, self.scheduler)
         if self.device not in DEVICES:
             raise ConfigError(f"device={self.device!r}; use one of {', '.join(DEVICES)}")
         self.models = self._with_members()
         check_soundfont_use(self.soundfont, {fs for m in self.models for fs in self.feature_sets(m)})
+        self.check_models()
+
+    def check_models(self) -> None:
+        """Check every model's parameter values and what they need (a checkpoint, a GPU) before the run starts.
+
+        Each registered family declares its parameters (:meth:`benchmark.registry.Spec.check_params`);
+        feature sets made from a cached artefact (a pre-trained encoder) are resolved too.
+
+        Raises
+        ------
+        ConfigError
+            One line naming the model, the parameter, its value and what it may be.
+        """
+        context = {"cache_dir": self.cache_dir}
+        for m in self.models:
+            ref = resolve_model(m, self.variants, self.members)
+            spec = MODELS.get(ref.base)
+            where = f"model {m!r}" + (f" (a variant of {ref.base!r})" if ref.base != m else "")
+            spec.check_params(model_params(spec, ref.params, self.device), where=where, context=context)
+        sets = sorted({fs for m in self.models for fs in self.feature_sets(m)})
+        for fs in sets:
+            if FEATURE_SETS.get(fs).extra.get("needs_cache"):
+                # Built from a cached artefact (a pre-trained encoder): resolving it now finds a missing one.
+                try:
+                    FEATURE_SETS.build(fs, cache_root=str(resolve_cache_dir(self.cache_dir)))
+                except ConfigError as exc:
+                    users = ", ".join(m for m in self.models if fs in self.feature_sets(m))
+                    raise ConfigError(f"feature set {fs!r} (read by {users}): {exc}") from None
 
     def _with_members(self) -> list[str]:
         """The models, with each ensemble's members (same model seed) listed before it: they are reported too."""
@@ -161,23 +198,6 @@ class RunConfig:
         return key
 
 
-class GridProgress:
-    """One progress bar for the whole grid: done/total (resumed jobs count as done), ETA, failures."""
-
-    def __init__(self, total: int, done: int, *, desc: str, disable: bool) -> None:
-        self.failed = 0
-        self.bar = tqdm(total=total, initial=done, desc=desc, disable=disable, unit="job", smoothing=0.1)
-
-    def update(self, ok: bool) -> None:
-        if not ok:
-            self.failed += 1
-            self.bar.set_postfix(failed=self.failed, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 class Runner:
     """Plan, execute and resume one run.
 
@@ -190,10 +210,12 @@ class Runner:
         Show the progress bar.
     command : list of str, optional
         Recorded in the manifest (default ``sys.argv``).
+    notify : callable, optional
+        Receives one line per phase (the plan, data, each feature set, the leakage check); default: the log.
     """
 
     def __init__(self, config: RunConfig, run_dir: str | os.PathLike, *, progress: bool = True,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, notify=None) -> None:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
@@ -201,6 +223,17 @@ class Runner:
         self.progress = progress
         self.command = command if command is not None else sys.argv
         self.run_id = self.run_dir.name
+        self.notify = notify or logger.info
+
+    def close(self) -> None:
+        """Release the run directory (its lock); the process exiting releases it too."""
+        self.store.release_lock()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- input assembly ---------------------------------------------------
     def prepare(self) -> None:
@@ -212,17 +245,32 @@ class Runner:
 
     def _prepare(self, cache: Cache) -> None:
         cfg = self.config
+        # Before anything slow: the cluster answers, and no other driver works in this run directory.
+        check_backend(cfg.backend, cfg.scheduler)
+        if self.store.exists:
+            self.store.acquire_lock(self.command)
+        self.notify(f"data: reading {cfg.data_dir or 'PercePiano (default location)'} ...")
+        t0 = time.perf_counter()
         self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
         # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
-        for s in cfg.seeds:
-            make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits)
+        folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
+        self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
+        fonts = font_labels(split_soundfonts(cfg.soundfont))
+        # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
+        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
+        if len(fonts) > 1:
+            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
+            for name, cond in self.font_conditions.items():
+                ref = resolve_model(cond.model, cfg.variants)
+                self.variants[name] = {"model": ref.base, "params": ref.params}
+        self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
+        self._announce(folds)
         needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
-        fonts = font_labels(split_soundfonts(cfg.soundfont))
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
-                            progress=self.progress, soundfont=first)
+                            progress=self.progress, soundfont=first, notify=self.notify)
         # Several SoundFonts: the font-dependent tables once more per further font (the others are shared).
         self.font_tables: dict[str, pd.DataFrame] = {}
         if len(fonts) > 1:
@@ -230,7 +278,8 @@ class Runner:
             font_sets = [fs for fs in needed if fs in FONT_SETS]
             for label, font in list(fonts.items())[1:]:
                 other = build_features(self.dataset.meta, font_sets, cache, n_jobs=cfg.jobs,
-                                       on_bad_input=cfg.on_bad_input, progress=self.progress, soundfont=font)
+                                       on_bad_input=cfg.on_bad_input, progress=self.progress, soundfont=font,
+                                       notify=self.notify)
                 self.font_tables[label] = other.X
         self.feature_seconds = time.perf_counter() - t0
         keep = self.dataset.meta["sample_id"].isin(fm.X.index).to_numpy()
@@ -244,6 +293,7 @@ class Runner:
         self.groups = split_groups(cfg.split, self.dataset.meta)
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         # Test segments whose near-duplicate (same notes, same recording) is in training, per fold.
+        self.notify("leakage check: looking for near-duplicates of test segments in training ...")
         self.leakage = run_leakage(self.folds, self.dataset.meta)
         # A split with its own validation folds (the paper's performer split) hands them to every fit;
         # otherwise a model that needs one holds out part of its training fold.
@@ -251,17 +301,39 @@ class Runner:
         if self.split_info.get("validation"):
             self.validation = {s: make_validation_folds(cfg.split, self.dataset.meta) for s in cfg.seeds}
         self.cache_root = str(cache.root.resolve())
-        # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
-        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
-        if len(fonts) > 1:
-            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
-            for name, cond in self.font_conditions.items():
-                ref = resolve_model(cond.model, cfg.variants)
-                self.variants[name] = {"model": ref.base, "params": ref.params}
-        self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     self.variants, cfg.members)
         self._write_manifest()
+
+    def _announce(self, folds: dict) -> None:
+        """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
+        cfg = self.config
+        jobs = plan(self.models, cfg.seeds, {s: len(f) for s, f in folds.items()}, self.variants, cfg.members)
+        done = [j for j in jobs if self.store.exists and self.is_done(j)]
+        todo = [j for j in jobs if j not in set(done)]
+        workers = n_workers(cfg.jobs)
+        n_folds = sorted({len(f) for f in folds.values()})
+        seeds = ",".join(map(str, cfg.seeds))
+        self.notify(f"plan: {len(self.models)} model(s) ({', '.join(self.models)}) x {len(cfg.seeds)} seed(s) "
+                    f"({seeds}) x {'/'.join(map(str, n_folds))} folds of {cfg.split} = {len(jobs)} jobs "
+                    f"on {workers} worker(s) ({cfg.backend})")
+        where = (f"resuming: {len(done)} of {len(jobs)} jobs done, {len(todo)} to run" if self.store.exists
+                 else "written once the features are built")
+        self.notify(f"run directory: {self.run_dir} ({where})")
+        specs = {j.base: MODELS.get(j.base) for j in jobs}
+        n_train = {(s, k): len(tr) for s, f in folds.items() for k, (tr, _) in enumerate(f)}
+        seconds, unknown = estimate_seconds(todo, specs, n_train, workers)
+        costs = job_costs()
+        fitted = [m for m in dict.fromkeys(j.model for j in todo) if "ensemble" not in specs[
+            next(j.base for j in todo if j.model == m)].tags]
+        if fitted and len(unknown) == len(fitted):
+            self.notify(f"estimate: none (no measured cost for {', '.join(unknown)} in benchmark/costs.json); "
+                        "the progress bar's ETA starts once each model's first job finishes")
+        elif todo:
+            note = f"; not counted (never measured): {', '.join(unknown)}" if unknown else ""
+            self.notify(f"estimate: jobs about {format_duration(seconds)} on {workers} worker(s), from per-model "
+                        f"costs measured on {costs.get('machine') or 'the reference machine'} "
+                        f"(docs/benchmarks.md){note}; features not yet cached come on top")
 
     def _matrix(self, model: str, font: str | None = None):
         """The model's input: a matrix for tabular models, a lazy :class:`features.inputs.SegmentInputs`
@@ -311,6 +383,8 @@ class Runner:
 
     # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
+        if not self.store.exists:
+            self.store.acquire_lock(self.command)  # a new run: locked before it has files
         self.store.create()
         data_hash = self.dataset.content_hash()
         old = self.store.read_manifest() if self.store.exists else None
@@ -325,7 +399,8 @@ class Runner:
         manifest = {
             "run_id": self.run_id,
             "created": old.get("created") if old else provenance.now(),
-            "command": list(self.command),
+            # The command that started the run; each --resume is appended to "resumes".
+            "command": list(old["command"]) if old and old.get("command") else list(self.command),
             "config": asdict(self.config),
             "versions": provenance.versions(),
             "runtime": provenance.runtime(self._model_specs(), self.config.device),
@@ -345,7 +420,9 @@ class Runner:
             "models": list(self.models),
         }
         if old is not None:
-            manifest["resumed"] = provenance.now()
+            now = provenance.now()
+            manifest["resumed"] = now
+            manifest["resumes"] = [*old.get("resumes", []), {"command": list(self.command), "time": now}]
         self.store.write_manifest(manifest)
         ids = self.dataset.meta["sample_id"].to_numpy()
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
@@ -382,25 +459,33 @@ class Runner:
             When every job of the run failed, or ``error_score="raise"`` and one did.
         KeyboardInterrupt
             Propagated after the finished jobs are on disk.
+
+        The run directory is locked from :meth:`prepare` until this returns or raises.
         """
+        try:
+            return self._run(backend)
+        finally:
+            self.close()
+
+    def _run(self, backend=None) -> dict[str, int]:
         if not hasattr(self, "folds"):
             self.prepare()
         cfg = self.config
         jobs = self.plan()
         todo = [j for j in jobs if not self.is_done(j)]
-        counts = {"planned": len(jobs), "resumed": len(jobs) - len(todo), "ok": 0, "failed": 0}
+        counts = {"planned": len(jobs), "resumed": len(jobs) - len(todo), "ok": 0, "failed": 0, "failed_models": {}}
         logger.info("%d jobs planned, %d already done", len(jobs), counts["resumed"])
         if todo:
             backend = backend or make_backend(cfg.backend, jobs=cfg.jobs, scheduler=cfg.scheduler)
             specs = {j.base: MODELS.get(j.base) for j in jobs}
             ctx = self.inputs(todo, threads=threads_per_worker(n_workers(cfg.jobs)))
-            bar = GridProgress(len(jobs), counts["resumed"], desc=f"run:{cfg.split}:{cfg.backend}",
-                               disable=not self.progress)
+            bar = GridProgress(len(jobs), counts["resumed"], self._eta(todo, specs),
+                               desc=f"run:{cfg.split}:{cfg.backend}", disable=not self.progress)
 
             def on_result(job: Job, out: JobOutput) -> None:
                 self.persist(job, out)
                 counts["ok" if out.ok else "failed"] += 1
-                bar.update(out.ok)
+                bar.update(job.model, out.fit_seconds, out.ok)
                 if not out.ok and cfg.error_score == "raise":
                     self.collect()
                     raise BenchmarkError(f"job {job.key.name} failed: {out.error} (error_score=raise); "
@@ -415,8 +500,36 @@ class Runner:
             raise BenchmarkError(f"{len(failed)} job(s) failed, e.g. {failed[0]}; see {self.run_dir}/metrics.parquet")
         reported = [j for j in jobs if j.key.reported]
         if failed and len(failed) == len(reported):
-            raise BenchmarkError(f"every job failed, e.g. {failed[0]}")
+            raise BenchmarkError(f"every job failed, e.g. {failed[0]}; tracebacks: {self.store.jobs_dir}/*.error.txt")
+        counts["failed_models"] = self.failed_models()
         return counts
+
+    def _eta(self, todo: list[Job], specs: dict) -> FamilyETA:
+        """The per-model ETA of ``todo``, starting from the measured costs until a model's first job finishes."""
+        remaining: dict[str, int] = {}
+        for j in todo:
+            remaining[j.model] = remaining.get(j.model, 0) + 1
+        prior = {}
+        costs = job_costs()
+        for j in todo:
+            spec = specs[j.base]
+            if j.model not in prior:
+                n_train = len(self.folds[j.seed][j.fold][0])
+                c = 0.0 if "ensemble" in spec.tags else job_cost(j.base, spec.tags, n_train, costs)
+                if c is not None:
+                    prior[j.model] = c
+        return FamilyETA(remaining, n_workers(self.config.jobs), prior)
+
+    def failed_models(self) -> dict[str, int]:
+        """Models none of whose reported jobs finished ``ok`` although some ran: model -> failed jobs."""
+        rows, _ = self.store.read_jobs([j.key for j in self.plan() if j.key.reported])
+        if not len(rows):
+            return {}
+        out = {}
+        for model, r in rows.groupby("model", sort=False):
+            if not (r["status"] == "ok").any():
+                out[str(model)] = int(r.drop_duplicates(["seed", "fold"]).shape[0])
+        return out
 
     # --- persistence --------------------------------------------------------
     def persist(self, job: Job, out: JobOutput) -> None:
