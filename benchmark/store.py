@@ -243,7 +243,6 @@ class RunStore:
     METRICS = "metrics.parquet"
     PREDICTIONS = "predictions.parquet"
     IMPORTANCE = "importance"
-
     LOCK = "run.lock"
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
@@ -253,54 +252,28 @@ class RunStore:
 
     # --- one driver at a time -------------------------------------------------
     def acquire_lock(self, command: list[str] | None = None) -> None:
-        """Take the run directory for this process: an exclusive ``flock`` on ``run.lock``.
+        """Take the run directory for this process (an exclusive ``flock`` on ``run.lock``).
 
-        The kernel releases it when the process exits, however it dies
-        (``kill -9`` included); the file then stays with its last holder's
-        details and is simply locked again. A second driver (a second
-        ``--resume``) fails at once instead of computing jobs twice and
-        removing the other's temporary files.
+        A second driver (a second ``--resume``) then fails at once, naming
+        this one, instead of computing the same jobs twice and removing the
+        other's temporary files; see :class:`benchmark.lock.HeldLock`.
 
         Raises
         ------
         ConfigError
-            Another process holds the lock; the message says which (pid, host, command, since when).
+            Another process holds it; the message says which (pid, host, command, since when).
         """
-        import fcntl
-        import socket
+        from benchmark.lock import HeldLock
 
-        from benchmark.provenance import now
-
-        if self._lock is not None:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / self.LOCK
-        fh = open(path, "a+")  # never truncated before the lock is ours: the holder's details stay readable
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read()
-            fh.close()
-            try:
-                h = json.loads(holder)
-                who = (f"pid {h.get('pid')} on {h.get('host')} since {h.get('since')} "
-                       f"({' '.join(map(str, h.get('command') or [])) or 'no command recorded'})")
-            except ValueError:
-                who = "another process"
-            raise ConfigError(f"run directory {str(self.root)!r} is in use by {who}; wait for it to finish or "
-                              f"stop it, then rerun (two drivers would compute the same jobs twice)") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now(),
-                             "command": [str(c) for c in (command or [])]}))
-        fh.flush()
-        self._lock = fh
+        if self._lock is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = HeldLock.acquire(self.root / self.LOCK, command, what=f"run directory {str(self.root)!r}",
+                                          why="two drivers would compute the same jobs twice")
 
     def release_lock(self) -> None:
-        """Let another driver in (closing the file releases the flock)."""
+        """Let another driver in."""
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     # --- layout -----------------------------------------------------------
