@@ -316,29 +316,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config.validate()
         _check_writable(Path(args.out), "--out")
         run_dir = new_run_dir(args.out, config.split)
-    with Runner(config, run_dir, progress=not args.no_progress, command=args.argv, notify=_say) as runner:
-        try:
-            runner.prepare()
-            if runner.skipped:
-                print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
-                      f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
-            counts = runner.run()
-        except OutputError as exc:
-            if not runner.store.exists:
-                raise
-            raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume "
-                              f"{run_dir}") from None
-        except KeyboardInterrupt:
-            if not runner.store.exists:
-                # Interrupted while loading data or building features: no run directory exists yet.
-                print("interrupted before the run started; features built so far are cached; rerun the same "
-                      "command", file=sys.stderr)
-                return EXIT_INTERRUPTED
-            if hasattr(runner, "folds"):
-                runner.collect()
-            print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume "
-                  f"{run_dir}", file=sys.stderr)
+    runner = Runner(config, run_dir, progress=not args.no_progress, command=args.argv, notify=_say)
+    try:
+        runner.prepare()
+        if runner.skipped:
+            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
+                  f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
+        counts = runner.run()
+    except OutputError as exc:
+        if not runner.store.exists:
+            raise
+        raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume {run_dir}") from None
+    except KeyboardInterrupt:
+        if not runner.store.exists:
+            # Interrupted while loading data or building features: no run directory exists yet.
+            print("interrupted before the run started; features built so far are cached; rerun the same command",
+                  file=sys.stderr)
             return EXIT_INTERRUPTED
+        if hasattr(runner, "folds"):
+            runner.collect()
+        print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
     _report(run_dir)

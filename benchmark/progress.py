@@ -90,11 +90,11 @@ def estimate_seconds(jobs, specs: dict, n_train: dict, workers: int, costs: dict
 
 
 def format_duration(seconds: float) -> str:
-    """``42 s``, ``7 min``, ``2.3 h``."""
+    """``0 s``, ``42 s``, ``7 min``, ``2.3 h``."""
     if not math.isfinite(seconds):
         return "?"
     if seconds < 90:
-        return f"{max(1, round(seconds))} s"
+        return f"{round(seconds)} s"
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
@@ -151,6 +151,7 @@ class GridProgress:
         self.bar = tqdm(total=total, initial=done, desc=desc, disable=disable, unit="job",
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self._postfix()
+        self.bar.refresh()
 
     def _postfix(self) -> None:
         left = self.eta.seconds()

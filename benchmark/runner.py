@@ -95,11 +95,19 @@ class Runner:
 
     # --- input assembly ---------------------------------------------------
     def prepare(self) -> None:
-        """Load data, build features, compute folds, write the manifest and folds."""
+        """Load data, build features, compute folds, write the manifest and folds.
+
+        Checks the backend first, then locks the run directory (one driver at a time) until :meth:`run`
+        ends; the plan and each phase go to ``notify`` as they start.
+        """
         cache = Cache(resolve_cache_dir(self.config.cache_dir))
-        # The notes read for note-derived split groups and for the leakage check are kept in the same cache.
-        with note_cache(cache):
-            self._prepare(cache)
+        try:
+            # The notes read for note-derived split groups and for the leakage check are kept in the same cache.
+            with note_cache(cache):
+                self._prepare(cache)
+        except BaseException:
+            self.close()  # the run directory is free again (run() releases it when it ends)
+            raise
 
     def _prepare(self, cache: Cache) -> None:
         cfg = self.config
@@ -167,8 +175,8 @@ class Runner:
         """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
         cfg = self.config
         jobs = plan(self.models, cfg.seeds, {s: len(f) for s, f in folds.items()}, self.variants, cfg.members)
-        done = [j for j in jobs if self.store.exists and self.is_done(j)]
-        todo = [j for j in jobs if j not in set(done)]
+        done = {j.key for j in jobs if self.store.exists and self.is_done(j)}
+        todo = [j for j in jobs if j.key not in done]
         workers = n_workers(cfg.jobs)
         n_folds = sorted({len(f) for f in folds.values()})
         seeds = ",".join(map(str, cfg.seeds))
