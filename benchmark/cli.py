@@ -573,14 +573,14 @@ def _cmd_features(args: argparse.Namespace) -> int:
         if not tables:
             break
         fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
-                            soundfont=font)
+                            soundfont=font, notify=_say)
         print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
               f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
     for name in [n for n in names if is_array_stage(n)]:
         if name == "mel" and len(fonts) > 1:
             raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
         stage = FEATURE_SETS.build(name, **({"soundfont": args.soundfont} if name == "mel" else {}))
-        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1)
+        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1, notify=_say)
         print(f"{name}: {len(keys)} arrays cached ({hits} already, {len(keys) - hits} computed), {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
     print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
