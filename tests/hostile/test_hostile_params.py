@@ -72,6 +72,8 @@ def test_every_registered_model_declares_every_parameter():
     from models import MODELS
 
     for spec in MODELS:
+        if not spec.factory.__module__.startswith("models."):
+            continue  # a test's own stand-in model (tests/benchmark/faulty.py)
         missing = [p for p in spec.parameter_names() if p not in spec.params]
         assert not missing, (spec.name, missing)
         assert spec.check_params({}, where=spec.name) == {}
