@@ -116,11 +116,7 @@ class DaskBackend:
 
     def __init__(self, address: str | None = None, *, jobs: int = 1, processes: bool = True,
                  retries: int = 2) -> None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("the dask backends need dask and distributed; install them with "
-                              "pip install '.[dask]'") from None
+        _import_distributed()
         self.address = address
         self.workers = n_workers(jobs)
         self.processes = processes
@@ -222,13 +218,85 @@ def _is_lost(exc: BaseException) -> bool:
     return isinstance(exc, CancelledError | KilledWorker)
 
 
-def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
-    """The backend called ``name``.
+#: Address schemes a Dask scheduler listens on.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def parse_scheduler(address: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a Dask scheduler address such as ``tcp://10.0.0.5:8786``.
 
     Raises
     ------
     ConfigError
-        Unknown name, ``dask`` without ``--scheduler``, or a scheduler given to another backend.
+        Not ``SCHEME://HOST:PORT`` with a known scheme and a port in 1..65535.
+    """
+    from urllib.parse import urlsplit
+
+    hint = "; pass the address 'dask scheduler' prints, e.g. tcp://10.0.0.5:8786"
+    text = str(address).strip()
+    if "://" not in text:
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address (SCHEME://HOST:PORT){hint}")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in SCHEDULER_SCHEMES or not parts.hostname or port is None or not 0 < port < 65536 \
+            or parts.path not in ("", "/"):
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address (SCHEME://HOST:PORT with SCHEME "
+                          f"one of {', '.join(SCHEDULER_SCHEMES)}){hint}")
+    return parts.scheme, parts.hostname, port
+
+
+def check_backend(name: str, scheduler: str | None = None, *, timeout: float = 10.0) -> None:
+    """Make sure the backend can run at all, before the data is read or a run directory made.
+
+    The Dask backends need dask and distributed installed; ``dask`` also a
+    scheduler that answers at ``scheduler`` (connected to, then left).
+
+    Raises
+    ------
+    ConfigError
+        Dask missing, or the scheduler cannot be reached within ``timeout`` seconds.
+    """
+    if name not in ("dask", "dask-local"):
+        return
+    _import_distributed()
+    if name != "dask" or not scheduler:
+        return
+    import socket
+
+    scheme, host, port = parse_scheduler(scheduler)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc.strerror or exc}); start it with "
+                          "'dask scheduler' and pass its address to --scheduler") from None
+    if scheme == "tcp":
+        from distributed import Client
+
+        try:
+            Client(scheduler, timeout=f"{timeout}s").close()
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"{scheduler} accepts connections but no Dask scheduler answers ({exc}); pass the "
+                              "address 'dask scheduler' prints") from None
+
+
+def _import_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("the dask backends need dask and distributed; install them with "
+                          "pip install '.[dask]'") from None
+
+
+def check_backend_options(name: str, scheduler: str | None = None) -> None:
+    """Refuse an unknown backend, ``dask`` without a scheduler, a scheduler for another backend, a bad address.
+
+    Raises
+    ------
+    ConfigError
     """
     if name not in BACKENDS:
         import difflib
@@ -240,6 +308,19 @@ def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
         raise ConfigError("--backend dask needs --scheduler tcp://HOST:PORT (or use --backend dask-local)")
     if scheduler and name != "dask":
         raise ConfigError(f"--scheduler is for --backend dask, not {name!r}")
+    if scheduler:
+        parse_scheduler(scheduler)
+
+
+def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
+    """The backend called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`check_backend_options`; dask not installed.
+    """
+    check_backend_options(name, scheduler)
     if name == "joblib":
         return JoblibBackend(jobs)
     return DaskBackend(scheduler if name == "dask" else None, jobs=jobs)

@@ -213,7 +213,7 @@ def _config_from_args(args: argparse.Namespace):
     resolved = None
     if study:
         resolved = {k: study[k] for k in ("study", "models", "variants", "report")}
-    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=args.seeds if args.seeds is not None else s.get("seeds") or [0],
+    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=pick(args.seeds, "seeds", [0]),
                      features=features, n_splits=pick(args.n_splits, "n_splits", None),
                      data_dir=pick(args.data_dir, "data_dir", None),
                      include_score=not (args.exclude_score or s.get("exclude_score", False)),
@@ -274,6 +274,16 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
             differ.append(f"--{flag.replace('_', '-')}")
     if args.exclude_score and config.include_score:
         differ.append("--exclude-score")
+    # Where neural models train and the checkpoint they start from change their results: the finished jobs
+    # were fitted with the run's own, so the remaining ones must be too.
+    if args.device is not None and args.device != config.device:
+        differ.append(f"--device (the run's: {config.device})")
+    if args.init:
+        from benchmark.cli_ssast import with_init
+
+        if with_init(config.models, config.variants, args.init) != config.variants:
+            inits = sorted({str(v["params"].get("init")) for v in config.variants.values() if "init" in v["params"]})
+            differ.append(f"--init (the run's: {', '.join(inits) or 'none'})")
     if differ:
         raise ConfigError(f"--resume continues the run with the options it started with; {', '.join(differ)} "
                           "differ from them (only --jobs, --backend, --scheduler, --cache-dir may change); "
@@ -306,10 +316,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config.validate()
         _check_writable(Path(args.out), "--out")
         run_dir = new_run_dir(args.out, config.split)
-    runner = Runner(config, run_dir, progress=not args.no_progress)
+    runner = Runner(config, run_dir, progress=not args.no_progress, command=args.argv, notify=_say)
     try:
         runner.prepare()
-        print(f"run directory: {run_dir}", flush=True)
         if runner.skipped:
             print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
@@ -331,7 +340,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
-    return _report(run_dir)
+    _report(run_dir)
+    lost = counts.get("failed_models") or {}
+    if lost:
+        # The other models' results are above and on disk; a model that never fitted is still a failed run.
+        names = ", ".join(f"{m} ({n} job{'s' if n != 1 else ''})" for m, n in lost.items())
+        first = next(iter(lost))
+        print(f"error: every job of {names} failed; the other models' results are kept; tracebacks: "
+              f"{runner.store.jobs_dir}/{first}__*.error.txt", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _say(line: str) -> None:
+    """A phase of the run (the plan, data, features, leakage check), as it starts."""
+    print(line, flush=True)
 
 
 def _report(run_dir: Path, run=None) -> int:
@@ -550,14 +573,14 @@ def _cmd_features(args: argparse.Namespace) -> int:
         if not tables:
             break
         fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
-                            soundfont=font)
+                            soundfont=font, notify=_say)
         print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
               f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
     for name in [n for n in names if is_array_stage(n)]:
         if name == "mel" and len(fonts) > 1:
             raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
         stage = FEATURE_SETS.build(name, **({"soundfont": args.soundfont} if name == "mel" else {}))
-        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1)
+        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1, notify=_say)
         print(f"{name}: {len(keys)} arrays cached ({hits} already, {len(keys) - hits} computed), {len(bad)} failed"
               + (f" ({', '.join(sorted(bad))})" if bad else ""))
     print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
@@ -680,6 +703,8 @@ def expected_failure(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What the manifest records: the command line as typed (or as a caller of main() passed it).
+    args.argv = list(sys.argv) if argv is None else ["benchmark", *map(str, argv)]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
                 "compare": _cmd_compare, "importance": _cmd_importance, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}

@@ -151,9 +151,9 @@ def _fit_predict(spec, params: dict, seed: int, X_train, y_train, groups_train, 
     return est, np.asarray(est.predict(X_test), dtype=float)
 
 
-def _params(spec, job: Job, device: str) -> dict:
-    """The job's factory parameters; a neural model also gets ``--device`` unless the study set one."""
-    params = dict(job.param_dict)
+def model_params(spec, params: dict, device: str) -> dict:
+    """A model's factory parameters in a run; a neural model also gets ``--device`` unless the study set one."""
+    params = dict(params)
     if "neural" in spec.tags:
         params.setdefault("device", device)
     return params
@@ -213,7 +213,7 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()
     try:
-        params = _params(spec, job, ctx.device)
+        params = model_params(spec, job.param_dict, ctx.device)
         validation = None
         if is_ensemble(spec):
             X_train, X_test = _member_inputs(job, spec, deps)

@@ -3,6 +3,7 @@
 A run directory holds::
 
     manifest.json                 command, versions, git commit, data hash, options, resolved study
+    run.lock                      held (flock) by the driver working in the directory: pid, host, command, since
     folds.parquet                 sample_id, seed, fold, role (train/test), group (the split's label)
     jobs/<job>.preds.parquet      out-of-fold predictions of one finished job (its test fold)
     jobs/<job>.inner.parquet      inner out-of-fold predictions of its training fold (members of a stacker)
@@ -242,10 +243,38 @@ class RunStore:
     METRICS = "metrics.parquet"
     PREDICTIONS = "predictions.parquet"
     IMPORTANCE = "importance"
+    LOCK = "run.lock"
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.root = Path(run_dir)
         self.jobs_dir = self.root / "jobs"
+        self._lock = None
+
+    # --- one driver at a time -------------------------------------------------
+    def acquire_lock(self, command: list[str] | None = None) -> None:
+        """Take the run directory for this process (an exclusive ``flock`` on ``run.lock``).
+
+        A second driver (a second ``--resume``) then fails at once, naming
+        this one, instead of computing the same jobs twice and removing the
+        other's temporary files; see :class:`benchmark.lock.HeldLock`.
+
+        Raises
+        ------
+        ConfigError
+            Another process holds it; the message says which (pid, host, command, since when).
+        """
+        from benchmark.lock import HeldLock
+
+        if self._lock is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = HeldLock.acquire(self.root / self.LOCK, command, what=f"run directory {str(self.root)!r}",
+                                          why="two drivers would compute the same jobs twice")
+
+    def release_lock(self) -> None:
+        """Let another driver in."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # --- layout -----------------------------------------------------------
     def _job_path(self, key: JobKey, kind: str) -> Path:

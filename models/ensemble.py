@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from benchmark.params import Int, ModelNames, Text
 from models.registry import MODELS
 
 #: Members of ``ensemble_mean`` and ``stack`` when neither ``--members`` nor a study names them.
@@ -58,6 +59,8 @@ def _check(X) -> np.ndarray:
 class MeanEnsemble:
     """The average of the members' predictions (nothing is learnt)."""
 
+    PARAMS = {"members": ModelNames()}
+
     def __init__(self, members: tuple[str, ...] | list[str] = DEFAULT_MEMBERS, random_state: int | None = None) -> None:
         self.members = members
         self.random_state = random_state
@@ -78,6 +81,8 @@ class MeanEnsemble:
 class SeedBag(MeanEnsemble):
     """Seed bagging: ``member`` fitted under ``n_seeds`` model seeds on the same folds, averaged."""
 
+    PARAMS = {"member": Text(), "n_seeds": Int(1)}
+
     def __init__(self, member: str = "rf", n_seeds: int = 5, random_state: int | None = None) -> None:
         self.member = member
         self.n_seeds = n_seeds
@@ -93,6 +98,8 @@ class NonNegativeStacker:
     ``fit`` must be given the members' inner out-of-fold predictions of the
     training fold; the runner does (the registry entry says ``train_on="inner"``).
     """
+
+    PARAMS = {"members": ModelNames()}
 
     def __init__(self, members: tuple[str, ...] | list[str] = DEFAULT_MEMBERS, random_state: int | None = None) -> None:
         self.members = members

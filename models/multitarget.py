@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from benchmark.params import Float, Int
 from models.classical import LGBMModel
 from models.registry import MODELS
 
@@ -46,6 +47,8 @@ class ReducedRankLGBM(LGBMModel):
         projection is then the identity and the model equals ``LGBMModel``).
     **LGBMModel parameters
     """
+
+    PARAMS = {**LGBMModel.PARAMS, "variance": Float(0.0, 1.0, low_open=True)}
 
     def __init__(self, variance: float = 0.95, n_estimators: int = 200, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 20, subsample: float = 0.8,
@@ -93,6 +96,9 @@ class TunedLGBM(LGBMModel):
     learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, n_jobs, random_state
         As :class:`models.classical.LGBMModel`.
     """
+
+    PARAMS = {**{k: v for k, v in LGBMModel.PARAMS.items() if k != "n_estimators"}, "max_estimators": Int(1),
+              "inner_splits": Int(2)}
 
     def __init__(self, max_estimators: int = 400, inner_splits: int = 3, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 20, subsample: float = 0.8,

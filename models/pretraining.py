@@ -14,7 +14,6 @@ through :func:`models.pretrain`.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict
@@ -23,6 +22,7 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from features.cache import Cache, resolve_cache_dir
+from models.checkpoints import write_pointer
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,5 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
         ssast.save_checkpoint(cache, key, net.encoder, info["norm"], manifest)
     _, _, manifest = ssast.read_checkpoint(path)
     if is_default:
-        ptr = ssast.default_pointer(cache.root, input)
-        ptr.write_text(json.dumps({"key": key, "corpus": manifest["corpus"]["fingerprint"]}, indent=1) + "\n")
+        write_pointer(cache.root, input, key, manifest["corpus"]["fingerprint"])
     return {"key": key, "path": str(path), "cached": cached, "default": is_default, "manifest": manifest}

@@ -48,15 +48,15 @@ from torch import nn
 from benchmark.errors import ConfigError
 from features.cache import Cache, make_key
 from models.ast import ASTConfig, ASTEncoder
-from models.ssast_features import CHECKPOINT_STAGE
+from models.checkpoints import CHECKPOINT_STAGE, PARAM_PREFIX, default_pointer, resolve_checkpoint
+
+__all__ = ["default_pointer", "resolve_checkpoint", "read_checkpoint", "load_pretrained", "save_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
 VERSION = "1"
 STAGE = CHECKPOINT_STAGE  # "ssast_ckpt": apart from the frozen-encoder embeddings (ssast_emb, ssast_roll_emb)
-# Where caches made before the split kept checkpoints and their default pointers: still read, never written.
-LEGACY_STAGE = "ssast"
-_PARAM = "param/"
+_PARAM = PARAM_PREFIX
 
 
 def random_mask(batch: int, n_patches: int, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -315,52 +315,6 @@ def save_checkpoint(cache: Cache, key: str, encoder: ASTEncoder, norm, manifest:
     arrays["norm"] = np.asarray(norm, dtype=np.float64)
     arrays["manifest"] = np.asarray(json.dumps(manifest, sort_keys=True, default=str))
     return cache.put(STAGE, key, arrays)
-
-
-def default_pointer(cache_root, kind: str) -> Path:
-    return Path(cache_root) / STAGE / f"default-{kind}.json"
-
-
-def resolve_checkpoint(init: str, kind: str, cache_root=None) -> Path:
-    """The checkpoint file ``init`` names: a path to an ``.npz``, a cache key, or ``default``.
-
-    Raises
-    ------
-    ConfigError
-        No such checkpoint (the message says how to make one).
-    """
-    from features.cache import resolve_cache_dir
-
-    root = Path(cache_root) if cache_root else resolve_cache_dir()
-    cache = Cache(root)
-    if init == "default":
-        ptr = default_pointer(root, kind)
-        legacy = root / LEGACY_STAGE / ptr.name
-        if not ptr.is_file() and legacy.is_file():
-            ptr = legacy  # a cache made before checkpoints had their own stage
-        if not ptr.is_file():
-            raise ConfigError(f"no default SSAST checkpoint for {kind!r} input in the cache {str(root)!r}; "
-                              f"make it first with: benchmark pretrain --input {kind}"
-                              + (f" --cache-dir {root}" if cache_root else ""))
-        init = json.loads(ptr.read_text())["key"]
-    path = Path(init).expanduser()
-    if path.suffix == ".npz":
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {str(path)!r} does not exist; make one with 'benchmark pretrain'")
-        return path
-    if len(init) == 64 and all(c in "0123456789abcdef" for c in init):
-        for stage in (STAGE, LEGACY_STAGE):
-            p = cache.path(stage, init)
-            if p.is_file() and (stage == STAGE or _is_checkpoint(p)):
-                return p
-    raise ConfigError(f"init={init!r} is neither a checkpoint file (.npz) nor a key of a checkpoint in "
-                      f"{str(root)!r}; make one with 'benchmark pretrain' (it prints the path)")
-
-
-def _is_checkpoint(path: Path) -> bool:
-    """Whether a file in the legacy stage is a checkpoint (not an embedding entry under the same key)."""
-    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
-    return entry is not None and "manifest" in entry and any(k.startswith(_PARAM) for k in entry)
 
 
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], np.ndarray, dict]:

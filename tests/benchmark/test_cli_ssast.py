@@ -55,33 +55,33 @@ def test_pretrain_finetune_frozen_features_and_explain(tmp_path, fake_data_dir, 
     assert main(["pretrain", *common, "--no-progress"]) == 0
     assert "found in the cache" in capsys.readouterr().out
     study = tmp_path / "study.toml"
-    study.write_text('[models.ast_tiny_ssast]\nepochs = 2\n[models.hybrid]\nepochs = 2\ninit = "default"\n'
-                     '[models.ridge_ssast]\n')
+    study.write_text('[models.ast_ssast2]\nmodel = "ast_tiny_ssast"\nepochs = 2\n[models.hybrid_ssast2]\n'
+                     'model = "hybrid"\nepochs = 2\ninit = "default"\n[models.ridge_ssast]\n')
     runs = tmp_path / "runs"
     assert main(["run", "--study", str(study), "--split", "kfold", "--n-splits", "2", *common, "--out", str(runs),
                  "--no-progress", "--error-score", "raise"]) == 0
     run_dir = next(runs.iterdir())
-    params = json.loads((run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.params.json").read_text())
+    params = json.loads((run_dir / "jobs" / "ast_ssast2__seed0__fold000.params.json").read_text())
     ptr = json.loads((tmp_path / "cache" / "ssast_ckpt" / "default-mel.json").read_text())
     assert params["fitted"]["init_key"] == ptr["key"]
     assert params["fitted"]["corpus"]["transductive"] is False
     # Fine-tuning keeps the input scale the encoder was pre-trained with (the checkpoint's, not the fold's).
     _, ck_norm, _ = read_checkpoint(resolve_checkpoint("default", "mel", cache))
-    with np.load(run_dir / "jobs" / "ast_tiny_ssast__seed0__fold000.state.npz") as state:
+    with np.load(run_dir / "jobs" / "ast_ssast2__seed0__fold000.state.npz") as state:
         assert state["norm_"].tolist() == ck_norm.tolist()[:2]
     assert params["fitted"]["init_norm"] == ck_norm.tolist()[:2]
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
-    assert set(metrics["model"]) == {"ast_tiny_ssast", "hybrid", "ridge_ssast"}
+    assert set(metrics["model"]) == {"ast_ssast2", "hybrid_ssast2", "ridge_ssast"}
     assert (metrics["status"] == "ok").all()
     segment = "Schubert_D960_mv2_4bars_2_1"
     assert main(["explain", str(run_dir), segment]) == 0
-    png = run_dir / "explain" / f"ast_tiny_ssast__{segment}.png"
+    png = run_dir / "explain" / f"ast_ssast2__{segment}.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
     from models import MODELS
 
     n_f, n_t = MODELS.build("ast_tiny_ssast").ast_config().grid
     assert f"{n_f}x{n_t} patches over mel" in capsys.readouterr().out
-    assert main(["explain", str(run_dir), segment, "--model", "hybrid", "-o", str(tmp_path / "h.png")]) == 0
+    assert main(["explain", str(run_dir), segment, "--model", "hybrid_ssast2", "-o", str(tmp_path / "h.png")]) == 0
     assert (tmp_path / "h.png").is_file()
     # One line per handcrafted feature with its signed attribution.
     assert re.search(r"^  \S+\s+[+-]\d\.\d{4}$", capsys.readouterr().out, re.M)

@@ -194,3 +194,12 @@ def test_bad_parameters_and_inputs_are_clear_errors(tmp_path):
 
         resolve_device("tpu")
     assert isinstance(MODELS.build("ast_tiny"), NeuralRegressor)
+
+
+def test_declared_losses_and_devices_are_the_trainings():
+    """models.neural declares the parameter values without torch; they must be what training accepts."""
+    from models import neural, training
+
+    assert neural.LOSSES == training.LOSSES and neural.DEVICES == training.DEVICES
+    spec = MODELS.get("ast_tiny")
+    assert spec.params["loss"].values == training.LOSSES and spec.params["device"].values == training.DEVICES

@@ -14,16 +14,19 @@ STUDY = """
 split = "lopo"
 device = "cpu"
 
-[models.rf]
+[models.rf20]
+model = "rf"
 n_estimators = 20
 
-[models.ast_tiny]
+[models.ast_quick]
+model = "ast_tiny"
 epochs = 3
 crop = 16
 time_pool = 4
 batch_size = 8
 
-[models.hybrid]
+[models.hybrid_quick]
+model = "hybrid"
 epochs = 3
 crop = 16
 time_pool = 4
@@ -47,7 +50,7 @@ def study(tmp_path):
 
 
 def _args(fake_data_dir, tmp_path, study, out="runs"):
-    return ["run", "--no-progress", "--study", str(study), "--models", "rf,ast_tiny,hybrid", "--split", "lopo",
+    return ["run", "--no-progress", "--study", str(study), "--models", "rf20,ast_quick,hybrid_quick", "--split", "lopo",
             "--data-dir", str(fake_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out)]
 
 
@@ -55,16 +58,16 @@ def test_headline_command_runs_rf_ast_tiny_and_hybrid_under_lopo(fake_data_dir, 
     assert main(_args(fake_data_dir, tmp_path, study)) == 0
     [run] = list((tmp_path / "runs").iterdir())
     metrics = pd.read_parquet(run / "metrics.parquet")
-    assert set(metrics["model"]) == {"rf", "ast_tiny", "hybrid"}
+    assert set(metrics["model"]) == {"rf20", "ast_quick", "hybrid_quick"}
     assert (metrics["status"] == "ok").all() and metrics.groupby("model")["fold"].nunique().eq(4).all()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["runtime"]["torch"].startswith("2.") and manifest["runtime"]["device"] == "cpu"
     assert manifest["config"]["device"] == "cpu"
-    params = json.loads(next((run / "jobs").glob("hybrid*.params.json")).read_text())
+    params = json.loads(next((run / "jobs").glob("hybrid_quick*.params.json")).read_text())
     assert params["fitted"]["device"] == "cpu" and params["fitted"]["validation"] == "holdout"
     assert params["params"]["fusion"] == "gate" and params["params"]["epochs"] == 3
     out = capsys.readouterr().out
-    assert "ast_tiny" in out and "hybrid" in out
+    assert "| ast_quick |" in out and "| hybrid_quick |" in out
 
 
 @pytest.mark.slow
