@@ -357,14 +357,16 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _report(run_dir: Path, run=None) -> int:
+def _report(run_dir: Path, run=None, summary=None) -> int:
+    """Print and write the results table (summary.md, summary.csv) of a run (``run``: its RunData, if read;
+    ``summary``: its :func:`reports.summary.summary_table`, if computed)."""
     from reports.fonts import font_table, format_font_table
     from reports.rundata import load_run_data
     from reports.summary import format_table, summary_table
     from splits import leakage_note
 
     run = load_run_data(run if run is not None else run_dir)
-    table = summary_table(run)
+    table = summary if summary is not None else summary_table(run)
     text = format_table(table, split=run.split, partition=run.partition)
     note = leakage_note(run.manifest.get("leakage"))
     if note:
@@ -403,7 +405,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
-    _report(run_dir, run)
     ceiling = None
     if args.ceiling is not False:
         from benchmark.errors import DataError
@@ -416,10 +417,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
         except DataError as exc:
             if args.ceiling:
                 raise
-            print(f"\nnote: no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling", file=sys.stderr)
+            ceiling_note = f"no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling"
+    importance = {}
+    if args.importance:
+        from reports.analysis import importance_table
+
+        for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
+            imp = importance_table(run_dir, model, n_resamples=args.n_resamples, seed=args.seed)
+            if imp is None:
+                raise ConfigError(f"run has no stored importance for {model!r}; run "
+                                  f"`benchmark importance {run_dir} --model {model}` first")
+            importance[model] = imp
+    # Every table, figure and the HTML below format this one report: each quantity is computed once.
     report = build_report(run, baseline=args.baseline, correction=args.correction,
                           n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
-                          rope=args.rope if args.rope > 0 else None)
+                          rope=args.rope if args.rope > 0 else None, importance=importance,
+                          errors=bool(args.plots or args.html))
+    _report(run_dir, run, report.summary)
+    if ceiling is None and args.ceiling is not False:
+        print(f"\nnote: {ceiling_note}", file=sys.stderr)
     out = Path(args.out) if args.out else run_dir / "report"
     written = write_report(report, out, formats=formats)
     print("\n" + "\n".join(report.header()) + "\n")
@@ -432,29 +448,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(note)
     written = list(written)
-    importance = {}
-    if args.importance:
-        from reports.analysis import importance_table
+    for model, imp in importance.items():
+        imp.to_csv(out / f"importance_{model}.csv", index=False)
+        written.append(f"importance_{model}.csv")
+    if args.plots or args.html:
+        from reports.plots import report_figures, save_figures
 
-        for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
-            imp = importance_table(run_dir, model, seed=args.seed)
-            if imp is None:
-                raise ConfigError(f"run has no stored importance for {model!r}; run "
-                                  f"`benchmark importance {run_dir} --model {model}` first")
-            importance[model] = imp
-            imp.to_csv(out / f"importance_{model}.csv", index=False)
-            written.append(f"importance_{model}.csv")
-    if args.plots:
-        from reports.plots import write_plots
+        figures = report_figures(report)
+        paths, pngs = save_figures(figures, out / "plots" if args.plots else None)
+        if args.plots:
+            written.append(f"plots/ ({len(paths)} files)")
+        if args.html:
+            from reports.html import write_html
 
-        paths = write_plots(run, out / "plots", importance=importance or None)
-        written.append(f"plots/ ({len(paths)} files)")
-    if args.html:
-        from reports.html import write_html_report
-
-        html = write_html_report(run, out / "report.html", importance=importance or None,
-                                 n_resamples=args.n_resamples, seed=args.seed, report=report, ceiling_table=ceiling)
-        written.append(html.name)
+            html = write_html(report, out / "report.html", figures, pngs,
+                              ceiling_note="noise ceiling not available for this run")
+            written.append(html.name)
     print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
     return 0
 

@@ -51,6 +51,8 @@ import pandas as pd
 
 from benchmark.dataset import MEAN_LABELS, N_TARGETS, RATER_LABELS, TARGET_NAMES, _load_json, resolve_data_dir
 from benchmark.errors import ConfigError, DataError
+from benchmark.metrics import pearson_from_sums
+from reports.rundata import FEW_GROUPS, unit_labels
 
 logger = logging.getLogger(__name__)
 
@@ -333,8 +335,6 @@ def ceiling_interval(ratings, groups=None, *, n_splits: int = 20, n_resamples: i
     ConfigError
         Wrong shape, fewer than 2 units, ``n_resamples < 1`` or a bad ``confidence``.
     """
-    from benchmark.metrics import pearson_from_sums
-
     x = np.asarray(ratings, dtype=float)
     if x.ndim != 3:
         raise ConfigError(f"ratings must be 3-D (segments x raters x targets), got shape {x.shape}")
@@ -510,10 +510,8 @@ def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1
     DataError
         Missing rater file, or scored segments without ratings.
     """
-    from reports.units import FEW_GROUPS, run_design, unit_labels
-
     ids = np.sort(run.preds["sample_id"].astype(str).unique())
-    design = run_design(run)
+    design = run.design
     groups = None
     if design.unit != "segments" and not design.few:
         groups = unit_labels(run, ids)

@@ -1,28 +1,114 @@
-"""A run directory read once for reporting: completeness, groups, per-fold scores, leakage check.
+"""A run directory read once for reporting: completeness, design, prediction stacks, per-fold scores.
 
-The guards of every report live here: a model's seed counts only when all its
-folds finished ``ok`` (:meth:`RunData.complete_seeds`), and
-:func:`check_groups` verifies from ``folds.parquet`` that no group of the
-split's grouping sits on both sides of a fold.
+Every report computes from one :class:`RunData`, and the definitions every
+table shares live here, once:
+
+* a model's seed counts only when all its folds finished ``ok``
+  (:meth:`RunData.complete_seeds`);
+* a model's predictions as arrays (:meth:`RunData.stack`, the one way to
+  stack them), and whether it predicts a constant within every fold
+  (:meth:`RunData.constant`: its correlation is then undefined);
+* the fold-level scores, with seeds averaged within each fold when they do
+  not change the folds (:meth:`RunData.fold_level`);
+* the run's statistical design: what a unit of the split is and how many
+  there are (:attr:`RunData.design`, :func:`unit_labels`);
+* :func:`check_groups` verifies from ``folds.parquet`` that no group of the
+  split's grouping sits on both sides of a fold.
+
+A quantity a report needs twice (a pooled metric's bootstrap, a model pair's
+comparison) is computed once and kept on the run (:meth:`RunData.memo`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmark.dataset import parse_segment_name
 from benchmark.errors import ConfigError, DataError
-from benchmark.store import Folds, RunStore
-from reports.summary import prediction_stack
+from benchmark.store import Folds, RunContents, RunStore
 
 #: What a resampled group is called, by the split's group column.
 GROUP_LABELS = {"player": "performers", "piece": "pieces", "excerpt": "excerpts", "composer": "composers",
                 "performer fold id": "performer fold ids", "passage": "passages", "performance": "performances"}
 #: Prediction columns holding the dataset meta of a group column.
 PRED_GROUP_COLUMNS = {"player": "performer", "piece": "piece"}
+#: Below this many units a group-level test or CI is not printed as a number.
+FEW_GROUPS = 10
+#: What a unit is called, by the split's group column.
+UNIT_NAMES = {"player": "performers", "performer": "performers", "piece": "pieces", "excerpt": "excerpts",
+              "passage": "passages", "composer": "composers", "performance": "performances"}
+#: A prediction is constant within a fold when its spread is below this share of its largest magnitude.
+CONSTANT_TOL = 1e-12
+
+
+def too_few(n: int) -> str:
+    """The text a cell shows instead of a group-level number over ``n`` units."""
+    return f"too few groups ({n})"
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a run's split generalises, read from its manifest and folds.
+
+    Attributes
+    ----------
+    split : str
+    unit : str
+        What a test resamples/permutes: "performers", "pieces", "passages", "segments", ...
+    seeded : bool
+        Whether the seed changes the folds (then seeds are CV repeats).
+    partition : bool
+        Whether each seed's test folds cover every sample once (False: fixed test set).
+    n_units : int
+        Units in the scored segments (test-set units for a fixed test set).
+    """
+
+    split: str
+    unit: str
+    seeded: bool
+    partition: bool
+    n_units: int
+
+    @property
+    def few(self) -> bool:
+        return self.n_units < FEW_GROUPS
+
+    @property
+    def fold_level(self) -> str:
+        """How (seed, fold) scores become the units of the fold-level tests."""
+        if not self.partition:
+            return "fixed test set: fold-averaged predictions, no fold-level test"
+        if self.seeded:
+            return "folds x seeds (seeds change the folds: repeated-CV correction)"
+        return "folds, seeds averaged within each fold (seeds do not change the folds)"
+
+
+def stack_predictions(preds: pd.DataFrame, targets: list[str],
+                      partition: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One model's tidy predictions of some seeds as arrays (see :meth:`RunData.stack`).
+
+    Returns
+    -------
+    sample_ids : ndarray (n_samples,)
+    y_true : ndarray (n_samples, n_targets)
+    stack : ndarray (n_replicates, n_samples, n_targets)
+        One replicate per seed (``partition``) or per (seed, fold) otherwise.
+    rep_seed : ndarray (n_replicates,)
+    """
+    keys = ["seed"] if partition else ["seed", "fold"]
+    wide = preds.pivot_table(index=[*keys, "sample_id"], columns="target", values="y_pred", aggfunc="first")[targets]
+    truth = preds.drop_duplicates(["sample_id", "target"]).pivot(index="sample_id", columns="target", values="y_true")
+    reps = wide.index.droplevel("sample_id").unique()
+    ids = truth.index.to_numpy()
+    # Replicates must cover the same samples; an incomplete seed is dropped by the caller.
+    stack = np.stack([wide.loc[r].reindex(ids).to_numpy() for r in reps])
+    rep_seed = np.asarray([r[0] if isinstance(r, tuple) else r for r in reps])
+    return ids, truth[targets].to_numpy(), stack, rep_seed
 
 
 @dataclass
@@ -60,7 +146,37 @@ class RunData:
     partition: bool
     group_column: str | None
     folds: Folds | None = None
-    _stacks: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_contents(cls, run_dir: str | Path, contents: RunContents) -> RunData:
+        """A :class:`RunData` of what :meth:`benchmark.store.RunStore.read` (or ``collect``) returned."""
+        manifest = contents.manifest
+        cfg = manifest["config"]
+        return cls(
+            run_dir=Path(run_dir),
+            manifest=manifest,
+            rows=contents.rows,
+            preds=contents.preds,
+            folds=contents.folds,
+            models=list(manifest.get("models") or cfg["models"]),  # the run's names (SoundFont conditions too)
+            targets=list(manifest["target_names"]),
+            seeds=[int(s) for s in cfg["seeds"]],
+            n_folds={int(s): int(n) for s, n in manifest["n_folds"].items()},
+            partition=bool(manifest["split"].get("partition", True)),
+            group_column=manifest["split"].get("group_column"),
+        )
+
+    def memo(self, key: tuple, compute):
+        """``compute()`` the first time ``key`` is asked for, the stored value after: a quantity two
+        tables (or a table and a figure) share is computed once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", self.run_dir.name))
 
     @property
     def split(self) -> str:
@@ -79,13 +195,25 @@ class RunData:
 
     def ok_units(self, model: str) -> set[tuple[int, int]]:
         """(seed, fold) jobs of ``model`` whose rows are all ``ok``."""
-        r = self.rows[self.rows["model"] == model]
-        status = r.groupby(["seed", "fold"])["status"].agg(lambda s: bool((s == "ok").all()))
-        return {(int(s), int(f)) for (s, f), ok in status.items() if ok}
+        def compute():
+            r = self.rows[self.rows["model"] == model]
+            status = r.groupby(["seed", "fold"])["status"].agg(lambda s: bool((s == "ok").all()))
+            return {(int(s), int(f)) for (s, f), ok in status.items() if ok}
+
+        return set(self.memo(("ok_units", model), compute))
 
     def complete_seeds(self, model: str) -> list[int]:
+        """The seeds in which every fold of ``model`` finished ``ok``: the only ones any number uses."""
+        def compute():
+            units = self.ok_units(model)
+            return [s for s in self.seeds if all((s, k) in units for k in range(self.n_folds[s]))]
+
+        return list(self.memo(("complete_seeds", model), compute))
+
+    def missing(self, model: str) -> list[tuple[int, int]]:
+        """The planned (seed, fold) jobs of ``model`` that did not finish ``ok``."""
         units = self.ok_units(model)
-        return [s for s in self.seeds if all((s, k) in units for k in range(self.n_folds[s]))]
+        return [(s, k) for s in self.seeds for k in range(self.n_folds[s]) if (s, k) not in units]
 
     def status(self, model: str) -> str:
         """``"complete"`` or ``"partial: k of n folds"`` (k finished ``ok``)."""
@@ -93,24 +221,24 @@ class RunData:
         return "complete" if k == self.n_expected else f"partial: {k} of {self.n_expected} folds"
 
     def stack(self, model: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Predictions of ``model`` over ``seeds`` (all complete) as arrays.
+        """Predictions of ``model`` over ``seeds`` (all complete) as arrays: the one way to stack them.
 
         Returns
         -------
         ids : ndarray (n_samples,)
+            Sorted sample ids.
         y_true : ndarray (n_samples, n_targets)
         stack : ndarray (n_replicates, n_samples, n_targets)
             One replicate per seed, or per (seed, fold) for a non-partition split.
         rep_seed : ndarray (n_replicates,)
             The seed of each replicate.
         """
-        key = (model, tuple(seeds))
-        if key not in self._stacks:
+        def compute():
             ids = y_true = None
             parts, rep_seed = [], []
             for s in seeds:
                 p = self.preds[(self.preds["model"] == model) & (self.preds["seed"] == s)]
-                i, y, st, _ = prediction_stack(p, model, self.targets, self.partition)
+                i, y, st, _ = stack_predictions(p, self.targets, self.partition)
                 if ids is None:
                     ids, y_true = i, y
                 elif not np.array_equal(i, ids):
@@ -118,24 +246,102 @@ class RunData:
                                     "the run directory is inconsistent, rerun it")
                 parts.append(st)
                 rep_seed += [s] * len(st)
-            self._stacks[key] = (ids, y_true, np.concatenate(parts), np.asarray(rep_seed))
-        return self._stacks[key]
+            return ids, y_true, np.concatenate(parts), np.asarray(rep_seed)
 
-    def groups(self, ids: np.ndarray) -> np.ndarray | None:
-        """Group label (the split's group column) of each sample id; None when ungrouped."""
-        if self.group_column is None:
-            return None
-        try:
-            return group_labels(self.preds, ids, self.group_column)
-        except DataError:
-            # Passages and performances come from the notes, not the names: use the labels the split stored.
-            if self.folds is None or not self.folds.has_groups:
-                raise
-            stored = dict(zip(self.folds.frame["sample_id"].astype(str), self.folds.frame["group"].astype(str),
-                              strict=False))
-            if not all(str(i) in stored for i in ids):
-                raise
-            return np.asarray([stored[str(i)] for i in ids])
+        return self.memo(("stack", model, tuple(seeds)), compute)
+
+    def meta(self, ids: np.ndarray) -> pd.DataFrame:
+        """``performer`` and ``piece`` of each sample id (as the predictions store them), indexed by id."""
+        table = self.memo(("meta",), lambda: self.preds.drop_duplicates("sample_id").set_index("sample_id")[
+            ["performer", "piece"]])
+        return table.loc[ids]
+
+    def constant(self, model: str, seeds: list[int]) -> bool:
+        """Whether ``model`` predicts a constant within every (seed, fold, target): its correlation is undefined.
+
+        Pooling such predictions across folds gives a pooled r that reflects only
+        how the constant moves between folds (the leave-one-out mean artefact),
+        not any prediction, so it is reported as undefined.
+        """
+        def compute():
+            p = self.preds[(self.preds["model"] == model) & self.preds["seed"].isin(seeds)]
+            if not len(p):
+                return False
+            spread = p.groupby(["seed", "fold", "target"])["y_pred"].agg(lambda v: float(np.ptp(v.to_numpy())))
+            return bool((spread <= CONSTANT_TOL * max(1.0, float(p["y_pred"].abs().max()))).all())
+
+        return self.memo(("constant", model, tuple(seeds)), compute)
+
+    def fold_level(self, model: str, metric: str, seeds: list[int]) -> pd.Series:
+        """Fold-level scores of ``model`` (the target-averaged per-fold metric): one per (seed, fold), or,
+        when the seeds do not change the folds, one per fold with the seeds averaged within it (they are
+        not replicates)."""
+        f = fold_scores(self, model, metric, seeds)["value"]
+        if not self.design.seeded and self.partition:
+            f = f.groupby(level="fold").mean()
+        return f
+
+    @cached_property
+    def design(self) -> Design:
+        """The run's :class:`Design`: its unit, whether seeds change the folds, how many units it scored."""
+        n = 0
+        if len(self.preds):
+            n = len(np.unique(unit_labels(self, self.preds["sample_id"].unique())))
+        return Design(self.split, unit_name(self), _seeded(self), self.partition, n)
+
+
+def _seeded(run: RunData) -> bool:
+    """The manifest's ``seeded`` flag; for an older manifest, whether any two seeds' folds differ."""
+    flag = run.manifest.get("split", {}).get("seeded")
+    if flag is not None:
+        return bool(flag)
+    if run.folds is None or len(run.seeds) < 2:
+        return False
+    first = run.folds.assignment(run.seeds[0]).drop(columns="seed")
+    return any(not first.equals(run.folds.assignment(s).drop(columns="seed")) for s in run.seeds[1:])
+
+
+def _stored_groups(run: RunData) -> bool:
+    return run.partition and run.folds is not None and run.folds.restrict(run.seeds).has_groups
+
+
+def unit_labels(run: RunData, ids) -> np.ndarray:
+    """The unit (group label) of each sample id, from the run's folds or the split's group column.
+
+    A partition split's own labels are stored in ``folds.parquet``; a fixed test
+    set's folds are labelled by fold id, so its units come from the split's
+    group column (the performer). An ungrouped split's unit is the segment.
+
+    Raises
+    ------
+    DataError
+        A sample whose unit cannot be told.
+    """
+    ids = np.asarray(ids)
+    if _stored_groups(run):
+        f = run.folds.frame.drop_duplicates("sample_id").set_index("sample_id")["group"]
+        missing = ~pd.Index(ids).isin(f.index)
+        if missing.any():
+            raise DataError(f"segment {ids[missing][0]!r} is not in the run's folds; the run directory is damaged")
+        return f.loc[ids].astype(str).to_numpy()
+    if run.group_column is None:
+        return ids.astype(str)
+    return group_labels(run.preds, ids, run.group_column)
+
+
+def unit_name(run: RunData) -> str:
+    """What one unit of the run's split is called ("performers", "passages", "segments", ...)."""
+    if run.group_column is None:
+        return "segments"
+    if _stored_groups(run):
+        label = run.manifest.get("split", {}).get("group_label") or run.group_column
+        return UNIT_NAMES.get(label, UNIT_NAMES.get(run.group_column, f"{label} groups"))
+    return UNIT_NAMES.get(run.group_column, f"{run.group_column} groups")
+
+
+def run_design(run: RunData) -> Design:
+    """:attr:`RunData.design` (the run's :class:`Design`, derived once)."""
+    return run.design
 
 
 def group_labels(preds: pd.DataFrame, ids, column: str) -> np.ndarray:
@@ -146,8 +352,6 @@ def group_labels(preds: pd.DataFrame, ids, column: str) -> np.ndarray:
     DataError
         A sample whose group cannot be told.
     """
-    from benchmark.dataset import parse_segment_name
-
     ids = np.asarray(ids)
     known: dict[str, str] = {}
     pcol = PRED_GROUP_COLUMNS.get(column)
@@ -176,22 +380,7 @@ def load_run_data(run: str | Path | RunData) -> RunData:
     """
     if isinstance(run, RunData):
         return run
-    contents = RunStore(run).read()
-    manifest = contents.manifest
-    cfg = manifest["config"]
-    return RunData(
-        run_dir=Path(run),
-        manifest=manifest,
-        rows=contents.rows,
-        preds=contents.preds,
-        folds=contents.folds,
-        models=list(manifest.get("models") or cfg["models"]),  # the run's names (SoundFont conditions too)
-        targets=list(manifest["target_names"]),
-        seeds=[int(s) for s in cfg["seeds"]],
-        n_folds={int(s): int(n) for s, n in manifest["n_folds"].items()},
-        partition=bool(manifest["split"].get("partition", True)),
-        group_column=manifest["split"].get("group_column"),
-    )
+    return RunData.from_contents(run, RunStore(run).read())
 
 
 def resolve_baseline(run: RunData, baseline: str | None) -> str:
