@@ -340,7 +340,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
-    _report(run_dir)
+    from reports.rundata import RunData
+
+    # The closing table reports what the runner just collected: the job files are not read again.
+    _report(run_dir, RunData.from_contents(run_dir, runner.contents))
     lost = counts.get("failed_models") or {}
     if lost:
         # The other models' results are above and on disk; a model that never fitted is still a failed run.

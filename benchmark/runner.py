@@ -452,8 +452,18 @@ class Runner:
         return JobOutput(key, pred=pred, inner=inner)
 
     def collect(self) -> list[str]:
-        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet."""
-        return self.store.collect([j.key for j in self.plan()])
+        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet.
+
+        What was collected stays in :attr:`contents` (a :class:`benchmark.store.RunContents`), so the
+        closing report uses it instead of reading the job files again.
+
+        Returns
+        -------
+        list of str
+            ``"<job>: <error>"`` for every failed job.
+        """
+        self.contents = self.store.collect([j.key for j in self.plan()])
+        return self.contents.failed
 
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:
