@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from benchmark.dataset import MEAN_LABELS, N_TARGETS, RATER_LABELS, TARGET_NAMES, _load_json, resolve_data_dir
 from benchmark.errors import ConfigError, DataError
@@ -517,7 +518,9 @@ def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1
         groups = unit_labels(run, ids)
         if len(np.unique(groups)) < FEW_GROUPS:
             groups = None
-    out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
-                        segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
+    # Many small matrix products: one BLAS thread (as the report's other bootstraps; see build_report).
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
+                            segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
     out.attrs["resampled"] = "segments" if groups is None else (unit or design.unit)
     return out

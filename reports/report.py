@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
@@ -298,6 +299,16 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     ConfigError
         As :func:`reports.significance.significance_table`.
     """
+    # Thousands of small matrix products (one per bootstrap draw): BLAS threads would only add overhead,
+    # and one thread makes the sums independent of the machine's core count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _build_report(run_dir, baseline=baseline, correction=correction, n_resamples=n_resamples,
+                             seed=seed, ceiling=ceiling, rank_blocks=rank_blocks, rank_metric=rank_metric,
+                             rope=rope, importance=importance, errors=errors, top=top)
+
+
+def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, rank_blocks, rank_metric, rope,
+                  importance, errors, top) -> Report:
     run = load_run_data(run_dir)
     check = check_groups(run)
     summary = summary_table(run, n_resamples=n_resamples, seed=seed)
