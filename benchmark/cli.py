@@ -364,13 +364,16 @@ def _report(run_dir: Path, run=None, summary=None) -> int:
     """Print and write the results table (summary.md, summary.csv) of a run (``run``: its RunData, if read;
     ``summary``: its :func:`reports.summary.summary_table`, if computed)."""
     from reports.fonts import font_table, format_font_table
-    from reports.rundata import load_run_data
+    from reports.rundata import load_run_data, missing_note
     from reports.summary import format_table, summary_table
     from splits import leakage_note
 
     run = load_run_data(run if run is not None else run_dir)
     table = summary if summary is not None else summary_table(run)
     text = format_table(table, split=run.split, partition=run.partition)
+    unfinished = run.partial_note or ("; ".join(missing_note(run)) if missing_note(run) else "")
+    if unfinished:
+        text += "\n" + unfinished
     note = leakage_note(run.manifest.get("leakage"))
     if note:
         text += "\n" + note
@@ -398,11 +401,12 @@ def _report_defaults(args: argparse.Namespace, study_report: dict) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from reports.report import build_report, write_report
-    from reports.rundata import load_run_data
+    from reports.rundata import finished_view, load_run_data
     from reports.tables import FORMATS, make_displays, render_markdown
 
     run_dir = Path(args.run_dir)
-    run = load_run_data(run_dir)  # the run is read once; every table below uses it
+    # The run is read once; every table below uses it (of a partial run, the folds every model finished).
+    run = finished_view(load_run_data(run_dir))
     _report_defaults(args, (run.manifest["config"].get("study") or {}).get("report", {}))
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]

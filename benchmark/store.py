@@ -32,7 +32,7 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -495,7 +495,10 @@ class RunStore:
         keys = self.job_keys() if keys is None else keys
         rows, preds = [], []
         for k in keys:
-            r = self.read_job_rows(k)
+            try:
+                r = self.read_job_rows(k)
+            except Exception:  # a torn rows file (pyarrow raises its own types): the job is not finished
+                continue
             if r is None or not len(r):
                 continue
             if (r["status"] == "ok").all():
@@ -572,7 +575,9 @@ class RunStore:
         folds = self._folds_if_any()
         collected = self._read_collected(keys)
         rows, preds = collected if collected is not None else self.read_jobs(keys)
-        return RunContents(manifest, rows, preds, folds)
+        read = set(zip(rows["model"], rows["seed"].astype(int), rows["fold"].astype(int), strict=True))
+        unread = [k.name for k in keys if (k.model, k.seed, k.fold) not in read]
+        return RunContents(manifest, rows, preds, folds, unread)
 
 
 @dataclass
@@ -583,6 +588,8 @@ class RunContents:
     rows: pd.DataFrame
     preds: pd.DataFrame
     folds: Folds | None
+    #: Jobs with a rows file that did not read back (torn or damaged): left out, ``--resume`` redoes them.
+    unread: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[str]:

@@ -28,7 +28,7 @@ from benchmark.metrics import column_pearson
 from reports.analysis import error_matrix, hardest
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.results import ModelStack, best_model, model_stack
-from reports.rundata import GroupCheck, RunData, check_groups, load_run_data, too_few
+from reports.rundata import GroupCheck, RunData, check_groups, finished_view, load_run_data, missing_note, too_few
 from reports.scoring import METRIC_FUNCTIONS, nanmean
 from reports.significance import bayesian_table, per_target_table, significance_table
 from reports.summary import summary_table
@@ -293,11 +293,16 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     Returns
     -------
     Report
+        Of a partial run in which some model has no complete seed, the report of
+        :func:`reports.rundata.finished_view` (the folds every model finished),
+        saying so in every table's notes together with the missing folds and the
+        ``--resume`` command.
 
     Raises
     ------
     ConfigError
-        As :func:`reports.significance.significance_table`.
+        As :func:`reports.significance.significance_table`; a partial run with no
+        fold finished by every model.
     """
     # Thousands of small matrix products (one per bootstrap draw): BLAS threads would only add overhead,
     # and one thread makes the sums independent of the machine's core count.
@@ -309,7 +314,7 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
 
 def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, rank_blocks, rank_metric, rope,
                   importance, errors, top) -> Report:
-    run = load_run_data(run_dir)
+    run = finished_view(load_run_data(run_dir))
     check = check_groups(run)
     summary = summary_table(run, n_resamples=n_resamples, seed=seed)
     opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
@@ -341,8 +346,15 @@ def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, 
     if check.status == "violation":
         tables["group_violations"] = check.violations
         tables["group_violations"].attrs.update({"kind": "violations", "notes": [check.message]})
+    # A partial run says so in every table, with what is missing and how to finish it.
+    unfinished = run.partial_note or ("Unfinished run: " + "; ".join(missing_note(run)) + "."
+                                      if missing_note(run) else "")
+    if unfinished:
+        notes.insert(0, unfinished)
     for t in tables.values():
         t.attrs["check"] = check.message
+        if unfinished:
+            t.attrs["notes"] = [unfinished, *t.attrs.get("notes", [])]
     analysis = None
     if errors:
         try:

@@ -133,6 +133,15 @@ class RunData:
         The split's grouping (a dataset meta column).
     folds : benchmark.store.Folds or None
         Train and test ids of every fold (None for a run without ``folds.parquet``).
+    fold_ids : dict of int -> list of int, optional
+        The fold ids of each seed this view reports (default ``0 .. n_folds - 1``; fewer in the view of
+        a partial run's finished folds, :func:`finished_view`).
+    unread : list of str
+        Jobs whose files exist but do not read back (torn or damaged), left out.
+    partial_note : str
+        Set on a :func:`finished_view`: what it leaves out, for every rendering of the report.
+    base : RunData, optional
+        The whole run a :func:`finished_view` was taken from (its job counts are the ones shown).
     """
 
     run_dir: Path
@@ -146,6 +155,10 @@ class RunData:
     partition: bool
     group_column: str | None
     folds: Folds | None = None
+    fold_ids: dict[int, list[int]] | None = None
+    unread: list[str] = field(default_factory=list)
+    partial_note: str = ""
+    base: RunData | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -165,6 +178,7 @@ class RunData:
             n_folds={int(s): int(n) for s, n in manifest["n_folds"].items()},
             partition=bool(manifest["split"].get("partition", True)),
             group_column=manifest["split"].get("group_column"),
+            unread=list(getattr(contents, "unread", [])),
         )
 
     def memo(self, key: tuple, compute):
@@ -191,7 +205,13 @@ class RunData:
 
     @property
     def n_expected(self) -> int:
-        return sum(self.n_folds.values())
+        return sum(len(self.planned(s)) for s in self.seeds)
+
+    def planned(self, seed: int) -> list[int]:
+        """The fold ids of ``seed`` this run (or view) reports."""
+        if self.fold_ids is not None:
+            return list(self.fold_ids.get(seed, []))
+        return list(range(self.n_folds[seed]))
 
     def ok_units(self, model: str) -> set[tuple[int, int]]:
         """(seed, fold) jobs of ``model`` whose rows are all ``ok``."""
@@ -206,19 +226,24 @@ class RunData:
         """The seeds in which every fold of ``model`` finished ``ok``: the only ones any number uses."""
         def compute():
             units = self.ok_units(model)
-            return [s for s in self.seeds if all((s, k) in units for k in range(self.n_folds[s]))]
+            return [s for s in self.seeds if self.planned(s) and all((s, k) in units for k in self.planned(s))]
 
         return list(self.memo(("complete_seeds", model), compute))
 
     def missing(self, model: str) -> list[tuple[int, int]]:
         """The planned (seed, fold) jobs of ``model`` that did not finish ``ok``."""
         units = self.ok_units(model)
-        return [(s, k) for s in self.seeds for k in range(self.n_folds[s]) if (s, k) not in units]
+        return [(s, k) for s in self.seeds for k in self.planned(s) if (s, k) not in units]
+
+    def jobs(self, model: str) -> tuple[int, int]:
+        """(finished ``ok``, planned) reported jobs of ``model`` in the whole run (a view's base)."""
+        run = self.base if self.base is not None else self
+        return len(run.ok_units(model)), run.n_expected
 
     def status(self, model: str) -> str:
-        """``"complete"`` or ``"partial: k of n folds"`` (k finished ``ok``)."""
-        k = len(self.ok_units(model))
-        return "complete" if k == self.n_expected else f"partial: {k} of {self.n_expected} folds"
+        """``"complete"`` or ``"partial: k of n folds"`` (k finished ``ok``, in the whole run)."""
+        k, n = self.jobs(model)
+        return "complete" if k == n else f"partial: {k} of {n} folds"
 
     def stack(self, model: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Predictions of ``model`` over ``seeds`` (all complete) as arrays: the one way to stack them.
@@ -326,7 +351,15 @@ def unit_labels(run: RunData, ids) -> np.ndarray:
         return f.loc[ids].astype(str).to_numpy()
     if run.group_column is None:
         return ids.astype(str)
-    return group_labels(run.preds, ids, run.group_column)
+    try:
+        return group_labels(run.preds, ids, run.group_column)
+    except DataError:
+        if run.folds is None:
+            # The split's own groups (passages, performances...) are stored in folds.parquet only.
+            raise DataError(f"run {run.run_id} has no folds.parquet, where the split's {run.group_column!r} "
+                            f"groups are stored; the run directory is damaged: restore "
+                            f"{run.run_dir / 'folds.parquet'} or rerun the run") from None
+        raise
 
 
 def unit_name(run: RunData) -> str:
@@ -344,6 +377,77 @@ def run_design(run: RunData) -> Design:
     return run.design
 
 
+def _units_text(units) -> str:
+    by_seed: dict[int, list[int]] = {}
+    for s, k in sorted(units):
+        by_seed.setdefault(s, []).append(k)
+    return "; ".join(f"seed {s} fold{'s' if len(ks) > 1 else ''} {', '.join(map(str, ks))}"
+                     for s, ks in by_seed.items())
+
+
+def missing_note(run: RunData) -> list[str]:
+    """One line per model with unfinished folds (which ones) and per unreadable job, and how to finish."""
+    lines = []
+    for m in run.models:
+        gone = run.missing(m)
+        if gone:
+            lines.append(f"{m}: {len(gone)} of {run.n_expected} folds not finished ({_units_text(gone)})")
+    if run.unread:
+        lines.append(f"unreadable job files (torn or damaged), left out: {', '.join(run.unread)}")
+    if lines:
+        lines.append(f"finish the run with: benchmark run --resume {run.run_dir}")
+    return lines
+
+
+def finished_view(run: RunData) -> RunData:
+    """The part of a partial run that can be reported: the (seed, fold) units every model finished.
+
+    A run in which every model has a complete seed is returned as it is (its
+    tables use complete seeds only and mark partial models). Otherwise a model
+    without one would get no number at all: the view keeps, in one seed (the
+    one with most such folds), the folds that every model with a finished fold
+    finished, so each model is scored on the same folds and every test pairs
+    only folds both models have; pooled metrics then cover those folds'
+    segments only. ``partial_note`` says so, and names the missing folds.
+
+    Raises
+    ------
+    ConfigError
+        No unit is finished by every model that has a finished fold.
+    """
+    if all(run.complete_seeds(m) for m in run.models):
+        return run
+    started = [m for m in run.models if run.ok_units(m)]
+    common = set.intersection(*(run.ok_units(m) for m in started)) if started else set()
+    if not common:
+        raise ConfigError(f"run {run.run_id} is unfinished and no fold is finished by every model ("
+                          + "; ".join(missing_note(run)) + ")")
+    # One seed: a pooled metric needs the same segments in every seed it averages. The seed whose
+    # folds every model finished most often (the first on a tie).
+    counts = {s: sum(1 for t, _ in common if t == s) for s in run.seeds}
+    seed = max(run.seeds, key=lambda s: counts[s])
+    common = {(t, k) for t, k in common if t == seed}
+    fold_ids = {seed: sorted(k for _, k in common)}
+    seeds = [seed]
+    keep_rows = [(int(s), int(k)) in common for s, k in zip(run.rows["seed"], run.rows["fold"], strict=True)]
+    keep_preds = [(int(s), int(k)) in common for s, k in zip(run.preds["seed"], run.preds["fold"], strict=True)]
+    folds = None
+    if run.folds is not None:
+        f = run.folds.frame
+        folds = Folds(f[[(int(s), int(k)) in common for s, k in zip(f["seed"], f["fold"], strict=True)]])
+    n_units = sum(len(v) for v in fold_ids.values())
+    idle = [m for m in run.models if m not in started]
+    note = (f"PARTIAL RUN: every number is computed on the {n_units} of {run.n_expected} (seed, fold) units that "
+            f"every model finished ({_units_text(common)}); pooled metrics cover those folds' segments only, "
+            "and tests pair only those folds. Missing: " + "; ".join(missing_note(run))
+            + (f". Models without any finished fold are left out: {', '.join(idle)}" if idle else "") + ".")
+    view = RunData(run.run_dir, run.manifest, run.rows[keep_rows].reset_index(drop=True),
+                   run.preds[keep_preds].reset_index(drop=True), [m for m in run.models if m in started],
+                   run.targets, seeds, {s: run.n_folds[s] for s in seeds}, run.partition, run.group_column,
+                   folds, {s: fold_ids[s] for s in seeds}, list(run.unread), note, run)
+    return view
+
+
 def group_labels(preds: pd.DataFrame, ids, column: str) -> np.ndarray:
     """The ``column`` group of each sample id, from the predictions' meta or the segment name.
 
@@ -359,7 +463,7 @@ def group_labels(preds: pd.DataFrame, ids, column: str) -> np.ndarray:
         m = preds.drop_duplicates("sample_id")
         known = dict(zip(m["sample_id"].astype(str), m[pcol].astype(str), strict=True))
     out = []
-    for sid in ids.astype(str):
+    for sid in map(str, ids):
         if sid not in known:
             try:
                 known[sid] = str(parse_segment_name(sid)[column])

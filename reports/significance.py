@@ -133,7 +133,7 @@ def _run_attrs(run: RunData, kind: str, base: str, correction: str, n_resamples:
             "partition": run.partition, "seeds": list(run.seeds), "baseline": base, "correction": correction,
             "n_resamples": int(n_resamples), "perm_floor": 1.0 / (int(n_resamples) + 1),
             "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split),
-            "withheld": withheld_tests(run.split)}
+            "withheld": withheld_tests(run.split), **({"partial": run.partial_note} if run.partial_note else {})}
 
 
 def calibrated_tests(split: str) -> dict:
@@ -270,7 +270,7 @@ def significance_table(
     for model in run.models:
         seeds = run.complete_seeds(model)
         rec = {"model": model, "role": "baseline" if model == base else "", "status": run.status(model),
-               "jobs_ok": len(run.ok_units(model)), "jobs_expected": run.n_expected,
+               "jobs_ok": run.jobs(model)[0], "jobs_expected": run.jobs(model)[1],
                "seeds_used": ",".join(map(str, seeds))}
         notes = []
         if not seeds:

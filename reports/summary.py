@@ -62,10 +62,10 @@ def summary_table(run_dir: str | Path | RunData, *, n_resamples: int = 2000, see
     for model in run.models:
         r = run.rows[run.rows["model"] == model]
         failed = r[r["status"] == "failed"].drop_duplicates(["seed", "fold"])
-        jobs_ok = len(run.ok_units(model))
-        rec = {"model": model, "jobs_ok": jobs_ok, "jobs_expected": run.n_expected, "jobs_failed": len(failed)}
+        jobs_ok, jobs_expected = run.jobs(model)  # of the whole run, also in a partial run's finished view
+        rec = {"model": model, "jobs_ok": jobs_ok, "jobs_expected": jobs_expected, "jobs_failed": len(failed)}
         complete_seeds = run.complete_seeds(model)
-        rec["complete"] = jobs_ok == run.n_expected
+        rec["complete"] = jobs_ok == jobs_expected
         if complete_seeds and len(run.preds):
             # Constant within every fold: pooling folds correlates only the constant's moves between
             # folds (the leave-one-out mean artefact), so the correlation is undefined.
