@@ -1,7 +1,7 @@
 """``benchmark pretrain`` and ``benchmark explain``: the self-supervised and interpretability commands.
 
-Both reach torch only through lazy entry points of :mod:`models`
-(:func:`models.pretrain`, :func:`models.explain_segment`), so building the parser and
+Both reach torch only when they run (:func:`models.pretrain`,
+:func:`benchmark.explain.explain_segment`), so building the parser and
 ``--help`` import nothing heavy.
 """
 
@@ -53,6 +53,8 @@ def add_commands(sub, add_data_options) -> None:
     exp.add_argument("--seed", type=int, default=None, help="split seed (default: the run's first)")
     exp.add_argument("-o", "--output", help="PNG to write (default RUN_DIR/explain/MODEL__SEGMENT.png)")
     exp.add_argument("--top", type=int, default=15, help="hybrid: how many features to show (default 15)")
+    exp.add_argument("--target", metavar="RATING", help="hybrid: attribute this rating's prediction (e.g. "
+                                                        "timing_stable) instead of the mean of all ratings")
 
 
 def with_init(models: list[str], variants: dict, init: str) -> dict:
@@ -143,12 +145,21 @@ def _exclusion_line(corpus: dict) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    import models
+    from benchmark.explain import explain_segment
 
-    out = models.explain_segment(args.run_dir, args.segment_id, model=args.model, seed=args.seed, output=args.output,
-                         top=args.top)
+    out = explain_segment(args.run_dir, args.segment_id, model=args.model, seed=args.seed, output=args.output,
+                          top=args.top, target=args.target)
     print(f"{out['model']} (fold {out['fold']}, seed {out['seed']}) on {out['segment_id']}: attention rollout "
           f"{out['grid'][0]}x{out['grid'][1]} patches over {out['input']} -> {out['png']}")
+    pred, rating = [float(v) for v in out["prediction"]], [float(v) for v in out["rating"]]
+    line = (f"prediction vs rating: mean |error| {sum(abs(p - r) for p, r in zip(pred, rating, strict=True)) / len(pred):.3f}"
+            f" over {len(pred)} ratings")
+    if out["target"]:
+        j = out["targets"].index(out["target"])
+        line += f"; {out['target']}: predicted {pred[j]:.3f}, rated {rating[j]:.3f}"
+    print(line)
+    if out.get("features"):
+        print(f"features by gradient x input ({'rating ' + out['target'] if out['target'] else 'mean of the ratings'}):")
     for name, value in out.get("features", [])[:args.top]:
         print(f"  {name:<48} {value:+.4f}")
     return 0

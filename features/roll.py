@@ -37,6 +37,14 @@ N_PITCHES = 88
 CHANNELS = ("onset_velocity", "note", "sustain_pedal", "soft_pedal")
 
 
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI pitch (60 -> ``C4``, 21 -> ``A0``)."""
+    return f"{_NOTE_NAMES[int(pitch) % 12]}{int(pitch) // 12 - 1}"
+
+
 def _pedal_row(times: np.ndarray, values: np.ndarray, n_frames: int, frame_rate: float) -> np.ndarray:
     """Controller value in force at each frame start (0 before the first event)."""
     row = np.zeros(n_frames, dtype=np.uint8)

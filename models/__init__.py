@@ -11,7 +11,7 @@ from models import (
 from models.base import Estimator, SklearnModel
 from models.registry import MODELS
 
-__all__ = ["MODELS", "Estimator", "SklearnModel", "explain_segment", "pretrain"]
+__all__ = ["MODELS", "Estimator", "SklearnModel", "pretrain"]
 
 
 def pretrain(**kwargs):
@@ -20,9 +20,3 @@ def pretrain(**kwargs):
 
     return run_pretrain(**kwargs)
 
-
-def explain_segment(run_dir, segment_id, **kwargs):
-    """``benchmark explain`` (imports torch): see :func:`models.explain.explain_segment`."""
-    from models import explain
-
-    return explain.explain_segment(run_dir, segment_id, **kwargs)

@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.metrics import column_pearson  # noqa: E402
@@ -356,6 +357,100 @@ def plot_importance(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     ax.set_xlabel(f"drop in mean Pearson r when permuted (held-out folds; {conf}% CI over folds)", fontsize=8)
     model = table.attrs.get("model", "")
     ax.set_title(title or f"Permutation importance by {unit}: {model}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _frequency_ticks(bands: np.ndarray) -> tuple[list[float], list[str]]:
+    """Band positions and labels of round frequencies within the bands' range, at least 4% of the axis apart
+    (the mel scale crowds the low ones)."""
+    ticks, labels = [], []
+    gap = 0.04 * len(bands)
+    for hz in (8000, 4000, 2000, 1000, 500, 200, 100, 50):  # high first: they are the widest apart
+        if bands[0] <= hz <= bands[-1]:
+            pos = float(np.interp(hz, bands, np.arange(len(bands))))
+            if all(abs(pos - t) >= gap for t in ticks):
+                ticks.append(pos)
+                labels.append(f"{hz // 1000}k" if hz >= 1000 else str(hz))
+    return ticks[::-1], labels[::-1]
+
+
+def plot_explanation(result: Mapping, *, title: str, top: int = 15) -> Figure:
+    """The ``benchmark explain`` figure: attention rollout over the input, prediction vs rating, attributions.
+
+    Parameters
+    ----------
+    result : mapping
+        ``input`` (C, F, T) pooled array, ``map`` (F, T) rollout, ``kind`` ("mel" or "roll"),
+        ``frame_rate`` (pooled frames per second), ``bands`` (F,) centre frequencies in Hz (mel) or
+        MIDI pitches (roll), ``targets`` (names), ``prediction`` and ``rating`` (n_targets,) or None,
+        ``target`` (the chosen rating's name or None), and for the hybrid ``features``
+        [(name, attribution)] sorted by magnitude with ``attribution_of`` (what they explain).
+    title : str
+    top : int
+        Features shown.
+    """
+    from features.roll import pitch_name
+
+    a = np.asarray(result["input"])
+    roll = result.get("kind") == "roll"
+    img = a[1] if roll else a[0]  # the roll's sounding-notes channel, or the log-mel
+    feats = result.get("features") or []
+    targets = list(result.get("targets") or [])
+    pred, rating = result.get("prediction"), result.get("rating")
+    rows = 2 + bool(feats)
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 4.2 + 3.2 * (rows - 1)), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3] + [1.0] * (rows - 1)})
+    ax = axes[0, 0]
+    seconds = img.shape[1] / float(result.get("frame_rate") or 1.0)
+    extent = (0.0, seconds, -0.5, img.shape[0] - 0.5)
+    base = ax.imshow(img, origin="lower", aspect="auto", cmap="gray_r" if roll else "magma", extent=extent)
+    m = np.asarray(result["map"], dtype=float)
+    over = ax.imshow(m / (m.max() or 1.0), origin="lower", aspect="auto", cmap="viridis", alpha=0.45,
+                     extent=(0.0, m.shape[1] / float(result.get("frame_rate") or 1.0), -0.5, m.shape[0] - 0.5),
+                     vmin=0.0, vmax=1.0)
+    side = make_axes_locatable(ax)
+    fig.colorbar(over, cax=side.append_axes("right", size="1.5%", pad=0.08),
+                 label="attention rollout (share of the maximum)")
+    fig.colorbar(base, cax=side.append_axes("right", size="1.5%", pad=0.75),
+                 label="sounding notes (share of the frame)" if roll else "log-mel (dB)")
+    ax.set_xlabel("time (s)")
+    bands = np.asarray(result.get("bands", np.arange(img.shape[0])))
+    if roll:
+        cs = [i for i, p in enumerate(bands) if int(p) % 12 == 0]
+        ax.set_yticks(cs, [pitch_name(int(bands[i])) for i in cs])
+        ax.set_ylabel("pitch")
+    else:
+        ticks, labels = _frequency_ticks(bands)
+        ax.set_yticks(ticks, labels)
+        ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_title(title, fontsize=9)
+    bx = axes[1, 0]
+    if pred is not None and targets:
+        pos = np.arange(len(targets))
+        chosen = result.get("target")
+        if rating is not None:
+            bx.scatter(pos, rating, marker="o", facecolors="none", edgecolors="black", label="rating (mean of raters)")
+        bx.scatter(pos, pred, marker="x", color="tab:red", label="prediction (held-out fold's model)")
+        if chosen in targets:
+            bx.axvspan(targets.index(chosen) - 0.5, targets.index(chosen) + 0.5, color="gold", alpha=0.3)
+        bx.set_xticks(pos, [_short(t) for t in targets], rotation=60, ha="right", fontsize=7)
+        bx.set_ylabel("rating (0-1)")
+        bx.legend(fontsize=7, loc="best")
+        if rating is not None:
+            err = float(np.mean(np.abs(np.asarray(pred) - np.asarray(rating))))
+            head = f"prediction vs rating; mean |error| over the {len(targets)} ratings {err:.3f}"
+            if chosen in targets:
+                j = targets.index(chosen)
+                head += f"; {_short(chosen)}: predicted {pred[j]:.3f}, rated {rating[j]:.3f}"
+            bx.set_title(head, fontsize=9)
+    if feats:
+        names, vals = zip(*feats[:top], strict=True)
+        cx = axes[2, 0]
+        cx.barh(range(len(vals))[::-1], vals, color=["tab:red" if v < 0 else "tab:blue" for v in vals])
+        cx.set_yticks(range(len(vals))[::-1], names, fontsize=7)
+        cx.axvline(0, color="black", lw=0.6)
+        cx.set_xlabel(f"gradient x input ({result.get('attribution_of') or 'mean over the ratings'})")
     fig.tight_layout()
     return fig
 
