@@ -342,6 +342,71 @@ def plot_heatmap(table: pd.DataFrame, *, title: str, fmt: str = "{:.3f}", cmap: 
     return fig
 
 
+def plot_error_grid(table: pd.DataFrame, *, title: str, label: str = "MAE") -> Figure:
+    """A groups x targets error table (e.g. performers x 19 ratings) that stays readable at 22 x 19.
+
+    The ratings differ in how hard they are, so raw errors mostly repeat each
+    rating's difficulty. Each cell shows the error relative to its rating's
+    mean over the groups (1 = as hard as usual for that rating; a diverging
+    colour scale centred on 1, on a log scale so 0.5x and 2x are as far from
+    1), and only cells at least 25% away from 1 are annotated. Groups are
+    sorted by their mean error, hardest first; the margins give each group's
+    and each rating's mean error in absolute terms.
+
+    Parameters
+    ----------
+    table : DataFrame, shape (n_groups, n_targets)
+        :func:`reports.analysis.error_matrix` with ``columns="target"``.
+    title : str
+    label : str
+        What the values are (for the margins).
+    """
+    from matplotlib.colors import LogNorm
+
+    col_mean = table.mean(axis=0)
+    row_mean = table.mean(axis=1)
+    order = row_mean.sort_values(ascending=False, kind="stable").index
+    rel = (table / col_mean).loc[order]
+    values = rel.to_numpy(dtype=float)
+    nr, nc = values.shape
+    finite = values[np.isfinite(values) & (values > 0)]
+    span = float(np.max(np.abs(np.log(finite)))) if finite.size else np.log(2.0)
+    span = max(span, np.log(1.25))
+    fig = plt.figure(figsize=(min(4.0 + 0.55 * nc, 16.0), min(3.0 + 0.32 * nr, 14.0)))
+    grid = fig.add_gridspec(2, 3, width_ratios=[nc, 1.6, 0.5], height_ratios=[nr, 1.4], wspace=0.04, hspace=0.04)
+    ax = fig.add_subplot(grid[0, 0])
+    im = ax.imshow(values, aspect="auto", cmap="RdBu_r", norm=LogNorm(np.exp(-span), np.exp(span)))
+    for i, j in itertools.product(range(nr), range(nc)):
+        v = values[i, j]
+        if np.isfinite(v) and abs(np.log(v)) >= np.log(1.25):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(np.log(v)) > 0.6 * span else "black")
+    ax.tick_params(axis="x", bottom=False, labelbottom=False)
+    ax.set_yticks(range(nr), [str(g) for g in rel.index], fontsize=8)
+    ax.set_ylabel(f"{table.index.name or 'group'} (hardest first)")
+    ax.set_title(title + f"\n{label} relative to each rating's mean over {table.index.name or 'group'}s "
+                 "(1 = usual for that rating; cells >= 1.25x or <= 0.8x annotated)", fontsize=9)
+    right = fig.add_subplot(grid[0, 1], sharey=ax)
+    right.imshow(row_mean.loc[order].to_numpy()[:, None], aspect="auto", cmap="Greys", alpha=0.35)
+    for i, v in enumerate(row_mean.loc[order]):
+        right.text(0, i, f"{v:.3f}", ha="center", va="center", fontsize=7)
+    right.xaxis.tick_top()
+    right.set_xticks([0], [f"mean {label}"], fontsize=7)
+    right.tick_params(axis="y", left=False, labelleft=False)
+    bottom = fig.add_subplot(grid[1, 0])
+    bottom.set_xlim(ax.get_xlim())
+    bottom.imshow(col_mean.to_numpy()[None, :], aspect="auto", cmap="Greys", alpha=0.35)
+    for j, v in enumerate(col_mean):
+        bottom.text(j, 0, f"{v:.3f}", ha="center", va="center", fontsize=6.5, rotation=90)
+    bottom.set_yticks([0], [f"mean {label}"], fontsize=7)
+    bottom.set_xticks(range(nc), [_short(str(c)) for c in table.columns], rotation=55, ha="right", fontsize=7.5)
+    bar = fig.colorbar(im, cax=fig.add_subplot(grid[0, 2]), label=f"{label} / rating's mean")
+    steps = [v for v in (0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0) if abs(np.log(v)) <= span + 1e-9]
+    bar.set_ticks(steps, labels=[f"{v:g}x" for v in steps])
+    bar.minorticks_off()
+    return fig
+
+
 def plot_importance(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Horizontal bars of the drop in mean r per family with CI whiskers
     (:func:`reports.analysis.importance_table` output)."""
@@ -512,9 +577,9 @@ def report_figures(report: Report) -> dict[str, tuple[Figure, str]]:
                              label="MAE"),
                 f"MAE over each {by}'s segments and all targets, averaged over seeds.")
         figs["heatmap_performer_target_mae"] = (
-            plot_heatmap(errors.matrices["performer_target_mae"], title=f"{best}: MAE per performer and target",
-                         fmt="{:.2f}", label="MAE"),
-            f"MAE of {best} per performer and target.")
+            plot_error_grid(errors.matrices["performer_target_mae"], title=f"{best}: MAE per performer and target"),
+            f"MAE of {best} per performer and target, relative to each target's mean over performers (1 = usual "
+            "for that target); margins: each performer's and each target's mean MAE.")
     for model, imp in report.importance.items():
         figs[f"importance_{model}"] = (plot_importance(imp), _importance_caption(imp))
     return figs
