@@ -582,7 +582,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     check_soundfont_use(args.soundfont, names)
     ds = load_dataset(args.data_dir)
     t0 = time.perf_counter()
-    from benchmark.fonts import split_soundfonts
+    from features.soundfonts import split_soundfonts
 
     fonts = split_soundfonts(args.soundfont) or [None]
     for font in fonts:  # several SoundFonts (--soundfont A,B): the tables once per font

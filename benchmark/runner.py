@@ -37,7 +37,7 @@ from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
-from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_labels, split_soundfonts
+from benchmark.fonts import FONT_SETS, conditions_record, expand_models
 from benchmark.jobs import Job, is_ensemble, plan, resolve_model
 from benchmark.metrics import METRICS, per_target
 from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
@@ -45,6 +45,7 @@ from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, 
 from features.build import align_rows, build_features
 from features.cache import Cache, resolve_cache_dir
 from features.sets import is_array_stage
+from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
 from splits import make_splits, make_validation_folds, run_leakage, split_groups, split_info
 from splits.overlap import note_cache

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from features import render
 from features.cache import Cache, make_key
+from features.soundfonts import split_soundfonts
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +37,6 @@ class AudioParams:
     preset: int = 0
 
     def resolved_soundfont(self) -> Path:
-        from features import render
-
         sf = self.soundfont or os.environ.get("PERCEPIANO_SOUNDFONT")
         return render.check_soundfont(sf) if sf else render.default_soundfont()
 
@@ -59,8 +59,6 @@ def check_soundfont_use(soundfont: str | None, feature_sets) -> None:
     """
     if soundfont is None:
         return
-    from benchmark.fonts import split_soundfonts
-
     split_soundfonts(soundfont)  # one path, or several separated by commas
     if not any(fs in AUDIO_SETS for fs in feature_sets):
         logger.warning("--soundfont %s is ignored: no feature set here renders audio (only %s do)", soundfont,
@@ -82,8 +80,6 @@ def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) ->
     ConfigError
         The SoundFont is missing or not a SoundFont.
     """
-    from features import render
-
     sf = params.resolved_soundfont()
     key = make_key("render", render.VERSION, params.key_params(), [row["midi_path"], sf])
 
@@ -108,8 +104,6 @@ class MelParams:
 def mel_key(row: Mapping[str, Any], audio: AudioParams, mel: MelParams) -> str:
     """Cache key of a segment's log-mel entry."""
     from features import mel as mel_mod
-    from features import render
-
     params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
     return make_key("mel", mel_mod.VERSION, params, [row["midi_path"], audio.resolved_soundfont()])
 
