@@ -22,13 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.dataset import load_dataset
+from benchmark.config import load_config
 from benchmark.errors import ConfigError, DataError
 from benchmark.jobs import resolve_model
-from benchmark.runner import load_config
+from benchmark.refit import open_run, stored_job
 from benchmark.store import JobKey, RunStore
-from features.build import build_features
-from features.cache import Cache, resolve_cache_dir
 from features.mel import band_frequencies
 from features.roll import LOWEST_PITCH, N_PITCHES
 from features.stages import AudioParams, MelParams, RollParams
@@ -54,22 +52,12 @@ def _estimator(store: RunStore, key: JobKey):
     DataError
         Its params.json or state.npz is damaged or does not fit the model.
     """
+    job = stored_job(store, key)  # a damaged params.json is a DataError
     resume = f"recompute the job with: benchmark run --resume {store.root}"
     try:
-        params = store.read_job_params(key)
-    except (ValueError, OSError) as exc:  # not JSON, not UTF-8, unreadable
-        raise DataError(f"job {key.name}: its params.json is damaged ({type(exc).__name__}: {str(exc)[:120]}); "
-                        f"{resume}") from None
-    if params is None:
-        raise ConfigError(f"job {key.name} has not finished; finish the run with 'benchmark run --resume "
-                          f"{store.root}'")
-    if not isinstance(params, dict) or not isinstance(params.get("base"), str) \
-            or not isinstance(params.get("params"), dict):
-        raise DataError(f"job {key.name}: its params.json lacks the model's base or parameters (damaged); {resume}")
-    try:
-        est = MODELS.build(params["base"], **params["params"])
+        est = MODELS.build(job.base, **job.param_dict, random_state=job.model_seed)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"job {key.name}: its params.json does not build model {params['base']!r} ({exc}); "
+        raise DataError(f"job {key.name}: its params.json does not build model {job.base!r} ({exc}); "
                         f"{resume}") from None
     try:
         state = store.read_state(key)
@@ -146,14 +134,11 @@ def explain_segment(run_dir, segment_id: str, *, model: str | None = None, seed:
     fold = int(hit["fold"].iloc[0])
     key = JobKey(model, seed, fold)
     est = _estimator(store, key)
-    ds = load_dataset(manifest["data_dir"], include_score=cfg.include_score)
-    meta = ds.meta[ds.meta["sample_id"] == segment_id]
-    cache = Cache(resolve_cache_dir(cfg.cache_dir))
-    names = cfg.feature_sets(model)
-    fm = build_features(meta, names, cache, progress=False, soundfont=cfg.soundfont)
-    X = fm.inputs(meta["sample_id"].to_numpy(), names, str(cache.root.resolve()))
+    # The segment's input as the run assembled it (its feature sets, cache, SoundFont).
+    assembly, _ = open_run(run_dir, [model], segments=[segment_id])
+    X = assembly.matrix(model)
     result = explain_input(est, X, None if target is None else targets.index(target))
-    rating = ds.y[ds.meta["sample_id"].to_numpy() == segment_id][0]
+    rating = assembly.dataset.y[0]
     frame_rate, bands = _axes(est)
     shown = dict(result, kind=est.input, frame_rate=frame_rate, bands=bands, targets=targets, rating=rating,
                  target=target, attribution_of=f"rating: {target}" if target else "mean over the ratings")

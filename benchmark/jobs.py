@@ -23,11 +23,12 @@ from benchmark.store import JobKey
 MEMBER_PREDICTIONS = "member_predictions"
 
 
-def _freeze(v: Any) -> Any:
+def freeze(v: Any) -> Any:
+    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs)."""
     if isinstance(v, list | tuple):
-        return tuple(_freeze(x) for x in v)
+        return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
     return v
 
 
@@ -158,7 +159,7 @@ def plan(models: Iterable[str], seeds: Iterable[int], n_folds: dict[int, int],
     def add(key: JobKey, ref: ModelRef, deps=()) -> None:
         if key not in jobs:
             order.append(key)
-        jobs[key] = Job(key, ref.base, _freeze(ref.params), tuple(deps))
+        jobs[key] = Job(key, ref.base, freeze(ref.params), tuple(deps))
 
     for s in seeds:
         for k in range(n_folds[s]):
