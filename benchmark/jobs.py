@@ -12,12 +12,14 @@ predictions (``train_on="inner"``); the planner never looks at model names.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.store import JobKey
+from models import MODELS
 
 #: Input kind of a model that consumes other models' predictions (registry metadata).
 MEMBER_PREDICTIONS = "member_predictions"
@@ -96,8 +98,6 @@ def resolve_model(name: str, variants: dict[str, dict] | None, members: list[str
     UnknownNameError
         Neither a variant nor a registered model.
     """
-    from models import MODELS
-
     variants = variants or {}
     if name in variants:
         v = variants[name]
@@ -112,8 +112,6 @@ def resolve_model(name: str, variants: dict[str, dict] | None, members: list[str
 
 
 def _factory_params(spec) -> set[str]:
-    import inspect
-
     return {p for p in inspect.signature(spec.factory).parameters if p != "self"}
 
 
@@ -149,8 +147,6 @@ def plan(models: Iterable[str], seeds: Iterable[int], n_folds: dict[int, int],
     ConfigError
         An ensemble lists itself or another ensemble as a member.
     """
-    from models import MODELS
-
     refs = {m: resolve_model(m, variants, members) for m in models}
     jobs: dict[JobKey, Job] = {}
     inner: set[JobKey] = set()

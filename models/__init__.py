@@ -1,4 +1,10 @@
-"""Model families, one registry. Importing this package registers every model."""
+"""Model families, one registry. Importing this package registers every model.
+
+A model is a factory registered with ``MODELS.register("name", inputs=...)`` (see ``classical`` for
+tabular ones, ``ensemble`` for models of other models' predictions, ``neural`` for torch ones) and imported
+below; it follows the estimator protocol of ``base`` and declares in its registry entry what it reads, so
+the engine never names it. Models read no run directory and import torch only inside ``fit``.
+"""
 
 from models import (
     classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)

@@ -33,6 +33,7 @@ from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.metrics import column_pearson  # noqa: E402
+from features.roll import pitch_name  # noqa: E402
 from reports.report import ErrorAnalysis, Report, build_report  # noqa: E402
 from reports.results import ModelStack, run_id, scored_models  # noqa: E402
 from reports.rundata import RunData, load_run_data  # noqa: E402
@@ -455,8 +456,6 @@ def plot_explanation(result: Mapping, *, title: str, top: int = 15) -> Figure:
     top : int
         Features shown.
     """
-    from features.roll import pitch_name
-
     a = np.asarray(result["input"])
     roll = result.get("kind") == "roll"
     img = a[1] if roll else a[0]  # the roll's sounding-notes channel, or the log-mel
