@@ -407,6 +407,7 @@ def per_target_table(
     notes = []
     base_seeds = set(run.complete_seeds(base))
     tested = []
+    per_model: dict[str, np.ndarray] = {}
     for model in run.models:
         seeds = run.complete_seeds(model)
         cols = {c: np.full(len(run.targets), np.nan) for c in ("r", "r_lo", "r_hi", "r_over_ceiling")}
@@ -444,14 +445,16 @@ def per_target_table(
                              "baseline: not tested")
             if run.status(model) != "complete":
                 notes.append(f"{model}: {run.status(model)}; complete seeds {','.join(map(str, seeds))} only")
-        for c, v in cols.items():
-            table[f"{model}.{c}"] = v
+        per_model.update({f"{model}.{c}": v for c, v in cols.items()})
+    # One concat instead of a column insert per model and quantity (pandas fragments the frame otherwise).
+    table = pd.concat([table, pd.DataFrame(per_model, index=table.index)], axis=1)
     others = [m for m in run.models if m != base]
+    adjusted = {}
     for c in ("nb_p", "perm_p"):
         block = table[[f"{m}.{c}" for m in others]].to_numpy(dtype=float) if others else np.empty((len(table), 0))
         adj = adjust_pvalues(block, correction)[0]
-        for k, m in enumerate(others):
-            table[f"{m}.{c}_adj"] = adj[:, k]
+        adjusted.update({f"{m}.{c}_adj": adj[:, k] for k, m in enumerate(others)})
+    table = pd.concat([table, pd.DataFrame(adjusted, index=table.index)], axis=1)
     if ceil is None:
         table = table.drop(columns=[f"{m}.r_over_ceiling" for m in run.models])
     table.attrs.update(_run_attrs(run, "per_target", base, correction, n_resamples, confidence, seed))
