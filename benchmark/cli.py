@@ -499,9 +499,11 @@ def _cmd_importance(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.config import model_definitions
     from reports.compare import compare_runs, format_comparison
 
-    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed)
+    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed,
+                         definitions=model_definitions)
     print(format_comparison(table))
     return 0
 
@@ -570,8 +572,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
     import time
 
     import models  # noqa: F401  (registers the feature sets computed by models: ssast)
-    from benchmark.backends import check_jobs
     from benchmark.dataset import load_dataset
+    from benchmark.workers import check_jobs
     from features.build import build_array_stage, build_features
     from features.sets import FEATURE_SETS, is_array_stage
     from features.stages import check_soundfont_use

@@ -19,13 +19,13 @@ import os
 import pandas as pd
 
 from benchmark.assembly import Assembly, font_setup
-from benchmark.backends import n_workers, threads_per_worker
 from benchmark.config import load_config
 from benchmark.dataset import load_dataset
 from benchmark.errors import ConfigError, DataError
 from benchmark.fonts import FONT_SETS
 from benchmark.jobs import Job, freeze
 from benchmark.store import JobKey, RunStore
+from benchmark.workers import n_workers, threads_per_worker
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
 from features.soundfonts import font_labels, split_soundfonts

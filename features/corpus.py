@@ -11,7 +11,7 @@ The default corpus holds no rated performance and no near-copy of one:
 
 Every candidate item is compared with every labelled segment (the rated
 ``Score`` / ``Score2`` renderings included) by the near-duplicate measures of
-:func:`splits.overlap.near_copies`: it is left out when it and a rated segment
+:func:`features.bigrams.near_copies`: it is left out when it and a rated segment
 share at least 80 % of the shorter one's note bigrams (pitch and velocity of
 consecutive notes: the leakage check's measure) or onset bigrams (chord, gap,
 next chord: the same timing whatever the velocities, which catches two
@@ -51,10 +51,7 @@ import pandas as pd
 
 from benchmark.errors import ConfigError, DataError
 from benchmark.hashing import file_sha256
-from features.cache import Cache
-from features.perturb import VERSION as PERTURB_VERSION
-from features.perturb import PerturbParams, synthetic_performance, write_performance
-from splits.overlap import (
+from features.bigrams import (
     BIGRAM_VERSION,
     DEFAULT_THRESHOLD,
     MEASURES,
@@ -65,6 +62,9 @@ from splits.overlap import (
     note_cache,
     onset_bigrams,
 )
+from features.cache import Cache
+from features.perturb import VERSION as PERTURB_VERSION
+from features.perturb import PerturbParams, synthetic_performance, write_performance
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.workers import check_jobs
 from features.cache import Cache, resolve_cache_dir
 from models.checkpoints import write_pointer
 
@@ -73,7 +74,6 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
     ConfigError, DataError
         Bad settings, no data, an unreadable MAESTRO folder, an empty corpus.
     """
-    from benchmark.backends import check_jobs
     from features.corpus import CorpusSpec, load_maestro
 
     # Every setting is checked here, before torch, the data or the corpus is touched.
