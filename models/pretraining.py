@@ -23,7 +23,7 @@ from typing import Any
 from benchmark.errors import ConfigError
 from benchmark.workers import check_jobs
 from features.cache import Cache, resolve_cache_dir
-from models.checkpoints import write_pointer
+from models.checkpoints import read_checkpoint_arrays, write_pointer
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
                     "runtime": provenance(device), "threads": torch.get_num_threads(),
                     "data_dir": str(Path(dataset.root).resolve()), "data_hash": dataset.content_hash()}
         ssast.save_checkpoint(cache, key, net.encoder, info["norm"], manifest)
-    _, _, manifest = ssast.read_checkpoint(path)
+    _, _, manifest = read_checkpoint_arrays(path)
     if is_default:
         write_pointer(cache.root, input, key, manifest["corpus"]["fingerprint"])
     return {"key": key, "path": str(path), "cached": cached, "default": is_default, "manifest": manifest}
