@@ -129,9 +129,9 @@ def font_setup(config, fonts: dict[str, str | None]) -> tuple[list[str], dict, d
     per condition (:func:`benchmark.fonts.expand_models`); each condition
     name becomes a variant of its base model.
     """
-    models, variants, conditions = list(config.models), dict(config.variants), {}
+    models, variants, conditions = list(config.run_models), dict(config.variants), {}
     if len(fonts) > 1:
-        models, conditions = expand_models(config.models, list(fonts), config.feature_sets)
+        models, conditions = expand_models(config.run_models, list(fonts), config.feature_sets)
         for name, cond in conditions.items():
             ref = resolve_model(cond.model, config.variants)
             variants[name] = {"model": ref.base, "params": ref.params}

@@ -263,8 +263,8 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
             continue
         old = getattr(config, field)
         new = norm(value)
-        if flag == "models":  # the manifest lists ensemble members too
-            same = all(m in old for m in new)
+        if flag == "models":  # the run's models include the ensembles' members
+            same = all(m in config.run_models for m in new)
         elif flag in ("data_dir", "soundfont") and old is not None:
             same = Path(new).resolve() == Path(old).resolve()
         else:

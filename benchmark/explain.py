@@ -24,7 +24,6 @@ import numpy as np
 
 from benchmark.config import load_config
 from benchmark.errors import ConfigError, DataError
-from benchmark.jobs import resolve_model
 from benchmark.refit import open_run, stored_job
 from benchmark.store import JobKey, RunStore
 from features.mel import band_frequencies
@@ -112,10 +111,10 @@ def explain_segment(run_dir, segment_id: str, *, model: str | None = None, seed:
     store = RunStore(run_dir)
     manifest = store.read_manifest()
     cfg = load_config(run_dir)
-    neural = [m for m in cfg.models if "neural" in MODELS.get(resolve_model(m, cfg.variants).base).tags]
+    neural = [m for m, ref in cfg.refs.items() if "neural" in MODELS.get(ref.base).tags]
     if not neural:
         raise ConfigError(f"run {Path(run_dir).name!r} has no neural model to explain (models: "
-                          f"{', '.join(cfg.models)})")
+                          f"{', '.join(cfg.run_models)})")
     model = model or neural[0]
     if model not in neural:
         raise ConfigError(f"--model {model!r} is not a neural model of this run; use one of {', '.join(neural)}")

@@ -125,15 +125,15 @@ class Runner:
         self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
         fonts = font_labels(split_soundfonts(cfg.soundfont))
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
-        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
+        self.models, self.variants, self.font_conditions = cfg.run_models, dict(cfg.variants), {}
         if len(fonts) > 1:
-            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
+            self.models, self.font_conditions = expand_models(cfg.run_models, list(fonts), cfg.feature_sets)
             for name, cond in self.font_conditions.items():
                 ref = resolve_model(cond.model, cfg.variants)
                 self.variants[name] = {"model": ref.base, "params": ref.params}
         self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self._announce(folds)
-        needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
+        needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
@@ -266,7 +266,7 @@ class Runner:
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
 
     def _model_specs(self) -> list:
-        return [MODELS.get(resolve_model(m, self.config.variants, self.config.members).base) for m in self.config.models]
+        return [MODELS.get(ref.base) for ref in self.config.refs.values()]
 
     # --- planning ---------------------------------------------------------
     def plan(self) -> list[Job]:
