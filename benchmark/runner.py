@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 
 from benchmark import provenance
-from benchmark.assembly import Assembly
+from benchmark.assembly import Assembly, font_setup
 from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
 from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
-from benchmark.fonts import FONT_SETS, conditions_record, expand_models
-from benchmark.jobs import Job, plan, resolve_model
+from benchmark.fonts import FONT_SETS, conditions_record
+from benchmark.jobs import Job, plan
 from benchmark.metrics import METRICS, per_target
 from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
@@ -125,12 +125,7 @@ class Runner:
         self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
         fonts = font_labels(split_soundfonts(cfg.soundfont))
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
-        self.models, self.variants, self.font_conditions = cfg.run_models, dict(cfg.variants), {}
-        if len(fonts) > 1:
-            self.models, self.font_conditions = expand_models(cfg.run_models, list(fonts), cfg.feature_sets)
-            for name, cond in self.font_conditions.items():
-                ref = resolve_model(cond.model, cfg.variants)
-                self.variants[name] = {"model": ref.base, "params": ref.params}
+        self.models, self.variants, self.font_conditions = font_setup(cfg, fonts)
         self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self._announce(folds)
         needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
