@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError, DataError, OutputError
+from benchmark.lock import HeldLock
 
 ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
                "n_train", "n_test", "fit_seconds", "status", "error"]
@@ -263,7 +264,6 @@ class RunStore:
         ConfigError
             Another process holds it; the message says which (pid, host, command, since when).
         """
-        from benchmark.lock import HeldLock
 
         if self._lock is None:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import ConfigError
+from benchmark.errors import CacheError, ConfigError
 from benchmark.hashing import file_sha256
 from features.cache import make_key
 from features.midi_io import read_performance
@@ -171,7 +171,6 @@ def _fetch(path: str | Path, measure: str, compute) -> np.ndarray:
     cache = _CACHE.get()
     if cache is None:
         return compute(measure)["codes"]
-    from benchmark.errors import CacheError
     # The note bigrams keep their original key (params {}), so caches filled before the onsets stay valid.
     entry = (make_key(BIGRAM_STAGE, BIGRAM_VERSION, {}, [path]) if measure == "notes" else
              make_key(BIGRAM_STAGE, ONSET_VERSION, {"measure": measure, "gap_s": ONSET_GAP_S}, [path]))

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import ConfigError, DataError
+from features.midi_io import check_file_size, check_limits
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,6 @@ def _read_events(midi_path: Path) -> tuple[list[tuple[float, int, int, int, int]
     """
     import mido
 
-    from features.midi_io import check_file_size, check_limits
 
     check_file_size(midi_path)
     try:

@@ -28,6 +28,8 @@ import os
 
 import numpy as np
 
+from features.midi_io import read_performance
+
 VERSION = "1"
 
 #: MIDI pitch of the lowest piano key (A0) and the number of keys.
@@ -79,7 +81,6 @@ def pianoroll(midi_path: str | os.PathLike, frame_rate: float, *, tail_s: float 
     DataError
         The MIDI is missing, unreadable or holds no notes.
     """
-    from features.midi_io import read_performance
 
     perf = read_performance(midi_path)
     end = float(max(perf.offset.max(), perf.onset.max()))

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from features import mel as mel_mod
 from features import render
+from features import roll as roll_mod
 from features.cache import Cache, make_key
 from features.soundfonts import split_soundfonts
 
@@ -103,14 +105,12 @@ class MelParams:
 
 def mel_key(row: Mapping[str, Any], audio: AudioParams, mel: MelParams) -> str:
     """Cache key of a segment's log-mel entry."""
-    from features import mel as mel_mod
     params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
     return make_key("mel", mel_mod.VERSION, params, [row["midi_path"], audio.resolved_soundfont()])
 
 
 def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[np.ndarray, float]:
     """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) and its frame rate."""
-    from features import mel as mel_mod
 
     key = mel_key(row, audio, mel)
 
@@ -143,7 +143,6 @@ class RollParams:
 
 def roll_key(row: Mapping[str, Any], roll: RollParams) -> str:
     """Cache key of a segment's piano-roll entry (the MIDI's bytes, the roll version, the grid)."""
-    from features import roll as roll_mod
 
     return make_key("roll", roll_mod.VERSION, asdict(roll), [row["midi_path"]])
 
@@ -156,7 +155,6 @@ def pianoroll_for(row: Mapping[str, Any], cache: Cache, roll: RollParams) -> dic
     DataError
         The MIDI is unreadable or holds no notes.
     """
-    from features import roll as roll_mod
 
     return cache.fetch("roll", roll_key(row, roll),
                        lambda: roll_mod.pianoroll(row["midi_path"], roll.frame_rate, tail_s=roll.tail_s))

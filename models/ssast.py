@@ -55,6 +55,7 @@ from models.checkpoints import (
     read_checkpoint_arrays,
     resolve_checkpoint,
 )
+from models.registry import MODELS
 
 __all__ = ["default_pointer", "resolve_checkpoint", "read_checkpoint", "load_pretrained", "save_checkpoint"]
 
@@ -229,7 +230,6 @@ def encoder_settings(model: str, kind: str) -> dict[str, Any]:
     ConfigError
         The model is not an AST/hybrid on ``kind``.
     """
-    from models.registry import MODELS
 
     est = MODELS.build(model)
     if not hasattr(est, "ast_config") or getattr(est, "input", None) != kind:
