@@ -8,7 +8,9 @@
 * **engine**: ``jobs`` (the plan), ``assembly`` (what a job reads), ``execute`` (fitting one job),
   ``backends``, ``runner``, ``study``, ``fonts``, ``refit`` (a finished run's jobs rebuilt from its
   directory), ``importance``, ``explain``.
-* **commands**: ``cli`` (the parser and the one error boundary), ``cli_ssast``.
+* **commands**: ``cli`` (the parser and the one error boundary), and one module per command group,
+  imported when its command runs: ``cli_run``, ``cli_report`` (report, compare, ceiling, importance),
+  ``cli_data`` (list, splits, features, render, cache), ``cli_ssast`` (pretrain, explain).
 
 Nothing below the engine imports it (``tests/test_layers.py``).
 """
