@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 
 from benchmark.errors import ConfigError
 from benchmark.execute import JobOutput, RunInputs, run_job
 from benchmark.jobs import Job, waves
 from benchmark.store import JobKey
+from benchmark.workers import check_jobs, n_workers, threads_per_worker
+
+__all__ = ["BACKENDS", "GPU_RESOURCE", "check_jobs", "make_backend", "n_workers", "threads_per_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,28 +33,6 @@ GPU_RESOURCE = "GPU"
 
 OnResult = Callable[[Job, JobOutput], None]
 LoadDep = Callable[[JobKey], JobOutput]
-
-
-def n_workers(jobs: int) -> int:
-    """``--jobs`` as a worker count (-1: every core)."""
-    cpus = os.cpu_count() or 1
-    return cpus if jobs is None or jobs < 0 else max(1, int(jobs))
-
-
-def check_jobs(jobs: int | None) -> None:
-    """Refuse a worker count that is neither -1 (every core) nor positive.
-
-    Raises
-    ------
-    ConfigError
-    """
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or (jobs < 1 and jobs != -1)):
-        raise ConfigError(f"--jobs {jobs!r}: use a positive number of workers, or -1 for every core")
-
-
-def threads_per_worker(workers: int) -> int:
-    """BLAS/OpenMP threads per worker so that workers x threads <= cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def needs_gpu(spec) -> bool:

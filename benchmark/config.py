@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmark.backends import BACKENDS, check_backend_options, check_jobs
 from benchmark.errors import ConfigError
 from benchmark.execute import model_params
-from benchmark.jobs import MEMBER_PREDICTIONS, ensemble_members, is_ensemble, resolve_model
+from benchmark.jobs import MEMBER_PREDICTIONS, ModelRef, ensemble_members, is_ensemble, resolve_model
 from benchmark.store import RunStore
 from features.cache import resolve_cache_dir
 from features.sets import FEATURE_SETS, is_array_stage
@@ -65,9 +65,51 @@ class RunConfig:
     study: dict | None = None
     device: str = "auto"
 
+    @property
+    def refs(self) -> dict[str, ModelRef]:
+        """Every model name of the run resolved once to its base model and parameters, in report order.
+
+        An ensemble's members (those under the split seed's model seed) come before it: they run and are
+        reported too. Resolved once per set of models, variants and members; the config is not changed.
+        """
+        memo = self.__dict__.setdefault("_memo", {})
+        key = ("refs", repr((self.models, self.variants, self.members, self.seeds[:1])))
+        if key not in memo:
+            refs: dict[str, ModelRef] = {}
+            for m in self.models:
+                ref = resolve_model(m, self.variants, self.members)
+                spec = MODELS.get(ref.base)
+                if is_ensemble(spec) and self.seeds:
+                    s = self.seeds[0]
+                    for name, mseed in ensemble_members(spec, ref.params, s):
+                        if mseed == s and name not in refs:
+                            refs[name] = resolve_model(name, self.variants, self.members)
+                if m not in refs:
+                    refs[m] = ref
+            memo[key] = refs
+        return memo[key]
+
+    @property
+    def run_models(self) -> list[str]:
+        """The run's model names: ``models`` with each ensemble's members listed before it."""
+        return list(self.refs)
+
     def validate(self) -> None:
-        for m in self.models:
-            resolve_model(m, self.variants, self.members)
+        """Check every option, and every model's parameters and needs, before anything slow starts.
+
+        The checks run once: a second call on an unchanged config returns at once (the CLI checks a config
+        before it makes the run directory, and the runner receives it checked). Nothing is changed.
+
+        Raises
+        ------
+        ConfigError
+            One line naming the option or model and what it may be.
+        """
+        memo = self.__dict__.setdefault("_memo", {})
+        state = repr(asdict(self))
+        if memo.get("validated") == state:
+            return
+        refs = self.refs  # every name resolved (an unknown one raises with close matches)
         SPLITS.get(self.split)
         if not self.seeds:
             raise ConfigError("no seeds given; pass e.g. --seeds 0,1,2")
@@ -85,9 +127,9 @@ class RunConfig:
             check_backend_options(self.backend, self.scheduler)
         if self.device not in DEVICES:
             raise ConfigError(f"device={self.device!r}; use one of {', '.join(DEVICES)}")
-        self.models = self._with_members()
-        check_soundfont_use(self.soundfont, {fs for m in self.models for fs in self.feature_sets(m)})
+        check_soundfont_use(self.soundfont, {fs for m in refs for fs in self.feature_sets(m)})
         self.check_models()
+        memo["validated"] = state
 
     def check_models(self) -> None:
         """Check every model's parameter values and what they need (a checkpoint, a GPU) before the run starts.
@@ -101,34 +143,19 @@ class RunConfig:
             One line naming the model, the parameter, its value and what it may be.
         """
         context = {"cache_dir": self.cache_dir}
-        for m in self.models:
-            ref = resolve_model(m, self.variants, self.members)
+        for m, ref in self.refs.items():
             spec = MODELS.get(ref.base)
             where = f"model {m!r}" + (f" (a variant of {ref.base!r})" if ref.base != m else "")
             spec.check_params(model_params(spec, ref.params, self.device), where=where, context=context)
-        sets = sorted({fs for m in self.models for fs in self.feature_sets(m)})
+        sets = sorted({fs for m in self.refs for fs in self.feature_sets(m)})
         for fs in sets:
             if FEATURE_SETS.get(fs).extra.get("needs_cache"):
                 # Built from a cached artefact (a pre-trained encoder): resolving it now finds a missing one.
                 try:
                     FEATURE_SETS.build(fs, cache_root=str(resolve_cache_dir(self.cache_dir)))
                 except ConfigError as exc:
-                    users = ", ".join(m for m in self.models if fs in self.feature_sets(m))
+                    users = ", ".join(m for m in self.refs if fs in self.feature_sets(m))
                     raise ConfigError(f"feature set {fs!r} (read by {users}): {exc}") from None
-
-    def _with_members(self) -> list[str]:
-        """The models, with each ensemble's members (same model seed) listed before it: they are reported too."""
-        out: list[str] = []
-        for m in self.models:
-            ref = resolve_model(m, self.variants, self.members)
-            spec = MODELS.get(ref.base)
-            if is_ensemble(spec):
-                s = self.seeds[0]
-                out += [name for name, mseed in ensemble_members(spec, ref.params, s)
-                        if mseed == s and name not in out]
-            if m not in out:
-                out.append(m)
-        return out
 
     def feature_sets(self, model: str) -> list[str]:
         """The feature sets ``model`` consumes: its registered inputs, ``--features`` overriding them.
@@ -142,7 +169,8 @@ class RunConfig:
         ConfigError
             ``--features`` names an array stage for a model that reads only a table.
         """
-        spec = MODELS.get(resolve_model(model, self.variants).base)
+        ref = self.refs.get(model) or resolve_model(model, self.variants)
+        spec = MODELS.get(ref.base)
         if is_ensemble(spec):
             return []
         own = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
@@ -161,6 +189,9 @@ class RunConfig:
     def results_key(self) -> dict:
         """The options that shape results: everything but :data:`EXECUTION_OPTIONS` and a study's report options."""
         key = {k: v for k, v in asdict(self).items() if k not in EXECUTION_OPTIONS}
+        # With the ensembles' members: a manifest written before validate() stopped adding them to
+        # ``models`` names the same run.
+        key["models"] = self.run_models
         if key.get("study"):
             key["study"] = {k: v for k, v in key["study"].items() if k != "report"}
         return key

@@ -17,6 +17,7 @@ import socket
 from pathlib import Path
 
 from benchmark.errors import ConfigError
+from benchmark.provenance import now
 
 
 class HeldLock:
@@ -34,7 +35,6 @@ class HeldLock:
         ConfigError
             Another process holds it: ``what`` is in use by pid P on HOST since T (COMMAND); ``why`` ends it.
         """
-        from benchmark.provenance import now
 
         fh = open(path, "a+")  # never truncated before the lock is ours: the holder's details stay readable
         try:

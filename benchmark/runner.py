@@ -32,19 +32,20 @@ import numpy as np
 import pandas as pd
 
 from benchmark import provenance
+from benchmark.assembly import Assembly, font_setup
 from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
 from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
-from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_labels, split_soundfonts
-from benchmark.jobs import Job, is_ensemble, plan, resolve_model
+from benchmark.fonts import FONT_SETS, conditions_record
+from benchmark.jobs import Job, plan
 from benchmark.metrics import METRICS, per_target
 from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
-from features.build import align_rows, build_features
+from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
-from features.sets import is_array_stage
+from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
 from splits import make_splits, make_validation_folds, run_leakage, split_groups, split_info
 from splits.overlap import note_cache
@@ -124,15 +125,10 @@ class Runner:
         self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
         fonts = font_labels(split_soundfonts(cfg.soundfont))
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
-        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
-        if len(fonts) > 1:
-            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
-            for name, cond in self.font_conditions.items():
-                ref = resolve_model(cond.model, cfg.variants)
-                self.variants[name] = {"model": ref.base, "params": ref.params}
+        self.models, self.variants, self.font_conditions = font_setup(cfg, fonts)
         self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self._announce(folds)
-        needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
+        needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
         t0 = time.perf_counter()
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
@@ -201,51 +197,22 @@ class Runner:
                         f"costs measured on {costs.get('machine') or 'the reference machine'} "
                         f"(docs/benchmarks.md){note}; features not yet cached come on top")
 
-    def _matrix(self, model: str, font: str | None = None):
-        """The model's input: a matrix for tabular models, a lazy :class:`features.inputs.SegmentInputs`
-        (tabular block + cache keys of its array stages) when its inputs include an array stage."""
-        cond = self.font_conditions.get(model)
-        sets = self.config.feature_sets(cond.model if cond else model)
-        if any(is_array_stage(fs) for fs in sets):
-            return self.features.inputs(self.dataset.meta["sample_id"].to_numpy(), sets, self.cache_root)
-        cols = [c for fs in sets for c in self.features.sets[fs]]
-        X = self.features.X
-        font = font or (cond.test if cond else None)
-        if font is not None:
-            # The font-dependent columns rendered with this font; the others are the same for every font.
-            fcols = [c for fs in sets if fs in FONT_SETS for c in self.features.sets[fs]]
-            X = X.copy()
-            X[fcols] = self.font_tables[font][fcols].reindex(X.index)
-        M = align_rows(X, self.dataset.meta["sample_id"], cols)
-        # Metadata columns a model's registry entry asks for (e.g. the passage id of passage-consensus
-        # features), as integer codes appended last; they identify segments, they carry no label.
-        meta_cols = MODELS.get(resolve_model(cond.model if cond else model, self.variants).base).extra.get(
-            "meta_columns", ())
-        for col in meta_cols:
-            if col not in self.dataset.meta.columns:
-                raise ConfigError(f"model {model!r} needs the metadata column {col!r}, which the dataset lacks")
-            codes = pd.factorize(self.dataset.meta[col])[0].astype(float)
-            M = np.column_stack([M, np.where(codes < 0, np.nan, codes)])
-        return M
+    @property
+    def assembly(self) -> Assembly:
+        """The inputs of this run's jobs (:class:`benchmark.assembly.Assembly`), from what :meth:`prepare` built."""
+        if getattr(self, "_assembly", None) is None:
+            self._assembly = Assembly(self.dataset, self.features, self.folds, self.groups, self.validation,
+                                      self.cache_root, self.config.feature_sets, self.variants, self.font_tables,
+                                      self.font_conditions, self.config.device)
+        return self._assembly
 
-    def _train_matrices(self, model: str) -> list[np.ndarray] | None:
-        """A font condition's training matrices (one per training font), unless it trains on its test font."""
-        cond = self.font_conditions.get(model)
-        if cond is None or cond.kind == "same":
-            return None
-        return [self._matrix(model, font) for font in cond.train]
+    def _matrix(self, model: str, font: str | None = None):
+        """The model's input (:meth:`benchmark.assembly.Assembly.matrix`)."""
+        return self.assembly.matrix(model, font)
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
-        """What the workers need for ``jobs``: targets, groups, folds, validation folds and each model's input."""
-        models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
-        folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
-        validation = {}
-        if self.validation is not None:
-            validation = {(s, k): np.asarray(v) for s, f in self.validation.items() for k, v in enumerate(f)}
-        return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
-                         folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads,
-                         train_matrices={m: t for m in models if (t := self._train_matrices(m)) is not None},
-                         validation=validation, device=self.config.device)
+        """What the workers need for ``jobs`` (:meth:`benchmark.assembly.Assembly.inputs`)."""
+        return self.assembly.inputs(jobs, threads)
 
     # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
@@ -294,7 +261,7 @@ class Runner:
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
 
     def _model_specs(self) -> list:
-        return [MODELS.get(resolve_model(m, self.config.variants, self.config.members).base) for m in self.config.models]
+        return [MODELS.get(ref.base) for ref in self.config.refs.values()]
 
     # --- planning ---------------------------------------------------------
     def plan(self) -> list[Job]:
@@ -452,8 +419,18 @@ class Runner:
         return JobOutput(key, pred=pred, inner=inner)
 
     def collect(self) -> list[str]:
-        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet."""
-        return self.store.collect([j.key for j in self.plan()])
+        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet.
+
+        What was collected stays in :attr:`contents` (a :class:`benchmark.store.RunContents`), so the
+        closing report uses it instead of reading the job files again.
+
+        Returns
+        -------
+        list of str
+            ``"<job>: <error>"`` for every failed job.
+        """
+        self.contents = self.store.collect([j.key for j in self.plan()])
+        return self.contents.failed
 
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:

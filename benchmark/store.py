@@ -32,7 +32,7 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError, DataError, OutputError
+from benchmark.lock import HeldLock
 
 ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
                "n_train", "n_test", "fit_seconds", "status", "error"]
@@ -263,7 +264,6 @@ class RunStore:
         ConfigError
             Another process holds it; the message says which (pid, host, command, since when).
         """
-        from benchmark.lock import HeldLock
 
         if self._lock is None:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -495,7 +495,10 @@ class RunStore:
         keys = self.job_keys() if keys is None else keys
         rows, preds = [], []
         for k in keys:
-            r = self.read_job_rows(k)
+            try:
+                r = self.read_job_rows(k)
+            except Exception:  # a torn rows file (pyarrow raises its own types): the job is not finished
+                continue
             if r is None or not len(r):
                 continue
             if (r["status"] == "ok").all():
@@ -507,24 +510,58 @@ class RunStore:
         return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ROW_COLUMNS),
                 pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS))
 
-    def collect(self, keys: list[JobKey]) -> list[str]:
-        """Write metrics.parquet and predictions.parquet from the reported jobs among ``keys``.
+    def collect(self, keys: list[JobKey]) -> RunContents:
+        """Write metrics.parquet and predictions.parquet from the reported jobs among ``keys``; return them.
 
         Returns
         -------
-        list of str
-            ``"<job>: <error>"`` for every failed job.
+        RunContents
+            The manifest, folds, rows and predictions just collected (``failed``: ``"<job>: <error>"`` of
+            every failed job), so that a caller reports them without reading the job files again.
         """
-        rows, preds = self.read_jobs([k for k in keys if k.reported])
-        failed = rows[rows["status"] != "ok"].drop_duplicates(["model", "seed", "fold"])
+        keys = sorted((k for k in keys if k.reported), key=lambda k: k.sort_key)
+        rows, preds = self.read_jobs(keys)
         if len(rows):
             atomic_parquet(rows, self.root / self.METRICS)
         if len(preds):
             atomic_parquet(preds, self.root / self.PREDICTIONS)
-        return [f"{job_id(r.model, r.seed, r.fold)}: {r.error}" for r in failed.itertuples()]
+        return RunContents(self.read_manifest(), rows, preds, self._folds_if_any())
+
+    def _folds_if_any(self) -> Folds | None:
+        return self.read_folds() if (self.root / self.FOLDS).is_file() else None
+
+    def _read_collected(self, keys: list[JobKey]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """metrics.parquet and predictions.parquet when they hold exactly ``keys``' jobs and are newer than
+        every job file; None otherwise (then the job files are the truth)."""
+        metrics, predictions = self.root / self.METRICS, self.root / self.PREDICTIONS
+        try:
+            stamps = [metrics.stat().st_mtime_ns] + ([predictions.stat().st_mtime_ns]
+                                                     if predictions.is_file() else [])
+            newest = max((p.stat().st_mtime_ns for k in keys for kind in ("rows", "preds")
+                          if (p := self._job_path(k, kind)).is_file()), default=0)
+            # Strictly newer: a job file written in the same clock tick as the collection is not trusted.
+            if newest >= min(stamps):
+                return None
+            rows = pd.read_parquet(metrics)
+            preds = pd.read_parquet(predictions) if predictions.is_file() else pd.DataFrame(columns=PRED_COLUMNS)
+        except Exception:  # missing, torn or unreadable: read the job files instead
+            return None
+        if list(rows.columns) != ROW_COLUMNS or list(preds.columns) != PRED_COLUMNS:
+            return None
+        jobs = {(m, int(s), int(f)) for m, s, f in rows[["model", "seed", "fold"]].drop_duplicates().itertuples(
+            index=False)}
+        if jobs != {(k.model, k.seed, k.fold) for k in keys}:
+            return None
+        if bool((rows["status"] == "ok").any()) and not len(preds):
+            return None
+        return rows, preds
 
     def read(self) -> RunContents:
         """Manifest, rows and predictions of the reported jobs, and folds, read once.
+
+        The collected ``metrics.parquet`` and ``predictions.parquet`` are read
+        instead of the job files when they are newer than every job file and
+        hold the same jobs (:meth:`collect` wrote them from those files).
 
         Raises
         ------
@@ -535,16 +572,29 @@ class RunStore:
         keys = self.job_keys()
         if not keys:
             raise ConfigError(f"run {str(self.root)!r} has no finished job yet; resume it with --resume")
-        folds = self.read_folds() if (self.root / self.FOLDS).is_file() else None
-        rows, preds = self.read_jobs(keys)
-        return RunContents(manifest, rows, preds, folds)
+        folds = self._folds_if_any()
+        collected = self._read_collected(keys)
+        rows, preds = collected if collected is not None else self.read_jobs(keys)
+        read = set(zip(rows["model"], rows["seed"].astype(int), rows["fold"].astype(int), strict=True))
+        unread = [k.name for k in keys if (k.model, k.seed, k.fold) not in read]
+        return RunContents(manifest, rows, preds, folds, unread)
 
 
 @dataclass
 class RunContents:
-    """What :meth:`RunStore.read` returns."""
+    """What :meth:`RunStore.read` and :meth:`RunStore.collect` return."""
 
     manifest: dict
     rows: pd.DataFrame
     preds: pd.DataFrame
     folds: Folds | None
+    #: Jobs with a rows file that did not read back (torn or damaged): left out, ``--resume`` redoes them.
+    unread: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """``"<job>: <error>"`` for every failed reported job."""
+        if not len(self.rows):
+            return []
+        failed = self.rows[self.rows["status"] != "ok"].drop_duplicates(["model", "seed", "fold"])
+        return [f"{job_id(r.model, r.seed, r.fold)}: {r.error}" for r in failed.itertuples()]

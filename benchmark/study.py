@@ -47,6 +47,9 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.params import ModelNames
+from features.sets import FEATURE_SETS
+from models import MODELS
+from splits import SPLITS
 
 SECTIONS = ("study", "models", "backend", "report")
 STUDY_KEYS = {"split": str, "seeds": list, "features": list, "n_splits": int, "exclude_score": bool,
@@ -84,7 +87,6 @@ WIRING_PARAMS = ("members", "init", "device")
 
 def _check_shadowing(name: str, base: str, params: dict) -> None:
     """Refuse a table named like a registered model that would make that name mean another model."""
-    from models import MODELS
 
     if name not in MODELS:
         return
@@ -100,7 +102,6 @@ def _check_shadowing(name: str, base: str, params: dict) -> None:
 
 
 def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
-    from models import MODELS
 
     if not isinstance(models, dict) or not models:
         raise ConfigError("the study lists no models; add e.g. [models.rf]")
@@ -176,9 +177,6 @@ def load_study(path: str | Path) -> dict:
         if ModelNames().problem(study["members"]) is not None:
             raise ConfigError(f"[study] members = {study['members']!r}: expected {ModelNames().describe()}")
         study["members"] = members
-    from features.sets import FEATURE_SETS
-    from models import MODELS
-    from splits import SPLITS
 
     if "split" in study:
         SPLITS.get(study["split"])

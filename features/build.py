@@ -13,6 +13,8 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from benchmark.errors import BenchmarkError, ConfigError, DataError
+from benchmark.progress import format_duration, job_costs
+from benchmark.workers import n_workers
 from features.cache import Cache, make_key
 from features.inputs import ArrayRef, SegmentInputs
 from features.sets import FEATURE_SETS, ArrayStage, FeatureSet, is_array_stage
@@ -260,9 +262,6 @@ def _announce(notify: Callable[[str], None] | None, name: str, n_rows: int, n_ca
     """One line before a feature set's build: how many segments are cached, how many to compute, how long."""
     if notify is None:
         return
-    from benchmark.backends import n_workers
-    from benchmark.progress import format_duration, job_costs
-
     todo = n_rows - n_cached
     line = f"features {name}: {n_rows} segments, {n_cached} cached, {todo} to compute"
     per = job_costs()["features"].get(name)

@@ -11,7 +11,7 @@ The default corpus holds no rated performance and no near-copy of one:
 
 Every candidate item is compared with every labelled segment (the rated
 ``Score`` / ``Score2`` renderings included) by the near-duplicate measures of
-:func:`splits.overlap.near_copies`: it is left out when it and a rated segment
+:func:`features.bigrams.near_copies`: it is left out when it and a rated segment
 share at least 80 % of the shorter one's note bigrams (pitch and velocity of
 consecutive notes: the leakage check's measure) or onset bigrams (chord, gap,
 next chord: the same timing whatever the velocities, which catches two
@@ -49,12 +49,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.dataset import MIDI_DIR, SCORE_MIDI_DIR
 from benchmark.errors import ConfigError, DataError
 from benchmark.hashing import file_sha256
-from features.cache import Cache
-from features.perturb import VERSION as PERTURB_VERSION
-from features.perturb import PerturbParams, synthetic_performance, write_performance
-from splits.overlap import (
+from features.bigrams import (
     BIGRAM_VERSION,
     DEFAULT_THRESHOLD,
     MEASURES,
@@ -65,6 +63,12 @@ from splits.overlap import (
     note_cache,
     onset_bigrams,
 )
+from features.cache import Cache
+from features.midi_io import Performance, read_performance
+from features.perturb import VERSION as PERTURB_VERSION
+from features.perturb import PerturbParams, synthetic_performance, write_performance
+from features.roll import assemble
+from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +281,6 @@ def _maestro_json(raw) -> pd.DataFrame:
 
 
 def _maestro_excerpts(meta: pd.DataFrame, out_dir: Path, spec: CorpusSpec) -> list[dict]:
-    from features.midi_io import Performance, read_performance
 
     rows = []
     for path in meta["midi_path"]:
@@ -331,7 +334,6 @@ def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec(), *,
     DataError
         The corpus would be empty, or a MAESTRO folder is unreadable.
     """
-    from benchmark.dataset import MIDI_DIR, SCORE_MIDI_DIR
 
     root = Path(dataset.root)
     out_dir = cache.root / MIDI_SUBDIR
@@ -444,7 +446,6 @@ def _params_tag(spec: CorpusSpec) -> str:
 
 
 def _ensure_one(row: dict, cache: Cache, kind: str, soundfont: str | None) -> tuple[str, str | None]:
-    from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
     try:
         if kind == "mel":
@@ -487,7 +488,6 @@ def corpus_arrays(corpus: Corpus, cache: Cache, kind: str, *, soundfont: str | N
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
     if kind not in ("mel", "roll"):
         raise ConfigError(f"input={kind!r}; use mel or roll")
@@ -504,7 +504,6 @@ def corpus_arrays(corpus: Corpus, cache: Cache, kind: str, *, soundfont: str | N
         if kind == "mel":
             a = logmel_for(r, cache, AudioParams(soundfont=soundfont), MelParams())[0]
         else:
-            from features.roll import assemble
 
             a = assemble(pianoroll_for(r, cache, RollParams.like(AudioParams(), MelParams())))
         arrays.append(transform(a) if transform is not None else a)

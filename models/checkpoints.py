@@ -1,4 +1,4 @@
-"""Where pre-trained SSAST checkpoints are found, without importing torch.
+"""Where pre-trained SSAST checkpoints are found and what they hold, without importing torch.
 
 A checkpoint is a cache entry of stage ``ssast_ckpt`` (see :mod:`models.ssast`);
 ``benchmark pretrain`` with default settings also writes the *pointer*
@@ -6,6 +6,9 @@ A checkpoint is a cache entry of stage ``ssast_ckpt`` (see :mod:`models.ssast`);
 runner resolves a model's ``init`` here when a run is configured (a missing
 default checkpoint stops the run before it starts, with the ``benchmark
 pretrain`` command), and the models resolve it again when they load it.
+:func:`read_checkpoint_arrays` reads a checkpoint file (its weights as numpy
+arrays, the input scale and the manifest): :mod:`models.ssast` turns the
+weights into torch tensors, :mod:`models.pretraining` reads only the manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import os
 import uuid
 from pathlib import Path
+
+import numpy as np
 
 from benchmark.errors import ConfigError
 from features.cache import Cache, resolve_cache_dir
@@ -119,3 +124,20 @@ def is_checkpoint(path: Path) -> bool:
     """Whether a file in the legacy stage is a checkpoint (not an embedding entry under the same key)."""
     entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
     return entry is not None and "manifest" in entry and any(k.startswith(PARAM_PREFIX) for k in entry)
+
+
+def read_checkpoint_arrays(path) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """(encoder weights as arrays, input norm, manifest) of a checkpoint file.
+
+    Raises
+    ------
+    ConfigError
+        The file is unreadable or fails its checksum.
+    """
+    path = Path(path)
+    # The stage folder the file lies in: a checkpoint copied from an older cache (stage 'ssast') still reads.
+    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
+    if entry is None or "manifest" not in entry:
+        raise ConfigError(f"checkpoint {str(path)!r} is unreadable or corrupt; pre-train again")
+    weights = {k[len(PARAM_PREFIX):]: np.array(v) for k, v in entry.items() if k.startswith(PARAM_PREFIX)}
+    return weights, entry["norm"], json.loads(str(entry["manifest"]))

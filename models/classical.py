@@ -14,6 +14,7 @@ import numpy as np
 from benchmark.params import AnyOf, Choice, Float, Int, List
 from models.base import SklearnModel
 from models.registry import MODELS
+from splits.inner import inner_cv
 
 TABULAR = ("midi",)
 #: ``n_jobs`` of the wrapped estimators: a positive count of threads, or -1 for every core.
@@ -65,8 +66,6 @@ class RidgeModel(SklearnModel):
         from sklearn.model_selection import GridSearchCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
-
-        from splits.inner import inner_cv
 
         pipe = make_pipeline(_impute(), StandardScaler(), Ridge())
         cv = inner_cv(groups, self.inner_splits, self.random_state)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from benchmark.errors import ConfigError
 from benchmark.params import Int, ModelNames, Text
 from models.registry import MODELS
 
@@ -43,7 +44,6 @@ def seed_bag_members(params: dict[str, Any], seed: int) -> list[tuple[str, int]]
     """One member model under ``n_seeds`` model seeds, the first being the split seed."""
     n = int(params.get("n_seeds", 5))
     if n < 1:
-        from benchmark.errors import ConfigError
 
         raise ConfigError(f"n_seeds={n} must be >= 1")
     return [(str(params.get("member", "rf")), seed + SEED_STRIDE * i) for i in range(n)]

@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from benchmark.params import Float, Int
 from models.classical import LGBMModel
 from models.registry import MODELS
+from splits.inner import inner_cv
 
 #: Inputs of the ``lgbm_all`` family: MIDI + audio + score-aligned features.
 ALL_FEATURES = ("midi", "audio", "score")
@@ -116,7 +117,6 @@ class TunedLGBM(LGBMModel):
         Each inner fold's curve is weighted by its size, so the result is the
         mean squared error over all inner validation samples.
         """
-        from splits.inner import inner_cv
 
         curves = np.zeros((y.shape[1], int(self.max_estimators)))
         cv = inner_cv(groups, int(self.inner_splits), self.random_state)

@@ -36,8 +36,11 @@ from sklearn.exceptions import NotFittedError
 
 from benchmark.errors import ConfigError
 from benchmark.params import Bool, Choice, Float, Int, List, Optional, Text
+from features.sets import FEATURE_SETS
 from models.ast_config import SIZES, ASTConfig, count_params
+from models.checkpoints import resolve_checkpoint
 from models.registry import MODELS
+from splits.inner import holdout
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,6 @@ class NeuralRegressor:
             if est.device == "cuda":
                 _check_cuda()
             if est.init:
-                from models.checkpoints import resolve_checkpoint
 
                 resolve_checkpoint(est.init, est.input, context.get("cache_dir"))
         except ConfigError as exc:
@@ -235,7 +237,6 @@ class NeuralRegressor:
             Bad parameters or inputs without the needed arrays.
         """
         from models import training
-        from splits.inner import holdout
 
         self._check_X(X)
         y = np.asarray(y, dtype=float)
@@ -442,7 +443,6 @@ def count_net_params(model: NeuralRegressor, n_features: int = 0) -> int:
 
 
 def _n_table_features(names) -> int:
-    from features.sets import FEATURE_SETS
 
     return sum(len(FEATURE_SETS.build(n).feature_names) for n in names)
 

@@ -20,9 +20,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmark import dataset as data
 from benchmark.errors import ConfigError
+from benchmark.workers import check_jobs
+from features import corpus as corpora
 from features.cache import Cache, resolve_cache_dir
-from models.checkpoints import write_pointer
+from features.corpus import CorpusSpec
+from models.checkpoints import read_checkpoint_arrays, write_pointer
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +77,6 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
     ConfigError, DataError
         Bad settings, no data, an unreadable MAESTRO folder, an empty corpus.
     """
-    from benchmark.backends import check_jobs
-    from features.corpus import CorpusSpec, load_maestro
 
     # Every setting is checked here, before torch, the data or the corpus is touched.
     model = model or DEFAULT_MODEL.get(input)
@@ -89,8 +91,6 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
         raise ConfigError(f"bad corpus option: {exc}") from None
     import torch
 
-    from benchmark.dataset import load_dataset
-    from features.corpus import build_corpus, corpus_arrays
     from models import ssast
     from models.training import provenance, resolve_device
 
@@ -102,18 +102,19 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
     enc = ssast.encoder_settings(model, input)
     ssast.check_mask(pcfg, enc)
     dev = resolve_device(device)
-    maestro = load_maestro(spec.maestro_dir, spec.maestro_splits, spec.maestro_limit) if spec.maestro_dir else None
+    maestro = corpora.load_maestro(spec.maestro_dir, spec.maestro_splits, spec.maestro_limit) if spec.maestro_dir else None
     cache = Cache(resolve_cache_dir(cache_dir))
-    dataset = load_dataset(data_dir, include_score=True)
+    # Through the modules: a test replaces these to prove no work starts before the checks.
+    dataset = data.load_dataset(data_dir, include_score=True)
     t0 = time.perf_counter()
-    corp = build_corpus(dataset, cache, spec, maestro=maestro)
+    corp = corpora.build_corpus(dataset, cache, spec, maestro=maestro)
     key = ssast.checkpoint_key(corp.fingerprint, enc, pcfg)
     is_default = spec == CorpusSpec() and pcfg == ssast.PretrainConfig(input=input, model=DEFAULT_MODEL[input])
     path = cache.path(ssast.STAGE, key)
     cached = path.is_file() and not force
     if not cached:
         torch.set_num_threads(threads)
-        arrays, failed = corpus_arrays(corp, cache, input, soundfont=soundfont, n_jobs=jobs, transform=_pool(enc),
+        arrays, failed = corpora.corpus_arrays(corp, cache, input, soundfont=soundfont, n_jobs=jobs, transform=_pool(enc),
                                        progress=progress)
         t_inputs = time.perf_counter() - t0
         net, info = ssast.pretrain_arrays(arrays, enc, pcfg, device=dev)
@@ -124,7 +125,7 @@ def run_pretrain(*, input: str = "mel", model: str | None = None, data_dir=None,
                     "runtime": provenance(device), "threads": torch.get_num_threads(),
                     "data_dir": str(Path(dataset.root).resolve()), "data_hash": dataset.content_hash()}
         ssast.save_checkpoint(cache, key, net.encoder, info["norm"], manifest)
-    _, _, manifest = ssast.read_checkpoint(path)
+    _, _, manifest = read_checkpoint_arrays(path)
     if is_default:
         write_pointer(cache.root, input, key, manifest["corpus"]["fingerprint"])
     return {"key": key, "path": str(path), "cached": cached, "default": is_default, "manifest": manifest}

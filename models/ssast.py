@@ -48,7 +48,14 @@ from torch import nn
 from benchmark.errors import ConfigError
 from features.cache import Cache, make_key
 from models.ast import ASTConfig, ASTEncoder
-from models.checkpoints import CHECKPOINT_STAGE, PARAM_PREFIX, default_pointer, resolve_checkpoint
+from models.checkpoints import (
+    CHECKPOINT_STAGE,
+    PARAM_PREFIX,
+    default_pointer,
+    read_checkpoint_arrays,
+    resolve_checkpoint,
+)
+from models.registry import MODELS
 
 __all__ = ["default_pointer", "resolve_checkpoint", "read_checkpoint", "load_pretrained", "save_checkpoint"]
 
@@ -223,7 +230,6 @@ def encoder_settings(model: str, kind: str) -> dict[str, Any]:
     ConfigError
         The model is not an AST/hybrid on ``kind``.
     """
-    from models.registry import MODELS
 
     est = MODELS.build(model)
     if not hasattr(est, "ast_config") or getattr(est, "input", None) != kind:
@@ -318,20 +324,15 @@ def save_checkpoint(cache: Cache, key: str, encoder: ASTEncoder, norm, manifest:
 
 
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], np.ndarray, dict]:
-    """(encoder state dict, norm, manifest) of a checkpoint file.
+    """(encoder state dict, norm, manifest) of a checkpoint file (:func:`models.checkpoints.read_checkpoint_arrays`).
 
     Raises
     ------
     ConfigError
         The file is unreadable or fails its checksum.
     """
-    path = Path(path)
-    # The stage folder the file lies in: a checkpoint copied from an older cache (stage 'ssast') still reads.
-    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
-    if entry is None or "manifest" not in entry:
-        raise ConfigError(f"checkpoint {str(path)!r} is unreadable or corrupt; pre-train again")
-    state = {k[len(_PARAM):]: torch.from_numpy(np.array(v)) for k, v in entry.items() if k.startswith(_PARAM)}
-    return state, entry["norm"], json.loads(str(entry["manifest"]))
+    weights, norm, manifest = read_checkpoint_arrays(path)
+    return {k: torch.from_numpy(v) for k, v in weights.items()}, norm, manifest
 
 
 def load_pretrained(net: nn.Module, init: str, est, cache_root=None) -> dict:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from features.cache import Cache
+from features.roll import assemble
 from features.sets import FEATURE_SETS, FeatureSet
 from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 from models.checkpoints import CHECKPOINT_STAGE, resolve_checkpoint
@@ -72,7 +73,6 @@ def _compute(row: Mapping[str, Any], cache: Cache, checkpoint: str, audio: Audio
     if kind == "mel":
         a = pool_mel(logmel_for(row, cache, audio, MelParams())[0], enc["freq_pool"], enc["time_pool"])
     else:
-        from features.roll import assemble
 
         a = pool_roll(assemble(pianoroll_for(row, cache, RollParams.like(audio, MelParams()))), enc["time_pool"])
     w = windows(a, enc["crop"], max(1, enc["crop"] // 2), kind).astype(np.float32)

@@ -19,7 +19,7 @@ A model name may mean different models in the two runs (other parameters,
 feature sets, ``--members`` or ``--init`` checkpoint; an older run may even
 have let a study variant take a registered model's name). Each row's
 ``differs`` says what differs between the two definitions
-(:func:`benchmark.config.model_definitions`), so a difference is never read
+(:func:`benchmark.config.model_definitions`, passed in by the caller), so a difference is never read
 as a re-run of one model; the rows are still compared, since comparing two
 settings of one model is what ``compare`` is for.
 """
@@ -135,6 +135,7 @@ def compare_runs(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    definitions=None,
 ) -> pd.DataFrame:
     """Per model present in both runs: the fold-level mean metric in each, and A - B with a CI and a p-value.
 
@@ -151,6 +152,10 @@ def compare_runs(
         Cluster-bootstrap resamples, and unit-swap permutations of the two-sided permutation test.
     confidence : float
     seed : int
+    definitions : callable, optional
+        ``definitions(run_dir) -> {model: {"base", "params", "features", "checkpoint", ...}}``, what each
+        model name of a run meant (:func:`benchmark.config.model_definitions`; reports never read the
+        model registry themselves, so the caller passes it). Without it, ``differs`` is empty.
 
     Returns
     -------
@@ -170,21 +175,19 @@ def compare_runs(
     bad = [m for m in metrics if m not in METRICS]
     if bad:
         raise ConfigError(f"unknown metric {bad[0]!r}; use {METRICS}")
-    from benchmark.config import model_definitions
-
     a, b = load_run_data(run_a), load_run_data(run_b)
     seeds = check_comparable(a, b)
     models = [m for m in a.models if m in b.models]
     if not models:
         raise ConfigError(f"the runs share no model (A: {', '.join(a.models)}; B: {', '.join(b.models)})")
-    defs_a, defs_b = model_definitions(a.run_dir), model_definitions(b.run_dir)
+    defs_a, defs_b = (definitions(a.run_dir), definitions(b.run_dir)) if definitions is not None else ({}, {})
     design = run_design(a)
     # A test docs/calibration.md found out of range on this split is not given as a number.
     held = withheld_tests(a.split)
     rows = []
     for model in models:
-        rec: dict = {"model": model,
-                     "differs": "; ".join(definition_differences(defs_a.get(model), defs_b.get(model)))}
+        rec: dict = {"model": model, "differs": "; ".join(definition_differences(defs_a.get(model), defs_b.get(model)))
+                     if definitions is not None else ""}
         common = [s for s in seeds if s in a.complete_seeds(model) and s in b.complete_seeds(model)]
         if not common:
             rec["note"] = "no seed complete in both runs: not compared"

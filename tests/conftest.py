@@ -116,7 +116,7 @@ def unrated_score_midis(root: Path) -> Path:
 
     The fake players all play one pitch pattern at an IOI of 0.15-0.6 s, so a player whose IOI falls
     within 5 ms of the score MIDIs' 0.3 s holds the same notes at the same times: a near-copy by the onset
-    bigrams (:func:`splits.overlap.near_copies`), which the SSAST corpus leaves out. Tests that need a
+    bigrams (:func:`features.bigrams.near_copies`), which the SSAST corpus leaves out. Tests that need a
     corpus of unrated items call this (IOIs 0.11-0.13 s).
     """
     data = root / "virtuoso" / "data"

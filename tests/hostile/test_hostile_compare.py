@@ -31,14 +31,14 @@ def two_runs(tmp_path_factory):
 
 def test_a_run_compared_with_itself_differs_in_nothing(two_runs):
     a, _ = two_runs
-    table = compare_runs(a, a, n_resamples=20)
+    table = compare_runs(a, a, n_resamples=20, definitions=model_definitions)
     assert (table["differs"] == "").all()
     assert "what differs" not in format_comparison(table)
 
 
 def test_each_row_says_what_differs(two_runs):
     a, b = two_runs
-    table = compare_runs(a, b, n_resamples=20).set_index("model")
+    table = compare_runs(a, b, n_resamples=20, definitions=model_definitions).set_index("model")
     assert table.loc["ridge", "differs"] == ""
     assert table.loc["ensemble_mean", "differs"] == "members mean,ridge vs ridge"
     md = format_comparison(table.reset_index())
@@ -61,7 +61,7 @@ def test_an_old_run_whose_name_shadowed_another_model_is_named(two_runs, tmp_pat
         p.write_text(json.dumps(job))
     defs = model_definitions(b)
     assert defs["ridge"]["base"] == "mean" and defs["ridge"]["params"] == {} and defs["ridge"]["source"] == "jobs"
-    diff = compare_runs(a, b, n_resamples=20).set_index("model").loc["ridge", "differs"]
+    diff = compare_runs(a, b, n_resamples=20, definitions=model_definitions).set_index("model").loc["ridge", "differs"]
     assert diff.startswith("base model ridge vs mean; alphas ")
     assert "inner_splits 5 vs unset" in diff
 

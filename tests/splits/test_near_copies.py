@@ -7,8 +7,8 @@ import pretty_midi
 import pytest
 
 from benchmark.errors import ConfigError
+from features import bigrams as overlap
 from features.cache import Cache
-from splits import overlap
 from splits.overlap import near_copies, note_bigrams, onset_bigrams, shared_fraction
 
 
