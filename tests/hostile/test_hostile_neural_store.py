@@ -113,3 +113,25 @@ def test_full_disk_while_writing_a_state_leaves_no_tmp_and_one_line(neural_env, 
     monkeypatch.setattr(store_mod.np, "savez", real)
     assert main(["run", "--resume", str(run), "--no-progress"]) == 0
     assert_same_results(clean, run)
+
+
+def test_epoch_budget_script_reads_what_every_neural_job_stored(neural_env):
+    """scripts/epoch_budget.py (docs/benchmarks.md's epoch-cap table) on the tiny run: 2 epochs with patience 2
+    cannot stop early, so all 8 jobs stopped at the cap."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "epoch_budget.py"
+    spec = importlib.util.spec_from_file_location("epoch_budget", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    _, _, _, run = neural_env
+    jobs = script.job_table(run)
+    assert len(jobs) == 8 and set(jobs["model"]) == {"ast_tiny_roll"}
+    assert (jobs["epochs"] == 2).all() and (jobs["epochs_run"] == 2).all() and jobs["hit_cap"].all()
+    rows, _ = RunStore(run).read_jobs()
+    r = rows[rows["metric"] == "pearson"].groupby(["seed", "fold"])["value"].mean()
+    np.testing.assert_allclose(jobs.set_index(["seed", "fold"])["fold_r"], r.loc[jobs.set_index(["seed", "fold"]).index])
+    row = script.summary(jobs).loc["ast_tiny_roll"]
+    assert row["folds"] == 8 and row["stopped at the cap"] == 8 and row["epochs run (median, max)"] == "2, 2"
+    assert "| ast_tiny_roll | 2 | 2 | 8 |" in script.markdown(script.summary(jobs).reset_index())
