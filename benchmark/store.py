@@ -34,6 +34,7 @@ import json
 import os
 import re
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,17 @@ def atomic_npz(arrays: dict, path: Path) -> None:
             np.savez(fh, **arrays)
 
     _atomic(path, write)
+
+
+def _npz_intact(path: Path) -> bool:
+    """Whether every array of an ``.npz`` reads back: each member's zip CRC checked, in 1 MiB chunks.
+
+    Cheaper than loading the arrays (an ``ast_base`` state is 340 MB) and as strict: ``np.savez``
+    stores a CRC-32 of every array.
+    """
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        return bool(names) and all(n.endswith(".npy") for n in names) and zf.testzip() is None
 
 
 def atomic_text(text: str, path: Path) -> None:
@@ -404,7 +416,7 @@ class RunStore:
             if (params or {}).get("state") or self._job_path(key, "state").exists():
                 if params is None:  # weights without the parameters to rebuild the model: unusable
                     return False
-                self.read_state(key)
+                return _npz_intact(self._job_path(key, "state"))
         except Exception:  # missing or unreadable (a torn write by another tool): recompute the job
             return False
         return True
