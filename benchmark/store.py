@@ -18,9 +18,9 @@ asked for, its inner predictions) read back, its params.json parses and, for a
 job that stored fitted weights (a neural job; its params.json names the state
 file), every array of its state.npz reads back (the zip CRC of each is checked):
 a driver killed between two writes, or a file damaged later, leaves a job that
-is simply recomputed. Every file is written to a temporary
-name and renamed into place, so no reader ever sees half a file; temporary
-names never end in ``.parquet``, so no reader mistakes one for a result.
+is simply recomputed. Every file is written to a temporary name and renamed
+into place, so no reader ever sees half a file; temporary names never end in
+``.parquet``, so no reader mistakes one for a result.
 
 Job names: ``<model>__seed<s>__fold<kkk>`` (model seed = split seed, the
 default and the layout of older runs) or ``<model>__seed<s>__mseed<m>__fold<kkk>``
