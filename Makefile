@@ -4,14 +4,18 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-MODELS ?= mean,ridge,rf,lgbm
+# The models of README's lopo table that need no neural network: make bench prints those rows.
+MODELS ?= mean,ridge,rf,lgbm_all
 SPLIT ?= lopo
+# Every core: results are bit-identical whatever --jobs is; `benchmark run` itself defaults to one worker
+# (README, "Jobs, resuming, ensembles").
 JOBS ?= -1
 BENCH_ARGS ?=
 
 .PHONY: bench test install install-test clean soundfonts
 
 $(BIN)/python:
+	@echo "make: creating the virtual environment $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -19,15 +23,28 @@ $(BIN)/python:
 # does not build without PortAudio headers) as a hard dependency: install it alone.
 SYNTH := tinysoundfont==0.3.7
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet --no-deps $(SYNTH)
-	$(BIN)/pip install --quiet -e .
+# pip lists each package it fetches (a fresh install takes about 5 minutes; torch is the largest); the stamp
+# files skip the install on later calls until pyproject.toml changes (the package itself is editable).
+PIP := $(BIN)/pip install --progress-bar off --no-input --disable-pip-version-check
 
-install-test: $(BIN)/python
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	@echo "make: installing percepiano-bench and its dependencies into $(VENV) (about 5 minutes the first time)"
 	$(BIN)/pip install --quiet --no-deps $(SYNTH)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	@echo "make: installing percepiano-bench with the test extras into $(VENV) (about 5 minutes the first time)"
+	$(BIN)/pip install --quiet --no-deps $(SYNTH)
+	$(PIP) -e ".[test]"
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 bench: install
+	@echo "make: running $(MODELS) on $(SPLIT) (the run prints its plan and an estimate first)"
 	$(BIN)/benchmark run --models $(MODELS) --split $(SPLIT) --jobs $(JOBS) $(BENCH_ARGS)
 
 test: install-test

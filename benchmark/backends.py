@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 
 from benchmark.errors import ConfigError
 from benchmark.execute import JobOutput, RunInputs, run_job
 from benchmark.jobs import Job, waves
 from benchmark.store import JobKey
+from benchmark.workers import check_jobs, n_workers, threads_per_worker
+
+__all__ = ["BACKENDS", "GPU_RESOURCE", "check_jobs", "make_backend", "n_workers", "threads_per_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,38 +33,6 @@ GPU_RESOURCE = "GPU"
 
 OnResult = Callable[[Job, JobOutput], None]
 LoadDep = Callable[[JobKey], JobOutput]
-
-
-def available_cores() -> int:
-    """Cores this process may run on: its CPU affinity (``taskset``, a container's cpuset) where the OS
-    reports it, else ``os.cpu_count()``. A run pinned to one core of a shared machine then gives each
-    worker one thread instead of spinning two OpenMP threads on one core."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # no affinity API (macOS, Windows)
-        return os.cpu_count() or 1
-
-
-def n_workers(jobs: int) -> int:
-    """``--jobs`` as a worker count (-1: every available core)."""
-    cpus = available_cores()
-    return cpus if jobs is None or jobs < 0 else max(1, int(jobs))
-
-
-def check_jobs(jobs: int | None) -> None:
-    """Refuse a worker count that is neither -1 (every core) nor positive.
-
-    Raises
-    ------
-    ConfigError
-    """
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or (jobs < 1 and jobs != -1)):
-        raise ConfigError(f"--jobs {jobs!r}: use a positive number of workers, or -1 for every core")
-
-
-def threads_per_worker(workers: int) -> int:
-    """BLAS/OpenMP threads per worker so that workers x threads <= cores."""
-    return max(1, available_cores() // max(1, workers))
 
 
 def needs_gpu(spec) -> bool:
@@ -126,11 +96,7 @@ class DaskBackend:
 
     def __init__(self, address: str | None = None, *, jobs: int = 1, processes: bool = True,
                  retries: int = 2) -> None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("the dask backends need dask and distributed; install them with "
-                              "pip install '.[dask]'") from None
+        _import_distributed()
         self.address = address
         self.workers = n_workers(jobs)
         self.processes = processes
@@ -232,13 +198,85 @@ def _is_lost(exc: BaseException) -> bool:
     return isinstance(exc, CancelledError | KilledWorker)
 
 
-def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
-    """The backend called ``name``.
+#: Address schemes a Dask scheduler listens on.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def parse_scheduler(address: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a Dask scheduler address such as ``tcp://10.0.0.5:8786``.
 
     Raises
     ------
     ConfigError
-        Unknown name, ``dask`` without ``--scheduler``, or a scheduler given to another backend.
+        Not ``SCHEME://HOST:PORT`` with a known scheme and a port in 1..65535.
+    """
+    from urllib.parse import urlsplit
+
+    hint = "; pass the address 'dask scheduler' prints, e.g. tcp://10.0.0.5:8786"
+    text = str(address).strip()
+    if "://" not in text:
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address (SCHEME://HOST:PORT){hint}")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in SCHEDULER_SCHEMES or not parts.hostname or port is None or not 0 < port < 65536 \
+            or parts.path not in ("", "/"):
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address (SCHEME://HOST:PORT with SCHEME "
+                          f"one of {', '.join(SCHEDULER_SCHEMES)}){hint}")
+    return parts.scheme, parts.hostname, port
+
+
+def check_backend(name: str, scheduler: str | None = None, *, timeout: float = 10.0) -> None:
+    """Make sure the backend can run at all, before the data is read or a run directory made.
+
+    The Dask backends need dask and distributed installed; ``dask`` also a
+    scheduler that answers at ``scheduler`` (connected to, then left).
+
+    Raises
+    ------
+    ConfigError
+        Dask missing, or the scheduler cannot be reached within ``timeout`` seconds.
+    """
+    if name not in ("dask", "dask-local"):
+        return
+    _import_distributed()
+    if name != "dask" or not scheduler:
+        return
+    import socket
+
+    scheme, host, port = parse_scheduler(scheduler)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc.strerror or exc}); start it with "
+                          "'dask scheduler' and pass its address to --scheduler") from None
+    if scheme == "tcp":
+        from distributed import Client
+
+        try:
+            Client(scheduler, timeout=f"{timeout}s").close()
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"{scheduler} accepts connections but no Dask scheduler answers ({exc}); pass the "
+                              "address 'dask scheduler' prints") from None
+
+
+def _import_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("the dask backends need dask and distributed; install them with "
+                          "pip install '.[dask]'") from None
+
+
+def check_backend_options(name: str, scheduler: str | None = None) -> None:
+    """Refuse an unknown backend, ``dask`` without a scheduler, a scheduler for another backend, a bad address.
+
+    Raises
+    ------
+    ConfigError
     """
     if name not in BACKENDS:
         import difflib
@@ -250,6 +288,19 @@ def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
         raise ConfigError("--backend dask needs --scheduler tcp://HOST:PORT (or use --backend dask-local)")
     if scheduler and name != "dask":
         raise ConfigError(f"--scheduler is for --backend dask, not {name!r}")
+    if scheduler:
+        parse_scheduler(scheduler)
+
+
+def make_backend(name: str, *, jobs: int = 1, scheduler: str | None = None):
+    """The backend called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`check_backend_options`; dask not installed.
+    """
+    check_backend_options(name, scheduler)
     if name == "joblib":
         return JoblibBackend(jobs)
     return DaskBackend(scheduler if name == "dask" else None, jobs=jobs)

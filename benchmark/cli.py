@@ -1,21 +1,48 @@
 """``benchmark`` command line: run, resume, list, report, features, cache.
 
-Library errors are printed as one line (``error: ...``) with a non-zero exit
-code; results already computed stay on disk.
+This module holds the parser of every command and the one error boundary:
+library errors are printed as one line (``error: ...``) with a non-zero exit
+code; results already computed stay on disk. The commands live in one module
+per group, imported only when their command runs (so ``--help`` imports no
+model, report or torch): :mod:`benchmark.cli_run` (run, resume),
+:mod:`benchmark.cli_report` (report, compare, ceiling, importance),
+:mod:`benchmark.cli_data` (list, splits, features, render, cache) and
+:mod:`benchmark.cli_ssast` (pretrain, explain).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
 import logging
 import sys
 import traceback
-from pathlib import Path
+from concurrent.futures import BrokenExecutor
 
-from benchmark.errors import BenchmarkError, ConfigError, OutputError
+from benchmark.errors import EXIT_ERROR, EXIT_INTERRUPTED, BenchmarkError
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_INTERRUPTED", "build_parser", "expected_failure", "main"]
+
+#: Sources of ``benchmark pretrain --corpus`` (:mod:`benchmark.cli_ssast` checks them) and the default.
+CORPUS_SOURCES = ("score", "unlabelled", "synthetic", "maestro")
+DEFAULT_CORPUS = "score,unlabelled,synthetic"
+
+#: Each command's handler, as "module:function"; the module is imported when its command runs.
+COMMANDS = {
+    "run": "benchmark.cli_run:cmd_run",
+    "report": "benchmark.cli_report:cmd_report",
+    "compare": "benchmark.cli_report:cmd_compare",
+    "ceiling": "benchmark.cli_report:cmd_ceiling",
+    "importance": "benchmark.cli_report:cmd_importance",
+    "list": "benchmark.cli_data:cmd_list",
+    "splits": "benchmark.cli_data:cmd_splits",
+    "features": "benchmark.cli_data:cmd_features",
+    "render": "benchmark.cli_data:cmd_render",
+    "cache": "benchmark.cli_data:cmd_cache",
+    "pretrain": "benchmark.cli_ssast:cmd_pretrain",
+    "explain": "benchmark.cli_ssast:cmd_explain",
+}
 
 
 def _int_list(text: str) -> list[int]:
@@ -159,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("-o", "--output", required=True, help="WAV file to write")
     _add_data_options(ren)
 
-    from benchmark import cli_ssast
-
-    cli_ssast.add_commands(sub, _add_data_options)
+    _add_ssast_commands(sub, _add_data_options)
 
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
@@ -172,471 +197,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_list(text: str, variants: dict) -> list[str]:
-    from benchmark.jobs import resolve_model
-
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ConfigError("no models given; pass a comma-separated list")
-    for n in names:
-        resolve_model(n, variants)
-    return list(dict.fromkeys(names))
-
-
-def _config_from_args(args: argparse.Namespace):
-    """The run's config: command-line flags over the study file (if any) over the defaults."""
-    from benchmark.runner import RunConfig
-    from benchmark.study import load_study
-    from features.sets import FEATURE_SETS
-
-    study = load_study(args.study) if args.study else None
-    s = study["study"] if study else {}
-    b = study["backend"] if study else {}
-    variants = study["variants"] if study else {}
-    if args.models:
-        models = _model_list(args.models, variants)
-    elif study:
-        models = study["models"]
-    else:
-        raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models') "
-                          "or --study STUDY.toml")
-    if getattr(args, "init", None):
-        from benchmark.cli_ssast import with_init
-
-        variants = with_init(models, variants, args.init)
-    features = FEATURE_SETS.parse_list(args.features) if args.features else s.get("features")
-    members = _model_list(args.members, variants) if args.members else s.get("members")
-
-    def pick(flag, key, default, table=s):
-        return flag if flag is not None else table.get(key, default)
-
-    resolved = None
-    if study:
-        resolved = {k: study[k] for k in ("study", "models", "variants", "report")}
-    return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=args.seeds if args.seeds is not None else s.get("seeds") or [0],
-                     features=features, n_splits=pick(args.n_splits, "n_splits", None),
-                     data_dir=pick(args.data_dir, "data_dir", None),
-                     include_score=not (args.exclude_score or s.get("exclude_score", False)),
-                     on_bad_input=pick(args.on_bad_input, "on_bad_input", "skip"),
-                     error_score=pick(args.error_score, "error_score", "nan"),
-                     jobs=pick(args.jobs, "jobs", 1, b), cache_dir=pick(args.cache_dir, "cache_dir", None, b),
-                     soundfont=pick(args.soundfont, "soundfont", None), variants=variants, members=members,
-                     backend=pick(args.backend, "name", "joblib", b), scheduler=pick(args.scheduler, "scheduler", None, b),
-                     study=resolved, device=pick(args.device, "device", "auto"))
-
-
-def _check_writable(folder: Path, what: str) -> None:
-    """Refuse a folder that is a file or cannot be written, before any expensive step."""
-    import tempfile
-
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{what} {str(folder)!r} is a file, not a folder; pass a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{what} {str(folder)!r} is not writable ({exc.strerror or exc}); pass another folder "
-                          "or fix its permissions") from None
-
-
-#: Options of 'benchmark run' that shape results: --resume takes them from the run's manifest.
-RESULT_FLAGS = ("models", "split", "seeds", "n_splits", "features", "exclude_score", "on_bad_input", "error_score",
-                "members", "data_dir", "soundfont")
-
-
-def _check_resume_flags(args: argparse.Namespace, config) -> None:
-    """Refuse result-shaping flags on --resume that differ from the run being resumed (never ignore them)."""
-    if args.study:
-        return  # compared as a whole above
-    from features.sets import FEATURE_SETS
-
-    given = {"models": (lambda v: _model_list(v, config.variants), "models"),
-             "split": (str, "split"), "seeds": (list, "seeds"), "n_splits": (int, "n_splits"),
-             "features": (FEATURE_SETS.parse_list, "features"), "on_bad_input": (str, "on_bad_input"),
-             "error_score": (str, "error_score"), "members": (lambda v: _model_list(v, config.variants), "members"),
-             "data_dir": (str, "data_dir"), "soundfont": (str, "soundfont")}
-    differ = []
-    for flag, (norm, field) in given.items():
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        old = getattr(config, field)
-        new = norm(value)
-        if flag == "models":  # the manifest lists ensemble members too
-            same = all(m in old for m in new)
-        elif flag in ("data_dir", "soundfont") and old is not None:
-            same = Path(new).resolve() == Path(old).resolve()
-        else:
-            same = (list(new) if isinstance(new, list | tuple) else new) == (list(old) if isinstance(old, list | tuple)
-                                                                               else old)
-        if not same:
-            differ.append(f"--{flag.replace('_', '-')}")
-    if args.exclude_score and config.include_score:
-        differ.append("--exclude-score")
-    if differ:
-        raise ConfigError(f"--resume continues the run with the options it started with; {', '.join(differ)} "
-                          "differ from them (only --jobs, --backend, --scheduler, --cache-dir may change); "
-                          "drop them or start a new run")
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import EXECUTION_OPTIONS, Runner, load_config, new_run_dir
-
-    if args.resume:
-        run_dir = Path(args.resume)
-        config = load_config(run_dir)
-        if args.study:
-            # The study (with any flags) must describe the run being resumed.
-            wanted = _config_from_args(args)
-            wanted.validate()
-            old, new = config.results_key(), wanted.results_key()
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            if diff:
-                raise ConfigError(f"{args.study} does not describe the run being resumed (differs in: "
-                                  f"{', '.join(diff)}); resume with --resume alone or start a new run")
-        # Execution options may change on resume; everything else comes from the manifest.
-        for name in EXECUTION_OPTIONS:
-            if getattr(args, name) is not None:
-                setattr(config, name, getattr(args, name))
-        _check_resume_flags(args, config)
-        _check_writable(run_dir, "the run directory")
-    else:
-        config = _config_from_args(args)
-        config.validate()
-        _check_writable(Path(args.out), "--out")
-        run_dir = new_run_dir(args.out, config.split)
-    runner = Runner(config, run_dir, progress=not args.no_progress)
-    try:
-        runner.prepare()
-        print(f"run directory: {run_dir}", flush=True)
-        if runner.skipped:
-            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
-                  f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
-        counts = runner.run()
-    except OutputError as exc:
-        if not runner.store.exists:
-            raise
-        raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume {run_dir}") from None
-    except KeyboardInterrupt:
-        if not runner.store.exists:
-            # Interrupted while loading data or building features: no run directory exists yet.
-            print("interrupted before the run started; features built so far are cached; rerun the same command",
-                  file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if hasattr(runner, "folds"):
-            runner.collect()
-        print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
-          f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
-    return _report(run_dir)
-
-
-def _report(run_dir: Path, run=None) -> int:
-    from reports.fonts import font_table, format_font_table
-    from reports.rundata import load_run_data
-    from reports.summary import format_table, summary_table
-    from splits import leakage_note
-
-    run = load_run_data(run if run is not None else run_dir)
-    table = summary_table(run)
-    text = format_table(table, split=run.split, partition=run.partition)
-    note = leakage_note(run.manifest.get("leakage"))
-    if note:
-        text += "\n" + note
-    fonts = format_font_table(font_table(run.manifest, table), run.manifest)
-    if fonts:
-        text += "\n\n" + fonts
-    table.to_csv(Path(run_dir) / "summary.csv", index=False)
-    (Path(run_dir) / "summary.md").write_text(text + "\n")
-    print(text)
-    print(f"\nresults: {run_dir} (summary.md, summary.csv, metrics.parquet, predictions.parquet)")
-    return 0
-
-
-#: Defaults of 'benchmark report' when neither a flag nor the run's study file sets them.
-REPORT_DEFAULTS = {"format": "md,tex,csv,html", "correction": "holm", "n_resamples": 2000, "seed": 0, "rope": 0.01,
-                   "plots": True, "html": True}
-
-
-def _report_defaults(args: argparse.Namespace, study_report: dict) -> None:
-    """Fill report options: a flag, else the run's study file ([report]), else :data:`REPORT_DEFAULTS`."""
-    for key in ("baseline", "ceiling", *REPORT_DEFAULTS):
-        if getattr(args, key, None) is None:
-            setattr(args, key, study_report.get(key, REPORT_DEFAULTS.get(key)))
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from reports.report import build_report, write_report
-    from reports.rundata import load_run_data
-    from reports.tables import FORMATS, make_displays, render_markdown
-
-    run_dir = Path(args.run_dir)
-    run = load_run_data(run_dir)  # the run is read once; every table below uses it
-    _report_defaults(args, (run.manifest["config"].get("study") or {}).get("report", {}))
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
-    _report(run_dir, run)
-    ceiling = None
-    if args.ceiling is not False:
-        from benchmark.errors import DataError
-        from reports.ceiling import run_ceiling
-
-        data_dir = args.data_dir or run.manifest.get("data_dir")
-        try:
-            # The ceiling of the segments the run scored (a fixed test set's own), with a CI over its units.
-            ceiling = run_ceiling(run, data_dir, n_resamples=args.n_resamples, seed=args.seed)
-        except DataError as exc:
-            if args.ceiling:
-                raise
-            print(f"\nnote: no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling", file=sys.stderr)
-    report = build_report(run, baseline=args.baseline, correction=args.correction,
-                          n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
-                          rope=args.rope if args.rope > 0 else None)
-    out = Path(args.out) if args.out else run_dir / "report"
-    written = write_report(report, out, formats=formats)
-    print("\n" + "\n".join(report.header()) + "\n")
-    print(render_markdown(make_displays(report.tables["significance"], "significance")))
-    for blocks, ranking in report.rankings.items():
-        ranks = ", ".join(f"{m} {v:.2f}" for m, v in ranking.result.avg_ranks.items())
-        excluded = f" (excluded: {', '.join(ranking.excluded)})" if ranking.excluded else ""
-        print(f"Friedman over {blocks} ({ranking.label}): p = {ranking.result.pvalue:.3g}; "
-              f"average ranks {ranks}{excluded}; Nemenyi CD = {ranking.result.cd:.3f}")
-    for note in report.notes:
-        print(note)
-    written = list(written)
-    importance = {}
-    if args.importance:
-        from reports.analysis import importance_table
-
-        for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
-            imp = importance_table(run_dir, model, seed=args.seed)
-            if imp is None:
-                raise ConfigError(f"run has no stored importance for {model!r}; run "
-                                  f"`benchmark importance {run_dir} --model {model}` first")
-            importance[model] = imp
-            imp.to_csv(out / f"importance_{model}.csv", index=False)
-            written.append(f"importance_{model}.csv")
-    if args.plots:
-        from reports.plots import write_plots
-
-        paths = write_plots(run, out / "plots", importance=importance or None)
-        written.append(f"plots/ ({len(paths)} files)")
-    if args.html:
-        from reports.html import write_html_report
-
-        html = write_html_report(run, out / "report.html", importance=importance or None,
-                                 n_resamples=args.n_resamples, seed=args.seed, report=report, ceiling_table=ceiling)
-        written.append(html.name)
-    print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
-    return 0
-
-
-def _cmd_ceiling(args: argparse.Namespace) -> int:
-    from reports.ceiling import noise_ceiling
-
-    table = noise_ceiling(args.data_dir, n_splits=args.n_splits, seed=args.seed)
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    m = table.attrs.get("match", {})
-    print(f"\n{m.get('n_label_segments_rated', '?')} rated segments, {m.get('n_raters', '?')} raters; "
-          f"ceiling_r = sqrt(Spearman-Brown split-half reliability of the mean rating), "
-          f"{args.n_splits} random rater splits")
-    return 0
-
-
-def _cmd_importance(args: argparse.Namespace) -> int:
-    from benchmark.importance import run_importance
-
-    table = run_importance(args.run_dir, args.model, by=args.by, n_repeats=args.n_repeats, max_folds=args.max_folds,
-                           cache_dir=args.cache_dir, seed=args.seed)
-    n_jobs = len(table.attrs["jobs"])
-    print(f"importance of {args.model} by {args.by}: {table['unit'].nunique()} units x {n_jobs} folds stored in "
-          f"{Path(args.run_dir) / 'importance'}; `benchmark report {args.run_dir} --importance {args.model}` shows it")
-    return 0
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from reports.compare import compare_runs, format_comparison
-
-    table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed)
-    print(format_comparison(table))
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    if args.what == "models":
-        from models import MODELS as reg
-    elif args.what == "splits":
-        from splits import SPLITS as reg
-    else:
-        import models  # noqa: F401  (registers the feature sets computed by models: ssast)
-        from features.sets import FEATURE_SETS as reg
-    for spec in reg:
-        extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
-        if args.what == "splits":
-            extra = ("  [LEAKS: can put a same-player near-duplicate of a test segment in training]"
-                     if spec.extra.get("leaks") else "  [no same-player near-duplicates across folds]")
-        describe = spec.extra.get("describe")  # registry metadata, e.g. a neural model's size and input
-        if describe is not None:
-            extra += f"  [{describe(spec)}]"
-        print(f"{spec.name:<24} {spec.description}{extra}")
-    if args.what == "splits":
-        print("\nCheck any split on the data: benchmark splits check SPLIT")
-    return 0
-
-
-def _cmd_splits(args: argparse.Namespace) -> int:
-    from benchmark.dataset import load_dataset
-    from features.cache import Cache, resolve_cache_dir
-    from splits import excerpt_overlaps, leakage_summary, leakage_table, passage_groups, shared_note_matrix
-    from splits.overlap import note_cache
-
-    if not 0 < args.threshold <= 1:
-        raise ConfigError(f"--threshold {args.threshold}: use a shared-note fraction in (0, 1]")
-    ds = load_dataset(args.data_dir, include_score=not getattr(args, "exclude_score", False))
-    with note_cache(Cache(resolve_cache_dir(args.cache_dir))):
-        shared = shared_note_matrix(ds.meta)
-    if args.action == "passages":
-        links = excerpt_overlaps(ds.meta, shared, threshold=args.threshold)
-        print(links.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-        passages = passage_groups(ds.meta, shared, threshold=args.threshold)
-        print(f"\n{ds.meta['excerpt'].nunique()} excerpts form {len(set(passages))} passages "
-              f"(excerpts linked when a player's segments of both share >= {args.threshold:g} of their notes)")
-        return 0
-    table = leakage_table(args.split, ds.meta, seeds=args.seeds, n_splits=args.n_splits, threshold=args.threshold,
-                          shared=shared)
-    per_fold = table[table["fold"] >= 0]
-    print(per_fold.to_string(index=False))
-    print("\n" + leakage_summary(table, args.threshold))
-    return 0
-
-
-def _cmd_features(args: argparse.Namespace) -> int:
-    from features.cache import Cache, resolve_cache_dir
-
-    if args.action == "docs":
-        return _feature_docs(args.features)
-    cache = Cache(resolve_cache_dir(getattr(args, "cache_dir", None)))
-    if args.action == "info":
-        rows = cache.info()
-        if not rows:
-            print(f"cache {cache.root} is empty")
-        for r in rows:
-            print(f"{r['stage']:<12} {r['entries']:>6} entries {r['bytes'] / 1e6:>10.1f} MB")
-        return 0
-    import time
-
-    import models  # noqa: F401  (registers the feature sets computed by models: ssast)
-    from benchmark.backends import check_jobs
-    from benchmark.dataset import load_dataset
-    from features.build import build_array_stage, build_features
-    from features.sets import FEATURE_SETS, is_array_stage
-    from features.stages import check_soundfont_use
-
-    names = FEATURE_SETS.parse_list(args.features)
-    tables = [n for n in names if not is_array_stage(n)]
-    check_jobs(args.jobs)
-    check_soundfont_use(args.soundfont, names)
-    ds = load_dataset(args.data_dir)
-    t0 = time.perf_counter()
-    from benchmark.fonts import split_soundfonts
-
-    fonts = split_soundfonts(args.soundfont) or [None]
-    for font in fonts:  # several SoundFonts (--soundfont A,B): the tables once per font
-        if not tables:
-            break
-        fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
-                            soundfont=font)
-        print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
-              f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
-    for name in [n for n in names if is_array_stage(n)]:
-        if name == "mel" and len(fonts) > 1:
-            raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
-        stage = FEATURE_SETS.build(name, **({"soundfont": args.soundfont} if name == "mel" else {}))
-        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1)
-        print(f"{name}: {len(keys)} arrays cached ({hits} already, {len(keys) - hits} computed), {len(bad)} failed"
-              + (f" ({', '.join(sorted(bad))})" if bad else ""))
-    print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
-    return 0
-
-
-def _feature_docs(names: str) -> int:
-    from features.sets import FEATURE_SETS
-
-    for name in FEATURE_SETS.parse_list(names):
-        spec = FEATURE_SETS.get(name)
-        if spec.extra.get("kind") == "array":
-            continue
-        fs = spec.build()
-        print(f"## `{name}`: {spec.description}\n\nExtractor version {fs.version}.\n")
-        print("| feature | what it measures |\n|---|---|")
-        for feat in fs.feature_names:
-            print(f"| `{feat}` | {fs.docs[feat]} |")
-        print()
-    return 0
-
-
-def _cmd_render(args: argparse.Namespace) -> int:
-    import soundfile
-
-    from benchmark.dataset import load_dataset
-    from features.cache import Cache, resolve_cache_dir
-    from features.stages import AudioParams, rendered_audio
-
-    ds = load_dataset(args.data_dir)
-    rows = ds.meta[ds.meta["sample_id"] == args.segment_id.strip()]
-    if rows.empty:
-        import difflib
-
-        close = difflib.get_close_matches(args.segment_id, list(ds.meta["sample_id"]), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown segment {args.segment_id!r}{hint}")
-    if args.soundfont and "," in args.soundfont:
-        raise ConfigError(f"render takes one --soundfont, got {args.soundfont!r}")
-    params = AudioParams(soundfont=args.soundfont)
-    y = rendered_audio(rows.iloc[0].to_dict(), Cache(resolve_cache_dir(args.cache_dir)), params)
-    try:
-        soundfile.write(args.output, y, params.sr, subtype="FLOAT")
-    except (OSError, RuntimeError) as exc:
-        raise ConfigError(f"cannot write {args.output!r}: {exc}") from None
-    print(f"wrote {args.output} ({len(y) / params.sr:.2f} s, {params.sr} Hz, peak {abs(y).max():.3f})")
-    return 0
-
-
-def cache_stages() -> list[str]:
-    """Every stage the harness writes to the cache: the feature sets' (a set may name its own, and
-    others it writes, e.g. ``ssast``: ``ssast_emb`` and the checkpoints' ``ssast_ckpt``), the rendered audio
-    and the note bigrams of the split groups and the leakage check."""
-    import models  # noqa: F401  (registers the feature sets computed by models: ssast)
-    from features.sets import FEATURE_SETS
-    from splits.overlap import BIGRAM_STAGE
-
-    return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))}
-                  | {"render", BIGRAM_STAGE})
-
-
-def _cmd_cache(args: argparse.Namespace) -> int:
-    from features.cache import Cache, resolve_cache_dir
-
-    cache = Cache(resolve_cache_dir(args.cache_dir))
-    if args.stage is not None:
-        known = cache_stages()
-        if args.stage not in known:
-            import difflib
-
-            close = difflib.get_close_matches(args.stage, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown cache stage {args.stage!r}{hint} (stages: {', '.join(known)})")
-        stages = [args.stage]
-    else:
-        stages = sorted(set(cache_stages()) | set(cache.stages()))
-    n = cache.clear(stages)
-    print(f"removed {n} entries from {cache.root}")
-    return 0
+def _add_ssast_commands(sub, add_data_options) -> None:
+    """The ``pretrain`` and ``explain`` sub-commands (:mod:`benchmark.cli_ssast`)."""
+    pre = sub.add_parser("pretrain", help="self-supervised pre-training (SSAST masked patch modelling) of an AST "
+                                          "encoder on performances nobody rated; the checkpoint goes in the cache")
+    pre.add_argument("--input", choices=("mel", "roll"), default="mel", help="log-mel or piano roll (default mel)")
+    pre.add_argument("--model", help="registered model whose encoder is pre-trained (default ast_tiny for mel, "
+                                     "ast_tiny_roll for roll)")
+    pre.add_argument("--corpus", default=DEFAULT_CORPUS,
+                     help=f"comma-separated sources: {','.join(CORPUS_SOURCES)} (default {DEFAULT_CORPUS}; "
+                          "maestro needs --maestro-dir)")
+    pre.add_argument("--n-synthetic", type=int, default=None,
+                     help="random performances (tempo, timing, velocity, pedal) per score MIDI (default 3)")
+    pre.add_argument("--corpus-seed", type=int, default=None, help="seed of the synthetic performances (default 0)")
+    pre.add_argument("--maestro-dir", help="an unpacked MAESTRO v3 folder (with maestro-v3.0.0.csv); adds its "
+                                           "train split, cut into 30 s excerpts")
+    pre.add_argument("--maestro-limit", type=int, default=None, help="use at most this many MAESTRO performances")
+    pre.add_argument("--transductive", action="store_true",
+                     help="also pre-train on every PercePiano segment's input (never its labels): the encoder "
+                          "sees the test folds' audio; the checkpoint records it")
+    pre.add_argument("--mask-ratio", type=float, default=None, help="share of patches masked (default 0.4)")
+    pre.add_argument("--epochs", type=int, default=None, help="epochs over the corpus (default 60)")
+    pre.add_argument("--batch-size", type=int, default=None, help="crops per step (default 32)")
+    pre.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 1e-3)")
+    pre.add_argument("--seed", type=int, default=None, help="seed of masks, crops and initial weights (default 0)")
+    pre.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    pre.add_argument("--threads", type=int, default=1, help="torch threads for training (default 1)")
+    pre.add_argument("--force", action="store_true", help="train again even if the checkpoint is cached")
+    pre.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_data_options(pre)
+
+    exp = sub.add_parser("explain", help="attention rollout of a fitted neural model over one segment's "
+                                         "spectrogram or piano roll (PNG), and the hybrid's feature attributions")
+    exp.add_argument("run_dir")
+    exp.add_argument("segment_id")
+    exp.add_argument("--model", help="which neural model of the run (default: the first one)")
+    exp.add_argument("--seed", type=int, default=None, help="split seed (default: the run's first)")
+    exp.add_argument("-o", "--output", help="PNG to write (default RUN_DIR/explain/MODEL__SEGMENT.png)")
+    exp.add_argument("--top", type=int, default=15, help="hybrid: how many features to show (default 15)")
+    exp.add_argument("--target", metavar="RATING", help="hybrid: attribute this rating's prediction (e.g. "
+                                                        "timing_stable) instead of the mean of all ratings")
 
 
 def _chain(exc: BaseException):
@@ -658,9 +258,6 @@ def expected_failure(exc: BaseException) -> str | None:
     joblib re-raised or chained it), an ``OSError`` (unreadable or unwritable
     file, full disk), a ``MemoryError``, and a worker process that died.
     """
-    import errno
-    from concurrent.futures import BrokenExecutor
-
     for e in _chain(exc):
         if isinstance(e, BenchmarkError):
             return str(e)
@@ -677,17 +274,20 @@ def expected_failure(exc: BaseException) -> str | None:
     return None
 
 
+def handler(command: str):
+    """The function that runs ``command`` (:data:`COMMANDS`), its group's module imported now."""
+    module, name = COMMANDS[command].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What the manifest records: the command line as typed (or as a caller of main() passed it).
+    args.argv = list(sys.argv) if argv is None else ["benchmark", *map(str, argv)]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "ceiling": _cmd_ceiling,
-                "compare": _cmd_compare, "importance": _cmd_importance, "features": _cmd_features, "splits": _cmd_splits, "cache": _cmd_cache, "render": _cmd_render}
-    from benchmark.cli_ssast import HANDLERS
-
-    handlers.update(HANDLERS)
     try:
-        return handlers[args.command](args)
+        return handler(args.command)(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,4 +1,12 @@
-"""Exception hierarchy: library code raises these, the CLI prints them as one line."""
+"""Exception hierarchy: library code raises these, the CLI prints them as one line.
+
+:data:`EXIT_ERROR` is the exit status of such a line, :data:`EXIT_INTERRUPTED` that of Ctrl-C.
+"""
+
+#: Exit status of an expected failure (one ``error: ...`` line).
+EXIT_ERROR = 2
+#: Exit status after Ctrl-C (finished work is kept).
+EXIT_INTERRUPTED = 130
 
 
 class BenchmarkError(Exception):

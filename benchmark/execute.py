@@ -9,6 +9,7 @@ traceback come back in the :class:`JobOutput`, and the driver records them.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,22 @@ from splits.inner import inner_cv
 #: Environment variables that size the thread pools of BLAS, OpenMP and friends.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
               "NUMEXPR_NUM_THREADS")
+
+logger = logging.getLogger(__name__)
+
+
+def _driver_log_level() -> int:
+    return logging.getLogger().getEffectiveLevel()
+
+
+def worker_logging(level: int) -> None:
+    """Give a fresh worker process the driver's log level, so ``-v`` shows what jobs log (neural epochs).
+
+    A process whose root logger already has handlers (the driver itself, a Dask worker) is left alone.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=f"%(levelname)s %(name)s [pid {os.getpid()}]: %(message)s")
 
 
 @dataclass
@@ -53,6 +70,8 @@ class RunInputs:
         (passed to ``fit(..., validation=(X_val, y_val))``); empty otherwise.
     device : str
         ``--device`` (auto, cpu, cuda), passed to models tagged ``neural``.
+    log_level : int
+        The driver's log level when the inputs were assembled; worker processes log at it.
     """
 
     sample_ids: np.ndarray
@@ -65,6 +84,7 @@ class RunInputs:
     train_matrices: dict[str, list] = field(default_factory=dict)
     validation: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     device: str = "auto"
+    log_level: int = field(default_factory=_driver_log_level)
 
     def for_job(self, job: Job) -> RunInputs:
         """The part of the inputs one job reads (its fold, its model's input): less to send to a process."""
@@ -73,7 +93,8 @@ class RunInputs:
         train = {job.model: self.train_matrices[job.model]} if job.model in self.train_matrices else {}
         validation = {key: self.validation[key]} if key in self.validation else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
-                         self.inner_splits, train_matrices=train, validation=validation, device=self.device)
+                         self.inner_splits, train_matrices=train, validation=validation, device=self.device,
+                         log_level=self.log_level)
 
 
 @dataclass
@@ -151,9 +172,9 @@ def _fit_predict(spec, params: dict, seed: int, X_train, y_train, groups_train, 
     return est, np.asarray(est.predict(X_test), dtype=float)
 
 
-def _params(spec, job: Job, device: str) -> dict:
-    """The job's factory parameters; a neural model also gets ``--device`` unless the study set one."""
-    params = dict(job.param_dict)
+def model_params(spec, params: dict, device: str) -> dict:
+    """A model's factory parameters in a run; a neural model also gets ``--device`` unless the study set one."""
+    params = dict(params)
     if "neural" in spec.tags:
         params.setdefault("device", device)
     return params
@@ -191,6 +212,69 @@ def _stacked_training(views: list, tr: np.ndarray, y: np.ndarray, g_tr: np.ndarr
     return X_train, y_train, np.tile(groups, len(views))
 
 
+@dataclass
+class FittedJob:
+    """A job fitted on its training fold (:func:`fit_job`).
+
+    Attributes
+    ----------
+    estimator : object
+        The fitted estimator.
+    pred : ndarray (n_test, n_targets)
+        Its predictions of the test fold, in the fold's order.
+    X_train, y_train, groups_train, X_test
+        What it was fitted on and predicted (a refit permutes ``X_test``'s columns, for importance).
+    train, test : ndarray
+        The fold's positions.
+    params : dict
+        The factory parameters it was built with (besides ``random_state``, the job's model seed).
+    """
+
+    estimator: Any
+    pred: np.ndarray
+    X_train: Any
+    y_train: np.ndarray
+    groups_train: np.ndarray | None
+    X_test: Any
+    train: np.ndarray
+    test: np.ndarray
+    params: dict
+
+
+def fit_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> FittedJob:
+    """Assemble one job's inputs from ``ctx``, build a fresh estimator and fit it on the training fold.
+
+    The one way a job is fitted: a run's workers (:func:`run_job`) and every
+    refit of a finished run (``benchmark importance``, through
+    :func:`benchmark.refit.open_run`) call it.
+
+    Raises
+    ------
+    Exception
+        Whatever the model raises (:func:`run_job` records it).
+    """
+    tr, te = ctx.folds[(job.seed, job.fold)]
+    g_tr = ctx.groups[tr] if ctx.groups is not None else None
+    params = model_params(spec, job.param_dict, ctx.device)
+    validation = None
+    if is_ensemble(spec):
+        X_train, X_test = _member_inputs(job, spec, deps)
+    else:
+        X = ctx.matrices[job.model]
+        X_train, X_test = X[tr], X[te]
+        val = ctx.validation.get((job.seed, job.fold))
+        if val is not None:
+            validation = (X[val], ctx.y[val])
+    y_train, g_fit = ctx.y[tr], g_tr
+    views = ctx.train_matrices.get(job.model)
+    if views:
+        X_train, y_train, g_fit = _stacked_training(views, tr, ctx.y, g_tr)
+        if job.inner:
+            raise RuntimeError(f"{job.model} trains on several renderings; it cannot feed a stacker")
+    est, pred = _fit_predict(spec, params, job.model_seed, X_train, y_train, g_fit, X_test, validation)
+    return FittedJob(est, pred, X_train, y_train, g_fit, X_test, np.asarray(tr), np.asarray(te), params)
+
+
 def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     """Assemble inputs, fit, predict (and inner-predict) one job.
 
@@ -208,41 +292,30 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     JobOutput
         With ``error`` and ``traceback`` set when anything raised.
     """
+    worker_logging(ctx.log_level)
     limit_threads(fit_threads(spec, ctx.threads))
-    tr, te = ctx.folds[(job.seed, job.fold)]
+    tr, _ = ctx.folds[(job.seed, job.fold)]
+    if "neural" in spec.tags:  # context for the per-epoch lines its training logs
+        logger.info("job %s: fitting on %d segments", job.key.name, len(tr))
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()
     try:
-        params = _params(spec, job, ctx.device)
-        validation = None
-        if is_ensemble(spec):
-            X_train, X_test = _member_inputs(job, spec, deps)
-        else:
-            X = ctx.matrices[job.model]
-            X_train, X_test = X[tr], X[te]
-            val = ctx.validation.get((job.seed, job.fold))
-            if val is not None:
-                validation = (X[val], ctx.y[val])
-        y_train, g_fit = ctx.y[tr], g_tr
-        views = ctx.train_matrices.get(job.model)
-        if views:
-            X_train, y_train, g_fit = _stacked_training(views, tr, ctx.y, g_tr)
-            if job.inner:
-                raise RuntimeError(f"{job.model} trains on several renderings; it cannot feed a stacker")
-        est, pred = _fit_predict(spec, params, job.model_seed, X_train, y_train, g_fit, X_test, validation)
+        fitted = fit_job(job, spec, ctx, *deps)
+        est, pred = fitted.estimator, fitted.pred
         inner = None
         if job.inner:
             inner = np.full((len(tr), ctx.y.shape[1]), np.nan)
             cv = inner_cv(g_tr, ctx.inner_splits, job.model_seed)
-            for itr, ite in cv.split(X_train, ctx.y[tr], g_tr):
-                _, inner[ite] = _fit_predict(spec, params, job.model_seed, X_train[itr], ctx.y[tr][itr],
-                                             None if g_tr is None else g_tr[itr], X_train[ite])
+            for itr, ite in cv.split(fitted.X_train, ctx.y[tr], g_tr):
+                _, inner[ite] = _fit_predict(spec, fitted.params, job.model_seed, fitted.X_train[itr],
+                                             ctx.y[tr][itr], None if g_tr is None else g_tr[itr],
+                                             fitted.X_train[ite])
         params = est.get_params() if hasattr(est, "get_params") else {}
-        fitted = est.fitted_summary() if hasattr(est, "fitted_summary") else {}
+        fitted_summary = est.fitted_summary() if hasattr(est, "fitted_summary") else {}
         # Fitted weights of models that export them (neural ones), kept for 'benchmark explain'.
         state = est.export_state() if hasattr(est, "export_state") else None
     except Exception as exc:  # a failing job is recorded, not fatal (see error_score)
         return JobOutput(job.key, fit_seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
                          traceback=traceback.format_exc())
     return JobOutput(job.key, pred=pred, inner=inner, fit_seconds=time.perf_counter() - t0,
-                     params=params, fitted=fitted, state=state)
+                     params=params, fitted=fitted_summary, state=state)

@@ -12,23 +12,21 @@ every model that reads them under each condition:
 A condition is an ordinary model name of the run, so the results, the
 significance tests and the report treat it like any model; the manifest
 records what each name means (:func:`conditions_record`). Models that read no
-SoundFont-dependent table (e.g. ``lgbm`` on MIDI features) run once.
+SoundFont-dependent table (e.g. ``lgbm`` on MIDI features) run once. Parsing
+``--soundfont`` and naming the fonts is :mod:`features.soundfonts`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from benchmark.errors import ConfigError
+from features.soundfonts import soundfont_path
 
 #: Table feature sets whose values depend on the SoundFont.
 FONT_SETS: tuple[str, ...] = ("audio",)
 #: Array inputs rendered from audio: one SoundFont per run only.
 FONT_ARRAYS: tuple[str, ...] = ("mel",)
-#: Spelling of the General MIDI SoundFont bundled with pretty_midi in a ``--soundfont`` list.
-DEFAULT_TOKEN = "default"
 
 
 @dataclass(frozen=True)
@@ -45,68 +43,6 @@ class FontCondition:
         if len(self.train) > 1:
             return "augmented"
         return "same" if self.train == (self.test,) else "cross"
-
-
-def split_soundfonts(text: str | None) -> list[str | None]:
-    """The SoundFonts of a ``--soundfont`` value: comma-separated paths; ``default`` is pretty_midi's font.
-
-    Returns
-    -------
-    list of str or None
-        One entry per font in the given order (None for the default font); empty when ``text`` is None.
-
-    Raises
-    ------
-    ConfigError
-        An empty entry, a repeated font, or a path that is not a SoundFont.
-    """
-    if text is None:
-        return []
-    from features import render
-
-    parts = [p.strip() for p in str(text).split(",")]
-    if any(not p for p in parts):
-        raise ConfigError(f"--soundfont {text!r} has an empty entry; pass comma-separated .sf2 paths")
-    fonts: list[str | None] = []
-    for p in parts:
-        if p == DEFAULT_TOKEN:
-            fonts.append(None)
-        else:
-            render.check_soundfont(p)
-            fonts.append(p)
-    resolved = [str(_path(f).resolve()) for f in fonts]
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError(f"--soundfont {text!r} names a SoundFont twice; list each once")
-    return fonts
-
-
-def _path(font: str | None) -> Path:
-    from features import render
-
-    return render.default_soundfont() if font is None else Path(font)
-
-
-def font_label(font: str | None) -> str:
-    """Short name of a SoundFont for model names and tables: its file stem, e.g. ``FluidR3_GM``."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", _path(font).stem).strip("-") or "font"
-
-
-def font_labels(fonts: list[str | None]) -> dict[str, str | None]:
-    """Label -> font (None for the default), in order.
-
-    Raises
-    ------
-    ConfigError
-        Two fonts with the same file stem.
-    """
-    labels: dict[str, str | None] = {}
-    for f in fonts:
-        label = font_label(f)
-        if label in labels:
-            raise ConfigError(f"two SoundFonts are both called {label!r} ({_path(labels[label])}, {_path(f)}); "
-                              "copy one under another file name")
-        labels[label] = f
-    return labels
 
 
 def font_conditions(model: str, labels: list[str]) -> list[FontCondition]:
@@ -162,6 +98,6 @@ def expand_models(models: list[str], labels: list[str], feature_sets) -> tuple[l
 def conditions_record(labels: dict[str, str | None], conditions: dict[str, FontCondition]) -> dict:
     """The manifest's ``fonts`` entry: each label's SoundFont and each condition's meaning."""
     return {
-        "soundfonts": {label: str(_path(f)) for label, f in labels.items()},
+        "soundfonts": {label: str(soundfont_path(f)) for label, f in labels.items()},
         "conditions": {name: {**asdict(c), "train": list(c.train), "kind": c.kind} for name, c in conditions.items()},
     }

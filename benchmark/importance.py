@@ -24,9 +24,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.config import load_config
 from benchmark.errors import ConfigError, UnknownNameError
+from benchmark.execute import fit_job, limit_threads
+from benchmark.execute import fit_threads as execute_threads
+from benchmark.jobs import is_ensemble, resolve_model
 from benchmark.metrics import column_pearson
-from benchmark.store import RunStore
+from benchmark.refit import job_threads, open_run, stored_job
+from benchmark.store import JobKey
+from features.audio import feature_family as audio_family
+from features.inputs import SegmentInputs
+from features.midi import feature_family as midi_family
+from features.score import feature_family as score_family
+from features.sets import is_array_stage
+from models import MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +51,15 @@ def _mean_r(y: np.ndarray, p: np.ndarray, axis=None) -> np.ndarray | float:
         return np.where(ok, r, 0.0).sum(axis=-1) / ok.sum(axis=-1)
 
 
+#: How a feature set's column names map to families (other sets: the name's first token).
+FAMILIES = {"midi": midi_family, "audio": audio_family, "score": score_family}
+
+
 def _family_function(feature_set: str) -> Callable[[str], str]:
-    if feature_set == "midi":
-        from features.midi import feature_family
-    elif feature_set == "audio":
-        from features.audio import feature_family
-    elif feature_set == "score":
-        from features.score import feature_family
-    else:
-        def feature_family(name: str) -> str:
-            return name.split("_", 1)[0]
-    return feature_family
+    def first_token(name: str) -> str:
+        return name.split("_", 1)[0]
+
+    return FAMILIES.get(feature_set, first_token)
 
 
 def feature_units(sets: dict[str, list[str]], by: str = "family") -> dict[str, list[int]]:
@@ -85,49 +94,6 @@ def feature_units(sets: dict[str, list[str]], by: str = "family") -> dict[str, l
     return units
 
 
-def _run_inputs(store: RunStore, model: str, cache_dir):
-    """Manifest, config, dataset, feature matrix and folds of a run, checked against its manifest."""
-    from benchmark.dataset import load_dataset
-    from benchmark.runner import load_config
-    from features.build import build_features
-    from features.cache import Cache, resolve_cache_dir
-
-    manifest = store.read_manifest()
-    rid = str(manifest.get("run_id", store.root.name))
-    cfg = load_config(store.root)
-    if model not in cfg.models:
-        raise ConfigError(f"model {model!r} is not in run {rid} (models: {', '.join(cfg.models)})")
-    if not (store.root / store.FOLDS).is_file():
-        raise ConfigError(f"run {rid} has no folds.parquet; importance cannot refit its folds")
-    folds = store.read_folds()
-    ds = load_dataset(manifest.get("data_dir") or cfg.data_dir, include_score=cfg.include_score)
-    ds = ds.subset(ds.meta["sample_id"].isin(set(folds.frame["sample_id"])).to_numpy())
-    if ds.content_hash() != manifest.get("data_hash"):
-        raise ConfigError(f"the data in {ds.root} changed since run {rid} "
-                          f"(hash {str(manifest.get('data_hash'))[:12]}); importance would not match the run")
-    sets = cfg.feature_sets(model)
-    cache = Cache(resolve_cache_dir(cache_dir or cfg.cache_dir))
-    fm = build_features(ds.meta, sets, cache, n_jobs=1, on_bad_input="skip", progress=False,
-                        soundfont=cfg.soundfont)
-    for fs in sets:
-        expected = manifest.get("feature_sets", {}).get(fs)
-        if expected is not None and expected != len(fm.sets[fs]):
-            raise ConfigError(f"feature set {fs!r} now has {len(fm.sets[fs])} columns, the run used {expected}; "
-                              "the extractor changed since the run")
-    missing = sorted(set(ds.meta["sample_id"]) - set(fm.X.index))
-    if missing:
-        raise ConfigError(f"{len(missing)} segment(s) of the run have no features now, e.g. {missing[0]}")
-    return manifest, rid, cfg, ds, fm, folds
-
-
-def _fold_groups(folds, ids: np.ndarray) -> np.ndarray | None:
-    """The group of each sample as the run stored it in its folds (what the runner fitted with), or None."""
-    if not folds.has_groups:
-        return None
-    g = folds.frame.drop_duplicates("sample_id").set_index("sample_id")["group"]
-    return g.loc[ids].to_numpy()
-
-
 def run_importance(
     run_dir: str | Path,
     model: str,
@@ -141,18 +107,24 @@ def run_importance(
 ) -> pd.DataFrame:
     """Refit ``model`` on each (seed, fold) of a run and record the permutation importance of each unit.
 
-    For each job, in the order of the manifest: build the model through the
-    registry with the run's seed as ``random_state``, fit it on the training
-    fold of ``folds.parquet`` with the groups stored there, predict the test
-    fold, then for each unit permute the rows of its columns *jointly* in the
-    test fold only, ``n_repeats`` times, and record the drop in mean Pearson
-    r over targets and the increase in MSE.
+    For each job, in the order of the manifest: rebuild the run's inputs
+    (:func:`benchmark.refit.open_run`: the model's feature sets and metadata
+    columns, the groups of ``folds.parquet``, the split's validation fold, a
+    font condition's rendering) and the job as it ran
+    (:func:`benchmark.refit.stored_job`: a study variant's base model, its
+    stored parameters, a checkpoint ``init``, the model seed), fit it as the
+    runner did (:func:`benchmark.execute.fit_job`), predict the test fold,
+    then for each unit permute the rows of its columns *jointly* in the test
+    fold only, ``n_repeats`` times, and record the drop in mean Pearson r over
+    targets and the increase in MSE. A hybrid's units are the families of
+    its tabular branch.
 
     Parameters
     ----------
     run_dir : path
     model : str
-        A model of the run (typically ``rf``, ``lgbm``, ``xgb``).
+        A model of the run (typically ``rf``, ``lgbm``, ``xgb``; a study variant's name, a font condition
+        or a hybrid too).
     n_repeats : int
         Permutations per unit and fold.
     by : {"family", "feature"}
@@ -182,27 +154,36 @@ def run_importance(
         Unknown model or ``by``, bad ``n_repeats``/``max_folds``, data or
         features changed since the run.
     """
-    from features.build import align_rows
-    from models import MODELS
-
     if by not in IMPORTANCE_BY:
         raise ConfigError(f"by={by!r}; use one of {IMPORTANCE_BY}")
     if int(n_repeats) < 1:
         raise ConfigError(f"n_repeats={n_repeats!r} must be >= 1 (5 is usual)")
     if max_folds is not None and int(max_folds) < 1:
         raise ConfigError(f"max_folds={max_folds!r} must be >= 1, or None for every fold")
-    store = RunStore(run_dir)
-    manifest, rid, cfg, ds, fm, folds = _run_inputs(store, model, cache_dir)
-    sets = {fs: fm.sets[fs] for fs in cfg.feature_sets(model)}
-    cols = [c for names in sets.values() for c in names]
+    # The run's inputs as its runner assembled them: the model's feature sets and metadata columns, the
+    # stored folds and groups, the split's validation folds, the font condition.
+    assembly, store = open_run(run_dir, [model], cache_dir=cache_dir)
+    manifest = store.read_manifest()
+    rid = str(manifest.get("run_id", store.root.name))
+    cfg = load_config(store.root)
+    spec_sets = assembly.sets(model)
+    tables = [fs for fs in spec_sets if not is_array_stage(fs)]
+    sets = {fs: assembly.features.sets[fs] for fs in tables}
     units = feature_units(sets, by)
-    ids = ds.meta["sample_id"].to_numpy()
-    X = align_rows(fm.X, ids, cols)
-    y = ds.y
-    groups = _fold_groups(folds, ids)
+    if not units:
+        raise ConfigError(f"model {model!r} reads no tabular features ({', '.join(spec_sets)}): permutation "
+                          "importance permutes feature columns; explain an array model with 'benchmark explain'")
+    base_spec = MODELS.get(assembly.variants[model]["model"] if model in assembly.variants
+                           else resolve_model(model, cfg.variants).base)
+    if is_ensemble(base_spec):
+        raise ConfigError(f"model {model!r} is an ensemble of other models' predictions: it has no features to "
+                          "permute; ask for one of its members")
+    ids = assembly.dataset.meta["sample_id"].to_numpy()
+    y = assembly.dataset.y
     preds = store.read_jobs(store.job_keys())[1] if store.job_keys() else pd.DataFrame()
     targets = list(manifest.get("target_names") or [])
     partition = bool(manifest.get("split", {}).get("partition", True))
+    threads = job_threads(cfg)
 
     jobs = [(int(s), k) for s in cfg.seeds for k in range(int(manifest["n_folds"][str(s)]))]
     if max_folds is not None:
@@ -211,12 +192,16 @@ def run_importance(
     max_diff = 0.0
     pooled: dict[int, dict] = {}
     for s, k in jobs:
-        tr, te = folds.positions(s, k, ids)
+        job = stored_job(store, JobKey(model, s, k))
+        spec = MODELS.get(job.base)
+        ctx = assembly.inputs([job], threads=threads)
+        tr, te = ctx.folds[(s, k)]
         if np.intersect1d(tr, te).size:
             raise ConfigError(f"folds.parquet of run {rid}: seed {s} fold {k} has samples on both sides")
-        est = MODELS.build(model, random_state=s)
-        est.fit(X[tr], y[tr], groups=None if groups is None else groups[tr])
-        base = est.predict(X[te])
+        limit_threads(execute_threads(spec, threads))
+        # The runner's own fit: the stored parameters, model seed, groups and validation fold.
+        fitted = fit_job(job, spec, ctx)
+        est, base, X_test = fitted.estimator, fitted.pred, fitted.X_test
         max_diff = max(max_diff, _diff_to_run(preds, targets, model, s, k, ids[te], base))
         base_r = float(_mean_r(y[te], base))
         base_mse = float(np.mean((y[te] - base) ** 2))
@@ -227,9 +212,7 @@ def run_importance(
         for unit, c in units.items():
             drops, incs, reps = [], [], []
             for _ in range(int(n_repeats)):
-                Xp = X[te].copy()
-                Xp[:, c] = Xp[rng.permutation(len(te))][:, c]
-                p = est.predict(Xp)
+                p = est.predict(_permuted(X_test, c, rng.permutation(len(te))))
                 drops.append(base_r - float(_mean_r(y[te], p)))
                 incs.append(float(np.mean((y[te] - p) ** 2)) - base_mse)
                 reps.append(p)
@@ -258,6 +241,17 @@ def run_importance(
     if write:
         store.write_importance(model, by, out, dict(out.attrs))
     return out
+
+
+def _permuted(X, columns: list[int], order: np.ndarray):
+    """``X`` with the rows of ``columns`` permuted jointly by ``order`` (a matrix, or a SegmentInputs' table)."""
+    if isinstance(X, SegmentInputs):
+        table = X.table.copy()
+        table[:, columns] = table[order][:, columns]
+        return SegmentInputs(X.sample_ids, table, X.columns, X.arrays, X.sets)
+    Xp = np.array(X, copy=True)
+    Xp[:, columns] = Xp[order][:, columns]
+    return Xp
 
 
 def _diff_to_run(preds: pd.DataFrame, targets: list, model: str, seed: int, fold: int, test_ids: np.ndarray,

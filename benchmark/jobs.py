@@ -12,22 +12,25 @@ predictions (``train_on="inner"``); the planner never looks at model names.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.store import JobKey
+from models import MODELS
 
 #: Input kind of a model that consumes other models' predictions (registry metadata).
 MEMBER_PREDICTIONS = "member_predictions"
 
 
-def _freeze(v: Any) -> Any:
+def freeze(v: Any) -> Any:
+    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs)."""
     if isinstance(v, list | tuple):
-        return tuple(_freeze(x) for x in v)
+        return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
     return v
 
 
@@ -95,8 +98,6 @@ def resolve_model(name: str, variants: dict[str, dict] | None, members: list[str
     UnknownNameError
         Neither a variant nor a registered model.
     """
-    from models import MODELS
-
     variants = variants or {}
     if name in variants:
         v = variants[name]
@@ -111,8 +112,6 @@ def resolve_model(name: str, variants: dict[str, dict] | None, members: list[str
 
 
 def _factory_params(spec) -> set[str]:
-    import inspect
-
     return {p for p in inspect.signature(spec.factory).parameters if p != "self"}
 
 
@@ -148,8 +147,6 @@ def plan(models: Iterable[str], seeds: Iterable[int], n_folds: dict[int, int],
     ConfigError
         An ensemble lists itself or another ensemble as a member.
     """
-    from models import MODELS
-
     refs = {m: resolve_model(m, variants, members) for m in models}
     jobs: dict[JobKey, Job] = {}
     inner: set[JobKey] = set()
@@ -158,7 +155,7 @@ def plan(models: Iterable[str], seeds: Iterable[int], n_folds: dict[int, int],
     def add(key: JobKey, ref: ModelRef, deps=()) -> None:
         if key not in jobs:
             order.append(key)
-        jobs[key] = Job(key, ref.base, _freeze(ref.params), tuple(deps))
+        jobs[key] = Job(key, ref.base, freeze(ref.params), tuple(deps))
 
     for s in seeds:
         for k in range(n_folds[s]):

@@ -9,6 +9,11 @@ vary little, so per-fold correlations are small and noisy):
 
 The runner stores per-fold rows; ``reports`` derives pooled rows from the
 saved out-of-fold predictions.
+
+This module holds the project's one Pearson r (:func:`pearson_from_sums`) and
+its one R^2 (:func:`r2_from_sums`), each with one rule for "undefined"; every
+other place (the runner's per-fold rows, the reports' pooled and fold-level
+scorers, the bootstrap) computes them through these two functions.
 """
 
 from __future__ import annotations
@@ -40,6 +45,40 @@ def pearson_from_sums(sy, sp, syy, spp, syp, n) -> np.ndarray:
         return np.where(ok, (syp - sy * sp / n) / np.sqrt(np.where(ok, vy * vp, 1.0)), np.nan)
 
 
+def r2_from_sums(sy, syy, ssr, n) -> np.ndarray:
+    """R^2 from the sums of a set of rows: the project's one R^2 formula.
+
+    ``sy = sum y``, ``syy = sum y^2``, ``ssr = sum (y - p)^2`` over ``n`` rows
+    (arrays broadcast); ``1 - ssr / (syy - sy^2 / n)``, scikit-learn's
+    ``r2_score`` of one column. NaN where R^2 is undefined, by the same rule as
+    :func:`pearson_from_sums`: fewer than two rows, or a constant truth
+    (variance below 1e-10 of its raw second moment, plus 1e-12).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sst = syy - sy * sy / n
+        ok = (n > 1) & (sst > _REL * np.abs(syy) + _EPS)
+        return np.where(ok, 1.0 - ssr / np.where(ok, sst, 1.0), np.nan)
+
+
+def column_r2(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """R^2 of each column (scikit-learn's definition), vectorised over any leading axes (:func:`r2_from_sums`).
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray, shape (..., n_samples, n_targets)
+
+    Returns
+    -------
+    ndarray, shape (..., n_targets); NaN for a constant truth or fewer than two samples.
+    """
+    y_true, y_pred = np.broadcast_arrays(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
+    n = y_true.shape[-2]
+    if n == 0:
+        return np.full(y_true.shape[:-2] + y_true.shape[-1:], np.nan)
+    t = y_true - y_true.mean(axis=-2, keepdims=True)
+    return r2_from_sums(t.sum(axis=-2), (t * t).sum(axis=-2), ((y_true - y_pred) ** 2).sum(axis=-2), float(n))
+
+
 def column_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Pearson r of each column, vectorised over any leading axes (:func:`pearson_from_sums`).
 
@@ -67,10 +106,7 @@ def _column_metric(name: str, t: np.ndarray, p: np.ndarray) -> float:
     if name == "mae":
         return float(np.mean(np.abs(t - p)))
     if name == "r2":
-        ss_tot = float(np.sum((t - t.mean()) ** 2))
-        if ss_tot == 0.0:
-            return float("nan")
-        return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot
+        return float(column_r2(t[:, None], p[:, None])[0])
     if name == "pearson":
         return float(column_pearson(t[:, None], p[:, None])[0])
     # A constant column has no correlation; report NaN rather than a warning storm.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ConfigError, UnknownNameError
+from benchmark.params import check_values
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,45 @@ class Spec:
     tags: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    check: Callable[..., None] | None = None
+
+    def parameter_names(self) -> list[str]:
+        """Keyword parameters the factory takes (``random_state`` is the runner's)."""
+        import inspect
+
+        return [p for p in inspect.signature(self.factory).parameters if p not in ("self", "random_state")]
+
+    def check_params(self, params: Mapping[str, Any], *, where: str | None = None,
+                     context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Check parameters given for this entry before anything is built; return them in canonical form.
+
+        Names are checked against the factory's signature, each value (the
+        entry's defaults overridden by ``params``) against the declared
+        constraints (:mod:`benchmark.params`); given a ``context`` (the
+        runner gives the run's: ``cache_dir``), the entry's own ``check``
+        (values that depend on each other or on the machine) runs on the
+        merged values too.
+
+        Raises
+        ------
+        ConfigError
+            An unknown name (with close matches) or a value out of its range, in one line.
+        """
+        where = where or f"{self.name!r}"
+        known = self.parameter_names()
+        for p in params:
+            if p not in known:
+                close = difflib.get_close_matches(p, known, n=2, cutoff=0.5)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise ConfigError(f"{where}: model {self.name!r} has no parameter {p!r}{hint} "
+                                  f"(it takes: {', '.join(known) or 'none'})")
+        given = {k: v for k, v in params.items() if v is not None}
+        merged = check_values(self.params, {**{k: v for k, v in self.defaults.items() if v is not None}, **given},
+                              where)
+        if self.check is not None and context is not None:
+            self.check(merged, dict(context), where)
+        return {k: (merged[k] if k in given else v) for k, v in params.items()}
 
     def build(self, **params: Any) -> Any:
         """Call the factory with the defaults overridden by ``params``.
@@ -59,9 +99,16 @@ class Registry:
         inputs: tuple[str, ...] = (),
         tags: tuple[str, ...] = (),
         defaults: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        check: Callable[..., None] | None = None,
         **extra: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering ``factory`` under ``name``.
+
+        ``params`` (default: the factory's ``PARAMS`` attribute) declares what
+        each parameter may be (:mod:`benchmark.params`); ``check`` (default:
+        the factory's ``check_params``) checks values against each other and
+        the machine, ``check(params, context, where)``, raising ``ConfigError``.
 
         Raises
         ------
@@ -81,6 +128,8 @@ class Registry:
                 tags=tuple(tags),
                 defaults=dict(defaults or {}),
                 extra=dict(extra),
+                params=dict(params if params is not None else getattr(factory, "PARAMS", {})),
+                check=check if check is not None else getattr(factory, "check_params", None),
             )
             return factory
 

@@ -25,157 +25,36 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from benchmark import provenance
-from benchmark.backends import BACKENDS, check_jobs, make_backend, n_workers, threads_per_worker
+from benchmark.assembly import Assembly, font_setup
+from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
+from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
 from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
-from benchmark.fonts import FONT_SETS, conditions_record, expand_models, font_labels, split_soundfonts
-from benchmark.jobs import MEMBER_PREDICTIONS, Job, ensemble_members, is_ensemble, plan, resolve_model
+from benchmark.fonts import FONT_SETS, conditions_record
+from benchmark.jobs import Job, plan
 from benchmark.metrics import METRICS, per_target
+from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
-from features.build import align_rows, build_features
+from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
-from features.sets import is_array_stage
-from features.stages import check_soundfont_use
+from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
-from splits import SPLITS, make_splits, make_validation_folds, run_leakage, split_groups, split_info
+from splits import make_splits, make_validation_folds, run_leakage, split_groups, split_info
 from splits.overlap import note_cache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ERROR_SCORES", "EXECUTION_OPTIONS", "RunConfig", "Runner", "job_id", "load_config", "new_run_dir",
-           "PRED_COLUMNS", "ROW_COLUMNS"]
-
-ERROR_SCORES = ("nan", "raise")
-#: Where neural models train (``--device``); ``auto`` takes a GPU when torch sees one.
-DEVICES = ("auto", "cpu", "cuda")
-#: Options that change how a run executes, never its results: ``--resume`` may change them.
-EXECUTION_OPTIONS = ("jobs", "backend", "scheduler", "cache_dir")
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; saved in the manifest and reused by ``--resume``.
-
-    ``variants`` maps a study's model names to a registered model and its
-    parameters; ``members`` overrides the member list of every ensemble that
-    takes one (``--members``). ``study`` is the resolved study file, if any.
-    """
-
-    models: list[str]
-    split: str = "lopo"
-    seeds: list[int] = field(default_factory=lambda: [0])
-    features: list[str] | None = None
-    n_splits: int | None = None
-    data_dir: str | None = None
-    include_score: bool = True
-    on_bad_input: str = "skip"
-    error_score: str = "nan"
-    jobs: int = 1
-    cache_dir: str | None = None
-    soundfont: str | None = None
-    variants: dict = field(default_factory=dict)
-    members: list[str] | None = None
-    backend: str = "joblib"
-    scheduler: str | None = None
-    study: dict | None = None
-    device: str = "auto"
-
-    def validate(self) -> None:
-        for m in self.models:
-            resolve_model(m, self.variants, self.members)
-        SPLITS.get(self.split)
-        if not self.seeds:
-            raise ConfigError("no seeds given; pass e.g. --seeds 0,1,2")
-        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
-        if repeated:
-            raise ConfigError(f"--seeds repeats {', '.join(map(str, repeated))}; every job would run twice; "
-                              "list each seed once")
-        check_jobs(self.jobs)
-        if self.n_splits is not None and (isinstance(self.n_splits, bool) or int(self.n_splits) < 2):
-            raise ConfigError(f"--n-splits {self.n_splits!r}: use at least 2 folds")
-        if self.error_score not in ERROR_SCORES:
-            raise ConfigError(f"error_score={self.error_score!r}; use one of {ERROR_SCORES}")
-        if self.backend not in BACKENDS:
-            make_backend(self.backend)  # raises with a close match
-        if self.device not in DEVICES:
-            raise ConfigError(f"device={self.device!r}; use one of {', '.join(DEVICES)}")
-        self.models = self._with_members()
-        check_soundfont_use(self.soundfont, {fs for m in self.models for fs in self.feature_sets(m)})
-
-    def _with_members(self) -> list[str]:
-        """The models, with each ensemble's members (same model seed) listed before it: they are reported too."""
-        out: list[str] = []
-        for m in self.models:
-            ref = resolve_model(m, self.variants, self.members)
-            spec = MODELS.get(ref.base)
-            if is_ensemble(spec):
-                s = self.seeds[0]
-                out += [name for name, mseed in ensemble_members(spec, ref.params, s)
-                        if mseed == s and name not in out]
-            if m not in out:
-                out.append(m)
-        return out
-
-    def feature_sets(self, model: str) -> list[str]:
-        """The feature sets ``model`` consumes: its registered inputs, ``--features`` overriding them.
-
-        ``--features`` replaces the model's tabular sets, and its array stages
-        when it names any; a model that takes no table (an AST on ``mel``)
-        keeps its own inputs when ``--features`` names only tables.
-
-        Raises
-        ------
-        ConfigError
-            ``--features`` names an array stage for a model that reads only a table.
-        """
-        spec = MODELS.get(resolve_model(model, self.variants).base)
-        if is_ensemble(spec):
-            return []
-        own = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
-        if not self.features:
-            return own
-        own_arrays = [i for i in own if is_array_stage(i)]
-        asked_arrays = [f for f in self.features if is_array_stage(f)]
-        asked_tables = [f for f in self.features if not is_array_stage(f)]
-        if asked_arrays and not own_arrays:
-            raise ConfigError(f"--features {','.join(asked_arrays)}: model {model!r} reads a table, not array "
-                              f"stages; give it tabular sets (e.g. midi,audio,score)")
-        takes_table = len(own_arrays) < len(own)
-        tables = asked_tables if (takes_table or not own_arrays) else []
-        return (asked_arrays or own_arrays) + tables
-
-    def results_key(self) -> dict:
-        """The options that shape results: everything but :data:`EXECUTION_OPTIONS` and a study's report options."""
-        key = {k: v for k, v in asdict(self).items() if k not in EXECUTION_OPTIONS}
-        if key.get("study"):
-            key["study"] = {k: v for k, v in key["study"].items() if k != "report"}
-        return key
-
-
-class GridProgress:
-    """One progress bar for the whole grid: done/total (resumed jobs count as done), ETA, failures."""
-
-    def __init__(self, total: int, done: int, *, desc: str, disable: bool) -> None:
-        self.failed = 0
-        self.bar = tqdm(total=total, initial=done, desc=desc, disable=disable, unit="job", smoothing=0.1)
-
-    def update(self, ok: bool) -> None:
-        if not ok:
-            self.failed += 1
-            self.bar.set_postfix(failed=self.failed, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
+# RunConfig and load_config live in benchmark.config; importable from here as before.
+__all__ = ["DEVICES", "ERROR_SCORES", "EXECUTION_OPTIONS", "RunConfig", "Runner", "job_id", "load_config",
+           "new_run_dir", "PRED_COLUMNS", "ROW_COLUMNS"]
 
 
 class Runner:
@@ -190,10 +69,12 @@ class Runner:
         Show the progress bar.
     command : list of str, optional
         Recorded in the manifest (default ``sys.argv``).
+    notify : callable, optional
+        Receives one line per phase (the plan, data, each feature set, the leakage check); default: the log.
     """
 
     def __init__(self, config: RunConfig, run_dir: str | os.PathLike, *, progress: bool = True,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, notify=None) -> None:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
@@ -201,28 +82,57 @@ class Runner:
         self.progress = progress
         self.command = command if command is not None else sys.argv
         self.run_id = self.run_dir.name
+        self.notify = notify or logger.info
+
+    def close(self) -> None:
+        """Release the run directory (its lock); the process exiting releases it too."""
+        self.store.release_lock()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- input assembly ---------------------------------------------------
     def prepare(self) -> None:
-        """Load data, build features, compute folds, write the manifest and folds."""
+        """Load data, build features, compute folds, write the manifest and folds.
+
+        Checks the backend first, then locks the run directory (one driver at a time) until :meth:`run`
+        ends; the plan and each phase go to ``notify`` as they start.
+        """
         cache = Cache(resolve_cache_dir(self.config.cache_dir))
-        # The notes read for note-derived split groups and for the leakage check are kept in the same cache.
-        with note_cache(cache):
-            self._prepare(cache)
+        try:
+            # The notes read for note-derived split groups and for the leakage check are kept in the same cache.
+            with note_cache(cache):
+                self._prepare(cache)
+        except BaseException:
+            self.close()  # the run directory is free again (run() releases it when it ends)
+            raise
 
     def _prepare(self, cache: Cache) -> None:
         cfg = self.config
+        # Before anything slow: the cluster answers, and no other driver works in this run directory.
+        check_backend(cfg.backend, cfg.scheduler)
+        if self.store.exists:
+            self.store.acquire_lock(self.command)
+        self.notify(f"data: reading {cfg.data_dir or 'PercePiano (default location)'} ...")
+        t0 = time.perf_counter()
         self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
         # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
-        for s in cfg.seeds:
-            make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits)
-        needed = sorted({fs for m in cfg.models for fs in cfg.feature_sets(m)})
-        t0 = time.perf_counter()
+        folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
+        self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
         fonts = font_labels(split_soundfonts(cfg.soundfont))
+        # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
+        self.models, self.variants, self.font_conditions = font_setup(cfg, fonts)
+        self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
+        self._announce(folds)
+        needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
+        t0 = time.perf_counter()
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
-                            progress=self.progress, soundfont=first)
+                            progress=self.progress, soundfont=first, notify=self.notify)
         # Several SoundFonts: the font-dependent tables once more per further font (the others are shared).
         self.font_tables: dict[str, pd.DataFrame] = {}
         if len(fonts) > 1:
@@ -230,7 +140,8 @@ class Runner:
             font_sets = [fs for fs in needed if fs in FONT_SETS]
             for label, font in list(fonts.items())[1:]:
                 other = build_features(self.dataset.meta, font_sets, cache, n_jobs=cfg.jobs,
-                                       on_bad_input=cfg.on_bad_input, progress=self.progress, soundfont=font)
+                                       on_bad_input=cfg.on_bad_input, progress=self.progress, soundfont=font,
+                                       notify=self.notify)
                 self.font_tables[label] = other.X
         self.feature_seconds = time.perf_counter() - t0
         keep = self.dataset.meta["sample_id"].isin(fm.X.index).to_numpy()
@@ -244,6 +155,7 @@ class Runner:
         self.groups = split_groups(cfg.split, self.dataset.meta)
         self.folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         # Test segments whose near-duplicate (same notes, same recording) is in training, per fold.
+        self.notify("leakage check: looking for near-duplicates of test segments in training ...")
         self.leakage = run_leakage(self.folds, self.dataset.meta)
         # A split with its own validation folds (the paper's performer split) hands them to every fit;
         # otherwise a model that needs one holds out part of its training fold.
@@ -251,66 +163,61 @@ class Runner:
         if self.split_info.get("validation"):
             self.validation = {s: make_validation_folds(cfg.split, self.dataset.meta) for s in cfg.seeds}
         self.cache_root = str(cache.root.resolve())
-        # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
-        self.models, self.variants, self.font_conditions = cfg.models, dict(cfg.variants), {}
-        if len(fonts) > 1:
-            self.models, self.font_conditions = expand_models(cfg.models, list(fonts), cfg.feature_sets)
-            for name, cond in self.font_conditions.items():
-                ref = resolve_model(cond.model, cfg.variants)
-                self.variants[name] = {"model": ref.base, "params": ref.params}
-        self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     self.variants, cfg.members)
         self._write_manifest()
 
-    def _matrix(self, model: str, font: str | None = None):
-        """The model's input: a matrix for tabular models, a lazy :class:`features.inputs.SegmentInputs`
-        (tabular block + cache keys of its array stages) when its inputs include an array stage."""
-        cond = self.font_conditions.get(model)
-        sets = self.config.feature_sets(cond.model if cond else model)
-        if any(is_array_stage(fs) for fs in sets):
-            return self.features.inputs(self.dataset.meta["sample_id"].to_numpy(), sets, self.cache_root)
-        cols = [c for fs in sets for c in self.features.sets[fs]]
-        X = self.features.X
-        font = font or (cond.test if cond else None)
-        if font is not None:
-            # The font-dependent columns rendered with this font; the others are the same for every font.
-            fcols = [c for fs in sets if fs in FONT_SETS for c in self.features.sets[fs]]
-            X = X.copy()
-            X[fcols] = self.font_tables[font][fcols].reindex(X.index)
-        M = align_rows(X, self.dataset.meta["sample_id"], cols)
-        # Metadata columns a model's registry entry asks for (e.g. the passage id of passage-consensus
-        # features), as integer codes appended last; they identify segments, they carry no label.
-        meta_cols = MODELS.get(resolve_model(cond.model if cond else model, self.variants).base).extra.get(
-            "meta_columns", ())
-        for col in meta_cols:
-            if col not in self.dataset.meta.columns:
-                raise ConfigError(f"model {model!r} needs the metadata column {col!r}, which the dataset lacks")
-            codes = pd.factorize(self.dataset.meta[col])[0].astype(float)
-            M = np.column_stack([M, np.where(codes < 0, np.nan, codes)])
-        return M
+    def _announce(self, folds: dict) -> None:
+        """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
+        cfg = self.config
+        jobs = plan(self.models, cfg.seeds, {s: len(f) for s, f in folds.items()}, self.variants, cfg.members)
+        done = {j.key for j in jobs if self.store.exists and self.is_done(j)}
+        todo = [j for j in jobs if j.key not in done]
+        workers = n_workers(cfg.jobs)
+        n_folds = sorted({len(f) for f in folds.values()})
+        seeds = ",".join(map(str, cfg.seeds))
+        self.notify(f"plan: {len(self.models)} model(s) ({', '.join(self.models)}) x {len(cfg.seeds)} seed(s) "
+                    f"({seeds}) x {'/'.join(map(str, n_folds))} folds of {cfg.split} = {len(jobs)} jobs "
+                    f"on {workers} worker(s) ({cfg.backend})")
+        where = (f"resuming: {len(done)} of {len(jobs)} jobs done, {len(todo)} to run" if self.store.exists
+                 else "written once the features are built")
+        self.notify(f"run directory: {self.run_dir} ({where})")
+        specs = {j.base: MODELS.get(j.base) for j in jobs}
+        n_train = {(s, k): len(tr) for s, f in folds.items() for k, (tr, _) in enumerate(f)}
+        seconds, unknown = estimate_seconds(todo, specs, n_train, workers)
+        costs = job_costs()
+        fitted = [m for m in dict.fromkeys(j.model for j in todo) if "ensemble" not in specs[
+            next(j.base for j in todo if j.model == m)].tags]
+        if fitted and len(unknown) == len(fitted):
+            self.notify(f"estimate: none (no measured cost for {', '.join(unknown)} in benchmark/costs.json); "
+                        "the progress bar's ETA starts once each model's first job finishes")
+        elif todo:
+            note = f"; not counted (never measured): {', '.join(unknown)}" if unknown else ""
+            self.notify(f"estimate: jobs about {format_duration(seconds)} on {workers} worker(s), from per-model "
+                        f"costs measured on {costs.get('machine') or 'the reference machine'} "
+                        f"(docs/benchmarks.md){note}; features not yet cached come on top")
 
-    def _train_matrices(self, model: str) -> list[np.ndarray] | None:
-        """A font condition's training matrices (one per training font), unless it trains on its test font."""
-        cond = self.font_conditions.get(model)
-        if cond is None or cond.kind == "same":
-            return None
-        return [self._matrix(model, font) for font in cond.train]
+    @property
+    def assembly(self) -> Assembly:
+        """The inputs of this run's jobs (:class:`benchmark.assembly.Assembly`), from what :meth:`prepare` built."""
+        if getattr(self, "_assembly", None) is None:
+            self._assembly = Assembly(self.dataset, self.features, self.folds, self.groups, self.validation,
+                                      self.cache_root, self.config.feature_sets, self.variants, self.font_tables,
+                                      self.font_conditions, self.config.device)
+        return self._assembly
+
+    def _matrix(self, model: str, font: str | None = None):
+        """The model's input (:meth:`benchmark.assembly.Assembly.matrix`)."""
+        return self.assembly.matrix(model, font)
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
-        """What the workers need for ``jobs``: targets, groups, folds, validation folds and each model's input."""
-        models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
-        folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
-        validation = {}
-        if self.validation is not None:
-            validation = {(s, k): np.asarray(v) for s, f in self.validation.items() for k, v in enumerate(f)}
-        return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
-                         folds=folds, matrices={m: self._matrix(m) for m in models}, threads=threads,
-                         train_matrices={m: t for m in models if (t := self._train_matrices(m)) is not None},
-                         validation=validation, device=self.config.device)
+        """What the workers need for ``jobs`` (:meth:`benchmark.assembly.Assembly.inputs`)."""
+        return self.assembly.inputs(jobs, threads)
 
     # --- provenance -------------------------------------------------------
     def _write_manifest(self) -> None:
+        if not self.store.exists:
+            self.store.acquire_lock(self.command)  # a new run: locked before it has files
         self.store.create()
         data_hash = self.dataset.content_hash()
         old = self.store.read_manifest() if self.store.exists else None
@@ -318,14 +225,15 @@ class Runner:
             if old.get("data_hash") != data_hash:
                 raise ConfigError(f"{self.run_dir}/manifest.json: the data changed since this run started "
                                   f"({old.get('data_hash', '?')[:12]} -> {data_hash[:12]}); start a new run")
-            if _results_key(old.get("config", {})) != self.config.results_key():
+            if results_key(old.get("config", {})) != self.config.results_key():
                 raise ConfigError(f"{self.run_dir}/manifest.json: options differ from the run being resumed; "
                                   "resume with --resume alone (execution options such as --jobs and --backend "
                                   "may change)")
         manifest = {
             "run_id": self.run_id,
             "created": old.get("created") if old else provenance.now(),
-            "command": list(self.command),
+            # The command that started the run; each --resume is appended to "resumes".
+            "command": list(old["command"]) if old and old.get("command") else list(self.command),
             "config": asdict(self.config),
             "versions": provenance.versions(),
             "runtime": provenance.runtime(self._model_specs(), self.config.device),
@@ -345,13 +253,15 @@ class Runner:
             "models": list(self.models),
         }
         if old is not None:
-            manifest["resumed"] = provenance.now()
+            now = provenance.now()
+            manifest["resumed"] = now
+            manifest["resumes"] = [*old.get("resumes", []), {"command": list(self.command), "time": now}]
         self.store.write_manifest(manifest)
         ids = self.dataset.meta["sample_id"].to_numpy()
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
 
     def _model_specs(self) -> list:
-        return [MODELS.get(resolve_model(m, self.config.variants, self.config.members).base) for m in self.config.models]
+        return [MODELS.get(ref.base) for ref in self.config.refs.values()]
 
     # --- planning ---------------------------------------------------------
     def plan(self) -> list[Job]:
@@ -382,25 +292,33 @@ class Runner:
             When every job of the run failed, or ``error_score="raise"`` and one did.
         KeyboardInterrupt
             Propagated after the finished jobs are on disk.
+
+        The run directory is locked from :meth:`prepare` until this returns or raises.
         """
+        try:
+            return self._run(backend)
+        finally:
+            self.close()
+
+    def _run(self, backend=None) -> dict[str, int]:
         if not hasattr(self, "folds"):
             self.prepare()
         cfg = self.config
         jobs = self.plan()
         todo = [j for j in jobs if not self.is_done(j)]
-        counts = {"planned": len(jobs), "resumed": len(jobs) - len(todo), "ok": 0, "failed": 0}
+        counts = {"planned": len(jobs), "resumed": len(jobs) - len(todo), "ok": 0, "failed": 0, "failed_models": {}}
         logger.info("%d jobs planned, %d already done", len(jobs), counts["resumed"])
         if todo:
             backend = backend or make_backend(cfg.backend, jobs=cfg.jobs, scheduler=cfg.scheduler)
             specs = {j.base: MODELS.get(j.base) for j in jobs}
             ctx = self.inputs(todo, threads=threads_per_worker(n_workers(cfg.jobs)))
-            bar = GridProgress(len(jobs), counts["resumed"], desc=f"run:{cfg.split}:{cfg.backend}",
-                               disable=not self.progress)
+            bar = GridProgress(len(jobs), counts["resumed"], self._eta(todo, specs),
+                               desc=f"run:{cfg.split}:{cfg.backend}", disable=not self.progress)
 
             def on_result(job: Job, out: JobOutput) -> None:
                 self.persist(job, out)
                 counts["ok" if out.ok else "failed"] += 1
-                bar.update(out.ok)
+                bar.update(job.model, out.fit_seconds, out.ok)
                 if not out.ok and cfg.error_score == "raise":
                     self.collect()
                     raise BenchmarkError(f"job {job.key.name} failed: {out.error} (error_score=raise); "
@@ -415,8 +333,36 @@ class Runner:
             raise BenchmarkError(f"{len(failed)} job(s) failed, e.g. {failed[0]}; see {self.run_dir}/metrics.parquet")
         reported = [j for j in jobs if j.key.reported]
         if failed and len(failed) == len(reported):
-            raise BenchmarkError(f"every job failed, e.g. {failed[0]}")
+            raise BenchmarkError(f"every job failed, e.g. {failed[0]}; tracebacks: {self.store.jobs_dir}/*.error.txt")
+        counts["failed_models"] = self.failed_models()
         return counts
+
+    def _eta(self, todo: list[Job], specs: dict) -> FamilyETA:
+        """The per-model ETA of ``todo``, starting from the measured costs until a model's first job finishes."""
+        remaining: dict[str, int] = {}
+        for j in todo:
+            remaining[j.model] = remaining.get(j.model, 0) + 1
+        prior = {}
+        costs = job_costs()
+        for j in todo:
+            spec = specs[j.base]
+            if j.model not in prior:
+                n_train = len(self.folds[j.seed][j.fold][0])
+                c = 0.0 if "ensemble" in spec.tags else job_cost(j.base, spec.tags, n_train, costs)
+                if c is not None:
+                    prior[j.model] = c
+        return FamilyETA(remaining, n_workers(self.config.jobs), prior)
+
+    def failed_models(self) -> dict[str, int]:
+        """Models none of whose reported jobs finished ``ok`` although some ran: model -> failed jobs."""
+        rows, _ = self.store.read_jobs([j.key for j in self.plan() if j.key.reported])
+        if not len(rows):
+            return {}
+        out = {}
+        for model, r in rows.groupby("model", sort=False):
+            if not (r["status"] == "ok").any():
+                out[str(model)] = int(r.drop_duplicates(["seed", "fold"]).shape[0])
+        return out
 
     # --- persistence --------------------------------------------------------
     def persist(self, job: Job, out: JobOutput) -> None:
@@ -473,32 +419,20 @@ class Runner:
         return JobOutput(key, pred=pred, inner=inner)
 
     def collect(self) -> list[str]:
-        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet."""
-        return self.store.collect([j.key for j in self.plan()])
+        """Concatenate the reported jobs' files into metrics.parquet and predictions.parquet.
 
+        What was collected stays in :attr:`contents` (a :class:`benchmark.store.RunContents`), so the
+        closing report uses it instead of reading the job files again.
 
-def _results_key(config: dict) -> dict:
-    try:
-        return RunConfig(**config).results_key()
-    except TypeError:
-        return dict(config)
+        Returns
+        -------
+        list of str
+            ``"<job>: <error>"`` for every failed job.
+        """
+        self.contents = self.store.collect([j.key for j in self.plan()])
+        return self.contents.failed
 
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(out) / f"{stamp}-{split}-{uuid.uuid4().hex[:6]}"
-
-
-def load_config(run_dir: str | os.PathLike) -> RunConfig:
-    """Read the config of an existing run (for ``--resume``).
-
-    Raises
-    ------
-    ConfigError
-        Not a run directory, or an unreadable manifest.
-    """
-    manifest = RunStore(run_dir).read_manifest()
-    try:
-        return RunConfig(**manifest["config"])
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{Path(run_dir) / 'manifest.json'} is unreadable ({exc}); start a new run") from None

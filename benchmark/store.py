@@ -3,6 +3,7 @@
 A run directory holds::
 
     manifest.json                 command, versions, git commit, data hash, options, resolved study
+    run.lock                      held (flock) by the driver working in the directory: pid, host, command, since
     folds.parquet                 sample_id, seed, fold, role (train/test), group (the split's label)
     jobs/<job>.preds.parquet      out-of-fold predictions of one finished job (its test fold)
     jobs/<job>.inner.parquet      inner out-of-fold predictions of its training fold (members of a stacker)
@@ -14,10 +15,13 @@ A run directory holds::
     predictions.parquet           all out-of-fold predictions (written at the end)
 
 A job is done only when its rows say ``ok`` *and* its predictions (and, when
-asked for, its inner predictions) read back: a driver killed between two writes
-leaves a job that is simply recomputed. Every file is written to a temporary
-name and renamed into place, so no reader ever sees half a file; temporary
-names never end in ``.parquet``, so no reader mistakes one for a result.
+asked for, its inner predictions) read back, its params.json parses and, for a
+job that stored fitted weights (a neural job; its params.json names the state
+file), every array of its state.npz reads back (the zip CRC of each is checked):
+a driver killed between two writes, or a file damaged later, leaves a job that
+is simply recomputed. Every file is written to a temporary name and renamed
+into place, so no reader ever sees half a file; temporary names never end in
+``.parquet``, so no reader mistakes one for a result.
 
 Job names: ``<model>__seed<s>__fold<kkk>`` (model seed = split seed, the
 default and the layout of older runs) or ``<model>__seed<s>__mseed<m>__fold<kkk>``
@@ -31,7 +35,8 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError, DataError, OutputError
+from benchmark.lock import HeldLock
 
 ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "value",
                "n_train", "n_test", "fit_seconds", "status", "error"]
@@ -207,10 +213,23 @@ def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def atomic_npz(arrays: dict, path: Path) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        # Through an open file: np.savez would append ".npz" to a path that does not end with it.
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    _atomic(path, write)
+
+
+def _npz_intact(path: Path) -> bool:
+    """Whether every array of an ``.npz`` reads back: each member's zip CRC checked, in 1 MiB chunks.
+
+    Cheaper than loading the arrays (an ``ast_base`` state is 340 MB) and as strict: ``np.savez``
+    stores a CRC-32 of every array.
+    """
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        return bool(names) and all(n.endswith(".npy") for n in names) and zf.testzip() is None
 
 
 def atomic_text(text: str, path: Path) -> None:
@@ -242,10 +261,37 @@ class RunStore:
     METRICS = "metrics.parquet"
     PREDICTIONS = "predictions.parquet"
     IMPORTANCE = "importance"
+    LOCK = "run.lock"
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.root = Path(run_dir)
         self.jobs_dir = self.root / "jobs"
+        self._lock = None
+
+    # --- one driver at a time -------------------------------------------------
+    def acquire_lock(self, command: list[str] | None = None) -> None:
+        """Take the run directory for this process (an exclusive ``flock`` on ``run.lock``).
+
+        A second driver (a second ``--resume``) then fails at once, naming
+        this one, instead of computing the same jobs twice and removing the
+        other's temporary files; see :class:`benchmark.lock.HeldLock`.
+
+        Raises
+        ------
+        ConfigError
+            Another process holds it; the message says which (pid, host, command, since when).
+        """
+
+        if self._lock is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = HeldLock.acquire(self.root / self.LOCK, command, what=f"run directory {str(self.root)!r}",
+                                          why="two drivers would compute the same jobs twice")
+
+    def release_lock(self) -> None:
+        """Let another driver in."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # --- layout -----------------------------------------------------------
     def _job_path(self, key: JobKey, kind: str) -> Path:
@@ -364,6 +410,9 @@ class RunStore:
             atomic_parquet(preds[PRED_COLUMNS], self._job_path(key, "preds"))
         if inner is not None:
             atomic_parquet(inner[INNER_COLUMNS], self._job_path(key, "inner"))
+        if state is not None:
+            # The params name the state file, so a job whose state went missing is not done (see is_done).
+            params = {**(params or {}), "state": self._job_path(key, "state").name}
         if params is not None:
             atomic_json(params, self._job_path(key, "params"))
         if state is not None:
@@ -375,7 +424,11 @@ class RunStore:
         atomic_parquet(rows[ROW_COLUMNS], self._job_path(key, "rows"))
 
     def is_done(self, key: JobKey, *, inner: bool = False) -> bool:
-        """Whether ``key`` finished ``ok`` and its predictions (and inner ones if asked) read back."""
+        """Whether ``key`` finished ``ok`` and its predictions (and inner ones if asked) read back.
+
+        Its params.json, when there is one, must parse; a job whose params name a state file, or
+        that has one, must have every array of it read back.
+        """
         try:
             status = pd.read_parquet(self._job_path(key, "rows"), columns=["status"])["status"]
             if not len(status) or not bool((status == "ok").all()):
@@ -388,6 +441,11 @@ class RunStore:
                 inner_preds = pd.read_parquet(self._job_path(key, "inner"))
                 if not len(inner_preds) or list(inner_preds.columns) != INNER_COLUMNS:
                     return False
+            params = self.read_job_params(key)
+            if (params or {}).get("state") or self._job_path(key, "state").exists():
+                if params is None:  # weights without the parameters to rebuild the model: unusable
+                    return False
+                return _npz_intact(self._job_path(key, "state"))
         except Exception:  # missing or unreadable (a torn write by another tool): recompute the job
             return False
         return True
@@ -428,12 +486,34 @@ class RunStore:
         if not path.is_file():
             raise DataError(f"job {key.name} of run {self.root.name!r} stored no fitted weights (only neural "
                             "models do); rerun the model to explain it")
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+        try:
+            # Reading every array checks each one's zip CRC: a truncated or altered file raises here.
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except Exception as exc:  # zipfile, numpy's format reader and OSError each raise their own types
+            raise DataError(f"job {key.name}: its fitted weights {path} are damaged ({type(exc).__name__}: "
+                            f"{str(exc):.120}); recompute the job with: benchmark run --resume {self.root}") from None
 
     def read_job_params(self, key: JobKey) -> dict | None:
+        """A job's params.json, or None when it wrote none.
+
+        Raises
+        ------
+        DataError
+            The file does not parse to a JSON object (damaged).
+        """
         path = self._job_path(key, "params")
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            params = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise DataError(f"job {key.name}: {path} is damaged ({type(exc).__name__}: {str(exc):.120}); "
+                            f"recompute the job with: benchmark run --resume {self.root}") from None
+        if not isinstance(params, dict):
+            raise DataError(f"job {key.name}: {path} holds a JSON {type(params).__name__}, not an object (damaged); "
+                            f"recompute the job with: benchmark run --resume {self.root}")
+        return params
 
     def read_traceback(self, key: JobKey) -> str | None:
         path = self._job_path(key, "error")
@@ -466,7 +546,10 @@ class RunStore:
         keys = self.job_keys() if keys is None else keys
         rows, preds = [], []
         for k in keys:
-            r = self.read_job_rows(k)
+            try:
+                r = self.read_job_rows(k)
+            except Exception:  # a torn rows file (pyarrow raises its own types): the job is not finished
+                continue
             if r is None or not len(r):
                 continue
             if (r["status"] == "ok").all():
@@ -478,24 +561,58 @@ class RunStore:
         return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ROW_COLUMNS),
                 pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS))
 
-    def collect(self, keys: list[JobKey]) -> list[str]:
-        """Write metrics.parquet and predictions.parquet from the reported jobs among ``keys``.
+    def collect(self, keys: list[JobKey]) -> RunContents:
+        """Write metrics.parquet and predictions.parquet from the reported jobs among ``keys``; return them.
 
         Returns
         -------
-        list of str
-            ``"<job>: <error>"`` for every failed job.
+        RunContents
+            The manifest, folds, rows and predictions just collected (``failed``: ``"<job>: <error>"`` of
+            every failed job), so that a caller reports them without reading the job files again.
         """
-        rows, preds = self.read_jobs([k for k in keys if k.reported])
-        failed = rows[rows["status"] != "ok"].drop_duplicates(["model", "seed", "fold"])
+        keys = sorted((k for k in keys if k.reported), key=lambda k: k.sort_key)
+        rows, preds = self.read_jobs(keys)
         if len(rows):
             atomic_parquet(rows, self.root / self.METRICS)
         if len(preds):
             atomic_parquet(preds, self.root / self.PREDICTIONS)
-        return [f"{job_id(r.model, r.seed, r.fold)}: {r.error}" for r in failed.itertuples()]
+        return RunContents(self.read_manifest(), rows, preds, self._folds_if_any())
+
+    def _folds_if_any(self) -> Folds | None:
+        return self.read_folds() if (self.root / self.FOLDS).is_file() else None
+
+    def _read_collected(self, keys: list[JobKey]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """metrics.parquet and predictions.parquet when they hold exactly ``keys``' jobs and are newer than
+        every job file; None otherwise (then the job files are the truth)."""
+        metrics, predictions = self.root / self.METRICS, self.root / self.PREDICTIONS
+        try:
+            stamps = [metrics.stat().st_mtime_ns] + ([predictions.stat().st_mtime_ns]
+                                                     if predictions.is_file() else [])
+            newest = max((p.stat().st_mtime_ns for k in keys for kind in ("rows", "preds")
+                          if (p := self._job_path(k, kind)).is_file()), default=0)
+            # Strictly newer: a job file written in the same clock tick as the collection is not trusted.
+            if newest >= min(stamps):
+                return None
+            rows = pd.read_parquet(metrics)
+            preds = pd.read_parquet(predictions) if predictions.is_file() else pd.DataFrame(columns=PRED_COLUMNS)
+        except Exception:  # missing, torn or unreadable: read the job files instead
+            return None
+        if list(rows.columns) != ROW_COLUMNS or list(preds.columns) != PRED_COLUMNS:
+            return None
+        jobs = {(m, int(s), int(f)) for m, s, f in rows[["model", "seed", "fold"]].drop_duplicates().itertuples(
+            index=False)}
+        if jobs != {(k.model, k.seed, k.fold) for k in keys}:
+            return None
+        if bool((rows["status"] == "ok").any()) and not len(preds):
+            return None
+        return rows, preds
 
     def read(self) -> RunContents:
         """Manifest, rows and predictions of the reported jobs, and folds, read once.
+
+        The collected ``metrics.parquet`` and ``predictions.parquet`` are read
+        instead of the job files when they are newer than every job file and
+        hold the same jobs (:meth:`collect` wrote them from those files).
 
         Raises
         ------
@@ -506,16 +623,29 @@ class RunStore:
         keys = self.job_keys()
         if not keys:
             raise ConfigError(f"run {str(self.root)!r} has no finished job yet; resume it with --resume")
-        folds = self.read_folds() if (self.root / self.FOLDS).is_file() else None
-        rows, preds = self.read_jobs(keys)
-        return RunContents(manifest, rows, preds, folds)
+        folds = self._folds_if_any()
+        collected = self._read_collected(keys)
+        rows, preds = collected if collected is not None else self.read_jobs(keys)
+        read = set(zip(rows["model"], rows["seed"].astype(int), rows["fold"].astype(int), strict=True))
+        unread = [k.name for k in keys if (k.model, k.seed, k.fold) not in read]
+        return RunContents(manifest, rows, preds, folds, unread)
 
 
 @dataclass
 class RunContents:
-    """What :meth:`RunStore.read` returns."""
+    """What :meth:`RunStore.read` and :meth:`RunStore.collect` return."""
 
     manifest: dict
     rows: pd.DataFrame
     preds: pd.DataFrame
     folds: Folds | None
+    #: Jobs with a rows file that did not read back (torn or damaged): left out, ``--resume`` redoes them.
+    unread: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """``"<job>: <error>"`` for every failed reported job."""
+        if not len(self.rows):
+            return []
+        failed = self.rows[self.rows["status"] != "ok"].drop_duplicates(["model", "seed", "fold"])
+        return [f"{job_id(r.model, r.seed, r.fold)}: {r.error}" for r in failed.itertuples()]

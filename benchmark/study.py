@@ -29,23 +29,31 @@
     n_resamples = 2000
 
 Every key and every model parameter is checked before any job starts,
-parameters against the registered factory's signature; a misspelt one fails
-with the close matches. Command-line flags override the file.
+parameters against the registered factory's signature and their values
+against what the model family declares (:mod:`benchmark.params`); a
+misspelt one fails with the close matches. A table named like a registered
+model may not make that name mean another model (another base model or
+other parameters than ``members``, ``init``, ``device``, which the command
+line sets too): give the variant its own name. Command-line flags override
+the file.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.params import ModelNames
+from features.sets import FEATURE_SETS
+from models import MODELS
+from splits import SPLITS
 
 SECTIONS = ("study", "models", "backend", "report")
 STUDY_KEYS = {"split": str, "seeds": list, "features": list, "n_splits": int, "exclude_score": bool,
-              "error_score": str, "on_bad_input": str, "members": list, "data_dir": str, "soundfont": str,
+              "error_score": str, "on_bad_input": str, "members": (list, str), "data_dir": str, "soundfont": str,
               "name": str, "description": str, "device": str}
 BACKEND_KEYS = {"name": str, "jobs": int, "scheduler": str, "cache_dir": str}
 REPORT_KEYS = {"baseline": str, "correction": str, "rope": float, "n_resamples": int, "seed": int,
@@ -67,17 +75,33 @@ def _check_table(where: str, table: Any, allowed: dict[str, type]) -> dict:
         want = allowed[key]
         ok = isinstance(value, want) or (want is float and isinstance(value, int) and not isinstance(value, bool))
         if not ok or (want is int and isinstance(value, bool)):
-            raise ConfigError(f"[{where}] {key} = {value!r}: expected {want.__name__}")
+            names = " or ".join(w.__name__ for w in (want if isinstance(want, tuple) else (want,)))
+            raise ConfigError(f"[{where}] {key} = {value!r}: expected {names}")
     return dict(table)
 
 
-def factory_parameters(spec) -> list[str]:
-    """Keyword parameters a registered model's factory takes (``random_state`` is set by the runner)."""
-    return [p for p in inspect.signature(spec.factory).parameters if p not in ("self", "random_state")]
+#: Parameters a study may set on a registered model's own name: the ones the command line sets without
+#: renaming the model (--members, --init, --device); the manifest records them and 'compare' shows them.
+WIRING_PARAMS = ("members", "init", "device")
+
+
+def _check_shadowing(name: str, base: str, params: dict) -> None:
+    """Refuse a table named like a registered model that would make that name mean another model."""
+
+    if name not in MODELS:
+        return
+    changed = sorted(p for p in params if p not in WIRING_PARAMS)
+    if base == name and not changed:
+        return
+    spec = MODELS.get(name)
+    what = (f"model = {base!r}" if base != name
+            else f"{', '.join(changed)} = {', '.join(repr(params[p]) for p in changed)}")
+    raise ConfigError(f"[models.{name}] sets {what}, but {name!r} is a registered model ({spec.description}); "
+                      f"tables and 'benchmark compare' would show it as {name!r}: give the variant its own name, "
+                      f"e.g. [models.{name}_custom] with model = {base!r}")
 
 
 def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
-    from models import MODELS
 
     if not isinstance(models, dict) or not models:
         raise ConfigError("the study lists no models; add e.g. [models.rf]")
@@ -90,15 +114,32 @@ def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
         if not isinstance(base, str):
             raise ConfigError(f"[models.{name}] model = {base!r}: expected the name of a registered model")
         spec = MODELS.get(base)  # unknown: raises with close matches
-        known = factory_parameters(spec)
-        for p in params:
-            if p not in known:
-                raise ConfigError(f"[models.{name}]: model {base!r} has no parameter {p!r}{_hint(p, known)} "
-                                  f"(it takes: {', '.join(known) or 'none'})")
+        # Names and values; a comma-separated member list becomes a list. What needs the machine or the
+        # cache (a GPU, a checkpoint) is checked when the run is configured (RunConfig.check_models).
+        params = spec.check_params(params, where=f"[models.{name}]")
+        _check_shadowing(name, base, params)
         names.append(name)
         if base != name or params:
             variants[name] = {"model": base, "params": params}
     return names, variants
+
+
+def _read(path: Path) -> dict:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"study file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"study file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"study file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                          f"{exc.start}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"study file {path}: {exc}") from None
 
 
 def load_study(path: str | Path) -> dict:
@@ -118,12 +159,7 @@ def load_study(path: str | Path) -> dict:
         close matches), or a value of the wrong type.
     """
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"study file {str(path)!r} does not exist") from None
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(f"study file {path}: {exc}") from None
+    doc = _read(path)
     for section in doc:
         if section not in SECTIONS:
             raise ConfigError(f"unknown section [{section}] in {path}{_hint(section, SECTIONS)} "
@@ -134,9 +170,13 @@ def load_study(path: str | Path) -> dict:
     report = _check_table("report", doc.get("report", {}), REPORT_KEYS)
     if "seeds" in study and not all(isinstance(s, int) and not isinstance(s, bool) for s in study["seeds"]):
         raise ConfigError(f"[study] seeds = {study['seeds']!r}: expected a list of integers")
-    from features.sets import FEATURE_SETS
-    from models import MODELS
-    from splits import SPLITS
+    if "seeds" in study and not study["seeds"]:
+        raise ConfigError("[study] seeds = []: no seeds given; list at least one, e.g. seeds = [0]")
+    if "members" in study:
+        members = ModelNames().convert(study["members"])
+        if ModelNames().problem(study["members"]) is not None:
+            raise ConfigError(f"[study] members = {study['members']!r}: expected {ModelNames().describe()}")
+        study["members"] = members
 
     if "split" in study:
         SPLITS.get(study["split"])

@@ -13,6 +13,8 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from benchmark.errors import BenchmarkError, ConfigError, DataError
+from benchmark.progress import format_duration, job_costs
+from benchmark.workers import n_workers
 from features.cache import Cache, make_key
 from features.inputs import ArrayRef, SegmentInputs
 from features.sets import FEATURE_SETS, ArrayStage, FeatureSet, is_array_stage
@@ -119,8 +121,11 @@ def build_feature_set(
     *,
     n_jobs: int = 1,
     progress: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str], int]:
     """Compute (or read from ``cache``) one feature set for every row of ``meta``.
+
+    ``notify`` receives one line with the counts before anything is computed.
 
     Returns
     -------
@@ -147,6 +152,7 @@ def build_feature_set(
         else:
             todo.append((r, k))
     n_cached = len(values)
+    _announce(notify, fs.name, len(rows), n_cached, n_jobs)
     if todo:
         logger.info("feature set %s: %d cached, computing %d", fs.name, n_cached, len(todo))
         calls = [delayed(_compute_one)(fs, r, cache, k) for r, k in todo]
@@ -170,6 +176,7 @@ def build_features(
     on_bad_input: str = "skip",
     progress: bool = True,
     soundfont: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> FeatureMatrix:
     """Build and join the tabular feature sets ``names`` for every row of ``meta``; cache its array stages.
 
@@ -186,6 +193,8 @@ def build_features(
     soundfont : path, optional
         SoundFont for the audio stages (default: ``$PERCEPIANO_SOUNDFONT`` or
         the General MIDI SoundFont bundled with pretty_midi).
+    notify : callable, optional
+        Receives one line per set before it is built (segments cached, to compute, estimated time).
 
     Raises
     ------
@@ -199,7 +208,7 @@ def build_features(
     for name in names:
         if is_array_stage(name):
             stage = FEATURE_SETS.build(name, **({"soundfont": soundfont} if name == "mel" else {}))
-            keys, bad, hits = build_array_stage(stage, meta, cache, n_jobs=n_jobs, progress=progress)
+            keys, bad, hits = build_array_stage(stage, meta, cache, n_jobs=n_jobs, progress=progress, notify=notify)
             arrays[name] = (stage, keys)
             skipped.update(bad)
             n_cached += hits
@@ -210,7 +219,7 @@ def build_features(
             # A set computed from a cached artefact (a pre-trained encoder: 'ssast') finds it in this cache.
             options = {"soundfont": soundfont, "cache_root": str(cache.root)}
         fs = FEATURE_SETS.build(name, **options)
-        X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress)
+        X, bad, hits = build_feature_set(fs, meta, cache, n_jobs=n_jobs, progress=progress, notify=notify)
         parts.append(X)
         skipped.update(bad)
         sets[name] = list(X.columns)
@@ -243,7 +252,23 @@ def _sample_error(fn: Callable[..., Any], row: dict, *args: Any) -> tuple[str, s
 def _in_parallel(calls: list, name: str, n_jobs: int, progress: bool) -> Iterator:
     """Results of joblib ``calls`` (delayed) in worker processes as they finish, under one progress bar."""
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
-    return tqdm(results, total=len(calls), desc=f"features:{name}", disable=not progress)
+    # No extrapolated remaining time: the first results wait for worker start-up and compiled kernels, so
+    # tqdm's rate said hours for minutes of work; the line before the bar gives the measured estimate.
+    return tqdm(results, total=len(calls), desc=f"features:{name}", disable=not progress,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}]")
+
+
+def _announce(notify: Callable[[str], None] | None, name: str, n_rows: int, n_cached: int, n_jobs: int) -> None:
+    """One line before a feature set's build: how many segments are cached, how many to compute, how long."""
+    if notify is None:
+        return
+    todo = n_rows - n_cached
+    line = f"features {name}: {n_rows} segments, {n_cached} cached, {todo} to compute"
+    per = job_costs()["features"].get(name)
+    if todo and per:
+        workers = n_workers(n_jobs)
+        line += f" (about {format_duration(todo * float(per['seconds']) / workers)} on {workers} worker(s))"
+    notify(line)
 
 
 def build_array_stage(
@@ -253,8 +278,11 @@ def build_array_stage(
     *,
     n_jobs: int = 1,
     progress: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, str], dict[str, str], int]:
     """Make sure every row's entry of an array stage is in ``cache``.
+
+    ``notify`` receives one line with the counts before anything is computed.
 
     An entry whose file exists counts as cached (reading every spectrogram
     back would cost more than the run's bookkeeping should); the cache's own
@@ -276,6 +304,7 @@ def build_array_stage(
         if not cache.path(stage.name, k).is_file():
             todo.append(r)
     n_cached = len(rows) - len(todo)
+    _announce(notify, stage.name, len(rows), n_cached, n_jobs)
     bad: dict[str, str] = {}
     if todo:
         logger.info("array stage %s: %d cached, computing %d", stage.name, n_cached, len(todo))

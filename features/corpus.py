@@ -1,15 +1,26 @@
 """The pre-training corpus of the SSAST encoders: performances nobody rated.
 
-The default corpus holds no rated performance at all:
+The default corpus holds no rated performance and no near-copy of one:
 
-* ``score``: the dataset's score MIDIs (``virtuoso/data/score_midi``), except
-  those whose notes equal a labelled segment's (the dataset's labelled
-  ``Score`` / ``Score2`` players are such renderings; they were rated);
+* ``score``: the dataset's score MIDIs (``virtuoso/data/score_midi``);
 * ``unlabelled``: the performance MIDIs without labels (13 upstream);
-* ``synthetic``: ``n_synthetic`` random performances of every score MIDI
+* ``synthetic``: ``n_synthetic`` random performances of every *kept* score MIDI
   (:mod:`features.perturb`: tempo, timing, velocity and pedal), seeded;
 * ``maestro``: with ``maestro_dir``, excerpts of a MAESTRO v3 folder's
   performances (:func:`load_maestro`).
+
+Every candidate item is compared with every labelled segment (the rated
+``Score`` / ``Score2`` renderings included) by the near-duplicate measures of
+:func:`features.bigrams.near_copies`: it is left out when it and a rated segment
+share at least 80 % of the shorter one's note bigrams (pitch and velocity of
+consecutive notes: the leakage check's measure) or onset bigrams (chord, gap,
+next chord: the same timing whatever the velocities, which catches two
+renderings of a score that differ only in their velocity maps), in either
+direction: an item holding a rated segment (a whole-piece rendering, a 16-bar
+score MIDI holding a rated 8-bar one) or a rated segment holding an item. A
+score MIDI left out is never perturbed, and the synthetic performances pass the
+same check. :attr:`Corpus.exclusions` lists every (item, rated segment,
+measure, fraction, direction) found; the checkpoint's manifest keeps it.
 
 ``transductive=True`` adds every labelled PercePiano segment's *input* (never
 its ratings): the encoder then sees the test folds' audio, as a transductive
@@ -18,9 +29,10 @@ setting does, and the checkpoint's manifest says so.
 Generated MIDI files (synthetic performances, MAESTRO excerpts) are written
 under ``CACHE/corpus_midi`` with a name that holds their source's digest, and
 every item's arrays go through the same cache stages as the segments
-(:mod:`features.stages`), so the corpus is rendered once. The corpus
-``fingerprint`` is a sha256 over the sorted (source kind, file sha256) pairs and
-the spec: it keys the checkpoints pre-trained on it.
+(:mod:`features.stages`), so the corpus is rendered once. An item whose file is
+byte-identical to an earlier one's is dropped (counted per source). The corpus
+``fingerprint`` is a sha256 over the sorted (source kind, file sha256) pairs, the
+spec and the near-copy rule: it keys the checkpoints pre-trained on it.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,17 +49,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.dataset import MIDI_DIR, SCORE_MIDI_DIR
 from benchmark.errors import ConfigError, DataError
 from benchmark.hashing import file_sha256
+from features.bigrams import (
+    BIGRAM_VERSION,
+    DEFAULT_THRESHOLD,
+    MEASURES,
+    ONSET_GAP_S,
+    ONSET_VERSION,
+    near_copies,
+    note_bigrams,
+    note_cache,
+    onset_bigrams,
+)
 from features.cache import Cache
+from features.midi_io import Performance, read_performance
 from features.perturb import VERSION as PERTURB_VERSION
 from features.perturb import PerturbParams, synthetic_performance, write_performance
+from features.roll import assemble
+from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1"
+#: 2: near-copies of rated segments left out by note and onset bigrams (1: by an exact note digest).
+VERSION = "2"
 SOURCES = ("score", "unlabelled", "synthetic", "maestro", "labelled")
 MIDI_SUBDIR = "corpus_midi"
+#: The rule that leaves near-copies of rated segments out (part of the fingerprint).
+NEAR_COPY = {"threshold": DEFAULT_THRESHOLD, "measures": list(MEASURES), "onset_gap_s": ONSET_GAP_S,
+             "versions": [BIGRAM_VERSION, ONSET_VERSION]}
 #: Columns MAESTRO v3's metadata holds (maestro-v3.0.0.csv / .json).
 MAESTRO_COLUMNS = ("canonical_composer", "canonical_title", "split", "year", "midi_filename", "audio_filename",
                    "duration")
@@ -60,9 +92,9 @@ class CorpusSpec:
     Attributes
     ----------
     scores, unlabelled : bool
-        Include the score MIDIs (minus rated ones) / the unlabelled segments.
+        Include the score MIDIs / the unlabelled segments (minus near-copies of rated segments).
     n_synthetic : int
-        Random performances per score MIDI.
+        Random performances per score MIDI that is not a near-copy of a rated segment.
     seed : int
         Seed of the synthetic performances.
     perturb : PerturbParams
@@ -93,13 +125,19 @@ class CorpusSpec:
     excerpts_per_piece: int = 4
 
     def __post_init__(self) -> None:
-        if self.n_synthetic < 0:
-            raise ConfigError(f"n_synthetic={self.n_synthetic} must be >= 0")
+        for name, low, option in (("n_synthetic", 0, "--n-synthetic"), ("seed", 0, "--corpus-seed"),
+                                  ("excerpts_per_piece", 1, "Python API"), ("maestro_limit", 1, "--maestro-limit")):
+            value = getattr(self, name)
+            if value is None and name == "maestro_limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"corpus {name}={value!r} must be an integer >= {low} ({option})")
         bad = [s for s in self.maestro_splits if s not in MAESTRO_SPLITS]
         if bad:
             raise ConfigError(f"maestro_splits {bad} unknown; use any of {', '.join(MAESTRO_SPLITS)}")
-        if self.excerpt_s <= 0 or self.excerpts_per_piece < 1:
-            raise ConfigError("excerpt_s must be > 0 and excerpts_per_piece >= 1")
+        if (isinstance(self.excerpt_s, bool) or not isinstance(self.excerpt_s, (int, float, np.number))
+                or not math.isfinite(self.excerpt_s) or self.excerpt_s <= 0):
+            raise ConfigError(f"corpus excerpt_s={self.excerpt_s!r} must be a finite number of seconds > 0")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -109,6 +147,10 @@ class CorpusSpec:
         d.pop("maestro_dir")
         d["maestro"] = self.maestro_dir is not None
         return d
+
+
+#: Columns of :attr:`Corpus.exclusions`.
+EXCLUSION_COLUMNS = ("item", "source", "rated", "measure", "shared", "direction")
 
 
 @dataclass
@@ -121,43 +163,55 @@ class Corpus:
         One row per performance: ``name``, ``source`` (see :data:`SOURCES`),
         ``midi_path``, ``sha256``.
     fingerprint : str
-        sha256 of the spec and the sorted (source, file sha256) pairs.
+        sha256 of the spec, the near-copy rule and the sorted (source, file sha256) pairs.
     spec : CorpusSpec
-    excluded : list of str
-        Score MIDIs left out because their notes equal a labelled segment's.
+    exclusions : DataFrame
+        The candidates left out as near-copies of rated segments, one row per
+        (item, rated segment, measure) at or above the threshold:
+        :data:`EXCLUSION_COLUMNS`; ``direction`` is ``item contains rated``,
+        ``rated contains item`` or ``equal size`` (which one has fewer bigrams).
+    unreadable : list of str
+        Candidates whose MIDI holds no readable notes (left out too).
+    duplicates : dict of str -> int
+        Per source, items dropped as byte-identical to an earlier item.
     """
 
     items: pd.DataFrame
     fingerprint: str
     spec: CorpusSpec
-    excluded: list[str] = field(default_factory=list)
+    exclusions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXCLUSION_COLUMNS)))
+    unreadable: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def excluded(self) -> list[str]:
+        """Names of the candidates left out as near-copies of rated segments, by source, then name.
+
+        A name may appear twice: an unlabelled segment and a score MIDI can share one.
+        """
+        pairs = self.exclusions[["source", "item"]].drop_duplicates().sort_values(["source", "item"])
+        return list(pairs["item"])
+
     def summary(self) -> dict[str, Any]:
-        """What a checkpoint's manifest records about the corpus it saw."""
+        """What a checkpoint's manifest records about the corpus it saw (the pairs: :meth:`exclusion_records`)."""
         counts = self.items["source"].value_counts()
+        left_out = self.exclusions.drop_duplicates(["source", "item"])["source"].value_counts()
         return {"fingerprint": self.fingerprint, "n_items": len(self), "version": VERSION,
                 "counts": {s: int(counts.get(s, 0)) for s in SOURCES},
                 "transductive": self.spec.transductive, "spec": self.spec.as_dict(),
                 "maestro_dir": self.spec.maestro_dir,
-                "n_excluded_rated_scores": len(self.excluded)}
+                "excluded": {s: int(left_out.get(s, 0)) for s in SOURCES if s != "labelled"},
+                "n_excluded": len(self.excluded),
+                "n_rated_matched": int(self.exclusions["rated"].nunique()),
+                "unreadable": list(self.unreadable), "near_copy": NEAR_COPY,
+                "duplicates": {s: int(self.duplicates.get(s, 0)) for s in SOURCES}}
 
-
-def notes_digest(path: str | os.PathLike) -> str | None:
-    """sha256 of a MIDI file's notes (onset and offset to the millisecond, pitch, velocity); None if unreadable.
-
-    Two files with the same notes are the same performance whatever their bytes.
-    """
-    from features.midi_io import read_performance
-
-    try:
-        p = read_performance(path)
-    except DataError:
-        return None
-    arr = np.stack([np.round(p.onset * 1000), np.round(p.offset * 1000), p.pitch, p.velocity]).astype(np.int64)
-    return hashlib.sha256(arr.tobytes()).hexdigest()
+    def exclusion_records(self) -> list[dict[str, Any]]:
+        """:attr:`exclusions` as JSON-ready rows (``shared`` rounded to 4 decimals)."""
+        return [{**r, "shared": round(float(r["shared"]), 4)} for r in self.exclusions.to_dict("records")]
 
 
 def load_maestro(root: str | os.PathLike, splits: tuple[str, ...] = ("train",),
@@ -189,26 +243,26 @@ def load_maestro(root: str | os.PathLike, splits: tuple[str, ...] = ("train",),
                         "maestro-v3.0.0 (with maestro-v3.0.0.csv)")
     csvs = sorted(root.glob("maestro-v*.csv"))
     jsons = sorted(root.glob("maestro-v*.json"))
-    if csvs:
-        meta = pd.read_csv(csvs[-1])
-        src = csvs[-1]
-    elif jsons:
-        try:
-            raw = json.loads(jsons[-1].read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{jsons[-1]} is not valid JSON: {exc}") from None
-        # v3's JSON is column-oriented: {column: {row index: value}}.
-        meta = pd.DataFrame(raw) if isinstance(raw, list) else pd.DataFrame({k: pd.Series(v) for k, v in raw.items()})
-        meta = meta.sort_index(key=lambda ix: ix.astype(int)) if not isinstance(raw, list) else meta
-        src = jsons[-1]
-    else:
+    if not (csvs or jsons):
         raise DataError(f"no maestro-v*.csv or maestro-v*.json in {str(root)!r}; is it a MAESTRO v3 folder?")
+    src = csvs[-1] if csvs else jsons[-1]
+    try:
+        meta = pd.read_csv(src) if csvs else _maestro_json(json.loads(src.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        # pandas' ParserError and EmptyDataError and json's JSONDecodeError are ValueErrors.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read MAESTRO metadata {src}: {first}; is it MAESTRO v3's "
+                        f"{'CSV' if csvs else 'JSON'} file?") from None
     missing = [c for c in ("split", "midi_filename") if c not in meta.columns]
     if missing:
         raise DataError(f"{src} lacks column(s) {missing}; MAESTRO v3 lists {', '.join(MAESTRO_COLUMNS)}")
     meta = meta[meta["split"].isin(splits)].reset_index(drop=True)
     if limit is not None:
         meta = meta.head(int(limit))
+    blank = [i for i, f in enumerate(meta["midi_filename"]) if not isinstance(f, str) or not f.strip()]
+    if blank:
+        raise DataError(f"{len(blank)} row(s) of {src} in the split(s) {', '.join(splits)} have no midi_filename "
+                        f"(e.g. row {blank[0] + 1}); fix or remove them")
     meta["midi_path"] = [str((root / f).resolve()) for f in meta["midi_filename"]]
     absent = [p for p in meta["midi_path"] if not Path(p).is_file()]
     if absent:
@@ -216,8 +270,17 @@ def load_maestro(root: str | os.PathLike, splits: tuple[str, ...] = ("train",),
     return meta
 
 
+def _maestro_json(raw) -> pd.DataFrame:
+    """MAESTRO's JSON metadata: column-oriented in v3 ({column: {row index: value}}), or a list of rows."""
+    if isinstance(raw, list):
+        return pd.DataFrame(raw)
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ValueError("expected {column: {row index: value}} or a list of rows")
+    meta = pd.DataFrame({k: pd.Series(v) for k, v in raw.items()})
+    return meta.sort_index(key=lambda ix: ix.astype(int))
+
+
 def _maestro_excerpts(meta: pd.DataFrame, out_dir: Path, spec: CorpusSpec) -> list[dict]:
-    from features.midi_io import Performance, read_performance
 
     rows = []
     for path in meta["midi_path"]:
@@ -247,16 +310,20 @@ def _maestro_excerpts(meta: pd.DataFrame, out_dir: Path, spec: CorpusSpec) -> li
     return rows
 
 
-def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec()) -> Corpus:
-    """List (and write the generated MIDI of) the corpus ``spec`` describes.
+def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec(), *,
+                 maestro: pd.DataFrame | None = None) -> Corpus:
+    """List (and write the generated MIDI of) the corpus ``spec`` describes, without near-copies of rated segments.
 
     Parameters
     ----------
     dataset : benchmark.dataset.Dataset
         PercePiano, loaded with its score renderings (``include_score=True``) so every rated performance is known.
     cache : Cache
-        Generated MIDI goes under ``cache.root / "corpus_midi"``.
+        Generated MIDI goes under ``cache.root / "corpus_midi"``; the note and onset bigrams of
+        every file compared go in its ``note_bigrams`` stage.
     spec : CorpusSpec
+    maestro : DataFrame, optional
+        :func:`load_maestro` of ``spec.maestro_dir``, when the caller read it already (to check it early).
 
     Returns
     -------
@@ -267,57 +334,110 @@ def build_corpus(dataset, cache: Cache, spec: CorpusSpec = CorpusSpec()) -> Corp
     DataError
         The corpus would be empty, or a MAESTRO folder is unreadable.
     """
-    from benchmark.dataset import MIDI_DIR, SCORE_MIDI_DIR
 
     root = Path(dataset.root)
     out_dir = cache.root / MIDI_SUBDIR
-    rows: list[dict] = []
-    labelled_paths = list(dataset.meta["midi_path"])
-    rated = {d for d in (notes_digest(p) for p in labelled_paths) if d is not None}
-    excluded: list[str] = []
-    score_files = sorted((root / SCORE_MIDI_DIR).glob("*.mid")) if (root / SCORE_MIDI_DIR).is_dir() else []
-    if spec.scores:
-        for p in score_files:
-            d = notes_digest(p)
-            if d is None:
-                continue
-            if d in rated:
-                excluded.append(p.stem)
-                continue
-            rows.append({"name": p.stem, "source": "score", "midi_path": str(p)})
+    score_dir = root / SCORE_MIDI_DIR
+    score_files = sorted(score_dir.glob("*.mid")) if score_dir.is_dir() else []
+    # The score MIDIs are screened whenever they are used: as items, or as the sources of synthetic ones.
+    candidates = ([{"name": p.stem, "source": "score", "midi_path": str(p)} for p in score_files]
+                  if spec.scores or spec.n_synthetic else [])
     if spec.unlabelled:
         files = {p.stem.strip(): p for p in (root / MIDI_DIR).glob("*.mid")}
-        for name in dataset.unlabelled:
-            p = files.get(name)
-            if p is not None and notes_digest(p) not in rated:
-                rows.append({"name": name, "source": "unlabelled", "midi_path": str(p)})
-    for p in score_files if spec.n_synthetic else []:
-        digest = file_sha256(p)
-        for k in range(spec.n_synthetic):
-            out = out_dir / f"synth-{digest[:16]}-s{spec.seed}-{k}-v{PERTURB_VERSION}-{_params_tag(spec)}.mid"
-            if not out.is_file():
-                try:
-                    synthetic_performance(p, out, index=k, seed=spec.seed, source_digest=digest, params=spec.perturb)
-                except DataError as exc:
-                    logger.warning("no synthetic performance of %s: %s", p.name, exc)
-                    break
-            rows.append({"name": f"{p.stem}~{k}", "source": "synthetic", "midi_path": str(out)})
+        candidates += [{"name": n, "source": "unlabelled", "midi_path": str(files[n])}
+                       for n in dataset.unlabelled if n in files]
     if spec.maestro_dir:
-        meta = load_maestro(spec.maestro_dir, spec.maestro_splits, spec.maestro_limit)
-        rows += _maestro_excerpts(meta, out_dir, spec)
+        if maestro is None:
+            maestro = load_maestro(spec.maestro_dir, spec.maestro_splits, spec.maestro_limit)
+        candidates += _maestro_excerpts(maestro, out_dir, spec)
+    with note_cache(cache):
+        rated, unread_rated = _readable([{"name": sid, "midi_path": p} for sid, p in
+                                         zip(dataset.meta["sample_id"], dataset.meta["midi_path"], strict=True)])
+        if unread_rated:
+            logger.warning("%d labelled segment(s) hold no readable notes, so no corpus item is checked against "
+                           "them: %s", len(unread_rated), ", ".join(unread_rated[:5]))
+        kept, unreadable, exclusions = _screen(candidates, rated)
+        synthetic = [r for p in kept if p["source"] == "score" for r in _synthetic(p, out_dir, spec)]
+        synthetic, unreadable_synth, excl_synth = _screen(synthetic, rated)
+    rows = [r for r in kept if r["source"] == "score" and spec.scores]
+    rows += [r for r in kept if r["source"] == "unlabelled"]
+    rows += synthetic + [r for r in kept if r["source"] == "maestro"]
     if spec.transductive:
         rows += [{"name": sid, "source": "labelled", "midi_path": str(p)}
-                 for sid, p in zip(dataset.meta["sample_id"], labelled_paths, strict=True)]
+                 for sid, p in zip(dataset.meta["sample_id"], dataset.meta["midi_path"], strict=True)]
     if not rows:
         raise DataError("the pre-training corpus is empty; enable score MIDIs, synthetic performances or MAESTRO")
     items = pd.DataFrame(rows, columns=["name", "source", "midi_path"])
     items["sha256"] = [file_sha256(p) for p in items["midi_path"]]
-    h = hashlib.sha256(json.dumps({"version": VERSION, "spec": spec.as_dict()}, sort_keys=True).encode())
+    # Byte-identical files (the dataset has identical Score/Score2 score MIDIs, hence identical synthetic
+    # performances) would weigh one performance twice: keep the first.
+    twice = items["sha256"].duplicated()
+    duplicates = {s: int(n) for s, n in items.loc[twice, "source"].value_counts().items()}
+    items = items[~twice].reset_index(drop=True)
+    h = hashlib.sha256(json.dumps({"version": VERSION, "spec": spec.as_dict(), "near_copy": NEAR_COPY},
+                                  sort_keys=True).encode())
     for src, sha in sorted(zip(items["source"], items["sha256"], strict=True)):
         h.update(f"{src}:{sha}".encode())
-    logger.info("corpus: %d items (%s); %d rated score MIDIs left out", len(items),
-                dict(items["source"].value_counts()), len(excluded))
-    return Corpus(items=items, fingerprint=h.hexdigest(), spec=spec, excluded=excluded)
+    frames = [e for e in (exclusions, excl_synth) if len(e)]
+    corpus = Corpus(items=items, fingerprint=h.hexdigest(), spec=spec,
+                    exclusions=pd.concat(frames, ignore_index=True) if frames else exclusions,
+                    unreadable=sorted(unreadable + unreadable_synth), duplicates=duplicates)
+    summary = corpus.summary()
+    logger.info("corpus: %d items (%s); left out as near-copies of %d rated segments: %s; %d unreadable",
+                len(items), summary["counts"], summary["n_rated_matched"], summary["excluded"],
+                len(corpus.unreadable))
+    return corpus
+
+
+def _readable(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The rows whose MIDI holds readable notes, and the names of the others (the bigrams are now memoised)."""
+    good, bad = [], []
+    for r in rows:
+        try:
+            note_bigrams(r["midi_path"])
+            onset_bigrams(r["midi_path"])
+        except DataError:
+            bad.append(r["name"])
+            continue
+        good.append(r)
+    return good, bad
+
+
+def _screen(candidates: list[dict], rated: list[dict]) -> tuple[list[dict], list[str], pd.DataFrame]:
+    """Split candidates into kept ones, unreadable ones and near-copies of a rated segment (:func:`near_copies`).
+
+    Returns the kept rows, the unreadable names and the exclusion pairs (:data:`EXCLUSION_COLUMNS`).
+    """
+    readable, unreadable = _readable(candidates)
+    pairs = near_copies([r["midi_path"] for r in readable], [r["midi_path"] for r in rated])
+    n_item, n_rated = pairs["n_a"].to_numpy(), pairs["n_b"].to_numpy()
+    direction = np.where(n_rated < n_item, "item contains rated",
+                         np.where(n_item < n_rated, "rated contains item", "equal size"))
+    excl = pd.DataFrame({"item": [readable[i]["name"] for i in pairs["a"]],
+                         "source": [readable[i]["source"] for i in pairs["a"]],
+                         "rated": [rated[j]["name"] for j in pairs["b"]], "measure": pairs["measure"].to_numpy(),
+                         "shared": pairs["shared"].to_numpy(dtype=float), "direction": direction},
+                        columns=list(EXCLUSION_COLUMNS))
+    excl = excl.sort_values(["source", "item", "rated", "measure"], kind="stable").reset_index(drop=True)
+    hit = set(pairs["a"].tolist())
+    return [r for i, r in enumerate(readable) if i not in hit], unreadable, excl
+
+
+def _synthetic(score: dict, out_dir: Path, spec: CorpusSpec) -> list[dict]:
+    """The ``spec.n_synthetic`` random performances of one score MIDI (written once, then found)."""
+    p = Path(score["midi_path"])
+    digest = file_sha256(p)
+    rows = []
+    for k in range(spec.n_synthetic):
+        out = out_dir / f"synth-{digest[:16]}-s{spec.seed}-{k}-v{PERTURB_VERSION}-{_params_tag(spec)}.mid"
+        if not out.is_file():
+            try:
+                synthetic_performance(p, out, index=k, seed=spec.seed, source_digest=digest, params=spec.perturb)
+            except DataError as exc:
+                logger.warning("no synthetic performance of %s: %s", p.name, exc)
+                break
+        rows.append({"name": f"{p.stem}~{k}", "source": "synthetic", "midi_path": str(out)})
+    return rows
 
 
 def _params_tag(spec: CorpusSpec) -> str:
@@ -326,7 +446,6 @@ def _params_tag(spec: CorpusSpec) -> str:
 
 
 def _ensure_one(row: dict, cache: Cache, kind: str, soundfont: str | None) -> tuple[str, str | None]:
-    from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
     try:
         if kind == "mel":
@@ -369,7 +488,6 @@ def corpus_arrays(corpus: Corpus, cache: Cache, kind: str, *, soundfont: str | N
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
 
     if kind not in ("mel", "roll"):
         raise ConfigError(f"input={kind!r}; use mel or roll")
@@ -386,7 +504,6 @@ def corpus_arrays(corpus: Corpus, cache: Cache, kind: str, *, soundfont: str | N
         if kind == "mel":
             a = logmel_for(r, cache, AudioParams(soundfont=soundfont), MelParams())[0]
         else:
-            from features.roll import assemble
 
             a = assemble(pianoroll_for(r, cache, RollParams.like(AudioParams(), MelParams())))
         arrays.append(transform(a) if transform is not None else a)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.errors import CacheError
+from features.cache import Cache
 
 __all__ = ["ArrayRef", "SegmentInputs"]
 
@@ -55,7 +56,6 @@ class ArrayRef:
         return ArrayRef(self.root, self.stage, self.keys[idx], self.load)
 
     def read(self, i: int) -> np.ndarray:
-        from features.cache import Cache
 
         entry = Cache(self.root).get(self.stage, str(self.keys[i]))
         if entry is None:

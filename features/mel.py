@@ -110,6 +110,20 @@ def logmel(
     return mel_db.astype(np.float16), sr / hop_length
 
 
+def band_frequencies(sr: int, n_mels: int = 128, fmin: float = 20.0, fmax: float | None = None,
+                     pool: int = 1) -> np.ndarray:
+    """Centre frequency (Hz) of every band of :func:`logmel`'s spectrogram, after pooling ``pool`` bands.
+
+    The mel filters' centres (Slaney's mel scale, librosa's default), each
+    pooled band at the mean of its bands' centres (``n_mels // pool`` bands).
+    """
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=fmin, fmax=sr / 2 if fmax is None else fmax)[1:-1]
+    n = n_mels - n_mels % pool
+    return centres[:n].reshape(-1, pool).mean(axis=1)
+
+
 def _check_mel(mel: np.ndarray, n_frames: int) -> np.ndarray:
     mel = np.asarray(mel)
     if mel.ndim != 2:

@@ -68,7 +68,18 @@ from benchmark.errors import DataError
 from features.cache import Cache, make_key
 from features.midi_io import DEFAULT_TEMPO_US, Performance, read_performance
 from features.midi_stats import _slope, _state_at
-from features.score_align import MATCH_WINDOWS_S, SCORE_GROUP_TOL_S, Alignment, align, group_anchors, time_map
+from features.score_align import (
+    LOCAL_HALF_WIDTH_S,
+    MATCH_WINDOWS_S,
+    MIN_SCORE_MATCH,
+    SCORE_GROUP_TOL_S,
+    Alignment,
+    _local_fit,
+    _read_score,
+    align,
+    group_anchors,
+    time_map,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +283,6 @@ def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | N
     -------
     NoteTable
     """
-    from features.score import LOCAL_HALF_WIDTH_S, MIN_SCORE_MATCH, _local_fit
 
     n = perf.n_notes
     out = np.zeros((n, len(COLUMNS)))
@@ -343,7 +353,6 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         The performance file is missing, empty, not MIDI or holds no notes.
         A missing or unreadable *score* only logs a warning (the stand-in grid).
     """
-    from features.score import MIN_SCORE_MATCH, _read_score
 
     perf = read_performance(perf_midi_path)
     score = grid = None
@@ -371,7 +380,6 @@ def _score_path(row: Mapping[str, Any]) -> str | None:
 
 def stage_params() -> dict[str, Any]:
     """Settings the stage's output depends on beyond its own code: part of every key."""
-    from features.score import LOCAL_HALF_WIDTH_S, MIN_SCORE_MATCH
 
     return {"min_score_match": MIN_SCORE_MATCH, "local_half_width_s": LOCAL_HALF_WIDTH_S,
             "match_windows_s": list(MATCH_WINDOWS_S), "score_group_tol_s": SCORE_GROUP_TOL_S,

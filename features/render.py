@@ -29,6 +29,7 @@ Rendering policy
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import ConfigError, DataError
+from features.midi_io import check_file_size, check_limits
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +98,23 @@ def check_soundfont(path: str | Path) -> Path:
     if not path.is_file():
         raise ConfigError(f"SoundFont not found: {path}; pass the path of an existing .sf2 file")
     try:
-        with path.open("rb") as fh:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"cannot read SoundFont {path}: {exc}") from exc
+    # Every segment's cache key names the font: its header is read once per file version, not per segment.
+    _check_header(str(path), st.st_mtime_ns, st.st_size)
+    return path
+
+
+@functools.lru_cache(maxsize=64)
+def _check_header(path: str, mtime_ns: int, size: int) -> None:
+    try:
+        with open(path, "rb") as fh:
             header = fh.read(12)
     except OSError as exc:
         raise ConfigError(f"cannot read SoundFont {path}: {exc}") from exc
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"sfbk":
         raise ConfigError(f"{path} is not a SoundFont (no RIFF/sfbk header); pass an .sf2 file")
-    return path
 
 
 def _read_events(midi_path: Path) -> tuple[list[tuple[float, int, int, int, int]], float]:
@@ -122,7 +134,6 @@ def _read_events(midi_path: Path) -> tuple[list[tuple[float, int, int, int, int]
     """
     import mido
 
-    from features.midi_io import check_file_size, check_limits
 
     check_file_size(midi_path)
     try:

@@ -28,6 +28,8 @@ import os
 
 import numpy as np
 
+from features.midi_io import read_performance
+
 VERSION = "1"
 
 #: MIDI pitch of the lowest piano key (A0) and the number of keys.
@@ -35,6 +37,14 @@ LOWEST_PITCH = 21
 N_PITCHES = 88
 #: Channels of the assembled roll, in order.
 CHANNELS = ("onset_velocity", "note", "sustain_pedal", "soft_pedal")
+
+
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI pitch (60 -> ``C4``, 21 -> ``A0``)."""
+    return f"{_NOTE_NAMES[int(pitch) % 12]}{int(pitch) // 12 - 1}"
 
 
 def _pedal_row(times: np.ndarray, values: np.ndarray, n_frames: int, frame_rate: float) -> np.ndarray:
@@ -71,7 +81,6 @@ def pianoroll(midi_path: str | os.PathLike, frame_rate: float, *, tail_s: float 
     DataError
         The MIDI is missing, unreadable or holds no notes.
     """
-    from features.midi_io import read_performance
 
     perf = read_performance(midi_path)
     end = float(max(perf.offset.max(), perf.onset.max()))

@@ -20,7 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from features import mel as mel_mod
+from features import render
+from features import roll as roll_mod
 from features.cache import Cache, make_key
+from features.soundfonts import split_soundfonts
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +39,6 @@ class AudioParams:
     preset: int = 0
 
     def resolved_soundfont(self) -> Path:
-        from features import render
-
         sf = self.soundfont or os.environ.get("PERCEPIANO_SOUNDFONT")
         return render.check_soundfont(sf) if sf else render.default_soundfont()
 
@@ -59,8 +61,6 @@ def check_soundfont_use(soundfont: str | None, feature_sets) -> None:
     """
     if soundfont is None:
         return
-    from benchmark.fonts import split_soundfonts
-
     split_soundfonts(soundfont)  # one path, or several separated by commas
     if not any(fs in AUDIO_SETS for fs in feature_sets):
         logger.warning("--soundfont %s is ignored: no feature set here renders audio (only %s do)", soundfont,
@@ -82,8 +82,6 @@ def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) ->
     ConfigError
         The SoundFont is missing or not a SoundFont.
     """
-    from features import render
-
     sf = params.resolved_soundfont()
     key = make_key("render", render.VERSION, params.key_params(), [row["midi_path"], sf])
 
@@ -107,16 +105,12 @@ class MelParams:
 
 def mel_key(row: Mapping[str, Any], audio: AudioParams, mel: MelParams) -> str:
     """Cache key of a segment's log-mel entry."""
-    from features import mel as mel_mod
-    from features import render
-
     params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
     return make_key("mel", mel_mod.VERSION, params, [row["midi_path"], audio.resolved_soundfont()])
 
 
 def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[np.ndarray, float]:
     """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) and its frame rate."""
-    from features import mel as mel_mod
 
     key = mel_key(row, audio, mel)
 
@@ -149,7 +143,6 @@ class RollParams:
 
 def roll_key(row: Mapping[str, Any], roll: RollParams) -> str:
     """Cache key of a segment's piano-roll entry (the MIDI's bytes, the roll version, the grid)."""
-    from features import roll as roll_mod
 
     return make_key("roll", roll_mod.VERSION, asdict(roll), [row["midi_path"]])
 
@@ -162,7 +155,6 @@ def pianoroll_for(row: Mapping[str, Any], cache: Cache, roll: RollParams) -> dic
     DataError
         The MIDI is unreadable or holds no notes.
     """
-    from features import roll as roll_mod
 
     return cache.fetch("roll", roll_key(row, roll),
                        lambda: roll_mod.pianoroll(row["midi_path"], roll.frame_rate, tail_s=roll.tail_s))

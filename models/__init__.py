@@ -1,4 +1,10 @@
-"""Model families, one registry. Importing this package registers every model."""
+"""Model families, one registry. Importing this package registers every model.
+
+A model is a factory registered with ``MODELS.register("name", inputs=...)`` (see ``classical`` for
+tabular ones, ``ensemble`` for models of other models' predictions, ``neural`` for torch ones) and imported
+below; it follows the estimator protocol of ``base`` and declares in its registry entry what it reads, so
+the engine never names it. Models read no run directory and import torch only inside ``fit``.
+"""
 
 from models import (
     classical,  # noqa: F401  (registers mean, ridge, rf, xgb, lgbm)
@@ -12,7 +18,7 @@ from models import (
 from models.base import Estimator, SklearnModel
 from models.registry import MODELS
 
-__all__ = ["MODELS", "Estimator", "SklearnModel", "explain_segment", "pretrain"]
+__all__ = ["MODELS", "Estimator", "SklearnModel", "pretrain"]
 
 
 def pretrain(**kwargs):
@@ -21,9 +27,3 @@ def pretrain(**kwargs):
 
     return run_pretrain(**kwargs)
 
-
-def explain_segment(run_dir, segment_id, **kwargs):
-    """``benchmark explain`` (imports torch): see :func:`models.explain.explain_segment`."""
-    from models import explain
-
-    return explain.explain_segment(run_dir, segment_id, **kwargs)

@@ -11,10 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.params import AnyOf, Choice, Float, Int, List
 from models.base import SklearnModel
 from models.registry import MODELS
+from splits.inner import inner_cv
 
 TABULAR = ("midi",)
+#: ``n_jobs`` of the wrapped estimators: a positive count of threads, or -1 for every core.
+N_JOBS = Int(1, also=(-1,))
+#: A share of the training rows or features, in (0, 1].
+SHARE = Float(0.0, 1.0, low_open=True)
 
 
 def _impute():
@@ -27,6 +33,8 @@ def _impute():
 
 class MeanModel(SklearnModel):
     """Predicts the training-fold mean of every target (the floor any model must beat)."""
+
+    PARAMS: dict = {}
 
     def __init__(self, random_state: int | None = None) -> None:
         self.random_state = random_state
@@ -45,6 +53,8 @@ class RidgeModel(SklearnModel):
     fold respects the same grouping as the outer test.
     """
 
+    PARAMS = {"alphas": List(Float(0.0, low_open=True)), "inner_splits": Int(2)}
+
     def __init__(self, alphas: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 4, 13)), inner_splits: int = 5,
                  random_state: int | None = None) -> None:
         self.alphas = alphas
@@ -57,8 +67,6 @@ class RidgeModel(SklearnModel):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from splits.inner import inner_cv
-
         pipe = make_pipeline(_impute(), StandardScaler(), Ridge())
         cv = inner_cv(groups, self.inner_splits, self.random_state)
         return GridSearchCV(pipe, {"ridge__alpha": list(self.alphas)}, cv=cv, scoring="r2")
@@ -69,6 +77,9 @@ class RidgeModel(SklearnModel):
 
 class RandomForestModel(SklearnModel):
     """Multi-output random forest (one forest predicts all 19 targets)."""
+
+    PARAMS = {"n_estimators": Int(1), "max_features": AnyOf(SHARE, Int(1), Choice("sqrt", "log2")),
+              "min_samples_leaf": AnyOf(Int(1), Float(0.0, 0.5, low_open=True)), "n_jobs": N_JOBS}
 
     def __init__(self, n_estimators: int = 300, max_features: float = 0.33, min_samples_leaf: int = 3,
                  n_jobs: int = 1, random_state: int | None = None) -> None:
@@ -89,6 +100,9 @@ class RandomForestModel(SklearnModel):
 
 class XGBModel(SklearnModel):
     """XGBoost with one tree per target per round (its native multi-output)."""
+
+    PARAMS = {"n_estimators": Int(1), "learning_rate": Float(0.0, low_open=True), "max_depth": Int(0),
+              "subsample": SHARE, "colsample_bytree": SHARE, "n_jobs": N_JOBS}
 
     def __init__(self, n_estimators: int = 300, learning_rate: float = 0.03, max_depth: int = 3,
                  subsample: float = 0.8, colsample_bytree: float = 0.5, n_jobs: int = 1,
@@ -112,6 +126,9 @@ class XGBModel(SklearnModel):
 
 class LGBMModel(SklearnModel):
     """LightGBM, one booster per target (MultiOutputRegressor)."""
+
+    PARAMS = {"n_estimators": Int(1), "learning_rate": Float(0.0, low_open=True), "num_leaves": Int(2),
+              "min_child_samples": Int(0), "subsample": SHARE, "colsample_bytree": SHARE, "n_jobs": N_JOBS}
 
     def __init__(self, n_estimators: int = 200, learning_rate: float = 0.03, num_leaves: int = 15,
                  min_child_samples: int = 20, subsample: float = 0.8, colsample_bytree: float = 0.5,

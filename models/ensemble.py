@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from benchmark.errors import ConfigError
+from benchmark.params import Int, ModelNames, Text
 from models.registry import MODELS
 
 #: Members of ``ensemble_mean`` and ``stack`` when neither ``--members`` nor a study names them.
@@ -42,7 +44,6 @@ def seed_bag_members(params: dict[str, Any], seed: int) -> list[tuple[str, int]]
     """One member model under ``n_seeds`` model seeds, the first being the split seed."""
     n = int(params.get("n_seeds", 5))
     if n < 1:
-        from benchmark.errors import ConfigError
 
         raise ConfigError(f"n_seeds={n} must be >= 1")
     return [(str(params.get("member", "rf")), seed + SEED_STRIDE * i) for i in range(n)]
@@ -57,6 +58,8 @@ def _check(X) -> np.ndarray:
 
 class MeanEnsemble:
     """The average of the members' predictions (nothing is learnt)."""
+
+    PARAMS = {"members": ModelNames()}
 
     def __init__(self, members: tuple[str, ...] | list[str] = DEFAULT_MEMBERS, random_state: int | None = None) -> None:
         self.members = members
@@ -78,6 +81,8 @@ class MeanEnsemble:
 class SeedBag(MeanEnsemble):
     """Seed bagging: ``member`` fitted under ``n_seeds`` model seeds on the same folds, averaged."""
 
+    PARAMS = {"member": Text(), "n_seeds": Int(1)}
+
     def __init__(self, member: str = "rf", n_seeds: int = 5, random_state: int | None = None) -> None:
         self.member = member
         self.n_seeds = n_seeds
@@ -93,6 +98,8 @@ class NonNegativeStacker:
     ``fit`` must be given the members' inner out-of-fold predictions of the
     training fold; the runner does (the registry entry says ``train_on="inner"``).
     """
+
+    PARAMS = {"members": ModelNames()}
 
     def __init__(self, members: tuple[str, ...] | list[str] = DEFAULT_MEMBERS, random_state: int | None = None) -> None:
         self.members = members

@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from benchmark.params import Float, Int
 from models.classical import LGBMModel
 from models.registry import MODELS
+from splits.inner import inner_cv
 
 #: Inputs of the ``lgbm_all`` family: MIDI + audio + score-aligned features.
 ALL_FEATURES = ("midi", "audio", "score")
@@ -46,6 +48,8 @@ class ReducedRankLGBM(LGBMModel):
         projection is then the identity and the model equals ``LGBMModel``).
     **LGBMModel parameters
     """
+
+    PARAMS = {**LGBMModel.PARAMS, "variance": Float(0.0, 1.0, low_open=True)}
 
     def __init__(self, variance: float = 0.95, n_estimators: int = 200, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 20, subsample: float = 0.8,
@@ -94,6 +98,9 @@ class TunedLGBM(LGBMModel):
         As :class:`models.classical.LGBMModel`.
     """
 
+    PARAMS = {**{k: v for k, v in LGBMModel.PARAMS.items() if k != "n_estimators"}, "max_estimators": Int(1),
+              "inner_splits": Int(2)}
+
     def __init__(self, max_estimators: int = 400, inner_splits: int = 3, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 20, subsample: float = 0.8,
                  colsample_bytree: float = 0.5, n_jobs: int = 1, random_state: int | None = None) -> None:
@@ -110,7 +117,6 @@ class TunedLGBM(LGBMModel):
         Each inner fold's curve is weighted by its size, so the result is the
         mean squared error over all inner validation samples.
         """
-        from splits.inner import inner_cv
 
         curves = np.zeros((y.shape[1], int(self.max_estimators)))
         cv = inner_cv(groups, int(self.inner_splits), self.random_state)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import warnings
 from typing import Any
 
@@ -35,8 +36,12 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from benchmark.errors import ConfigError
+from benchmark.params import Bool, Choice, Float, Int, List, Optional, Text
+from features.sets import FEATURE_SETS
 from models.ast_config import SIZES, ASTConfig, count_params
+from models.checkpoints import resolve_checkpoint
 from models.registry import MODELS
+from splits.inner import holdout
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,12 @@ INPUT_KINDS: dict[str, dict[str, Any]] = {
 }
 #: Handcrafted feature sets of the hybrid's dense branch.
 HYBRID_TABLES = ("midi", "score", "audio")
+#: Training losses (:data:`models.training.LOSSES`, named here where no torch is imported; a test keeps them equal).
+LOSSES = ("mse", "pearson", "mse+pearson", "rank", "learned")
+#: Where a model trains (``--device``).
+DEVICES = ("auto", "cpu", "cuda")
+_PAIR = Optional(List(Int(1), length=2))
+_SHARE_OPEN = Float(0.0, 1.0, high_open=True)
 
 
 def _provenance(device: str) -> dict:
@@ -98,6 +109,35 @@ class NeuralRegressor:
         checkpoint file or its cache key (see :mod:`models.ssast`).
     random_state : int, optional
     """
+
+    PARAMS = {"input": Choice(*INPUT_KINDS), "size": Choice(*SIZES), "crop": Int(1), "time_pool": Int(1),
+              "freq_pool": Optional(Int(1)), "patch": _PAIR, "stride": _PAIR, "pool": Choice("mean", "cls"),
+              "dropout": _SHARE_OPEN, "epochs": Int(1), "batch_size": Int(2), "lr": Float(0.0, low_open=True),
+              "weight_decay": Float(0.0), "warmup": _SHARE_OPEN, "clip": Float(0.0), "patience": Int(1),
+              "loss": Choice(*LOSSES), "loss_weight": Float(0.0, 1.0), "augment": Bool(), "tta": Int(0),
+              "val_fraction": Float(0.0, 1.0, low_open=True, high_open=True), "device": Choice(*DEVICES),
+              "init": Optional(Text())}
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], context: dict[str, Any], where: str) -> None:
+        """What the declared ranges cannot say: the patch fits the input, the device exists, the checkpoint too.
+
+        ``context["cache_dir"]`` is the run's feature cache, where ``init`` checkpoints live.
+
+        Raises
+        ------
+        ConfigError
+        """
+        est = cls(**params)
+        try:
+            est.ast_config()
+            if est.device == "cuda":
+                _check_cuda()
+            if est.init:
+
+                resolve_checkpoint(est.init, est.input, context.get("cache_dir"))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     def __init__(self, input: str = "mel", size: str = "tiny", crop: int = 128, time_pool: int = 8,
                  freq_pool: int | None = None, patch: tuple[int, int] | None = None,
@@ -215,8 +255,8 @@ class NeuralRegressor:
             Bad parameters or inputs without the needed arrays.
         """
         from models import training
-        from splits.inner import holdout
 
+        cpu0 = time.process_time()  # the fold's CPU budget is checked on it: wall time depends on the load
         self._check_X(X)
         y = np.asarray(y, dtype=float)
         if y.ndim != 2 or len(y) != len(X):
@@ -262,7 +302,7 @@ class NeuralRegressor:
         self.info_ = {**info, **init_info, "device": device.type, "threads": threads, "n_params": sum(
             p.numel() for p in net.parameters()), "n_fit": len(fit), "n_val": len(val),
             "validation": "split" if validation is not None else "holdout",
-            "weights_sha256": training.weights_digest(net)}
+            "weights_sha256": training.weights_digest(net), "cpu_seconds": round(time.process_time() - cpu0, 2)}
         return self
 
     def _load(self, X) -> list[np.ndarray]:
@@ -344,6 +384,9 @@ class HybridRegressor(NeuralRegressor):
     with its means and sds.
     """
 
+    PARAMS = {**NeuralRegressor.PARAMS, "fusion": Choice("concat", "gate", "cross"), "hidden": Int(1),
+              "feature_dropout": _SHARE_OPEN}
+
     def __init__(self, input: str = "mel", size: str = "tiny", fusion: str = "concat", hidden: int = 128,
                  feature_dropout: float = 0.1, crop: int = 128, time_pool: int = 8, freq_pool: int | None = None,
                  patch: tuple[int, int] | None = None, stride: tuple[int, int] | None = None, pool: str = "mean",
@@ -388,6 +431,19 @@ class HybridRegressor(NeuralRegressor):
                          feature_dropout=float(self.feature_dropout), pool=self.pool)
 
 
+def _check_cuda() -> None:
+    """Refuse ``device="cuda"`` where torch sees no GPU (imports torch: only a model asking for cuda gets here)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError("device='cuda' but torch is not installed; install it (see README, GPU) or use --device cpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but torch sees no GPU (a CPU build of torch, or no driver); "
+                          "use --device cpu or auto")
+
+
 # --- parameter counts without torch ---------------------------------------------------
 def _linear(a: int, b: int) -> int:
     return a * b + b
@@ -411,7 +467,6 @@ def count_net_params(model: NeuralRegressor, n_features: int = 0) -> int:
 
 
 def _n_table_features(names) -> int:
-    from features.sets import FEATURE_SETS
 
     return sum(len(FEATURE_SETS.build(n).feature_names) for n in names)
 

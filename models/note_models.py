@@ -42,8 +42,17 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import ConfigError
+from benchmark.params import Choice, Int
 from features.notes import COLUMN_INDEX
-from models.neural import HYBRID_TABLES, N_TARGETS, HybridRegressor, NeuralRegressor, _provenance
+from models.neural import (
+    _SHARE_OPEN,
+    HYBRID_TABLES,
+    N_TARGETS,
+    HybridRegressor,
+    NeuralRegressor,
+    _check_cuda,
+    _provenance,
+)
 from models.registry import MODELS
 
 #: Note-stage columns the networks read (standardised with the fitted notes' means and sds), by ``note_features``:
@@ -164,6 +173,29 @@ class NoteRegressor(NeuralRegressor):
     input = "notes"
     init = None  # no pre-trained checkpoint for note encoders
 
+    #: The AST's training settings, and the note encoder's shape instead of the AST's (no patch, no checkpoint).
+    PARAMS = {**{k: v for k, v in NeuralRegressor.PARAMS.items()
+                 if k not in ("input", "size", "time_pool", "freq_pool", "patch", "stride", "pool", "init")},
+              "encoder": Choice(*ENCODER_NAMES), "hidden": Int(2), "layers": Int(1), "heads": Int(1),
+              "pool": Choice(*POOLS), "note_features": Choice(*NOTE_FEATURES)}
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], context: dict[str, Any], where: str) -> None:
+        """What the declared ranges cannot say: the widths fit the encoder (even, divisible by the heads), the
+        device exists.
+
+        Raises
+        ------
+        ConfigError
+        """
+        est = cls(**params)
+        try:
+            est.net_config()
+            if est.device == "cuda":
+                _check_cuda()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
     def __init__(self, encoder: str = "bilstm", hidden: int = 64, layers: int = 2, heads: int = 4,
                  pool: str = "attention", note_features: str = "aligned", crop: int = 128, dropout: float = 0.1,
                  epochs: int = 24,
@@ -267,6 +299,9 @@ class NoteHybridRegressor(NoteRegressor):
     Extra parameters: ``fusion`` ({"concat", "gate"}), ``dense_hidden``
     (dense branch width), ``feature_dropout`` (dropout on the input features).
     """
+
+    PARAMS = {**NoteRegressor.PARAMS, "fusion": Choice("concat", "gate"), "dense_hidden": Int(1),
+              "feature_dropout": _SHARE_OPEN}
 
     def __init__(self, encoder: str = "transformer", fusion: str = "concat", dense_hidden: int = 128,
                  feature_dropout: float = 0.1, hidden: int = 64, layers: int = 2, heads: int = 4,

@@ -48,15 +48,22 @@ from torch import nn
 from benchmark.errors import ConfigError
 from features.cache import Cache, make_key
 from models.ast import ASTConfig, ASTEncoder
-from models.ssast_features import CHECKPOINT_STAGE
+from models.checkpoints import (
+    CHECKPOINT_STAGE,
+    PARAM_PREFIX,
+    default_pointer,
+    read_checkpoint_arrays,
+    resolve_checkpoint,
+)
+from models.registry import MODELS
+
+__all__ = ["default_pointer", "resolve_checkpoint", "read_checkpoint", "load_pretrained", "save_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
 VERSION = "1"
 STAGE = CHECKPOINT_STAGE  # "ssast_ckpt": apart from the frozen-encoder embeddings (ssast_emb, ssast_roll_emb)
-# Where caches made before the split kept checkpoints and their default pointers: still read, never written.
-LEGACY_STAGE = "ssast"
-_PARAM = "param/"
+_PARAM = PARAM_PREFIX
 
 
 def random_mask(batch: int, n_patches: int, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -71,7 +78,7 @@ def random_mask(batch: int, n_patches: int, ratio: float, generator: torch.Gener
         raise ConfigError(f"mask_ratio={ratio} must be in (0, 1)")
     k = max(1, int(round(ratio * n_patches)))
     if k >= n_patches:
-        raise ConfigError(f"mask_ratio={ratio} hides all {n_patches} patches; use a smaller ratio")
+        raise ConfigError(f"mask_ratio={ratio} hides all {n_patches} patches; use a smaller ratio (--mask-ratio)")
     scores = torch.rand(batch, n_patches, generator=generator)
     idx = scores.argsort(dim=1)[:, :k]
     mask = torch.zeros(batch, n_patches, dtype=torch.bool)
@@ -162,12 +169,57 @@ class PretrainConfig:
     seed: int = 0
 
     def check(self) -> None:
+        """Refuse a setting of the wrong type or out of range (NaN and infinities included).
+
+        Raises
+        ------
+        ConfigError
+            One line naming the setting, its value, the range and the CLI option.
+        """
         if self.input not in ("mel", "roll"):
             raise ConfigError(f"input={self.input!r}; use mel or roll")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError(f"epochs={self.epochs} must be >= 1 and batch_size={self.batch_size} >= 2")
-        if not 0 < self.mask_ratio < 1:
-            raise ConfigError(f"mask_ratio={self.mask_ratio} must be in (0, 1)")
+        for name, (low, option) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {low} ({option}; default "
+                                  f"{getattr(PretrainConfig, name)})")
+        for name, (low, high, option) in _FLOAT_RANGES.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or not _in_range(float(value), low, high):
+                raise ConfigError(f"{name}={value!r} must be a finite number in {_range_text(low, high)} "
+                                  f"({option}; default {getattr(PretrainConfig, name)})")
+
+
+#: Integer settings: (smallest allowed, CLI option).
+_INT_RANGES = {"epochs": (1, "--epochs"), "batch_size": (2, "--batch-size"), "seed": (0, "--seed")}
+#: Float settings: ((low, inclusive), (high, inclusive) or None, CLI option or "Python API only").
+_FLOAT_RANGES = {"lr": ((0.0, False), None, "--lr"), "mask_ratio": ((0.0, False), (1.0, False), "--mask-ratio"),
+                 "weight_decay": ((0.0, True), None, "Python API"), "warmup": ((0.0, True), (1.0, True), "Python API"),
+                 "gen_weight": ((0.0, True), None, "Python API")}
+
+
+def _in_range(value: float, low, high) -> bool:
+    (lo, lo_in), hi = low, high
+    above = value >= lo if lo_in else value > lo
+    return above and (hi is None or (value <= hi[0] if hi[1] else value < hi[0]))
+
+
+def _range_text(low, high) -> str:
+    (lo, lo_in) = low
+    left = f"{'[' if lo_in else '('}{lo:g}"
+    return f"{left}, {high[0]:g}{']' if high[1] else ')'}" if high else f"{left}, inf)"
+
+
+def check_mask(pcfg: PretrainConfig, settings: dict) -> None:
+    """Refuse a mask ratio that hides every patch of the encoder's crop (:func:`random_mask`'s rule).
+
+    Raises
+    ------
+    ConfigError
+    """
+    n = ASTConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in settings["config"].items()}).n_patches
+    random_mask(1, n, pcfg.mask_ratio)
 
 
 def encoder_settings(model: str, kind: str) -> dict[str, Any]:
@@ -178,7 +230,6 @@ def encoder_settings(model: str, kind: str) -> dict[str, Any]:
     ConfigError
         The model is not an AST/hybrid on ``kind``.
     """
-    from models.registry import MODELS
 
     est = MODELS.build(model)
     if not hasattr(est, "ast_config") or getattr(est, "input", None) != kind:
@@ -272,67 +323,16 @@ def save_checkpoint(cache: Cache, key: str, encoder: ASTEncoder, norm, manifest:
     return cache.put(STAGE, key, arrays)
 
 
-def default_pointer(cache_root, kind: str) -> Path:
-    return Path(cache_root) / STAGE / f"default-{kind}.json"
-
-
-def resolve_checkpoint(init: str, kind: str, cache_root=None) -> Path:
-    """The checkpoint file ``init`` names: a path to an ``.npz``, a cache key, or ``default``.
-
-    Raises
-    ------
-    ConfigError
-        No such checkpoint (the message says how to make one).
-    """
-    from features.cache import resolve_cache_dir
-
-    root = Path(cache_root) if cache_root else resolve_cache_dir()
-    cache = Cache(root)
-    if init == "default":
-        ptr = default_pointer(root, kind)
-        legacy = root / LEGACY_STAGE / ptr.name
-        if not ptr.is_file() and legacy.is_file():
-            ptr = legacy  # a cache made before checkpoints had their own stage
-        if not ptr.is_file():
-            raise ConfigError(f"no default SSAST checkpoint for {kind!r} input in the cache {str(root)!r}; "
-                              f"make it first with: benchmark pretrain --input {kind}"
-                              + (f" --cache-dir {root}" if cache_root else ""))
-        init = json.loads(ptr.read_text())["key"]
-    path = Path(init).expanduser()
-    if path.suffix == ".npz":
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {str(path)!r} does not exist; make one with 'benchmark pretrain'")
-        return path
-    if len(init) == 64 and all(c in "0123456789abcdef" for c in init):
-        for stage in (STAGE, LEGACY_STAGE):
-            p = cache.path(stage, init)
-            if p.is_file() and (stage == STAGE or _is_checkpoint(p)):
-                return p
-    raise ConfigError(f"init={init!r} is neither a checkpoint file (.npz) nor a key of a checkpoint in "
-                      f"{str(root)!r}; make one with 'benchmark pretrain' (it prints the path)")
-
-
-def _is_checkpoint(path: Path) -> bool:
-    """Whether a file in the legacy stage is a checkpoint (not an embedding entry under the same key)."""
-    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
-    return entry is not None and "manifest" in entry and any(k.startswith(_PARAM) for k in entry)
-
-
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], np.ndarray, dict]:
-    """(encoder state dict, norm, manifest) of a checkpoint file.
+    """(encoder state dict, norm, manifest) of a checkpoint file (:func:`models.checkpoints.read_checkpoint_arrays`).
 
     Raises
     ------
     ConfigError
         The file is unreadable or fails its checksum.
     """
-    path = Path(path)
-    # The stage folder the file lies in: a checkpoint copied from an older cache (stage 'ssast') still reads.
-    entry = Cache(path.parents[2]).get(path.parents[1].name, path.stem)
-    if entry is None or "manifest" not in entry:
-        raise ConfigError(f"checkpoint {str(path)!r} is unreadable or corrupt; pre-train again")
-    state = {k[len(_PARAM):]: torch.from_numpy(np.array(v)) for k, v in entry.items() if k.startswith(_PARAM)}
-    return state, entry["norm"], json.loads(str(entry["manifest"]))
+    weights, norm, manifest = read_checkpoint_arrays(path)
+    return {k: torch.from_numpy(v) for k, v in weights.items()}, norm, manifest
 
 
 def load_pretrained(net: nn.Module, init: str, est, cache_root=None) -> dict:

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from features.cache import Cache
+from features.roll import assemble
 from features.sets import FEATURE_SETS, FeatureSet
 from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
+from models.checkpoints import CHECKPOINT_STAGE, resolve_checkpoint
 from models.classical import LGBMModel, RidgeModel
 from models.registry import MODELS
 
 VERSION = "1"
-#: Cache stage of the pre-trained checkpoints (``models.ssast.STAGE``), named here where no torch is imported.
-CHECKPOINT_STAGE = "ssast_ckpt"
 #: Cache stage of each embedding set: never the checkpoints' stage, so neither can overwrite or clear the other.
 EMBEDDING_STAGES = {"ssast": "ssast_emb", "ssast_roll": "ssast_roll_emb"}
 _ENCODERS: dict[str, Any] = {}
@@ -73,7 +73,6 @@ def _compute(row: Mapping[str, Any], cache: Cache, checkpoint: str, audio: Audio
     if kind == "mel":
         a = pool_mel(logmel_for(row, cache, audio, MelParams())[0], enc["freq_pool"], enc["time_pool"])
     else:
-        from features.roll import assemble
 
         a = pool_roll(assemble(pianoroll_for(row, cache, RollParams.like(audio, MelParams()))), enc["time_pool"])
     w = windows(a, enc["crop"], max(1, enc["crop"] // 2), kind).astype(np.float32)
@@ -84,8 +83,6 @@ def _compute(row: Mapping[str, Any], cache: Cache, checkpoint: str, audio: Audio
 
 
 def _feature_set(name: str, kind: str, cache_root: str | None, soundfont: str | None, init: str) -> FeatureSet:
-    from models.ssast import resolve_checkpoint
-
     path = str(resolve_checkpoint(init, kind, cache_root))
     dim = _checkpoint_dim(path)
     names = [f"{name}_mean_{i:03d}" for i in range(dim)] + [f"{name}_cls_{i:03d}" for i in range(dim)]

@@ -23,10 +23,12 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
+from benchmark.metrics import column_pearson
+from benchmark.store import RunStore
 from reports.bootstrap import bootstrap_ci
-from reports.results import best_model, model_predictions, model_stack, nanmean, scored_models
-from reports.rundata import RunData, load_run_data
-from reports.summary import column_pearson
+from reports.results import best_model, model_predictions, model_stack, scored_models
+from reports.rundata import RunData, load_run_data, stack_predictions
+from reports.scoring import nanmean
 
 logger = logging.getLogger(__name__)
 
@@ -138,16 +140,13 @@ def error_table(
 
 
 def _pooled_pearson(preds: pd.DataFrame) -> dict[str, float]:
-    """Pooled r per target, one replicate per seed (or per (seed, fold) on a fixed test set)."""
-    keys = [k for k in ("seed", "fold") if k in preds]
-    if "seed" in preds and not preds.duplicated(["seed", "sample_id", "target"]).any():
-        keys = ["seed"]
-    out: dict[str, list[float]] = {}
-    for _, d in (preds.groupby(keys) if keys else [((), preds)]):
-        for target, t in d.groupby("target"):
-            out.setdefault(target, []).append(
-                column_pearson(t["y_true"].to_numpy()[:, None], t["y_pred"].to_numpy()[:, None])[0])
-    return {k: float(nanmean(v)) for k, v in out.items()}
+    """Pooled r per target (:func:`reports.rundata.stack_predictions`), averaged over replicates: one per
+    seed, or per (seed, fold) when fold models share a test set (a sample predicted twice in a seed)."""
+    preds = preds if "seed" in preds else preds.assign(seed=0)
+    partition = "fold" not in preds or not preds.duplicated(["seed", "sample_id", "target"]).any()
+    targets = list(dict.fromkeys(preds["target"]))
+    _, y, stack, _ = stack_predictions(preds, targets, partition)
+    return dict(zip(targets, nanmean(column_pearson(y, stack), axis=0).tolist(), strict=True))
 
 
 def hardest(
@@ -276,8 +275,6 @@ def importance_table(
         the stored metadata (model, by, jobs, n_repeats, max_abs_diff_to_run)
         plus base_r, base_r_pooled, resampled="folds", confidence.
     """
-    from benchmark.store import RunStore
-
     stored = RunStore(run_dir).read_importance(model, by)
     if stored is None:
         return None

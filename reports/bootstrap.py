@@ -116,38 +116,12 @@ def bootstrap_ci(
     ConfigError
         Mismatched rows, fewer than 2 units, bad method or confidence.
     """
-    if method not in BOOTSTRAP_METHODS:
-        raise ConfigError(f"bootstrap method {method!r} unknown; use one of {BOOTSTRAP_METHODS}")
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence={confidence!r} must lie strictly between 0 and 1, e.g. 0.95")
-    if int(n_resamples) < 1:
-        raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 or more is usual)")
-    arrays = _as_arrays(data)
+    arrays = _as_arrays(_checked(method, confidence, n_resamples, data))
     n = arrays[0].shape[0]
-    if groups is None:
-        members = None
-        n_units = n
-        label = resampled or "segments"
-    else:
-        g = np.asarray(groups)
-        if g.shape != (n,):
-            raise ConfigError(f"groups must have one label per row ({n}), got shape {g.shape}")
-        if any(isinstance(x, float) and np.isnan(x) for x in g.tolist()):
-            raise ConfigError("groups contain NaN; every row needs a group label")
-        _, codes = np.unique(g, return_inverse=True)
-        members = [np.flatnonzero(codes == u) for u in range(codes.max() + 1)]
-        n_units = len(members)
-        label = resampled or "groups"
-    if n_units < 2:
-        raise ConfigError(
-            f"need at least 2 resampling units, got {n_units} ({label}); a bootstrap over one unit is void"
-        )
-
-    def rows_of(units: np.ndarray) -> np.ndarray:
-        return units if members is None else np.concatenate([members[u] for u in units])
+    members, n_units, label = _units(n, groups, resampled)
 
     def on_units(units: np.ndarray) -> float:
-        rows = rows_of(units)
+        rows = units if members is None else np.concatenate([members[u] for u in units])
         return float(statistic(*(a[rows] for a in arrays)))
 
     def vectorized(units: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -156,7 +130,102 @@ def bootstrap_ci(
         flat = units.reshape(-1, units.shape[-1])
         return np.array([on_units(row) for row in flat]).reshape(units.shape[:-1])
 
-    estimate = on_units(np.arange(n_units))
+    return _scipy_bootstrap(on_units(np.arange(n_units)), vectorized, n_units, label, method=method,
+                            n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+
+def bootstrap_weights_ci(
+    n_rows: int,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: str = "percentile",
+    seed: int = 0,
+    groups: Sequence | np.ndarray | None = None,
+    resampled: str | None = None,
+) -> BootstrapResult:
+    """:func:`bootstrap_ci` of a statistic of row weights: the same draws and interval, batched.
+
+    A resample is handed to ``statistic`` as the number of times each row
+    was drawn (a row of a group drawn twice counts twice), all resamples at
+    once: ``statistic(W)`` with ``W`` of shape (n_resamples, n_rows) returns one
+    value per resample. The draws, and so the interval, are those of
+    :func:`bootstrap_ci` with a statistic that scores the drawn rows.
+
+    Parameters
+    ----------
+    n_rows : int
+    statistic : callable
+        ``statistic(W) -> ndarray (P,)`` for integer-valued float weights ``W`` (P, n_rows).
+    n_resamples, confidence, method, seed, groups, resampled
+        As :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Raises
+    ------
+    ConfigError
+        As :func:`bootstrap_ci`.
+    """
+    _checked(method, confidence, n_resamples, None)
+    members, n_units, label = _units(int(n_rows), groups, resampled)
+    codes = None
+    if members is not None:
+        codes = np.empty(int(n_rows), dtype=int)
+        for u, rows in enumerate(members):
+            codes[rows] = u
+
+    def weights(units: np.ndarray) -> np.ndarray:
+        flat = units.reshape(-1, units.shape[-1])
+        offset = (flat + n_units * np.arange(len(flat))[:, None]).ravel()
+        counts = np.bincount(offset, minlength=len(flat) * n_units).reshape(len(flat), n_units).astype(float)
+        return counts if codes is None else counts[:, codes]
+
+    def vectorized(units: np.ndarray, axis: int = -1) -> np.ndarray:
+        units = np.asarray(units)
+        return np.asarray(statistic(weights(units)), dtype=float).reshape(units.shape[:-1])
+
+    estimate = float(statistic(np.ones((1, int(n_rows))))[0])
+    return _scipy_bootstrap(estimate, vectorized, n_units, label, method=method, n_resamples=n_resamples,
+                            confidence=confidence, seed=seed)
+
+
+def _checked(method: str, confidence: float, n_resamples: int, data):
+    if method not in BOOTSTRAP_METHODS:
+        raise ConfigError(f"bootstrap method {method!r} unknown; use one of {BOOTSTRAP_METHODS}")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence={confidence!r} must lie strictly between 0 and 1, e.g. 0.95")
+    if int(n_resamples) < 1:
+        raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 or more is usual)")
+    return data
+
+
+def _units(n: int, groups, resampled: str | None) -> tuple[list | None, int, str]:
+    """The resampling units of ``n`` rows: (rows of each group or None, number of units, label)."""
+    if groups is None:
+        members, n_units, label = None, n, resampled or "segments"
+    else:
+        g = np.asarray(groups)
+        if g.shape != (n,):
+            raise ConfigError(f"groups must have one label per row ({n}), got shape {g.shape}")
+        if any(isinstance(x, float) and np.isnan(x) for x in g.tolist()):
+            raise ConfigError("groups contain NaN; every row needs a group label")
+        _, codes = np.unique(g, return_inverse=True)
+        members = [np.flatnonzero(codes == u) for u in range(codes.max() + 1)]
+        n_units, label = len(members), resampled or "groups"
+    if n_units < 2:
+        raise ConfigError(
+            f"need at least 2 resampling units, got {n_units} ({label}); a bootstrap over one unit is void"
+        )
+    return members, n_units, label
+
+
+def _scipy_bootstrap(estimate: float, vectorized, n_units: int, label: str, *, method: str, n_resamples: int,
+                     confidence: float, seed: int) -> BootstrapResult:
+    """scipy.stats.bootstrap over the unit indices ``0..n_units-1`` with a vectorized statistic."""
     if not np.isfinite(estimate):
         return BootstrapResult(estimate, np.nan, np.nan, method, label, int(n_resamples), confidence, n_units)
     res = stats.bootstrap(

@@ -7,187 +7,28 @@ that is true-score variance), no predictor's Pearson r with it can exceed
 sqrt(rel) in expectation (classical test theory, Lord & Novick 1968; the
 "noise ceiling" of Lage-Castellanos et al. 2019).
 
-Matching ``labels/total_2rounds.csv`` to the mean-label JSON (checked on the
-shared copy, commit e672299):
-
-* The CSV has one row per (rater, segment) answer sheet: 14,934 rows, 65
-  raters, 1,202 distinct ``filename`` values (``.wav``). It holds 20
-  ``Question_*`` columns: the first 19 are the dimensions in label order; the
-  20th (``Question_9_2_1``, answered on 464 sheets) is no target and is
-  ignored, as upstream (which takes ``row[3:-2]``).
-* A segment key is the file name without extension, with ``_score_`` written
-  ``_Score_``. The second deadpan rendering was played back under the first
-  one's name for Beethoven WoO80 segments 5-16 and Schubert D935 no.3 (4 bars)
-  segment 1: those 13 ``..._Score_<n>`` names are read as
-  ``..._Score2_<n>`` (so the upstream ``map_midi_to_label.py`` does; the 13
-  ``_Score_`` MIDI files are exactly the 13 unlabelled ones).
-* Answers are 1..7; an empty cell (1,596) or 0 (574) means "not answered". A
-  sheet with any answer above 7 (348 such answers, all 8 or 9, in 208 sheets)
-  is dropped whole, as upstream; 14,726 sheets remain.
-* Then every one of the 1,189 JSON segments has ratings, and the JSON value
-  j (j < 19) equals the mean of the non-missing answers to question j over the
-  segment's sheets, divided by 7, exactly (maximum difference 0.0;
-  :func:`rating_match_report` recomputes it). The 20th JSON value is a
-  pianist index, not a target. A segment has 5 to 19 sheets (mean 12.4).
-* 3,060 (rater, segment) pairs hold more than one valid sheet (up to 5; in
-  1,735 of them the sheets are identical, i.e. resubmissions). The JSON mean
-  counts every sheet; by default the reliability here first averages one
-  rater's sheets of a segment, so that a duplicate never lands in both split
-  halves and passes for agreement between raters. That leaves 5 to 17 raters
-  per segment (mean 9.3). Counting sheets instead (``by_rater=False``) raises
-  every reliability by 0.02 to 0.05, mostly through the duplicates.
+The per-rater answer sheets come from :mod:`benchmark.raters` (read and
+matched to the mean labels once per call); this module only computes the
+reliabilities.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from benchmark.dataset import MEAN_LABELS, N_TARGETS, RATER_LABELS, TARGET_NAMES, _load_json, resolve_data_dir
+from benchmark.dataset import TARGET_NAMES
 from benchmark.errors import ConfigError, DataError
+from benchmark.metrics import pearson_from_sums
+from benchmark.raters import rating_array, rating_match_report, read_raters
+from reports.rundata import FEW_GROUPS, unit_labels
 
 logger = logging.getLogger(__name__)
-
-#: Highest valid answer; a sheet with a larger one is dropped (upstream rule).
-MAX_RATING = 7.0
-#: Deadpan renderings rated under the ``Score`` name that are ``Score2``.
-_SCORE2_RULES = (
-    (re.compile(r"^Beethoven_WoO80_.*_Score_(\d+)$"), range(5, 17)),
-    (re.compile(r"^Schubert_D935_no\.3_4bars_Score_(\d+)$"), range(1, 2)),
-)
-
-
-def segment_key(filename: str) -> str:
-    """Map a ``total_2rounds.csv`` file name to its mean-label JSON key (see module note)."""
-    key = filename.strip()
-    key = re.sub(r"\.(wav|mid|midi|mp3|flac)$", "", key, flags=re.IGNORECASE)
-    key = key.replace("_score_", "_Score_").replace("_score2_", "_Score2_")
-    for pattern, segments in _SCORE2_RULES:
-        m = pattern.match(key)
-        if m and int(m[1]) in segments:
-            head, _, tail = key.rpartition("_Score_")
-            key = f"{head}_Score2_{tail}"
-    return key
-
-
-def _read_sheets(root: Path) -> tuple[pd.DataFrame, dict]:
-    """All valid answer sheets: columns ``user``, ``segment`` and the 19 targets (NaN = unanswered)."""
-    path = root / RATER_LABELS
-    if not path.is_file():
-        raise DataError(f"rater file {str(path)!r} is missing; is this a PercePiano clone?")
-    try:
-        raw = pd.read_csv(path, index_col=False, encoding="utf-8")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"rater file {str(path)!r} cannot be parsed: {exc}") from None
-    cols = {c.lower(): c for c in raw.columns}
-    # The first 19 Question_* columns are the targets; a 20th, if present, is not.
-    questions = [c for c in raw.columns if str(c).startswith("Question_")][:N_TARGETS]
-    if "user" not in cols or "filename" not in cols or len(questions) != N_TARGETS:
-        raise DataError(
-            f"rater file {str(path)!r} needs columns user, filename and {N_TARGETS} Question_* columns, "
-            f"got {list(raw.columns)[:5]}... with {len(questions)} Question_* columns"
-        )
-    try:
-        answers = raw[questions].apply(pd.to_numeric, errors="raise").to_numpy(dtype=float, copy=True)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"rater file {str(path)!r} holds a non-numeric answer: {exc}") from None
-    answers[answers == 0.0] = np.nan
-    invalid = np.nanmax(np.where(np.isnan(answers), -np.inf, answers), axis=1) > MAX_RATING
-    sheets = pd.DataFrame(answers[~invalid], columns=list(TARGET_NAMES))
-    sheets.insert(0, "segment", [segment_key(str(f)) for f in raw.loc[~invalid, cols["filename"]]])
-    sheets.insert(0, "user", raw.loc[~invalid, cols["user"]].astype(str).to_numpy())
-    info = {
-        "n_sheets": len(raw),
-        "n_sheets_dropped_over_7": int(invalid.sum()),
-        "n_raters": int(raw[cols["user"]].nunique()),
-        "n_filenames": int(raw[cols["filename"]].nunique()),
-        "n_renamed": int(
-            sum(segment_key(f) != re.sub(r"\.\w+$", "", f.strip()) for f in raw[cols["filename"]].unique())
-        ),
-    }
-    return sheets, info
-
-
-def rating_match_report(data_dir: str | os.PathLike | None = None) -> dict:
-    """Check that the rater file reproduces the mean-label JSON.
-
-    Returns
-    -------
-    dict
-        ``n_sheets``, ``n_sheets_dropped_over_7``, ``n_raters``,
-        ``n_filenames``, ``n_renamed``, ``n_label_segments``,
-        ``n_label_segments_rated`` (JSON segments with at least one sheet),
-        ``n_rated_unlabelled`` (rated keys absent from the JSON),
-        ``max_abs_diff`` (JSON mean vs recomputed mean / 7),
-        ``n_duplicate_pairs`` ((rater, segment) pairs with several sheets).
-
-    Raises
-    ------
-    DataError
-        Missing or malformed files.
-    """
-    root = resolve_data_dir(data_dir)
-    sheets, info = _read_sheets(root)
-    labels = {k.strip(): v for k, v in _load_json(root / MEAN_LABELS).items()}
-    means = sheets.groupby("segment")[list(TARGET_NAMES)].mean() / MAX_RATING
-    rated = [k for k in labels if k in means.index]
-    json_means = np.array([labels[k][:N_TARGETS] for k in rated], dtype=float)
-    diff = np.abs(json_means - means.loc[rated].to_numpy())
-    dup = sheets.groupby(["user", "segment"]).size()
-    return {
-        **info,
-        "n_label_segments": len(labels),
-        "n_label_segments_rated": len(rated),
-        "n_rated_unlabelled": int(len(set(means.index) - set(labels))),
-        "max_abs_diff": float(np.nanmax(diff)) if diff.size else float("nan"),
-        "n_duplicate_pairs": int((dup > 1).sum()),
-    }
-
-
-def rating_array(data_dir: str | os.PathLike | None = None, *, by_rater: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Individual ratings of the labelled segments as a padded array.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        See :func:`benchmark.dataset.resolve_data_dir`.
-    by_rater : bool
-        Average each rater's sheets of a segment into one rating (default);
-        False keeps every sheet as a separate rating, as the JSON mean does.
-
-    Returns
-    -------
-    ratings : ndarray, shape (n_segments, max_raters, 19)
-        Ratings on the 1..7 scale; NaN for unanswered or padding.
-    segments : list of str
-        The mean-label JSON keys, sorted, one per row.
-
-    Raises
-    ------
-    DataError
-        Missing or malformed files, or a labelled segment without ratings.
-    """
-    root = resolve_data_dir(data_dir)
-    sheets, _ = _read_sheets(root)
-    segments = sorted(k.strip() for k in _load_json(root / MEAN_LABELS))
-    sheets = sheets[sheets["segment"].isin(set(segments))]
-    if by_rater:
-        sheets = sheets.groupby(["segment", "user"], sort=False)[list(TARGET_NAMES)].mean().reset_index()
-    missing = sorted(set(segments) - set(sheets["segment"]))
-    if missing:
-        raise DataError(f"{len(missing)} labelled segments have no ratings in {RATER_LABELS}, e.g. {missing[:3]}")
-    row = pd.Series(np.arange(len(segments)), index=segments)[sheets["segment"]].to_numpy()
-    slot = sheets.groupby("segment").cumcount().to_numpy()
-    out = np.full((len(segments), int(slot.max()) + 1, N_TARGETS), np.nan)
-    out[row, slot] = sheets[list(TARGET_NAMES)].to_numpy(dtype=float)
-    return out, segments
-
 
 def spearman_brown(r, factor: float = 2.0):
     """Spearman-Brown prophecy ``factor * r / (1 + (factor - 1) * r)`` (Spearman 1910; Brown 1910).
@@ -319,7 +160,7 @@ def ceiling_interval(ratings, groups=None, *, n_splits: int = 20, n_resamples: i
     Parameters
     ----------
     ratings : ndarray, shape (n_segments, max_raters, n_targets)
-        As :func:`rating_array`.
+        As :func:`benchmark.raters.rating_array`.
     groups : array-like, shape (n_segments,), optional
         Resample whole groups; default segments.
     n_splits, n_resamples, confidence, seed
@@ -333,8 +174,6 @@ def ceiling_interval(ratings, groups=None, *, n_splits: int = 20, n_resamples: i
     ConfigError
         Wrong shape, fewer than 2 units, ``n_resamples < 1`` or a bad ``confidence``.
     """
-    from benchmark.metrics import pearson_from_sums
-
     x = np.asarray(ratings, dtype=float)
     if x.ndim != 3:
         raise ConfigError(f"ratings must be 3-D (segments x raters x targets), got shape {x.shape}")
@@ -413,7 +252,7 @@ def noise_ceiling(
         Random rater splits for the split-half reliability.
     seed : int
     by_rater : bool
-        See :func:`rating_array`.
+        See :func:`benchmark.raters.rating_array`.
     segments : sequence of str, optional
         Only these segments (mean-label keys, i.e. a run's ``sample_id``); default all.
     groups : sequence, optional
@@ -436,7 +275,7 @@ def noise_ceiling(
         predictor of the true score with the observed mean. Segments have 5
         to 17 raters, so every reliability is a pooled value, higher for the
         segments with many raters. ``attrs["match"]`` holds
-        :func:`rating_match_report`; ``attrs["n_segments"]`` the segments used,
+        :func:`benchmark.raters.rating_match_report`; ``attrs["n_segments"]`` the segments used,
         ``attrs["resampled"]`` what the CI resampled.
 
     Raises
@@ -446,7 +285,8 @@ def noise_ceiling(
     ConfigError
         ``n_splits < 1``, or ``groups`` without ``segments`` or of another length.
     """
-    ratings, keys = rating_array(data_dir, by_rater=by_rater)
+    raters = read_raters(data_dir)  # the rater file and the mean labels, parsed once
+    ratings, keys = rating_array(raters, by_rater=by_rater)
     if groups is not None and (segments is None or len(groups) != len(segments)):
         raise ConfigError("groups needs segments, one group label per segment")
     if segments is not None:
@@ -479,7 +319,7 @@ def noise_ceiling(
     if int(n_resamples) > 0:
         out["ceiling_lo"], out["ceiling_hi"] = ceiling_interval(ratings, groups, n_resamples=n_resamples,
                                                                 confidence=confidence, seed=seed)
-    out.attrs["match"] = rating_match_report(data_dir)
+    out.attrs["match"] = rating_match_report(raters)
     out.attrs["by_rater"] = by_rater
     out.attrs["n_segments"] = int(ratings.shape[0])
     out.attrs["resampled"] = "segments" if groups is None else "groups"
@@ -510,16 +350,16 @@ def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1
     DataError
         Missing rater file, or scored segments without ratings.
     """
-    from reports.units import FEW_GROUPS, run_design, unit_labels
-
     ids = np.sort(run.preds["sample_id"].astype(str).unique())
-    design = run_design(run)
+    design = run.design
     groups = None
     if design.unit != "segments" and not design.few:
         groups = unit_labels(run, ids)
         if len(np.unique(groups)) < FEW_GROUPS:
             groups = None
-    out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
-                        segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
+    # Many small matrix products: one BLAS thread (as the report's other bootstraps; see build_report).
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
+                            segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
     out.attrs["resampled"] = "segments" if groups is None else (unit or design.unit)
     return out

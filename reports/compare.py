@@ -14,6 +14,14 @@ With fewer than :data:`reports.units.FEW_GROUPS` units no CI or p-value is
 computed: the cell says ``too few groups (n)``. The test is about these two
 fitted predictors on these units, not the learning algorithms. Typical use:
 the same models before and after a code change, or with other options.
+
+A model name may mean different models in the two runs (other parameters,
+feature sets, ``--members`` or ``--init`` checkpoint; an older run may even
+have let a study variant take a registered model's name). Each row's
+``differs`` says what differs between the two definitions
+(:func:`benchmark.config.model_definitions`, passed in by the caller), so a difference is never read
+as a re-run of one model; the rows are still compared, since comparing two
+settings of one model is what ``compare`` is for.
 """
 
 from __future__ import annotations
@@ -30,6 +38,44 @@ from reports.significance import withheld_tests
 from reports.units import UnitScorer, compare_units, pair_cells, run_design, too_few
 
 METRICS = ("pearson", "r2")
+#: What identifies a model in a run, in the order ``differs`` names it.
+DEFINITION = ("base", "params", "features", "checkpoint")
+
+
+def _show(v) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, list | tuple):
+        return ",".join(map(str, v)) or "none"
+    s = str(v)
+    return s[:12] if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else s
+
+
+def definition_differences(a: dict | None, b: dict | None) -> list[str]:
+    """What differs between two definitions of one model name (:func:`benchmark.config.model_definitions`).
+
+    Returns e.g. ``["base mean vs rf", "n_estimators 300 vs 100", "features midi vs midi,audio"]``;
+    empty when they are the same. A value one run does not record is not called a difference.
+    """
+    if a is None or b is None:
+        return ["definition unknown in " + ("A" if a is None else "B")]
+    out = []
+    if a.get("base") and b.get("base") and a["base"] != b["base"]:
+        out.append(f"base model {a['base']} vs {b['base']}")
+    pa, pb = a.get("params"), b.get("params")
+    if pa is not None and pb is not None:
+        for k in sorted(set(pa) | set(pb)):
+            if k == "init":
+                continue  # the checkpoint below says what it resolved to
+            if pa.get(k) != pb.get(k):
+                out.append(f"{k} {_show(pa.get(k)) if k in pa else 'unset'} vs {_show(pb.get(k)) if k in pb else 'unset'}")
+    for key, label in (("features", "features"), ("checkpoint", "checkpoint")):
+        va, vb = a.get(key), b.get(key)
+        if key == "features" and (va is None or vb is None):
+            continue
+        if va != vb:
+            out.append(f"{label} {_show(va)} vs {_show(vb)}")
+    return out
 
 
 def _level(scorer: UnitScorer, which: str) -> float:
@@ -89,6 +135,7 @@ def compare_runs(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    definitions=None,
 ) -> pd.DataFrame:
     """Per model present in both runs: the fold-level mean metric in each, and A - B with a CI and a p-value.
 
@@ -105,13 +152,18 @@ def compare_runs(
         Cluster-bootstrap resamples, and unit-swap permutations of the two-sided permutation test.
     confidence : float
     seed : int
+    definitions : callable, optional
+        ``definitions(run_dir) -> {model: {"base", "params", "features", "checkpoint", ...}}``, what each
+        model name of a run meant (:func:`benchmark.config.model_definitions`; reports never read the
+        model registry themselves, so the caller passes it). Without it, ``differs`` is empty.
 
     Returns
     -------
     DataFrame, one row per shared model (run A's order)
         ``model``, ``seeds``, ``n_segments``, ``n_units``, then per metric ``m``:
         ``m_a``, ``m_b``, ``m_diff`` (A - B), ``m_diff_lo``, ``m_diff_hi``,
-        ``m_p`` (NaN with too few units); and ``note``. ``attrs``: run ids,
+        ``m_p`` (NaN with too few units); ``differs`` (what differs between the
+        model's definitions in A and B, "" when nothing does) and ``note``. ``attrs``: run ids,
         split, unit, n_units, few, seeded, n_resamples, perm_floor, confidence.
 
     Raises
@@ -128,12 +180,14 @@ def compare_runs(
     models = [m for m in a.models if m in b.models]
     if not models:
         raise ConfigError(f"the runs share no model (A: {', '.join(a.models)}; B: {', '.join(b.models)})")
+    defs_a, defs_b = (definitions(a.run_dir), definitions(b.run_dir)) if definitions is not None else ({}, {})
     design = run_design(a)
     # A test docs/calibration.md found out of range on this split is not given as a number.
     held = withheld_tests(a.split)
     rows = []
     for model in models:
-        rec: dict = {"model": model}
+        rec: dict = {"model": model, "differs": "; ".join(definition_differences(defs_a.get(model), defs_b.get(model)))
+                     if definitions is not None else ""}
         common = [s for s in seeds if s in a.complete_seeds(model) and s in b.complete_seeds(model)]
         if not common:
             rec["note"] = "no seed complete in both runs: not compared"
@@ -157,7 +211,7 @@ def compare_runs(
         rows.append(rec)
     cols = ["model", "seeds", "n_segments", "n_units"] + [f"{m}_{c}" for m in metrics
                                                           for c in ("a", "b", "diff", "diff_lo", "diff_hi", "p")]
-    out = pd.DataFrame(rows).reindex(columns=cols + ["note"])
+    out = pd.DataFrame(rows).reindex(columns=cols + ["differs", "note"])
     out.attrs.update(run_a=run_id(a), run_b=run_id(b), split=a.split, resampled=design.unit, unit=design.unit,
                      n_units=design.n_units, few=design.few, seeded=design.seeded, partition=design.partition,
                      n_resamples=int(n_resamples), perm_floor=1.0 / (int(n_resamples) + 1),
@@ -170,9 +224,12 @@ def format_comparison(table: pd.DataFrame) -> str:
     at = table.attrs
     metrics = at.get("metrics", list(METRICS))
     label = {"pearson": "r", "r2": "R^2"}
+    differs = "differs" in table and table["differs"].fillna("").astype(bool).any()
     head = ["model", "seeds"]
     for m in metrics:
         head += [f"{label.get(m, m)} A", f"{label.get(m, m)} B", f"{label.get(m, m)} A-B [CI]", "p"]
+    if differs:
+        head.append("what differs (A vs B)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     floor = at.get("perm_floor", 0.0)
     few = too_few(at.get("n_units", 0)) if at.get("few") else None
@@ -197,6 +254,8 @@ def format_comparison(table: pd.DataFrame) -> str:
             ci = (few if few is not None else held.get("ci") or
                   f"[{num(r[f'{m}_diff_lo'], '{:+.3f}')}, {num(r[f'{m}_diff_hi'], '{:+.3f}')}]")
             cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), f"{num(r[f'{m}_diff'], '{:+.3f}')} {ci}", pval(r[f"{m}_p"])]
+        if differs:
+            cells.append(r["differs"] or "same model")
         lines.append("| " + " | ".join(cells) + " |")
     conf = int(round(100 * at.get("confidence", 0.95)))
     unit = at.get("unit", "segments")
@@ -209,6 +268,9 @@ def format_comparison(table: pd.DataFrame) -> str:
               f"the runs ({at.get('n_resamples')} permutations); it tests these two fitted predictors on these "
               f"{unit}, not the learning algorithms."
               + (f" Only {at.get('n_units')} {unit}: {few}, no CI or p-value." if few else "")]
+    if differs:
+        lines.append("A row whose model differs between the runs (last column) compares two different models "
+                     "under one name: read it as that change, not as a re-run of one model.")
     notes = [f"{r['model']}: {r['note']}" for _, r in table.iterrows() if isinstance(r.get("note"), str) and r["note"]]
     if notes:
         lines.append("Notes: " + "; ".join(notes))

@@ -4,6 +4,10 @@ The file has no external reference (figures are base64 PNG, the style sheet
 is inline, there is no script), so it opens offline and can be mailed or
 archived with the run. Optional parts (significance tables, noise ceiling,
 permutation importance) are left out with a note when they cannot be made.
+
+Everything shown comes from one :class:`reports.report.Report` (computed once)
+and the PNGs :func:`reports.plots.save_figures` rendered for the plot files:
+this module only formats.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import logging
 import shlex
 from collections.abc import Mapping
@@ -21,8 +24,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from reports.results import best_model, model_stack, run_id, scored_models
+from reports.ceiling import run_ceiling
+from reports.plots import report_figures, save_figures
+from reports.report import HARDEST, Report, build_report
 from reports.rundata import RunData, load_run_data
+from reports.tables import make_displays, to_html
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +76,6 @@ def _ci(row, est: str, lo: str, hi: str, spec: str = ".3f") -> str:
     return f"{_fmt(row[est], spec)} [{_fmt(row[lo], spec)}, {_fmt(row[hi], spec)}]"
 
 
-def figure_png_base64(fig, *, dpi: int = 110) -> str:
-    """PNG bytes of a matplotlib figure, base64-encoded (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 # --- sections -----------------------------------------------------------------
 
 def _manifest_section(res: RunData, header: list[str]) -> str:
@@ -88,7 +84,7 @@ def _manifest_section(res: RunData, header: list[str]) -> str:
     cfg = m.get("config", {})
     command = m.get("command") or []
     pairs = [
-        ("run id", _esc(run_id(res))),
+        ("run id", _esc(res.run_id)),
         ("created", _esc(m.get("created", "?")) + (f" (resumed {_esc(m['resumed'])})" if m.get("resumed") else "")),
         ("command", f"<code>{_esc(shlex.join(map(str, command)))}</code>"),
         ("git commit", f"<code>{_esc(m.get('git_commit') or 'unknown (not a git checkout)')}</code>"),
@@ -110,10 +106,7 @@ def _manifest_section(res: RunData, header: list[str]) -> str:
             + "<h3>Versions</h3>" + _table(vt))
 
 
-def _summary_section(res: RunData, n_resamples: int, seed: int) -> str:
-    from reports.summary import summary_table
-
-    t = summary_table(res, n_resamples=n_resamples, seed=seed)
+def _summary_section(res: RunData, t: pd.DataFrame, n_resamples: int) -> str:
     rows = []
     for _, r in t.iterrows():
         rows.append({
@@ -133,8 +126,6 @@ def _summary_section(res: RunData, n_resamples: int, seed: int) -> str:
 
 def _statistics_section(report) -> str:
     """Every table of :func:`reports.report.build_report`, rendered by :mod:`reports.tables`."""
-    from reports.tables import make_displays, to_html
-
     parts = ["<h2 id='significance'>Significance, per-target results and rankings</h2>"]
     for name, table in report.tables.items():
         parts += [to_html(d) for d in make_displays(table, name)]
@@ -142,65 +133,65 @@ def _statistics_section(report) -> str:
     return "".join(parts)
 
 
-def _ceiling(res: RunData, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
-    from reports.ceiling import run_ceiling
-
+def _ceiling(res: RunData, n_resamples: int = 2000, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
     try:
         return run_ceiling(res, n_resamples=n_resamples, seed=seed), ""
     except (BenchmarkError, OSError) as exc:
         return None, f"noise ceiling not available: {exc}"
 
 
-def _ceiling_section(res: RunData, ceiling: pd.DataFrame | None, why: str) -> str:
+def _ceiling_section(report: Report, why: str) -> str:
     head = "<h2 id='ceiling'>Noise ceiling</h2>"
+    ceiling = report.ceiling
     if ceiling is None:
         return head + _note(why or "noise ceiling not computed")
     cols = ["target", "mean_raters", "split_half_r", "spearman_brown", "icc1k", "ceiling_r"]
     t = ceiling[cols + [c for c in ("ceiling_lo", "ceiling_hi") if c in ceiling]].copy()
-    for m in scored_models(res):
-        r = pd.Series(model_stack(res, m).pearson(), index=res.targets)
-        t[f"{m} r / ceiling"] = t["target"].map(r) / t["ceiling_r"]
+    per_target = report.tables["per_target"].set_index("target")
+    # The per-target table's r / ceiling: a model whose r is undefined (constant predictions) has none.
+    for m in [m for m in report.run.models if report.run.complete_seeds(m)]:
+        t[f"{m} r / ceiling"] = t["target"].map(per_target[f"{m}.r_over_ceiling"])
     t = t.round(3)
     return head + _table(t) + _note(
         "Reliability of each target's mean rating: split-half over raters with the Spearman-Brown step-up, "
         "and ICC(1,k); ceiling r = sqrt(reliability), the expected r of a perfect predictor of the true score "
         f"(see reports.ceiling), on the {ceiling.attrs.get('n_segments', 'scored')} segments the run scored; "
         f"ceiling_lo/hi: 95% percentile bootstrap over {ceiling.attrs.get('resampled', 'segments')}. "
-        "Model r is pooled out-of-fold, averaged over complete seeds.")
+        "Model r is pooled out-of-fold, averaged over complete seeds; n/a where r is undefined (a model "
+        "constant within every fold).")
 
 
-def _figures_section(figs: Mapping) -> str:
+def _figures_section(figs: Mapping[str, tuple[object, str]], pngs: Mapping[str, bytes]) -> str:
     parts = ["<h2 id='figures'>Figures</h2>"]
-    for stem, (fig, caption) in figs.items():
-        data = figure_png_base64(fig)
+    for stem, (_, caption) in figs.items():
+        data = base64.b64encode(pngs[stem]).decode("ascii")
         parts.append(f'<figure id="fig-{_esc(stem)}"><img alt="{_esc(stem)}" src="data:image/png;base64,{data}">'
                      f"<figcaption>{_esc(caption)}</figcaption></figure>")
     return "".join(parts)
 
 
-def _error_section(res: RunData, importance: Mapping[str, pd.DataFrame] | None, n_resamples: int,
-                   seed: int, top: int) -> str:
-    from reports.analysis import hardest
-
-    best = best_model(res)
-    parts = ["<h2 id='errors'>Error analysis</h2>",
-             _note(f"Model: {best} (highest pooled mean r). MAE = mean |prediction - rating| over a group's "
-                   "segments and all targets, averaged over seeds; 95% percentile bootstrap CIs.")]
-    specs = (("performer", "pieces", f"CI: cluster bootstrap over the pieces each performer played "
-                                      f"({n_resamples} resamples); n/a for a performer with one piece."),
-             ("piece", "performers", f"CI: cluster bootstrap over the performers of each piece "
-                                     f"({n_resamples} resamples)."),
-             ("target", "performers", f"CI: cluster bootstrap over performers ({n_resamples} resamples); "
-                                      "r: pooled Pearson r of the target."))
-    for by, resample, note in specs:
-        t = hardest(res, by, model=best, top=top, resample=resample, n_resamples=n_resamples, seed=seed)
+def _error_section(report: Report) -> str:
+    errors = report.errors
+    parts = ["<h2 id='errors'>Error analysis</h2>"]
+    if errors is None:
+        return "".join(parts + [_note(n) for n in report.notes if n.startswith("No error analysis")])
+    n_resamples, top = errors.n_resamples, errors.top
+    parts.append(_note(f"Model: {errors.best} (highest pooled mean r). MAE = mean |prediction - rating| over a "
+                       "group's segments and all targets, averaged over seeds; 95% percentile bootstrap CIs."))
+    notes = {"performer": f"CI: cluster bootstrap over the pieces each performer played ({n_resamples} resamples); "
+                          "n/a for a performer with one piece.",
+             "piece": f"CI: cluster bootstrap over the performers of each piece ({n_resamples} resamples).",
+             "target": f"CI: cluster bootstrap over performers ({n_resamples} resamples); r: pooled Pearson r of "
+                       "the target."}
+    for by, resample in HARDEST:
+        t = errors.hardest[by]
         shown = t.assign(**{"MAE [95% CI]": [_ci(r, "mae", "mae_lo", "mae_hi") for _, r in t.iterrows()]})
         cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + (["pearson"] if "pearson" in t else [])
         shown = shown[cols].rename(columns={"n_units": f"{resample} (units)"})
         if "pearson" in shown:
             shown["pearson"] = shown["pearson"].map(_fmt)
-        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(note))
-    for model, imp in (importance or {}).items():
+        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(notes[by]))
+    for model, imp in report.importance.items():
         unit = imp.attrs.get("by", "family")
         shown = pd.DataFrame({
             unit: imp[unit],
@@ -221,23 +212,66 @@ def _error_section(res: RunData, importance: Mapping[str, pd.DataFrame] | None, 
     return "".join(parts)
 
 
+def write_html(report: Report, out: str | Path, figures: Mapping[str, tuple[object, str]],
+               pngs: Mapping[str, bytes], *, ceiling_note: str = "") -> Path:
+    """Write the self-contained HTML of a built report.
+
+    Parameters
+    ----------
+    report : Report
+    out : path
+        The HTML file.
+    figures : mapping of stem -> (figure, caption)
+        :func:`reports.plots.report_figures` (only the captions are read).
+    pngs : mapping of stem -> bytes
+        The figures' PNGs (:func:`reports.plots.save_figures`), embedded as they are.
+    ceiling_note : str
+        Why there is no noise ceiling, when ``report.ceiling`` is None.
+
+    Returns
+    -------
+    Path
+    """
+    res = report.run
+    out = Path(out)
+    body = [
+        f"<h1>PercePiano benchmark run {_esc(res.run_id)}</h1>",
+        "<nav><a href='#manifest'>manifest</a><a href='#summary'>summary</a>"
+        "<a href='#significance'>significance</a><a href='#ceiling'>noise ceiling</a>"
+        "<a href='#figures'>figures</a><a href='#errors'>error analysis</a></nav>",
+        _manifest_section(res, report.header()),
+        _summary_section(res, report.summary, report.n_resamples),
+        _statistics_section(report),
+        _ceiling_section(report, ceiling_note),
+        _figures_section(figures, pngs),
+        _error_section(report),
+        f"<hr>{_note('Generated ' + _dt.datetime.now(_dt.UTC).isoformat(timespec='seconds') + ' by percepiano-bench reports.html.')}",
+    ]
+    doc = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+           f"<title>Run {_esc(res.run_id)}</title><style>{STYLE}</style></head><body>"
+           + "\n".join(body) + "</body></html>\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
 def write_html_report(
-    run_dir: str | Path,
+    run_dir: str | Path | RunData,
     out: str | Path | None = None,
     *,
     importance: Mapping[str, pd.DataFrame] | None = None,
     ceiling: bool = True,
-    n_resamples: int = 1000,
+    n_resamples: int = 2000,
     seed: int = 0,
     top: int = 10,
-    report=None,
-    ceiling_table: pd.DataFrame | None = None,
 ) -> Path:
-    """Write a self-contained HTML report of a run.
+    """Build a run's report (:func:`reports.report.build_report`) and write it as one self-contained HTML file.
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or RunData
     out : path, optional
         The HTML file, or an existing folder to write ``report.html`` into;
         default ``<run_dir>/report.html``.
@@ -252,11 +286,6 @@ def write_html_report(
     seed : int
     top : int
         Rows of the "hardest" tables.
-    report : reports.report.Report, optional
-        An already built report (``benchmark report`` builds one for its
-        tables); built here when absent.
-    ceiling_table : DataFrame, optional
-        The noise ceiling that ``report`` was built with.
 
     Returns
     -------
@@ -266,40 +295,14 @@ def write_html_report(
     Raises
     ------
     ConfigError
-        Not a run directory, or no model with a complete seed.
+        Not a run directory.
     """
-    from reports.plots import run_figures
-    from reports.report import build_report
-
     res = load_run_data(run_dir)
     out = Path(out) if out is not None else res.run_dir / "report.html"
     if out.is_dir():
         out = out / "report.html"
-    if report is not None:
-        ceil, why = ceiling_table, "noise ceiling not available for this run"
-    else:
-        ceil, why = _ceiling(res, n_resamples, seed) if ceiling else (None, "noise ceiling not requested")
-        report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil)
-    figs = run_figures(res, importance=dict(importance or {}), rankings=report.rankings, n_resamples=n_resamples,
-                       seed=seed)
-    body = [
-        f"<h1>PercePiano benchmark run {_esc(run_id(res))}</h1>",
-        "<nav><a href='#manifest'>manifest</a><a href='#summary'>summary</a>"
-        "<a href='#significance'>significance</a><a href='#ceiling'>noise ceiling</a>"
-        "<a href='#figures'>figures</a><a href='#errors'>error analysis</a></nav>",
-        _manifest_section(res, report.header()),
-        _summary_section(res, n_resamples, seed),
-        _statistics_section(report),
-        _ceiling_section(res, ceil, why),
-        _figures_section(figs),
-        _error_section(res, importance, n_resamples, seed, top),
-        f"<hr>{_note('Generated ' + _dt.datetime.now(_dt.UTC).isoformat(timespec='seconds') + ' by percepiano-bench reports.html.')}",
-    ]
-    doc = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-           f"<title>Run {_esc(run_id(res))}</title><style>{STYLE}</style></head><body>"
-           + "\n".join(body) + "</body></html>\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    ceil, why = _ceiling(res, n_resamples, seed) if ceiling else (None, "noise ceiling not requested")
+    report = build_report(res, n_resamples=n_resamples, seed=seed, ceiling=ceil, importance=importance, top=top)
+    figures = report_figures(report)
+    _, pngs = save_figures(figures)
+    return write_html(report, out, figures, pngs, ceiling_note=why)

@@ -1,9 +1,11 @@
 """Figures of a run: per-target r with CIs, critical-difference diagram, scatter, error heatmaps.
 
 Every ``plot_*`` function returns a matplotlib ``Figure`` (Agg backend, no
-display needed); :func:`write_plots` saves all figures of a run as PNG and
-PDF. The data behind each figure comes from :mod:`reports.results` and
-:mod:`reports.analysis`, so a figure never disagrees with a table.
+display needed) and computes nothing: :func:`report_figures` draws the
+figures of a :class:`reports.report.Report` from the data the report computed
+once (the per-target table's r and CIs, the rankings, the error analysis), so
+a figure never disagrees with a table; :func:`save_figures` renders each
+figure once per format (PNG, PDF), and the HTML report embeds the same PNG.
 
 The critical-difference diagram follows Demsar (2006, JMLR 7, Fig. 1-2):
 models on an average-rank axis, the CD as a bar, and thick lines joining
@@ -14,9 +16,10 @@ from the same p-value matrix (or CD) that the text reports.
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -26,12 +29,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.metrics import column_pearson  # noqa: E402
-from reports.analysis import error_matrix  # noqa: E402
-from reports.results import ModelStack, best_model, model_stack, run_id, scored_models  # noqa: E402
+from features.roll import pitch_name  # noqa: E402
+from reports.report import ErrorAnalysis, Report, build_report  # noqa: E402
+from reports.results import ModelStack, run_id, scored_models  # noqa: E402
 from reports.rundata import RunData, load_run_data  # noqa: E402
+from reports.significance import per_target_table  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,31 @@ DPI = 150
 
 # --- data -------------------------------------------------------------------
 
+def per_target_long(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """The per-target table's pooled r and CIs of ``models``, one row per (model, target): the figure's data.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`reports.significance.per_target_table` (``{model}.r``, ``.r_lo``, ``.r_hi``).
+    models : sequence of str
+
+    Returns
+    -------
+    DataFrame
+        Columns ``model``, ``target``, ``pearson``, ``lo``, ``hi``; NaN where r is undefined (a constant
+        prediction, e.g. the mean baseline). ``attrs``: ``resampled``, ``confidence``, ``n_resamples``,
+        ``few``, ``too_few``.
+    """
+    rows = [{"model": m, "target": t, "pearson": r[f"{m}.r"], "lo": r[f"{m}.r_lo"], "hi": r[f"{m}.r_hi"]}
+            for m in models for t, (_, r) in zip(table["target"], table.iterrows(), strict=True)]
+    out = pd.DataFrame(rows, columns=["model", "target", "pearson", "lo", "hi"])
+    a = table.attrs
+    out.attrs.update(resampled=a["resampled"], confidence=a["confidence"], n_resamples=a["n_resamples"],
+                     few=a["few"], too_few=a["too_few"])
+    return out
+
+
 def per_target_pearson_ci(
     run: str | Path | RunData,
     *,
@@ -49,33 +80,23 @@ def per_target_pearson_ci(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Pooled Pearson r per (model, target) with the per-target table's CIs.
+    """Pooled Pearson r per (model, target) with the per-target table's CIs (:func:`per_target_long`).
 
-    The intervals are those of :func:`reports.significance.per_target_table`
-    (one bootstrap per quantity: the figure and the table show the same CI):
+    The intervals are those of :func:`reports.significance.per_target_table`:
     whole units of the split resampled, segments for an ungrouped split, none
-    (NaN) below 10 units.
+    (NaN) below 10 units. Models default to those with a complete seed.
 
-    Returns
-    -------
-    DataFrame
-        Columns ``model``, ``target``, ``pearson``, ``lo``, ``hi``; NaN where r
-        is undefined (a constant prediction, e.g. the mean baseline).
-        ``attrs["resampled"]`` names what was resampled.
+    Raises
+    ------
+    ConfigError
+        No model has a complete seed.
     """
-    from reports.significance import per_target_table
-
     run = load_run_data(run)
     models = list(models) if models is not None else scored_models(run)
     if not models:
         raise ConfigError(f"run {run_id(run)} has no model with a complete seed of predictions")
     table = per_target_table(run, n_resamples=n_resamples, confidence=confidence, seed=seed, with_tests=False)
-    rows = [{"model": m, "target": t, "pearson": r[f"{m}.r"], "lo": r[f"{m}.r_lo"], "hi": r[f"{m}.r_hi"]}
-            for m in models for t, (_, r) in zip(run.targets, table.iterrows(), strict=True)]
-    out = pd.DataFrame(rows)
-    out.attrs.update(resampled=table.attrs["resampled"], confidence=confidence, n_resamples=n_resamples,
-                     few=table.attrs["few"], too_few=table.attrs["too_few"])
-    return out
+    return per_target_long(table, models)
 
 
 def cd_cliques(
@@ -261,18 +282,19 @@ def plot_cd_diagram(
 
 
 def plot_scatter_grid(stack: ModelStack, targets: Sequence[str], *, replicate: int = 0,
-                      title: str | None = None) -> Figure:
+                      title: str | None = None, r: np.ndarray | None = None) -> Figure:
     """Predicted against true ratings, one panel per target (4 x 5 grid for 19 targets).
 
     Shows one replicate (a seed, or one fold model on a fixed test set); each
-    panel's title gives that replicate's pooled r.
+    panel's title gives that replicate's pooled r (``r``, as
+    :attr:`reports.report.ErrorAnalysis.scatter_r`; computed when not given).
     """
     n_t = len(targets)
     ncols = 5
     nrows = int(np.ceil(n_t / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.3 * ncols, 2.2 * nrows), squeeze=False)
     pred = stack.stack[replicate]
-    r = column_pearson(stack.y_true, pred)
+    r = column_pearson(stack.y_true, pred) if r is None else r
     for t, ax in enumerate(axes.flat):
         if t >= n_t:
             ax.axis("off")
@@ -321,6 +343,71 @@ def plot_heatmap(table: pd.DataFrame, *, title: str, fmt: str = "{:.3f}", cmap: 
     return fig
 
 
+def plot_error_grid(table: pd.DataFrame, *, title: str, label: str = "MAE") -> Figure:
+    """A groups x targets error table (e.g. performers x 19 ratings) that stays readable at 22 x 19.
+
+    The ratings differ in how hard they are, so raw errors mostly repeat each
+    rating's difficulty. Each cell shows the error relative to its rating's
+    mean over the groups (1 = as hard as usual for that rating; a diverging
+    colour scale centred on 1, on a log scale so 0.5x and 2x are as far from
+    1), and only cells at least 25% away from 1 are annotated. Groups are
+    sorted by their mean error, hardest first; the margins give each group's
+    and each rating's mean error in absolute terms.
+
+    Parameters
+    ----------
+    table : DataFrame, shape (n_groups, n_targets)
+        :func:`reports.analysis.error_matrix` with ``columns="target"``.
+    title : str
+    label : str
+        What the values are (for the margins).
+    """
+    from matplotlib.colors import LogNorm
+
+    col_mean = table.mean(axis=0)
+    row_mean = table.mean(axis=1)
+    order = row_mean.sort_values(ascending=False, kind="stable").index
+    rel = (table / col_mean).loc[order]
+    values = rel.to_numpy(dtype=float)
+    nr, nc = values.shape
+    finite = values[np.isfinite(values) & (values > 0)]
+    span = float(np.max(np.abs(np.log(finite)))) if finite.size else np.log(2.0)
+    span = max(span, np.log(1.25))
+    fig = plt.figure(figsize=(min(4.0 + 0.55 * nc, 16.0), min(3.0 + 0.32 * nr, 14.0)))
+    grid = fig.add_gridspec(2, 3, width_ratios=[nc, 1.6, 0.5], height_ratios=[nr, 1.4], wspace=0.04, hspace=0.04)
+    ax = fig.add_subplot(grid[0, 0])
+    im = ax.imshow(values, aspect="auto", cmap="RdBu_r", norm=LogNorm(np.exp(-span), np.exp(span)))
+    for i, j in itertools.product(range(nr), range(nc)):
+        v = values[i, j]
+        if np.isfinite(v) and abs(np.log(v)) >= np.log(1.25):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(np.log(v)) > 0.6 * span else "black")
+    ax.tick_params(axis="x", bottom=False, labelbottom=False)
+    ax.set_yticks(range(nr), [str(g) for g in rel.index], fontsize=8)
+    ax.set_ylabel(f"{table.index.name or 'group'} (hardest first)")
+    ax.set_title(title + f"\n{label} relative to each rating's mean over {table.index.name or 'group'}s "
+                 "(1 = usual for that rating; cells >= 1.25x or <= 0.8x annotated)", fontsize=9)
+    right = fig.add_subplot(grid[0, 1], sharey=ax)
+    right.imshow(row_mean.loc[order].to_numpy()[:, None], aspect="auto", cmap="Greys", alpha=0.35)
+    for i, v in enumerate(row_mean.loc[order]):
+        right.text(0, i, f"{v:.3f}", ha="center", va="center", fontsize=7)
+    right.xaxis.tick_top()
+    right.set_xticks([0], [f"mean {label}"], fontsize=7)
+    right.tick_params(axis="y", left=False, labelleft=False)
+    bottom = fig.add_subplot(grid[1, 0])
+    bottom.set_xlim(ax.get_xlim())
+    bottom.imshow(col_mean.to_numpy()[None, :], aspect="auto", cmap="Greys", alpha=0.35)
+    for j, v in enumerate(col_mean):
+        bottom.text(j, 0, f"{v:.3f}", ha="center", va="center", fontsize=6.5, rotation=90)
+    bottom.set_yticks([0], [f"mean {label}"], fontsize=7)
+    bottom.set_xticks(range(nc), [_short(str(c)) for c in table.columns], rotation=55, ha="right", fontsize=7.5)
+    bar = fig.colorbar(im, cax=fig.add_subplot(grid[0, 2]), label=f"{label} / rating's mean")
+    steps = [v for v in (0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0) if abs(np.log(v)) <= span + 1e-9]
+    bar.set_ticks(steps, labels=[f"{v:g}x" for v in steps])
+    bar.minorticks_off()
+    return fig
+
+
 def plot_importance(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Horizontal bars of the drop in mean r per family with CI whiskers
     (:func:`reports.analysis.importance_table` output)."""
@@ -340,35 +427,108 @@ def plot_importance(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     return fig
 
 
-# --- a run's figures ----------------------------------------------------------
+def _frequency_ticks(bands: np.ndarray) -> tuple[list[float], list[str]]:
+    """Band positions and labels of round frequencies within the bands' range, at least 4% of the axis apart
+    (the mel scale crowds the low ones)."""
+    ticks, labels = [], []
+    gap = 0.04 * len(bands)
+    for hz in (8000, 4000, 2000, 1000, 500, 200, 100, 50):  # high first: they are the widest apart
+        if bands[0] <= hz <= bands[-1]:
+            pos = float(np.interp(hz, bands, np.arange(len(bands))))
+            if all(abs(pos - t) >= gap for t in ticks):
+                ticks.append(pos)
+                labels.append(f"{hz // 1000}k" if hz >= 1000 else str(hz))
+    return ticks[::-1], labels[::-1]
 
-def cd_diagrams(run: str | Path | RunData, rankings: dict | None = None) -> dict[str, tuple[Figure, str]]:
-    """One critical-difference diagram per Friedman/Nemenyi ranking of the run.
+
+def plot_explanation(result: Mapping, *, title: str, top: int = 15) -> Figure:
+    """The ``benchmark explain`` figure: attention rollout over the input, prediction vs rating, attributions.
 
     Parameters
     ----------
-    run : run directory or RunData
-    rankings : dict, optional
-        Blocks -> :class:`reports.report.Ranking` (e.g. ``Report.rankings``),
-        so the figures and the ranking tables share one computation; by
-        default :func:`reports.report.rank_models` over targets and over
-        (seed, fold) units, skipping those that cannot be computed (fewer
-        than 3 models with scores).
+    result : mapping
+        ``input`` (C, F, T) pooled array, ``map`` (F, T) rollout, ``kind`` ("mel" or "roll"),
+        ``frame_rate`` (pooled frames per second), ``bands`` (F,) centre frequencies in Hz (mel) or
+        MIDI pitches (roll), ``targets`` (names), ``prediction`` and ``rating`` (n_targets,) or None,
+        ``target`` (the chosen rating's name or None), and for the hybrid ``features``
+        [(name, attribution)] sorted by magnitude with ``attribution_of`` (what they explain).
+    title : str
+    top : int
+        Features shown.
+    """
+    a = np.asarray(result["input"])
+    roll = result.get("kind") == "roll"
+    img = a[1] if roll else a[0]  # the roll's sounding-notes channel, or the log-mel
+    feats = result.get("features") or []
+    targets = list(result.get("targets") or [])
+    pred, rating = result.get("prediction"), result.get("rating")
+    rows = 2 + bool(feats)
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 4.2 + 3.2 * (rows - 1)), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3] + [1.0] * (rows - 1)})
+    ax = axes[0, 0]
+    seconds = img.shape[1] / float(result.get("frame_rate") or 1.0)
+    extent = (0.0, seconds, -0.5, img.shape[0] - 0.5)
+    base = ax.imshow(img, origin="lower", aspect="auto", cmap="gray_r" if roll else "magma", extent=extent)
+    m = np.asarray(result["map"], dtype=float)
+    over = ax.imshow(m / (m.max() or 1.0), origin="lower", aspect="auto", cmap="viridis", alpha=0.45,
+                     extent=(0.0, m.shape[1] / float(result.get("frame_rate") or 1.0), -0.5, m.shape[0] - 0.5),
+                     vmin=0.0, vmax=1.0)
+    side = make_axes_locatable(ax)
+    fig.colorbar(over, cax=side.append_axes("right", size="1.5%", pad=0.08),
+                 label="attention rollout (share of the maximum)")
+    fig.colorbar(base, cax=side.append_axes("right", size="1.5%", pad=0.75),
+                 label="sounding notes (share of the frame)" if roll else "log-mel (dB)")
+    ax.set_xlabel("time (s)")
+    bands = np.asarray(result.get("bands", np.arange(img.shape[0])))
+    if roll:
+        cs = [i for i, p in enumerate(bands) if int(p) % 12 == 0]
+        ax.set_yticks(cs, [pitch_name(int(bands[i])) for i in cs])
+        ax.set_ylabel("pitch")
+    else:
+        ticks, labels = _frequency_ticks(bands)
+        ax.set_yticks(ticks, labels)
+        ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_title(title, fontsize=9)
+    bx = axes[1, 0]
+    if pred is not None and targets:
+        pos = np.arange(len(targets))
+        chosen = result.get("target")
+        if rating is not None:
+            bx.scatter(pos, rating, marker="o", facecolors="none", edgecolors="black", label="rating (mean of raters)")
+        bx.scatter(pos, pred, marker="x", color="tab:red", label="prediction (held-out fold's model)")
+        if chosen in targets:
+            bx.axvspan(targets.index(chosen) - 0.5, targets.index(chosen) + 0.5, color="gold", alpha=0.3)
+        bx.set_xticks(pos, [_short(t) for t in targets], rotation=60, ha="right", fontsize=7)
+        bx.set_ylabel("rating (0-1)")
+        bx.legend(fontsize=7, loc="best")
+        if rating is not None:
+            err = float(np.mean(np.abs(np.asarray(pred) - np.asarray(rating))))
+            head = f"prediction vs rating; mean |error| over the {len(targets)} ratings {err:.3f}"
+            if chosen in targets:
+                j = targets.index(chosen)
+                head += f"; {_short(chosen)}: predicted {pred[j]:.3f}, rated {rating[j]:.3f}"
+            bx.set_title(head, fontsize=9)
+    if feats:
+        names, vals = zip(*feats[:top], strict=True)
+        cx = axes[2, 0]
+        cx.barh(range(len(vals))[::-1], vals, color=["tab:red" if v < 0 else "tab:blue" for v in vals])
+        cx.set_yticks(range(len(vals))[::-1], names, fontsize=7)
+        cx.axvline(0, color="black", lw=0.6)
+        cx.set_xlabel(f"gradient x input ({result.get('attribution_of') or 'mean over the ratings'})")
+    fig.tight_layout()
+    return fig
+
+
+# --- a run's figures ----------------------------------------------------------
+
+def cd_diagrams(rankings: Mapping) -> dict[str, tuple[Figure, str]]:
+    """One critical-difference diagram per Friedman/Nemenyi ranking (:attr:`reports.report.Report.rankings`).
 
     Returns
     -------
     dict
         ``cd_diagram_<blocks>`` -> (figure, caption).
     """
-    from reports.report import RANK_BLOCKS, rank_models
-
-    if rankings is None:
-        rankings = {}
-        for blocks in RANK_BLOCKS:
-            try:
-                rankings[blocks] = rank_models(run, blocks=blocks)
-            except ConfigError as exc:
-                logger.info("no CD diagram over %s: %s", blocks, exc)
     out = {}
     for blocks, rk in rankings.items():
         fr = rk.result
@@ -380,49 +540,46 @@ def cd_diagrams(run: str | Path | RunData, rankings: dict | None = None) -> dict
     return out
 
 
-def run_figures(run: str | Path | RunData, *, importance: dict[str, pd.DataFrame] | None = None,
-                rankings: dict | None = None, n_resamples: int = 1000, seed: int = 0) -> dict[str, tuple[Figure, str]]:
-    """Build every figure of a run.
-
-    Parameters
-    ----------
-    run : run directory or RunData
-    importance : dict, optional
-        Model -> :func:`reports.analysis.importance_table` table,
-        drawn when given (it is too costly to compute here).
-    rankings : dict, optional
-        See :func:`cd_diagrams`.
-    n_resamples, seed
-        For the per-target CIs.
+def report_figures(report: Report) -> dict[str, tuple[Figure, str]]:
+    """Draw every figure of a report from the data it holds (nothing is computed here).
 
     Returns
     -------
     dict
-        File stem -> (figure, caption), in display order.
+        File stem -> (figure, caption), in display order: ``per_target_r``,
+        ``cd_diagram_<blocks>``, ``scatter_<best>``, ``heatmap_performer_mae``,
+        ``heatmap_piece_mae``, ``heatmap_performer_target_mae``, ``importance_<model>``.
+        Without an error analysis (no complete model) only the first two kinds.
     """
-    run = load_run_data(run)
+    run = report.run
     figs: dict[str, tuple[Figure, str]] = {}
-    table = per_target_pearson_ci(run, n_resamples=n_resamples, seed=seed)
-    figs["per_target_r"] = (plot_per_target(table, title=f"Pooled Pearson r per target ({run.split})"),
-                            "Pooled out-of-fold Pearson r per target, 95% percentile CIs by bootstrap over "
-                            "segments (same draws for every model).")
-    figs.update(cd_diagrams(run, rankings))
-    best = best_model(run)
-    s = model_stack(run, best)
-    rep = "seed " + str(s.seeds[0]) if run.partition else "the first fold model"
-    figs[f"scatter_{best}"] = (plot_scatter_grid(s, run.targets, title=f"{best}: predicted vs true ({rep})"),
-                               f"Out-of-fold predictions of the best model ({best}) against the mean ratings, "
-                               f"{rep}; dashed: identity.")
-    for by in ("performer", "piece"):
-        m = error_matrix(run, by, columns="model", value="mae")
-        figs[f"heatmap_{by}_mae"] = (
-            plot_heatmap(m, title=f"Mean absolute error per {by} and model", label="MAE"),
-            f"MAE over each {by}'s segments and all targets, averaged over seeds.")
-    m = error_matrix(run, "performer", columns="target", value="mae", model=best)
-    figs["heatmap_performer_target_mae"] = (
-        plot_heatmap(m, title=f"{best}: MAE per performer and target", fmt="{:.2f}", label="MAE"),
-        f"MAE of {best} per performer and target.")
-    for model, imp in (importance or {}).items():
+    table = report.tables["per_target"]
+    data = per_target_long(table, scored_models(run))
+    if len(data):
+        conf = int(round(100 * table.attrs["confidence"]))
+        figs["per_target_r"] = (plot_per_target(data, title=f"Pooled Pearson r per target ({run.split})"),
+                                f"Pooled out-of-fold Pearson r per target, {conf}% percentile CIs by bootstrap "
+                                f"over {table.attrs['resampled']} ({table.attrs['n_resamples']} resamples, the "
+                                "same draws for every model): the per-target table's intervals.")
+    figs.update(cd_diagrams(report.rankings))
+    errors: ErrorAnalysis | None = report.errors
+    if errors is not None:
+        best, s = errors.best, errors.stack
+        rep = "seed " + str(s.seeds[0]) if run.partition else "the first fold model"
+        figs[f"scatter_{best}"] = (plot_scatter_grid(s, run.targets, title=f"{best}: predicted vs true ({rep})",
+                                                     r=errors.scatter_r),
+                                   f"Out-of-fold predictions of the best model ({best}) against the mean ratings, "
+                                   f"{rep}; dashed: identity.")
+        for by in ("performer", "piece"):
+            figs[f"heatmap_{by}_mae"] = (
+                plot_heatmap(errors.matrices[f"{by}_mae"], title=f"Mean absolute error per {by} and model",
+                             label="MAE"),
+                f"MAE over each {by}'s segments and all targets, averaged over seeds.")
+        figs["heatmap_performer_target_mae"] = (
+            plot_error_grid(errors.matrices["performer_target_mae"], title=f"{best}: MAE per performer and target"),
+            f"MAE of {best} per performer and target, relative to each target's mean over performers (1 = usual "
+            "for that target); margins: each performer's and each target's mean MAE.")
+    for model, imp in report.importance.items():
         figs[f"importance_{model}"] = (plot_importance(imp), _importance_caption(imp))
     return figs
 
@@ -434,30 +591,58 @@ def _importance_caption(imp: pd.DataFrame) -> str:
             f"each), columns permuted jointly in the test fold; CI by bootstrap over folds.")
 
 
-def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save ``fig`` as ``stem.<fmt>`` for each format and close it."""
-    paths = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
-def write_plots(run_dir: str | Path, out_dir: str | Path | None = None, *,
-                importance: dict[str, pd.DataFrame] | None = None,
-                formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write every figure of a run as PNG and PDF.
+def save_figures(figs: Mapping[str, tuple[Figure, str]], out_dir: str | Path | None = None,
+                 formats: Sequence[str] = FORMATS) -> tuple[list[Path], dict[str, bytes]]:
+    """Render each figure once per format into ``out_dir`` and close it.
 
     Parameters
     ----------
-    run_dir : path
+    figs : mapping of stem -> (figure, caption)
+    out_dir : path, optional
+        Created if absent; None writes no file (the PNGs are rendered in memory only).
+    formats : sequence of {"png", "pdf"}
+
+    Returns
+    -------
+    paths : list of Path
+        The files written.
+    pngs : dict of stem -> bytes
+        Each figure's PNG (the file's bytes when one was written), for the HTML report.
+    """
+    paths: list[Path] = []
+    pngs: dict[str, bytes] = {}
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for stem, (fig, _) in figs.items():
+        for fmt in formats if out_dir is not None else ():
+            path = Path(out_dir) / f"{stem}.{fmt}"
+            fig.savefig(path, dpi=DPI, bbox_inches="tight")
+            paths.append(path)
+            if fmt == "png":
+                pngs[stem] = path.read_bytes()
+        if stem not in pngs:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+            pngs[stem] = buf.getvalue()
+        plt.close(fig)
+    return paths, pngs
+
+
+def write_plots(run_dir: str | Path | RunData, out_dir: str | Path | None = None, *,
+                importance: dict[str, pd.DataFrame] | None = None, formats: Sequence[str] = FORMATS,
+                n_resamples: int = 2000, seed: int = 0) -> list[Path]:
+    """Write every figure of a run as PNG and PDF (its report built with :func:`reports.report.build_report`).
+
+    Parameters
+    ----------
+    run_dir : path or RunData
     out_dir : path, optional
         Created if absent; default ``<run_dir>/plots``.
     importance : dict, optional
-        See :func:`run_figures`.
+        Model -> :func:`reports.analysis.importance_table` table, drawn when given.
     formats : sequence of str
+    n_resamples, seed
+        Of the report's bootstraps (the per-target CIs).
 
     Returns
     -------
@@ -467,12 +652,9 @@ def write_plots(run_dir: str | Path, out_dir: str | Path | None = None, *,
     Raises
     ------
     ConfigError
-        Not a run directory or no complete model.
+        Not a run directory.
     """
     run = load_run_data(run_dir)
+    report = build_report(run, n_resamples=n_resamples, seed=seed, importance=importance)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "plots"
-    out.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    for stem, (fig, _) in run_figures(run, importance=importance).items():
-        paths.extend(save_figure(fig, out / stem, formats))
-    return paths
+    return save_figures(report_figures(report), out, formats)[0]

@@ -1,10 +1,16 @@
-"""The full statistical report of a run: tables, rankings and the grouping check in one object.
+"""The full report of a run, computed once: every table, ranking, figure's data and check in one object.
 
-:func:`build_report` reads the run once and computes
-:func:`reports.significance.significance_table`,
-:func:`reports.significance.per_target_table`, the Friedman/Nemenyi ranks of
-:func:`rank_models` and :func:`reports.rundata.check_groups`; :func:`write_report`
-renders them with :func:`reports.tables.write_tables`.
+:func:`build_report` reads the run once (:class:`reports.rundata.RunData`) and
+computes each quantity once into plain data: the results table
+(:func:`reports.summary.summary_table`), the significance, per-target and
+Bayesian tables (:mod:`reports.significance`), the Friedman/Nemenyi rankings
+(:func:`rank_models`) and rank intervals, the grouping check
+(:func:`reports.rundata.check_groups`) and the error analysis of the best model
+(:class:`ErrorAnalysis`: hardest performers, pieces and targets, the heatmaps'
+matrices). The renderers only format these objects: :func:`write_report`
+(Markdown, LaTeX, CSV via :mod:`reports.tables`), :mod:`reports.plots`
+(:func:`reports.plots.report_figures`, PNG and PDF) and :mod:`reports.html`, so
+a figure and a table can never disagree.
 """
 
 from __future__ import annotations
@@ -15,13 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from benchmark.errors import ConfigError
+from benchmark.metrics import column_pearson
+from reports.analysis import error_matrix, hardest
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
-from reports.rundata import GroupCheck, RunData, check_groups, load_run_data
-from reports.significance import _fold_level, bayesian_table, per_target_table, significance_table
-from reports.summary import METRIC_FUNCTIONS, _nanmean
-from reports.units import rank_intervals, run_design, too_few
+from reports.results import ModelStack, best_model, model_stack
+from reports.rundata import GroupCheck, RunData, check_groups, finished_view, load_run_data, missing_note, too_few
+from reports.scoring import METRIC_FUNCTIONS, nanmean
+from reports.significance import bayesian_table, per_target_table, significance_table
+from reports.summary import summary_table
+from reports.tables import write_tables
+from reports.units import rank_intervals
 
 METRIC_LABEL = {"pearson": "r", "r2": "R²"}
 RANK_BLOCKS = ("targets", "folds")
@@ -130,10 +142,10 @@ def rank_models(run_dir: str | Path | RunData, *, blocks: str = "targets", metri
     for m in models:
         if blocks == "targets":
             _, y, st, _ = run.stack(m, seeds)
-            cols[m] = _nanmean(METRIC_FUNCTIONS[metric](y, st), axis=0)
+            cols[m] = nanmean(METRIC_FUNCTIONS[metric](y, st), axis=0)
         else:
             # Seeds that do not change the folds are one block per fold, not replicates.
-            cols[m] = _fold_level(run, m, metric, seeds, run_design(run).seeded)
+            cols[m] = run.fold_level(m, metric, seeds)
     index = run.targets if blocks == "targets" else None
     scores = pd.DataFrame(cols, index=index)
     for m in list(scores):
@@ -147,19 +159,85 @@ def rank_models(run_dir: str | Path | RunData, *, blocks: str = "targets", metri
 
 
 @dataclass
+class ErrorAnalysis:
+    """Where the run's best model fails: the data of the error tables and of the scatter and heatmap figures.
+
+    Attributes
+    ----------
+    best : str
+        The scored model with the highest pooled mean r (:func:`reports.results.best_model`).
+    stack : ModelStack
+        Its out-of-fold predictions.
+    scatter_r : ndarray, shape (n_targets,)
+        Pearson r per target of the replicate the scatter figure shows (the first seed, or fold model).
+    hardest : dict of str -> DataFrame
+        ``performer``, ``piece``, ``target``: :func:`reports.analysis.hardest` of ``best`` (top rows),
+        cluster CIs over pieces, performers and performers respectively.
+    matrices : dict of str -> DataFrame
+        ``performer_mae``, ``piece_mae`` (groups x models) and ``performer_target_mae`` (performers x
+        targets of ``best``): :func:`reports.analysis.error_matrix`.
+    n_resamples : int
+    top : int
+    """
+
+    best: str
+    stack: ModelStack
+    scatter_r: np.ndarray
+    hardest: dict[str, pd.DataFrame]
+    matrices: dict[str, pd.DataFrame]
+    n_resamples: int
+    top: int
+
+
+#: (grouping, resampled factor) of each "hardest" table.
+HARDEST = (("performer", "pieces"), ("piece", "performers"), ("target", "performers"))
+
+
+def error_analysis(run: str | Path | RunData, *, n_resamples: int = 2000, seed: int = 0,
+                   top: int = 10) -> ErrorAnalysis:
+    """:class:`ErrorAnalysis` of a run's best model.
+
+    Raises
+    ------
+    ConfigError
+        No model has a complete seed.
+    """
+    run = load_run_data(run)
+    best = best_model(run)
+    stack = model_stack(run, best)
+    tables = {by: hardest(run, by, model=best, top=top, resample=resample, n_resamples=n_resamples, seed=seed)
+              for by, resample in HARDEST}
+    matrices = {f"{by}_mae": error_matrix(run, by, columns="model", value="mae") for by in ("performer", "piece")}
+    matrices["performer_target_mae"] = error_matrix(run, "performer", columns="target", value="mae", model=best)
+    return ErrorAnalysis(best, stack, column_pearson(stack.y_true, stack.stack[0]), tables, matrices,
+                         int(n_resamples), int(top))
+
+
+@dataclass
 class Report:
-    """Everything :func:`build_report` computed.
+    """Everything :func:`build_report` computed: the renderers format it, they compute nothing.
 
     Attributes
     ----------
     run : RunData
     tables : dict of str -> DataFrame
-        ``significance``, ``per_target``, and ``ranking_<blocks>`` /
-        ``ranking_<blocks>_pvalues`` for each ranking that could be computed.
+        ``significance``, ``per_target``, ``bayesian``, ``ranking_<blocks>`` /
+        ``ranking_<blocks>_pvalues`` for each ranking that could be computed,
+        ``rank_intervals``, ``group_violations``.
     rankings : dict of str -> Ranking
     check : GroupCheck
     notes : list of str
-        Rankings that could not be computed, and why.
+        Rankings, intervals or analyses that could not be computed, and why.
+    summary : DataFrame or None
+        :func:`reports.summary.summary_table` (the results table).
+    ceiling : DataFrame or None
+        The noise ceiling the tables were built with.
+    errors : ErrorAnalysis or None
+        None when no model has a complete seed.
+    importance : dict of str -> DataFrame
+        Stored permutation importance (:func:`reports.analysis.importance_table`) by model.
+    n_resamples, seed : int
+        Of every bootstrap and permutation.
     """
 
     run: RunData
@@ -167,6 +245,12 @@ class Report:
     rankings: dict[str, Ranking]
     check: GroupCheck
     notes: list[str]
+    summary: pd.DataFrame | None = None
+    ceiling: pd.DataFrame | None = None
+    errors: ErrorAnalysis | None = None
+    importance: dict[str, pd.DataFrame] = field(default_factory=dict)
+    n_resamples: int = 2000
+    seed: int = 0
 
     def header(self) -> list[str]:
         """The lines that state the split, its grouping and the outcome of the grouping check."""
@@ -174,7 +258,7 @@ class Report:
         desc = run.manifest["split"].get("description", "")
         folds = ", ".join(f"seed {s}: {run.n_folds[s]}" for s in run.seeds)
         return [
-            f"Run {run.manifest.get('run_id', run.run_dir.name)}: split {run.split!r}"
+            f"Run {run.run_id}: split {run.split!r}"
             + (f" ({desc})" if desc else "") + f"; grouping: {run.group_column or 'none'}; folds: {folds}.",
             f"Group check: {self.check.message}",
         ]
@@ -183,31 +267,56 @@ class Report:
 def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, correction: str = "holm",
                  n_resamples: int = 2000, seed: int = 0, ceiling: pd.DataFrame | None = None,
                  rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson",
-                 rope: float | None = 0.01) -> Report:
-    """Compute every table of the report of a run.
+                 rope: float | None = 0.01, importance: dict[str, pd.DataFrame] | None = None,
+                 errors: bool = True, top: int = 10) -> Report:
+    """Compute every table, ranking and figure's data of the report of a run, each once.
 
     Parameters
     ----------
     run_dir : path or RunData
     baseline, correction, n_resamples, seed, ceiling
-        As :func:`reports.significance.significance_table`.
+        As :func:`reports.significance.significance_table`; ``n_resamples``
+        and ``seed`` drive every bootstrap and permutation of the report (the
+        results table's included).
     rank_blocks : tuple of {"targets", "folds"}
     rank_metric : {"pearson", "r2"}
     rope : float or None
         Region of practical equivalence (in mean r) of the Bayesian correlated
         t-test table; None leaves the table out.
+    importance : dict, optional
+        Model -> :func:`reports.analysis.importance_table` table, carried for the renderers.
+    errors : bool
+        Compute the :class:`ErrorAnalysis` (the figures and the HTML need it).
+    top : int
+        Rows of the "hardest" tables.
 
     Returns
     -------
     Report
+        Of a partial run in which some model has no complete seed, the report of
+        :func:`reports.rundata.finished_view` (the folds every model finished),
+        saying so in every table's notes together with the missing folds and the
+        ``--resume`` command.
 
     Raises
     ------
     ConfigError
-        As :func:`reports.significance.significance_table`.
+        As :func:`reports.significance.significance_table`; a partial run with no
+        fold finished by every model.
     """
-    run = load_run_data(run_dir)
+    # Thousands of small matrix products (one per bootstrap draw): BLAS threads would only add overhead,
+    # and one thread makes the sums independent of the machine's core count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _build_report(run_dir, baseline=baseline, correction=correction, n_resamples=n_resamples,
+                             seed=seed, ceiling=ceiling, rank_blocks=rank_blocks, rank_metric=rank_metric,
+                             rope=rope, importance=importance, errors=errors, top=top)
+
+
+def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, rank_blocks, rank_metric, rope,
+                  importance, errors, top) -> Report:
+    run = finished_view(load_run_data(run_dir))
     check = check_groups(run)
+    summary = summary_table(run, n_resamples=n_resamples, seed=seed)
     opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
     tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts)}
     if rope is not None and len(run.models) > 1:
@@ -237,9 +346,23 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     if check.status == "violation":
         tables["group_violations"] = check.violations
         tables["group_violations"].attrs.update({"kind": "violations", "notes": [check.message]})
+    # A partial run says so in every table, with what is missing and how to finish it.
+    unfinished = run.partial_note or ("Unfinished run: " + "; ".join(missing_note(run)) + "."
+                                      if missing_note(run) else "")
+    if unfinished:
+        notes.insert(0, unfinished)
     for t in tables.values():
         t.attrs["check"] = check.message
-    return Report(run, tables, rankings, check, notes)
+        if unfinished:
+            t.attrs["notes"] = [unfinished, *t.attrs.get("notes", [])]
+    analysis = None
+    if errors:
+        try:
+            analysis = error_analysis(run, n_resamples=n_resamples, seed=seed, top=top)
+        except ConfigError as exc:
+            notes.append(f"No error analysis: {exc}")
+    return Report(run, tables, rankings, check, notes, summary=summary, ceiling=ceiling, errors=analysis,
+                  importance=dict(importance or {}), n_resamples=int(n_resamples), seed=int(seed))
 
 
 def write_report(report: Report, out_dir: str | Path, formats=("md", "tex", "csv", "html")) -> dict[str, list[Path]]:
@@ -247,8 +370,6 @@ def write_report(report: Report, out_dir: str | Path, formats=("md", "tex", "csv
 
     ``report.json`` holds the header lines, notes and each table's metadata.
     """
-    from reports.tables import write_tables
-
     out_dir = Path(out_dir)
     written = write_tables(report.tables, out_dir, formats=formats)
     meta = {"header": report.header(), "notes": report.notes, "group_check": report.check.status,

@@ -7,28 +7,15 @@ used, since an incomplete seed would score a subset of the segments.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
-from benchmark.metrics import column_pearson
+from benchmark.metrics import column_pearson, column_r2
 from reports.rundata import RunData
-from reports.summary import column_r2
-
-
-def nanmean(a, axis=None):
-    """``np.nanmean`` that returns NaN for an all-NaN slice without a warning.
-
-    The mean baseline can predict a constant, whose Pearson r is NaN: a
-    legitimate result, not a warning.
-    """
-    a = np.asarray(a, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(a, axis=axis)
+from reports.scoring import nanmean
 
 
 @dataclass(frozen=True)
@@ -70,7 +57,7 @@ class ModelStack:
 
 
 def run_id(run: RunData) -> str:
-    return str(run.manifest.get("run_id", run.run_dir.name))
+    return run.run_id
 
 
 def scored_models(run: RunData) -> list[str]:
@@ -120,9 +107,7 @@ def model_stack(run: RunData, model: str, seeds: list[int] | None = None) -> Mod
     """
     seeds = _seeds(run, model, seeds)
     ids, y_true, stack, _ = run.stack(model, seeds)
-    p = run.preds[run.preds["model"] == model]
-    meta = p.drop_duplicates("sample_id").set_index("sample_id").loc[ids, ["performer", "piece"]]
-    return ModelStack(model, ids, y_true, stack, meta, seeds)
+    return ModelStack(model, ids, y_true, stack, run.meta(ids), seeds)
 
 
 def best_model(run: RunData) -> str:

@@ -27,20 +27,14 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
+from reports import calibrated
 from reports.calibrated import ratio_scale, withheld
 from reports.multitest import adjust_pvalues
-from reports.rundata import RunData, fold_scores, load_run_data, resolve_baseline
-from reports.summary import METRIC_FUNCTIONS, _nanmean, bootstrap_pooled, pooled_metric
-from reports.units import (
-    FEW_GROUPS,
-    UnitComparison,
-    UnitScorer,
-    compare_units,
-    pair_cells,
-    run_design,
-    too_few,
-    unit_labels,
-)
+from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ftest, standardized_difference, tost_corrected
+from reports.rundata import FEW_GROUPS, RunData, fold_scores, load_run_data, resolve_baseline, too_few, unit_labels
+from reports.scoring import METRIC_FUNCTIONS, bootstrap_pooled, nanmean, pooled_metric
+from reports.summary import pooled_segment_ci, pooled_value
+from reports.units import UnitComparison, UnitScorer, compare_units, pair_cells
 
 CORRECTIONS = ("holm", "fdr_bh")
 CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "fdr_bh": "Benjamini-Hochberg (false discovery rate)"}
@@ -68,14 +62,14 @@ def compare_pair(run: RunData, model: str, base: str, metric: str, seeds: list[i
     See :mod:`reports.units`: whole units of the split are resampled and swapped;
     seeds are averaged within fold unless they change the folds.
     """
-    key = ("compare", model, base, metric, tuple(seeds), int(n_resamples), int(seed), float(confidence))
-    if key not in run._stacks:
-        design = run_design(run)
+    def compute():
         scorer = UnitScorer(pair_cells(run, model, base, seeds), metric)
-        run._stacks[key] = compare_units(scorer, seeded=design.seeded, partition=design.partition,
-                                         n_resamples=n_resamples, confidence=confidence, seed=seed,
-                                         ratio_scale=ratio_scale(run.split))
-    return run._stacks[key]
+        return compare_units(scorer, seeded=run.design.seeded, partition=run.design.partition,
+                             n_resamples=n_resamples, confidence=confidence, seed=seed,
+                             ratio_scale=ratio_scale(run.split))
+
+    return run.memo(("compare", model, base, metric, tuple(seeds), int(n_resamples), int(seed), float(confidence)),
+                    compute)
 
 
 def withheld_tests(split: str) -> dict[str, str]:
@@ -91,8 +85,6 @@ def _comparison_columns(res: UnitComparison, split: str, metric: str = "pearson"
     ``effect`` is :func:`reports.paired.standardized_difference` of the two
     models' fold-level means on the fold units the row's tests use.
     """
-    from reports.paired import standardized_difference
-
     w = withheld_tests(split)
     nan = np.nan
     levels = [float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else nan for v in (res.fold_a, res.fold_b)]
@@ -133,35 +125,32 @@ def _ceiling_values(run: RunData, ceiling: pd.DataFrame | None) -> np.ndarray | 
 
 def _run_attrs(run: RunData, kind: str, base: str, correction: str, n_resamples: int, confidence: float,
                seed: int) -> dict:
-    design = run_design(run)
-    return {"kind": kind, "run_id": str(run.manifest.get("run_id", run.run_dir.name)), "split": run.split,
+    design = run.design
+    return {"kind": kind, "run_id": run.run_id, "split": run.split,
             "group_column": run.group_column, "cluster": None if design.unit == "segments" else design.unit,
             "unit": design.unit, "n_units": design.n_units, "few": design.few,
             "too_few": too_few(design.n_units) if design.few else "", "seeded": design.seeded,
             "partition": run.partition, "seeds": list(run.seeds), "baseline": base, "correction": correction,
             "n_resamples": int(n_resamples), "perm_floor": 1.0 / (int(n_resamples) + 1),
             "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split),
-            "withheld": withheld_tests(run.split)}
+            "withheld": withheld_tests(run.split), **({"partial": run.partial_note} if run.partial_note else {})}
 
 
 def calibrated_tests(split: str) -> dict:
     """Which printed tests ``docs/calibration.md`` found calibrated for ``split`` (see scripts/calibration.py)."""
-    from reports.calibrated import CALIBRATED
-
-    return dict(CALIBRATED.get(split, {}))
+    # Read through the module: a test may patch the calibration table.
+    return dict(calibrated.CALIBRATED.get(split, {}))
 
 
 def calibration_note(split: str) -> str:
     """Which tests docs/calibration.md found calibrated for ``split``, and which are withheld."""
-    from reports.calibrated import TESTS, covered
-
-    if not covered(split):
+    if not calibrated.covered(split):
         return (f"Split {split!r} is not among the designs simulated in docs/calibration.md: the false-positive "
                 "rates of its tests are unknown; read its p-values and CIs with that in mind.")
     cal = calibrated_tests(split)
     text = ("Calibrated for this split (docs/calibration.md: false-positive rate in [0.03, 0.07] at alpha 0.05 "
             "on its real design): " + ("; ".join(f"{k}: {v}" for k, v in cal.items()) if cal else "none") + ".")
-    off = [t for t in TESTS if t not in cal]
+    off = [t for t in calibrated.TESTS if t not in cal]
     if off:
         text += (f" Not calibrated, so not printed as numbers (cells say 'not calibrated for {split}', or "
                  "'too few groups' where that applies first): "
@@ -171,7 +160,7 @@ def calibration_note(split: str) -> str:
 
 def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, confidence: float,
                   family: str) -> list[str]:
-    design = run_design(run)
+    design = run.design
     pooled = ("pooled out-of-fold predictions of each seed" if run.partition
               else "each fold model scored on the fixed test set")
     unit = design.unit
@@ -203,20 +192,6 @@ def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, co
         notes.append("Fixed test set: the fold models share one test set, so they are tested through their "
                      "fold-averaged predictions over the test set's units, never as independent folds.")
     return notes
-
-
-def constant_model(run: RunData, model: str, seeds: list[int]) -> bool:
-    """Whether ``model`` predicts a constant within every (seed, fold, target): its correlation is undefined.
-
-    Pooling such predictions across folds gives a pooled r that reflects only
-    how the constant moves between folds (the leave-one-out mean artefact),
-    not any prediction, so it is reported as undefined.
-    """
-    p = run.preds[(run.preds["model"] == model) & run.preds["seed"].isin(seeds)]
-    if not len(p):
-        return False
-    spread = p.groupby(["seed", "fold", "target"])["y_pred"].agg(lambda v: float(np.ptp(v.to_numpy())))
-    return bool((spread <= 1e-12 * max(1.0, float(p["y_pred"].abs().max()))).all())
 
 
 def significance_table(
@@ -289,34 +264,34 @@ def significance_table(
         raise ConfigError(f"unknown metric {bad[0]!r}; use {tuple(METRIC_FUNCTIONS)}")
     base = resolve_baseline(run, baseline)
     ceil = _ceiling_values(run, ceiling)
-    design = run_design(run)
+    design = run.design
     base_seeds = set(run.complete_seeds(base))
     recs = []
     for model in run.models:
         seeds = run.complete_seeds(model)
         rec = {"model": model, "role": "baseline" if model == base else "", "status": run.status(model),
-               "jobs_ok": len(run.ok_units(model)), "jobs_expected": run.n_expected,
+               "jobs_ok": run.jobs(model)[0], "jobs_expected": run.jobs(model)[1],
                "seeds_used": ",".join(map(str, seeds))}
         notes = []
         if not seeds:
             notes.append("no complete seed: no pooled metric, excluded from tests")
         elif len(seeds) < len(run.seeds):
             notes.append(f"only complete seeds {rec['seeds_used']} used")
-        constant = bool(seeds) and constant_model(run, model, seeds)
+        constant = bool(seeds) and run.constant(model, seeds)
         if constant:
             notes.append("constant within every fold: its correlation is undefined")
         if seeds:
             ids, y, st, rep_seed = run.stack(model, seeds)
             groups = unit_labels(run, ids) if design.unit != "segments" else None
-            performers = run.preds.drop_duplicates("sample_id").set_index("sample_id").loc[ids, "performer"]
-            yw, stw = within_performer(y, st, performers.astype(str).to_numpy())
-            perf_groups = performers.astype(str).to_numpy()
+            perf_groups = run.meta(ids)["performer"].astype(str).to_numpy()
+            yw, stw = within_performer(y, st, perf_groups)
             for m in metrics:
                 undefined = constant and m == "pearson"
-                rec[m] = np.nan if undefined else pooled_metric(y, st, m)
+                rec[m] = np.nan if undefined else pooled_value(run, model, seeds, m)
                 if undefined:
                     continue
-                seg = bootstrap_pooled(y, st, m, n_resamples=n_resamples, confidence=confidence, seed=seed)
+                seg = pooled_segment_ci(run, model, seeds, m, n_resamples=n_resamples, confidence=confidence,
+                                        seed=seed)
                 rec[f"{m}_seg_lo"], rec[f"{m}_seg_hi"] = seg.low, seg.high
                 if groups is not None and not design.few:
                     clu = bootstrap_pooled(y, st, m, groups=groups, resampled=design.unit,
@@ -329,13 +304,13 @@ def significance_table(
                     rec[f"{m}_within_lo"], rec[f"{m}_within_hi"] = wci.low, wci.high
                 per_seed = np.array([pooled_metric(y, st[rep_seed == s], m) for s in seeds])
                 rec[f"{m}_seeds_sd"] = float(np.std(per_seed, ddof=1)) if len(seeds) > 1 else np.nan
-                f = _fold_level(run, model, m, seeds, design.seeded)
+                f = run.fold_level(model, m, seeds)
                 rec[f"{m}_fold_mean"] = float(f.mean()) if f.notna().any() else np.nan
                 rec[f"{m}_fold_sd"] = float(f.std(ddof=1)) if f.notna().sum() > 1 else np.nan
                 rec[f"{m}_fold_n"] = int(f.notna().sum())
             if ceil is not None and not constant:
-                r_t = _nanmean(column_pearson(y, st), axis=0)
-                rec["ceiling_fraction"] = float(_nanmean(r_t / ceil))
+                r_t = nanmean(column_pearson(y, st), axis=0)
+                rec["ceiling_fraction"] = float(nanmean(r_t / ceil))
         common = [s for s in seeds if s in base_seeds]
         if model != base and seeds:
             if not common:
@@ -371,14 +346,6 @@ def significance_table(
     table.attrs["notes"] = _method_notes(run, base, correction, n_resamples, confidence, table.attrs["family"])
     table.attrs["n_groups"] = design.n_units
     return table
-
-
-def _fold_level(run: RunData, model: str, metric: str, seeds: list[int], seeded: bool) -> pd.Series:
-    """Fold-level scores of ``model``: per (seed, fold), or per fold with seeds averaged when not ``seeded``."""
-    f = fold_scores(run, model, metric, seeds)["value"]
-    if not seeded and run.partition:
-        f = f.groupby(level="fold").mean()
-    return f
 
 
 def per_target_table(
@@ -428,7 +395,7 @@ def per_target_table(
         raise ConfigError(f"resample={resample!r}; use 'split' (the split's groups) or 'segments'")
     base = resolve_baseline(run, baseline)
     ceil = _ceiling_values(run, ceiling)
-    design = run_design(run)
+    design = run.design
     table = pd.DataFrame({"target": run.targets})
     if ceil is not None:
         table["ceiling_r"] = ceil
@@ -440,6 +407,7 @@ def per_target_table(
     notes = []
     base_seeds = set(run.complete_seeds(base))
     tested = []
+    per_model: dict[str, np.ndarray] = {}
     for model in run.models:
         seeds = run.complete_seeds(model)
         cols = {c: np.full(len(run.targets), np.nan) for c in ("r", "r_lo", "r_hi", "r_over_ceiling")}
@@ -447,7 +415,7 @@ def per_target_table(
             cols.update({c: np.full(len(run.targets), np.nan) for c in ("diff", "nb_p", "perm_p")})
         if not seeds:
             notes.append(f"{model}: {run.status(model)}, no complete seed: no values")
-        elif constant_model(run, model, seeds):
+        elif run.constant(model, seeds):
             notes.append(f"{model}: constant within every fold: r undefined, not tested")
         else:
             ids, y, st, _ = run.stack(model, seeds)
@@ -465,7 +433,7 @@ def per_target_table(
             common = [s for s in seeds if s in base_seeds]
             if model != base and common and not with_tests:
                 pass
-            elif model != base and common and not constant_model(run, base, common):
+            elif model != base and common and not run.constant(base, common):
                 _, per_t = compare_pair(run, model, base, "pearson", common, n_resamples=n_resamples, seed=seed,
                                         confidence=confidence)
                 for j, res in enumerate(per_t):
@@ -477,14 +445,16 @@ def per_target_table(
                              "baseline: not tested")
             if run.status(model) != "complete":
                 notes.append(f"{model}: {run.status(model)}; complete seeds {','.join(map(str, seeds))} only")
-        for c, v in cols.items():
-            table[f"{model}.{c}"] = v
+        per_model.update({f"{model}.{c}": v for c, v in cols.items()})
+    # One concat instead of a column insert per model and quantity (pandas fragments the frame otherwise).
+    table = pd.concat([table, pd.DataFrame(per_model, index=table.index)], axis=1)
     others = [m for m in run.models if m != base]
+    adjusted = {}
     for c in ("nb_p", "perm_p"):
         block = table[[f"{m}.{c}" for m in others]].to_numpy(dtype=float) if others else np.empty((len(table), 0))
         adj = adjust_pvalues(block, correction)[0]
-        for k, m in enumerate(others):
-            table[f"{m}.{c}_adj"] = adj[:, k]
+        adjusted.update({f"{m}.{c}_adj": adj[:, k] for k, m in enumerate(others)})
+    table = pd.concat([table, pd.DataFrame(adjusted, index=table.index)], axis=1)
     if ceil is None:
         table = table.drop(columns=[f"{m}.r_over_ceiling" for m in run.models])
     table.attrs.update(_run_attrs(run, "per_target", base, correction, n_resamples, confidence, seed))
@@ -540,11 +510,9 @@ def bayesian_table(
     DataFrame, one row per non-baseline model: ``model``, ``p_better``,
     ``p_equivalent``, ``p_worse``, ``verdict``, ``tost_p``, ``n_units``, ``cv5x2_f``, ``cv5x2_p``.
     """
-    from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ftest, tost_corrected
-
     run = load_run_data(run_dir)
     base = resolve_baseline(run, baseline)
-    design = run_design(run)
+    design = run.design
     base_seeds = set(run.complete_seeds(base))
     design_5x2 = (run.partition and len(run.seeds) == 5 and all(n == 2 for n in run.n_folds.values()))
     recs = []
@@ -559,8 +527,8 @@ def bayesian_table(
         elif design.few:
             rec["verdict"] = too_few(design.n_units)
         elif seeds:
-            a = _fold_level(run, model, metric, seeds, design.seeded)
-            b = _fold_level(run, base, metric, seeds, design.seeded)
+            a = run.fold_level(model, metric, seeds)
+            b = run.fold_level(base, metric, seeds)
             sizes = fold_scores(run, model, metric, seeds)
             if not design.seeded:
                 sizes = sizes.groupby(level="fold")[["n_train", "n_test"]].mean()

@@ -195,7 +195,8 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     notes = [legend]
     if any(r["status"] != "complete" for r in recs):
         notes.append(f"{PARTIAL_MARK}: the model has unfinished jobs; values use its complete seeds only, "
-                     "never an incomplete set of folds.")
+                     "never an incomplete set of folds" + (" (in a partial run: the folds every model finished, "
+                                                           "see the PARTIAL RUN note)." if a.get("partial") else "."))
     notes += [f"{r['model']}: {r['note']}." for r in recs if r.get("note")]
     notes += list(a.get("notes", []))
     if a.get("check"):
@@ -244,7 +245,8 @@ def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display
              f"vs baseline {base}, adjusted with {corr} over one family: {a.get('family', 'targets')}. Bold: best model of a "
              "target.", *a.get("notes", [])]
     if any(s != "complete" for s in status.values()):
-        notes.append(f"{PARTIAL_MARK}: model with unfinished jobs, computed on its complete seeds only.")
+        notes.append(f"{PARTIAL_MARK}: model with unfinished jobs, computed on its complete seeds only"
+                     + (" (in a partial run: the folds every model finished)." if a.get("partial") else "."))
     if a.get("check"):
         notes.append(f"Group check: {a['check']}")
     caption = (f"Pearson r per target, split {a.get('split')} (run {a.get('run_id')}); CI over "

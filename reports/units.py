@@ -24,10 +24,11 @@ p-value of a row are on this same quantity:
   the cell says ``too few groups (n)`` (with 3 performers the smallest exact
   sign-flip p is 0.25).
 
-:class:`UnitScorer` computes the metric of every (fold, target) cell from
-per-unit moment sums, so a cluster-bootstrap resample (weights per unit) or a
-permutation (swap whole units between the two models) costs one matrix
-product.
+:class:`reports.scoring.UnitScorer` computes the metric of every (fold,
+target) cell from per-unit moment sums, so a cluster-bootstrap resample
+(weights per unit) or a permutation (swap whole units between the two models)
+costs one matrix product. The run's design (:class:`reports.rundata.Design`,
+its units, :data:`FEW_GROUPS`) is read in :mod:`reports.rundata`.
 """
 
 from __future__ import annotations
@@ -37,251 +38,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.stats import rankdata
 
 from benchmark.errors import ConfigError, DataError
-from benchmark.metrics import pearson_from_sums
+from reports.bootstrap import bca_bounds
+from reports.paired import corrected_resampled_ttest
+from reports.rundata import FEW_GROUPS, Design, RunData, run_design, too_few, unit_labels
+from reports.scoring import Cells, UnitScorer, nanmean_last
 
-#: Below this many units a group-level test or CI is not printed as a number.
-FEW_GROUPS = 10
-#: What a unit is called, by the split's group column.
-UNIT_NAMES = {"player": "performers", "performer": "performers", "piece": "pieces", "excerpt": "excerpts",
-              "passage": "passages", "composer": "composers", "performance": "performances"}
-_EPS = 1e-12
-
-
-def too_few(n: int) -> str:
-    """The text a cell shows instead of a group-level number over ``n`` units."""
-    return f"too few groups ({n})"
-
-
-@dataclass(frozen=True)
-class Design:
-    """How a run's split generalises, read from its manifest and folds.
-
-    Attributes
-    ----------
-    split : str
-    unit : str
-        What a test resamples/permutes: "performers", "pieces", "passages", "segments", ...
-    seeded : bool
-        Whether the seed changes the folds (then seeds are CV repeats).
-    partition : bool
-        Whether each seed's test folds cover every sample once (False: fixed test set).
-    n_units : int
-        Units in the scored segments (test-set units for a fixed test set).
-    """
-
-    split: str
-    unit: str
-    seeded: bool
-    partition: bool
-    n_units: int
-
-    @property
-    def few(self) -> bool:
-        return self.n_units < FEW_GROUPS
-
-    @property
-    def fold_level(self) -> str:
-        """How (seed, fold) scores become the units of the fold-level tests."""
-        if not self.partition:
-            return "fixed test set: fold-averaged predictions, no fold-level test"
-        if self.seeded:
-            return "folds x seeds (seeds change the folds: repeated-CV correction)"
-        return "folds, seeds averaged within each fold (seeds do not change the folds)"
-
-
-def _seeded(run) -> bool:
-    """The manifest's ``seeded`` flag; for an older manifest, whether any two seeds' folds differ."""
-    flag = run.manifest.get("split", {}).get("seeded")
-    if flag is not None:
-        return bool(flag)
-    if run.folds is None or len(run.seeds) < 2:
-        return False
-    first = run.folds.assignment(run.seeds[0]).drop(columns="seed")
-    return any(not first.equals(run.folds.assignment(s).drop(columns="seed")) for s in run.seeds[1:])
-
-
-def unit_labels(run, ids) -> np.ndarray:
-    """The unit (group label) of each sample id, from the run's folds or the split's group column.
-
-    A partition split's own labels are stored in ``folds.parquet``; a fixed test
-    set's folds are labelled by fold id, so its units come from the split's
-    group column (the performer). An ungrouped split's unit is the segment.
-
-    Raises
-    ------
-    DataError
-        A sample whose unit cannot be told.
-    """
-    from reports.rundata import group_labels
-
-    ids = np.asarray(ids)
-    if run.partition and run.folds is not None and run.folds.restrict(run.seeds).has_groups:
-        f = run.folds.frame.drop_duplicates("sample_id").set_index("sample_id")["group"]
-        missing = ~pd.Index(ids).isin(f.index)
-        if missing.any():
-            raise DataError(f"segment {ids[missing][0]!r} is not in the run's folds; the run directory is damaged")
-        return f.loc[ids].astype(str).to_numpy()
-    if run.group_column is None:
-        return ids.astype(str)
-    return group_labels(run.preds, ids, run.group_column)
-
-
-def unit_name(run) -> str:
-    if run.group_column is None:
-        return "segments"
-    if run.partition and run.folds is not None and run.folds.restrict(run.seeds).has_groups:
-        label = run.manifest.get("split", {}).get("group_label") or run.group_column
-        return UNIT_NAMES.get(label, UNIT_NAMES.get(run.group_column, f"{label} groups"))
-    return UNIT_NAMES.get(run.group_column, f"{run.group_column} groups")
-
-
-def run_design(run) -> Design:
-    """:class:`Design` of a :class:`reports.rundata.RunData`."""
-    n = 0
-    if len(run.preds):
-        n = len(np.unique(unit_labels(run, run.preds["sample_id"].unique())))
-    return Design(run.split, unit_name(run), _seeded(run), run.partition, n)
-
-
-# ------------------------------------------------------------------ scoring
-
-
-def _moments(y: np.ndarray, p: np.ndarray, metric: str) -> np.ndarray:
-    """Per-row moments (n, T, k) whose sums give the metric of a set of rows."""
-    if metric == "pearson":
-        return np.stack([y, p, y * y, p * p, y * p], axis=-1)
-    if metric == "r2":
-        return np.stack([y, y * y, (y - p) ** 2], axis=-1)
-    raise ConfigError(f"unknown metric {metric!r}; use ('pearson', 'r2')")
-
-
-def metric_from_sums(s: np.ndarray, n: np.ndarray, metric: str) -> np.ndarray:
-    """The metric of every cell from its moment sums ``s`` (..., k) and row counts ``n`` (...); NaN if undefined.
-
-    Pearson r is :func:`benchmark.metrics.pearson_from_sums`, the project's one Pearson formula
-    (:func:`benchmark.metrics.column_pearson` is its one-call form).
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if metric == "pearson":
-            return pearson_from_sums(*np.moveaxis(s, -1, 0), n)
-        sy, syy, ssr = np.moveaxis(s, -1, 0)
-        sst = syy - sy * sy / n
-        ok = (n > 1) & (sst > 1e-10 * np.abs(syy) + _EPS)
-        return np.where(ok, 1.0 - ssr / np.where(ok, sst, 1.0), np.nan)
-
-
-@dataclass(frozen=True)
-class Cells:
-    """The scored cells of a run for one model pair: one (fold unit, row set) per (seed, fold).
-
-    Attributes
-    ----------
-    y : ndarray (n, T)
-    pred_a, pred_b : ndarray (n_cells_units, n, T)
-        Predictions of each fold unit (rows outside ``rows[u]`` unused).
-    rows : list of ndarray
-        Sample positions scored in each fold unit.
-    seed, fold : ndarray (n_fold_units,)
-        The (seed, fold) of each fold unit (fold -1 for a fixed test set's fold-averaged unit).
-    groups : ndarray (n,)
-        Unit label of every sample.
-    n_train, n_test : ndarray (n_fold_units,)
-    """
-
-    y: np.ndarray
-    pred_a: np.ndarray
-    pred_b: np.ndarray
-    rows: list
-    seed: np.ndarray
-    fold: np.ndarray
-    groups: np.ndarray
-    n_train: np.ndarray
-    n_test: np.ndarray
-
-
-class UnitScorer:
-    """Fold-level mean metric of two models, under resampling or swapping of whole units.
-
-    Rows are the units (performers, passages, segments...); columns hold, for
-    every (fold, target) cell, the moment sums of that unit's segments. A
-    bootstrap draw weights the units, a permutation swaps whole units between
-    models A and B; either way the cells' sums are one matrix product.
-
-    The statistic: per target, the mean over folds of the fold's metric, each
-    fold weighted by the share of its segments present (1 without resampling;
-    a LOPO fold drawn twice counts twice); then the mean over targets (a target
-    undefined in every fold is skipped).
-
-    Parameters
-    ----------
-    cells : Cells
-    metric : {"pearson", "r2"}
-    """
-
-    def __init__(self, cells: Cells, metric: str) -> None:
-        self.metric = metric
-        y = cells.y
-        labels, codes = np.unique(cells.groups, return_inverse=True)
-        self.units = labels
-        G, U, T = len(labels), len(cells.rows), y.shape[1]
-        # Centring per target keeps the sums free of cancellation (r and R^2 are shift-invariant
-        # when truth and prediction shift together; R^2 uses y - p, unchanged).
-        c = y.mean(axis=0)
-        k = 5 if metric == "pearson" else 3
-        self._a = np.zeros((G, U, T, k))
-        self._b = np.zeros((G, U, T, k))
-        self._n = np.zeros((G, U))
-        for u, idx in enumerate(cells.rows):
-            yu = y[idx] - c
-            for out, pred in ((self._a, cells.pred_a), (self._b, cells.pred_b)):
-                np.add.at(out[:, u], codes[idx], _moments(yu, pred[u][idx] - c, metric))
-            np.add.at(self._n[:, u], codes[idx], 1.0)
-        self.shape = (U, T, k)
-        self._a = self._a.reshape(G, -1)
-        self._b = self._b.reshape(G, -1)
-        self._delta = self._b - self._a
-        self._n0 = self._n.sum(axis=0)
-        self.cells = cells
-
-    @property
-    def n_units(self) -> int:
-        return len(self.units)
-
-    def _stat(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Per-target statistic (P, T) from sums (P, G-summed columns) and counts (P, U)."""
-        U, T, k = self.shape
-        m = metric_from_sums(sums.reshape(-1, U, T, k), counts[:, :, None], self.metric)  # (P, U, T)
-        w = np.broadcast_to((counts / self._n0)[:, :, None], m.shape)
-        ok = np.isfinite(m) & (w > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(ok, m * w, 0.0).sum(axis=1) / np.where(ok, w, 0.0).sum(axis=1)
-
-    def per_target(self, weights: np.ndarray | None = None, swap: np.ndarray | None = None) -> np.ndarray:
-        """Per-target differences A - B, shape (P, T), for unit ``weights`` or ``swap`` masks (P, G)."""
-        if swap is not None:
-            swap = np.atleast_2d(np.asarray(swap, dtype=float))
-            moved = swap @ self._delta
-            sa = self._a.sum(axis=0) + moved
-            sb = self._b.sum(axis=0) - moved
-            counts = np.broadcast_to(self._n0, (len(swap), len(self._n0)))
-        else:
-            w = np.ones((1, self.n_units)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
-            sa, sb, counts = w @ self._a, w @ self._b, w @ self._n
-        return self._stat(sa, counts) - self._stat(sb, counts)
-
-    def scores(self, model: str = "a") -> np.ndarray:
-        """The fold-unit metric of one model, shape (U, T) (all segments present)."""
-        U, T, k = self.shape
-        s = (self._a if model == "a" else self._b).sum(axis=0).reshape(U, T, k)
-        return metric_from_sums(s, self._n0[:, None], self.metric)
-
-
-def _nanmean_last(a: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(a)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok, a, 0.0).sum(axis=-1) / ok.sum(axis=-1)
+__all__ = ["FEW_GROUPS", "Cells", "Design", "UnitComparison", "UnitScorer", "compare_units", "fold_unit_values",
+           "pair_cells", "rank_intervals", "run_design", "too_few", "unit_labels"]
 
 
 @dataclass(frozen=True)
@@ -335,7 +101,7 @@ def fold_unit_values(scorer: UnitScorer, seeded: bool, target: int | None = None
     c = scorer.cells
     sa, sb = scorer.scores("a"), scorer.scores("b")
     if target is None:
-        va, vb = _nanmean_last(sa), _nanmean_last(sb)
+        va, vb = nanmean_last(sa), nanmean_last(sb)
     else:
         va, vb = sa[:, target], sb[:, target]
     frame = pd.DataFrame({"seed": c.seed, "fold": c.fold, "a": va, "b": vb, "n_train": c.n_train,
@@ -374,9 +140,6 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     ConfigError
         ``n_resamples < 1`` or a bad ``confidence``.
     """
-    from reports.bootstrap import bca_bounds
-    from reports.paired import corrected_resampled_ttest
-
     if int(n_resamples) < 1:
         raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
     if not 0.0 < confidence < 1.0:
@@ -407,7 +170,7 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
 
     def summarise(target: int | None) -> UnitComparison:
         def reduce(per_t: np.ndarray) -> np.ndarray:
-            return _nanmean_last(per_t) if target is None else per_t[:, target]
+            return nanmean_last(per_t) if target is None else per_t[:, target]
 
         diff = float(reduce(observed)[0])
         lo = hi = perm_p = np.nan
@@ -443,7 +206,7 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     return summarise(None), [summarise(j) for j in range(T)]
 
 
-def pair_cells(run, model: str, base: str, seeds: list[int], run_b=None) -> Cells:
+def pair_cells(run: RunData, model: str, base: str, seeds: list[int], run_b=None) -> Cells:
     """:class:`Cells` of ``model`` (A) and ``base`` (B) over ``seeds`` (complete for both).
 
     Partition splits: one fold unit per (seed, fold), scored on its test segments.
@@ -489,7 +252,7 @@ def pair_cells(run, model: str, base: str, seeds: list[int], run_b=None) -> Cell
                  np.asarray(n_tr), np.asarray(n_te))
 
 
-def rank_intervals(run, models: list[str] | None = None, *, metric: str = "pearson", n_resamples: int = 2000,
+def rank_intervals(run: RunData, models: list[str] | None = None, *, metric: str = "pearson", n_resamples: int = 2000,
                    confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Each model's rank on the fold-level mean metric, with a percentile interval from a cluster bootstrap.
 
@@ -519,8 +282,6 @@ def rank_intervals(run, models: list[str] | None = None, *, metric: str = "pears
     ConfigError
         Fewer than two models, no seed complete for all, ``n_resamples < 1`` or a bad ``confidence``.
     """
-    from scipy.stats import rankdata
-
     if int(n_resamples) < 1:
         raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
     if not 0.0 < confidence < 1.0:
@@ -536,7 +297,7 @@ def rank_intervals(run, models: list[str] | None = None, *, metric: str = "pears
     few = G < FEW_GROUPS
 
     def stats(w: np.ndarray) -> np.ndarray:  # (P, M): target-averaged statistic of each model
-        cols = [_nanmean_last(s._stat(w @ s._a, w @ s._n)) for s in scorers]
+        cols = [nanmean_last(s.statistic(w)) for s in scorers]
         return np.stack(cols, axis=1)
 
     observed = stats(np.ones((1, G)))[0]
@@ -566,6 +327,6 @@ def rank_intervals(run, models: list[str] | None = None, *, metric: str = "pears
     note = [too_few(G) if few and d else ("" if d else "metric undefined (constant predictions)") for d in defined]
     out = pd.DataFrame({"model": models, "score": observed, "rank": rank, "rank_lo": lo, "rank_hi": hi,
                         "note": note}).sort_values("rank", kind="stable", na_position="last").reset_index(drop=True)
-    out.attrs.update(metric=metric, unit=run_design(run).unit, n_units=G, few=few, n_resamples=int(n_resamples),
+    out.attrs.update(metric=metric, unit=run.design.unit, n_units=G, few=few, n_resamples=int(n_resamples),
                      confidence=confidence, seeds=seeds)
     return out

@@ -425,7 +425,8 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str, 
         f"[{RANGE[0]}, {RANGE[1]}] at alpha = {ALPHA}: the learner null for \"the learning algorithms\", the "
         "predictor null for \"these two fitted predictors\"; 95% Wilson intervals in brackets." + SCOPE,
         "",
-        "Designs: `lopo` (leave one of the 22 performers out: the real fold sizes, 13 to 99 segments); `kfold` "
+        "Designs: `lopo` (leave one of the 21 performer units out, the two deadpan renderings being one: the real "
+        "fold sizes, 13 to 116 segments); `kfold` "
         "(5 shuffled folds x 3 seeds); `excerpt` (GroupKFold(4) over the split's own passages: excerpts that "
         "overlap in bars joined, as `splits.passage_groups` finds them from the notes, x 3 seeds); "
         "`kfold_grouped` (GroupKFold(5) over the split's own performances, `splits.performance_groups`, x 3 "
@@ -435,7 +436,7 @@ def to_markdown(results: list[dict], seconds: float, command: str, source: str, 
         "The printed cluster-bootstrap CI of a difference is `diff -+ sqrt(G/(G-1)) t_{G-1} SE_boot` over the "
         "split's G units (`reports.units.compare_units`). The rows marked \"not printed\" are the other "
         "intervals from the same replicates (percentile; BCa, Efron 1987; BCa with the same sqrt(G/(G-1)) "
-        "t_{G-1} expansion, Hesterberg 2015): with 22 performers they reject more often, which is why the "
+        "t_{G-1} expansion, Hesterberg 2015): with 21 performer units they reject more often, which is why the "
         "report does not use them.",
         "",
         "The report (`benchmark report`, `benchmark compare`) reads `reports/calibration.json`: on a split "

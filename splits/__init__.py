@@ -5,6 +5,9 @@
 it; ``leakage_table(name, meta)`` counts test segments whose near-duplicate
 (same notes, same recording) sits in training. Every registered factory
 returns an object with sklearn's splitter API.
+
+A new split is a factory registered with ``@SPLITS.register`` in ``splits/registry.py``; the common
+splitter checks and the leakage check run over the registry.
 """
 
 from splits.leakage import fold_leakage, leakage_note, leakage_summary, leakage_table, run_leakage

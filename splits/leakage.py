@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.errors import BenchmarkError, ConfigError
 from splits.overlap import DEFAULT_THRESHOLD, shared_note_matrix
+from splits.registry import make_splits
 
 #: Columns of :func:`leakage_table`.
 LEAKAGE_COLUMNS = ("seed", "fold", "n_test", "same_player", "any_player")
@@ -102,8 +104,6 @@ def leakage_table(
     ConfigError
         As for :func:`splits.make_splits`, or if ``threshold`` is not in (0, 1].
     """
-    from benchmark.errors import ConfigError
-    from splits.registry import make_splits
 
     if not 0 < threshold <= 1:
         raise ConfigError(f"threshold={threshold!r} must be a shared-note fraction in (0, 1]")
@@ -146,7 +146,6 @@ def run_leakage(
         ``threshold``; ``seeds``: ``{seed: {"n_test", "same_player", "any_player", "folds": [...]}}``;
         or ``error`` (one line) when the MIDI notes could not be read.
     """
-    from benchmark.errors import BenchmarkError
 
     try:
         shared = shared_note_matrix(meta)

@@ -6,17 +6,8 @@ bars appear under two excerpt labels. A split that groups by the excerpt label
 can put one copy in training and the other in test. This module finds such
 pairs from the note content of the MIDI files, not from their names.
 
-Shared-note fraction
---------------------
-Each performance becomes the multiset of its *note bigrams*: consecutive notes
-(sorted by onset, then pitch) as ``(pitch, velocity, next pitch, next
-velocity)``. Velocities are what a player's key strokes recorded, so two
-performances share a bigram when they are the same recording of the same
-notes; a different player (or the same player's repeat of the same bars) plays
-other velocities. The shared-note fraction of two segments is the size of the
-multiset intersection divided by the bigram count of the *shorter* one, so an
-8-bar cut of a 16-bar segment scores 1.0 against it. A fraction at or above
-:data:`DEFAULT_THRESHOLD` (0.8) marks a near-duplicate.
+The note measures (bigram codes, the shared fraction, near copies) are
+:mod:`features.bigrams`; this module groups segments with them.
 
 Groupings
 ---------
@@ -30,106 +21,31 @@ Groupings
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
-from benchmark.hashing import file_sha256
+from features.bigrams import (
+    BIGRAM_STAGE,
+    DEFAULT_THRESHOLD,
+    MEASURES,
+    near_copies,
+    note_bigrams,
+    note_cache,
+    onset_bigrams,
+    shared_fraction,
+)
+
+__all__ = ["BIGRAM_STAGE", "DEFAULT_THRESHOLD", "MEASURES", "OVERLAP_COLUMNS", "excerpt_overlaps", "near_copies",
+           "note_bigrams", "note_cache", "onset_bigrams", "passage_groups", "performance_groups", "shared_fraction",
+           "shared_note_matrix"]
 
 logger = logging.getLogger(__name__)
 
-#: Shared-note fraction at or above which two segments count as near-duplicates.
-DEFAULT_THRESHOLD = 0.8
 #: Columns of the metadata the groupings read.
 OVERLAP_COLUMNS: tuple[str, ...] = ("piece", "player", "excerpt", "midi_path")
-
-#: In-process memo: file sha256 -> expanded bigram codes (a file's notes never change under its hash).
-_CODES: dict[str, np.ndarray] = {}
-#: Feature-cache stage of the bigram codes, and its version (bump it when :func:`note_bigrams` changes).
-BIGRAM_STAGE, BIGRAM_VERSION = "note_bigrams", "1"
-#: The feature cache :func:`note_bigrams` reads and fills, set by :func:`note_cache` (None: memo only).
-_CACHE: ContextVar[Any] = ContextVar("note_bigram_cache", default=None)
-
-
-@contextmanager
-def note_cache(cache: Any) -> Iterator[None]:
-    """Within the block, :func:`note_bigrams` keeps its codes in ``cache`` (a :class:`features.cache.Cache`).
-
-    Reading every MIDI file's notes is most of what the split groups and the
-    leakage check cost; with the cache, a file is parsed once per content,
-    not once per process. A hit returns the same codes as a parse, bit for bit.
-    """
-    token = _CACHE.set(cache)
-    try:
-        yield
-    finally:
-        _CACHE.reset(token)
-
-
-def note_bigrams(path: str | Path) -> np.ndarray:
-    """The note-bigram multiset of one MIDI file, as unique integer codes.
-
-    A bigram ``(p1, v1, p2, v2)`` (each 0..127) is packed into 28 bits; its
-    ``k``-th occurrence in the file gets the code ``bigram * 2**20 + k``, so that
-    the multiset intersection of two files is the plain set intersection of
-    their codes.
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    ndarray of int64, shape (n_bigrams,)
-        Sorted, unique.
-
-    Raises
-    ------
-    DataError
-        If the file cannot be read (see :func:`features.midi_io.read_performance`).
-    """
-    key = file_sha256(Path(path))
-    hit = _CODES.get(key)
-    if hit is not None:
-        return hit
-    cache = _CACHE.get()
-    if cache is None:
-        codes = _parse_bigrams(path)
-    else:
-        from benchmark.errors import CacheError
-        from features.cache import make_key
-
-        entry = make_key(BIGRAM_STAGE, BIGRAM_VERSION, {}, [path])
-        try:
-            codes = cache.fetch(BIGRAM_STAGE, entry, lambda: {"codes": _parse_bigrams(path)})["codes"]
-        except CacheError as exc:
-            # The cache only saves time here: the groups and the leakage check still get the notes.
-            logger.warning("note bigrams of %s not cached: %s", path, exc)
-            codes = _parse_bigrams(path)
-    _CODES[key] = codes
-    return codes
-
-
-def _parse_bigrams(path: str | Path) -> np.ndarray:
-    """The codes of :func:`note_bigrams`, read from the file."""
-    from features.midi_io import read_performance
-
-    perf = read_performance(path)
-    order = np.lexsort((perf.pitch, perf.onset))
-    p = perf.pitch[order].astype(np.int64)
-    v = perf.velocity[order].astype(np.int64)
-    bigram = (((p[:-1] << 7 | v[:-1]) << 7 | p[1:]) << 7) | v[1:]
-    bigram = np.sort(bigram)
-    # Occurrence index within each run of equal bigrams.
-    starts = np.r_[0, np.flatnonzero(np.diff(bigram)) + 1] if bigram.size else np.zeros(0, dtype=np.int64)
-    occurrence = np.arange(bigram.size) - np.repeat(starts, np.diff(np.r_[starts, bigram.size]))
-    return np.unique(bigram << 20 | occurrence)
 
 
 def _check_meta(meta: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -161,18 +77,9 @@ def shared_note_matrix(meta: pd.DataFrame) -> np.ndarray:
     DataError
         If a MIDI file cannot be read.
     """
-    from scipy import sparse
-
     _check_meta(meta, ("midi_path",))
     codes = [note_bigrams(p) for p in meta["midi_path"]]
-    sizes = np.array([c.size for c in codes], dtype=float)
-    vocab, col = np.unique(np.concatenate(codes) if codes else np.zeros(0, np.int64), return_inverse=True)
-    row = np.repeat(np.arange(len(codes)), [c.size for c in codes])
-    incidence = sparse.csr_matrix((np.ones(row.size, dtype=np.int32), (row, col)), shape=(len(codes), vocab.size))
-    shared = (incidence @ incidence.T).toarray().astype(float)
-    smaller = np.minimum.outer(sizes, sizes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(smaller > 0, shared / smaller, 0.0)
+    frac = shared_fraction(codes, codes)
     np.fill_diagonal(frac, 1.0)
     return frac
 

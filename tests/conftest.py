@@ -109,3 +109,18 @@ def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0) -> P
     # One unlabelled file, as upstream has 13.
     write_midi(midi_dir / f"{PIECES[0][0]}_4bars_9_1.mid", velocity=50, ioi=0.3)
     return root
+
+
+def unrated_score_midis(root: Path) -> Path:
+    """Rewrite a fake dataset's score MIDIs and unlabelled segment at tempos no fake player plays.
+
+    The fake players all play one pitch pattern at an IOI of 0.15-0.6 s, so a player whose IOI falls
+    within 5 ms of the score MIDIs' 0.3 s holds the same notes at the same times: a near-copy by the onset
+    bigrams (:func:`features.bigrams.near_copies`), which the SSAST corpus leaves out. Tests that need a
+    corpus of unrated items call this (IOIs 0.11-0.13 s).
+    """
+    data = root / "virtuoso" / "data"
+    for k, path in enumerate(sorted((data / "score_midi").glob("*.mid"))):
+        write_midi(path, velocity=64, ioi=0.11 + 0.007 * k)
+    write_midi(data / "all_2rounds" / f"{PIECES[0][0]}_4bars_9_1.mid", velocity=50, ioi=0.13)
+    return root

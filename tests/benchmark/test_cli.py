@@ -141,9 +141,11 @@ def test_failing_fold_is_recorded_and_run_continues(base_args, tmp_path, monkeyp
         return real(spec, params, seed, X_train, *a)
 
     monkeypatch.setattr(execute_mod, "_fit_predict", broken)
-    assert run_cli("--models", "mean,ridge", *base_args) == 0
-    out = capsys.readouterr().out
-    assert "partial: 0 of 4" in out
+    # Every job of ridge failed: its row says so, mean's results are kept, and the run exits non-zero.
+    assert run_cli("--models", "mean,ridge", *base_args) == EXIT_ERROR
+    out, err = capsys.readouterr()
+    assert "partial: 0 of 4" in out and "| mean |" in out
+    assert "every job of ridge (4 jobs) failed" in err and "ridge__*.error.txt" in err
     run = only_run_dir(tmp_path / "runs")
     rows = pd.read_parquet(run / "metrics.parquet")
     assert (rows[rows.model == "ridge"]["status"] == "failed").all()

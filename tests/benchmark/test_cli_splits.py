@@ -32,8 +32,8 @@ def test_list_splits_flags_leaky_ones(capsys):
 
 
 def test_splits_check_counts_the_planted_duplicate(dup_data_dir, tmp_path, capsys, monkeypatch):
+    from features import bigrams as overlap
     from features.cache import Cache
-    from splits import overlap
 
     monkeypatch.setattr(overlap, "_CODES", {})  # as in a new process
     # Leave-one-out: each copy is tested with the other one in training.
@@ -76,7 +76,7 @@ def test_run_and_report_on_note_derived_groups(dup_data_dir, tmp_path, split, ca
 
 
 def test_run_records_leakage_in_manifest_and_report(dup_data_dir, tmp_path, capsys, monkeypatch):
-    from splits import overlap
+    from features import bigrams as overlap
 
     monkeypatch.setattr(overlap, "_CODES", {})  # as in a new process: earlier tests' notes are not memoised
     args = ["--data-dir", str(dup_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]

@@ -33,7 +33,9 @@ def test_ensemble_mean_averages_stored_member_predictions_without_refitting(conf
     assert cfg.models == ["ensemble_mean"]
     runner = Runner(cfg, tmp_path / "run", progress=False)
     runner.run()
-    assert runner.config.models == ["mean", "ridge", "ensemble_mean"]  # members are reported too
+    # Members are reported too; validating the config resolves them without changing it.
+    assert runner.config.run_models == ["mean", "ridge", "ensemble_mean"] and runner.config.models == ["ensemble_mean"]
+    assert runner.models == ["mean", "ridge", "ensemble_mean"]
     assert sorted(fitted) == sorted(["mean"] * 4 + ["ridge"] * 4 + ["ensemble_mean"] * 4)
     store = RunStore(tmp_path / "run")
     for k in range(4):

@@ -10,8 +10,9 @@ import pytest
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
 from benchmark.execute import _stacked_training
-from benchmark.fonts import expand_models, font_conditions, font_label, font_labels, split_soundfonts
+from benchmark.fonts import expand_models, font_conditions
 from features import render
+from features.soundfonts import font_label, font_labels, split_soundfonts
 
 
 @pytest.fixture()

@@ -3,9 +3,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, r2_score
 
-from benchmark.metrics import column_pearson, mean_pearson, mean_r2, pearson_from_sums, per_target
-from reports.summary import PooledScorer, column_r2
-from reports.units import metric_from_sums
+from benchmark.metrics import column_pearson, column_r2, mean_pearson, mean_r2, pearson_from_sums, per_target
+from reports.scoring import PooledScorer, metric_from_sums
 
 
 def test_per_target_matches_references():

@@ -102,3 +102,40 @@ def test_folds_round_trip_positions_and_equality(tmp_path):
     assert sorted(ids[::-1][tr]) == ["a", "b"] and sorted(ids[::-1][te]) == ["c", "d"]
     moved = Folds(back.frame.assign(fold=back.frame["fold"].where(back.frame["sample_id"] != "a", 1)))
     assert not moved.same_as(f, 0)
+
+
+def test_reports_read_the_collected_tables_only_while_they_are_current(tmp_path):
+    """metrics.parquet / predictions.parquet are what a report reads when they are newer than every job
+    file and hold the same jobs; a job rewritten (or added) after the collection sends it to the job files."""
+    import os
+
+    store = RunStore(tmp_path)
+    store.write_manifest({"run_id": "run"})
+    store.create()
+    keys = [JobKey("rf", 0, 0), JobKey("rf", 0, 1), JobKey("ridge", 0, 0)]
+    for i, key in enumerate(keys):
+        store.write_job(key, _rows(key), preds=_preds(key, float(i)))
+    old = 1_000_000_000_000_000_000
+    for p in (tmp_path / "jobs").iterdir():
+        os.utime(p, ns=(old, old))
+    contents = store.collect(keys + [JobKey("rf", 0, 0, 1000)])  # an unreported member job is left out
+    assert contents.failed == [] and sorted(contents.preds["y_pred"]) == [0.0, 1.0, 2.0]
+    assert store._read_collected(store.job_keys()) is not None
+    # The collected tables are read: poison them to see it, then restore.
+    metrics = tmp_path / RunStore.METRICS
+    good = pd.read_parquet(metrics)
+    good.assign(value=9.0).to_parquet(metrics, index=False)
+    assert (store.read().rows["value"] == 9.0).all()
+    good.to_parquet(metrics, index=False)
+    # A job rewritten after the collection (a resume): its file is newer, the job files are the truth.
+    store.write_job(keys[0], _rows(keys[0]), preds=_preds(keys[0], 7.0))
+    assert store._read_collected(store.job_keys()) is None
+    assert 7.0 in store.read().preds["y_pred"].tolist()
+    # A job the collection does not hold: not current either, even with older files.
+    store.collect(keys)
+    extra = JobKey("lgbm", 0, 0)
+    store.write_job(extra, _rows(extra), preds=_preds(extra, 5.0))
+    os.utime(store._job_path(extra, "rows"), ns=(old, old))
+    os.utime(store._job_path(extra, "preds"), ns=(old, old))
+    assert store._read_collected(store.job_keys()) is None
+    assert 5.0 in store.read().preds["y_pred"].tolist()

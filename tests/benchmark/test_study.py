@@ -93,7 +93,7 @@ def test_study_runs_is_saved_and_flags_override_it(fake_data_dir, tmp_path, caps
 def test_report_options_come_from_flags_then_the_study_then_defaults():
     import argparse
 
-    from benchmark.cli import REPORT_DEFAULTS, _report_defaults
+    from benchmark.cli_report import REPORT_DEFAULTS, _report_defaults
 
     args = argparse.Namespace(baseline=None, ceiling=None, format=None, correction="fdr_bh", n_resamples=None,
                               seed=None, rope=None, plots=None, html=None)

@@ -2,7 +2,7 @@
 
 import os
 
-from benchmark.backends import available_cores, n_workers, threads_per_worker
+from benchmark.workers import available_cores, n_workers, threads_per_worker
 
 
 def test_a_process_pinned_to_one_core_gets_one_thread_per_worker(monkeypatch):

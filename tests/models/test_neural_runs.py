@@ -14,16 +14,19 @@ STUDY = """
 split = "lopo"
 device = "cpu"
 
-[models.rf]
+[models.rf20]
+model = "rf"
 n_estimators = 20
 
-[models.ast_tiny]
+[models.ast_quick]
+model = "ast_tiny"
 epochs = 3
 crop = 16
 time_pool = 4
 batch_size = 8
 
-[models.hybrid]
+[models.hybrid_quick]
+model = "hybrid"
 epochs = 3
 crop = 16
 time_pool = 4
@@ -47,7 +50,7 @@ def study(tmp_path):
 
 
 def _args(fake_data_dir, tmp_path, study, out="runs"):
-    return ["run", "--no-progress", "--study", str(study), "--models", "rf,ast_tiny,hybrid", "--split", "lopo",
+    return ["run", "--no-progress", "--study", str(study), "--models", "rf20,ast_quick,hybrid_quick", "--split", "lopo",
             "--data-dir", str(fake_data_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out)]
 
 
@@ -55,16 +58,16 @@ def test_headline_command_runs_rf_ast_tiny_and_hybrid_under_lopo(fake_data_dir, 
     assert main(_args(fake_data_dir, tmp_path, study)) == 0
     [run] = list((tmp_path / "runs").iterdir())
     metrics = pd.read_parquet(run / "metrics.parquet")
-    assert set(metrics["model"]) == {"rf", "ast_tiny", "hybrid"}
+    assert set(metrics["model"]) == {"rf20", "ast_quick", "hybrid_quick"}
     assert (metrics["status"] == "ok").all() and metrics.groupby("model")["fold"].nunique().eq(4).all()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["runtime"]["torch"].startswith("2.") and manifest["runtime"]["device"] == "cpu"
     assert manifest["config"]["device"] == "cpu"
-    params = json.loads(next((run / "jobs").glob("hybrid*.params.json")).read_text())
+    params = json.loads(next((run / "jobs").glob("hybrid_quick*.params.json")).read_text())
     assert params["fitted"]["device"] == "cpu" and params["fitted"]["validation"] == "holdout"
     assert params["params"]["fusion"] == "gate" and params["params"]["epochs"] == 3
     out = capsys.readouterr().out
-    assert "ast_tiny" in out and "hybrid" in out
+    assert "| ast_quick |" in out and "| hybrid_quick |" in out
 
 
 @pytest.mark.slow
@@ -109,3 +112,24 @@ def test_features_flag_keeps_array_stages_and_rejects_them_for_tabular_models():
     assert RunConfig(models=["ast_tiny"], features=["roll"]).feature_sets("ast_tiny") == ["roll"]
     with pytest.raises(ConfigError, match="reads a table"):
         RunConfig(models=["rf"], features=["mel"]).feature_sets("rf")
+
+
+@pytest.mark.slow
+def test_verbose_run_shows_every_epoch_also_from_worker_processes(fake_data_dir, tmp_path, study):
+    """``benchmark -v run --jobs 2``: each neural job's epochs reach the terminal from its loky worker."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = _args(fake_data_dir, tmp_path, study)
+    args[args.index("rf,ast_tiny,hybrid")] = "ast_tiny"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "-v", *args, "--jobs", "2"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    epochs = re.findall(r"INFO models\.training \[pid (\d+)\]: epoch (\d)/3: train loss", out.stderr)
+    assert len({pid for pid, _ in epochs}) >= 1 and str(os.getpid()) not in {pid for pid, _ in epochs}
+    assert sum(e == "1" for _, e in epochs) == 4  # every fold's first epoch
+    assert len(re.findall(r"INFO models\.training \[pid \d+\]: (stopped early|hit the epoch cap)", out.stderr)) == 4

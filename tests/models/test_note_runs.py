@@ -14,7 +14,8 @@ split = "lopo"
 device = "cpu"
 features = ["midi"]    # the hybrid's table without rendering audio (the note stage stays: an array stage)
 
-[models.note_hybrid]
+[models.note_hybrid_quick]
+model = "note_hybrid"
 epochs = 2
 crop = 16
 hidden = 8
@@ -32,13 +33,13 @@ def test_a_note_model_runs_under_lopo_from_the_cli(fake_data_dir, tmp_path, caps
     assert main(args) == 0
     [run] = list((tmp_path / "runs").iterdir())
     metrics = pd.read_parquet(run / "metrics.parquet")
-    assert set(metrics["model"]) == {"note_hybrid"}
+    assert set(metrics["model"]) == {"note_hybrid_quick"}
     assert (metrics["status"] == "ok").all() and metrics.groupby("model")["fold"].nunique().eq(4).all()
     assert any((tmp_path / "cache" / "notes").rglob("*.npz"))  # the stage went through the run's cache
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["runtime"]["torch"].startswith("2.")
-    params = json.loads(next((run / "jobs").glob("note_hybrid*.params.json")).read_text())
+    params = json.loads(next((run / "jobs").glob("note_hybrid_quick*.params.json")).read_text())
     assert params["params"]["loss"] == "learned" and params["params"]["tta"] == 1
     assert set(params["fitted"]["loss_weights"]) == {"mse", "pearson", "rank"}
     out = capsys.readouterr().out
-    assert "note_hybrid" in out
+    assert "note_hybrid_quick" in out

@@ -205,3 +205,27 @@ def test_checkpoint_in_a_cache_made_before_the_stage_split_still_resolves(tmp_pa
     Cache(root).put("ssast", "d" * 64, {"X": np.zeros((2, 3))})
     with pytest.raises(ConfigError, match="neither a checkpoint"):
         resolve_checkpoint("d" * 64, "mel", root)
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("epochs", 2.5, "epochs=2.5 must be an integer >= 1"),
+    ("epochs", "ten", "epochs='ten'"),
+    ("batch_size", True, "batch_size=True"),
+    ("lr", float("nan"), "lr=nan must be a finite number in (0, inf)"),
+    ("lr", "1e-3", "lr='1e-3'"),
+    ("weight_decay", -0.1, "weight_decay=-0.1 must be a finite number in [0, inf)"),
+    ("warmup", 1.5, "warmup=1.5 must be a finite number in [0, 1]"),
+    ("gen_weight", float("inf"), "gen_weight=inf"),
+    ("mask_ratio", 1.0, "mask_ratio=1.0 must be a finite number in (0, 1)"),
+    ("seed", -1, "seed=-1 must be an integer >= 0 (--seed"),
+])
+def test_pretrain_config_refuses_bad_values(field, value, needle):
+    with pytest.raises(ConfigError) as info:
+        replace(PretrainConfig(), **{field: value}).check()
+    assert needle in str(info.value)
+
+
+def test_pretrain_config_accepts_the_range_edges():
+    replace(PretrainConfig(), warmup=0.0, weight_decay=0.0, gen_weight=0.0, seed=0, epochs=1, batch_size=2,
+            lr=1e-9, mask_ratio=0.01).check()
+    replace(PretrainConfig(), warmup=1.0, epochs=np.int64(3)).check()

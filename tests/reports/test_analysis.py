@@ -157,26 +157,20 @@ def test_reports_never_refit():
 
 def test_importance_fits_with_the_groups_stored_in_the_runs_folds(run_copy, monkeypatch):
     """The refit passes the fold table's own group labels (what the runner fitted with), not a metadata column."""
-    from models import MODELS
 
     folds = pd.read_parquet(run_copy / "folds.parquet")
     folds["group"] = "g-" + folds["group"].astype(str)  # labels no metadata column holds
     folds.to_parquet(run_copy / "folds.parquet", index=False)
     seen = []
-    real_build = MODELS.build
+    from benchmark import execute
 
-    def spy_build(name, **kw):
-        est = real_build(name, **kw)
-        fit = est.fit
+    real_fit = execute._fit_predict
 
-        def recording_fit(X, y, groups=None, **more):
-            seen.append(None if groups is None else set(groups))
-            return fit(X, y, groups=groups, **more)
+    def recording_fit(spec, params, seed, X_train, y_train, groups_train, *rest):
+        seen.append(None if groups_train is None else set(groups_train))
+        return real_fit(spec, params, seed, X_train, y_train, groups_train, *rest)
 
-        est.fit = recording_fit
-        return est
-
-    monkeypatch.setattr(MODELS, "build", spy_build)
+    monkeypatch.setattr(execute, "_fit_predict", recording_fit)
     run_importance(run_copy, "rf", n_repeats=1, max_folds=1, write=False)
     train = folds[(folds["seed"] == 0) & (folds["fold"] == 0) & (folds["role"] == "train")]
     assert seen == [set(train["group"])]

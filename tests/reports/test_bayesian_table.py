@@ -41,15 +41,16 @@ def test_five_by_two_design_adds_alpaydin_f_test(fake_data_dir, tmp_path):
 
     out = tmp_path / "runs"
     study = tmp_path / "study.toml"
-    study.write_text("[models.rf]\nn_estimators = 20\n")  # the test is about the statistic, not the forest
-    assert main(["run", "--no-progress", "--study", str(study), "--models", "ridge,rf", "--split", "kfold",
+    # The test is about the statistic, not the forest: a small one, under a name of its own.
+    study.write_text('[models.rf20]\nmodel = "rf"\nn_estimators = 20\n')
+    assert main(["run", "--no-progress", "--study", str(study), "--models", "ridge,rf20", "--split", "kfold",
                  "--n-splits", "2", "--seeds", "0,1,2,3,4", "--data-dir", str(fake_data_dir), "--cache-dir",
                  str(tmp_path / "c"), "--out", str(out)]) == 0
     (run_dir,) = list(out.iterdir())
-    row = bayesian_table(run_dir, baseline="rf").set_index("model").loc["ridge"]
+    row = bayesian_table(run_dir, baseline="rf20").set_index("model").loc["ridge"]
     run = load_run_data(run_dir)
     a = fold_scores(run, "ridge", "pearson", [0, 1, 2, 3, 4])["value"].unstack("fold").to_numpy()
-    b = fold_scores(run, "rf", "pearson", [0, 1, 2, 3, 4])["value"].unstack("fold").to_numpy()
+    b = fold_scores(run, "rf20", "pearson", [0, 1, 2, 3, 4])["value"].unstack("fold").to_numpy()
     p = a - b
     s2 = ((p - p.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     f = (p**2).sum() / (2 * s2.sum())  # Alpaydin (1999), F(10, 5)

@@ -10,12 +10,10 @@ import pytest
 
 from benchmark.dataset import TARGET_NAMES
 from benchmark.errors import ConfigError, DataError
+from benchmark.raters import rating_array, rating_match_report, segment_key
 from reports.ceiling import (
     icc_oneway,
     noise_ceiling,
-    rating_array,
-    rating_match_report,
-    segment_key,
     spearman_brown,
     split_half_r,
 )

@@ -6,6 +6,7 @@ import re
 import shutil
 
 import pandas as pd
+import pytest
 
 from reports.html import write_html_report
 
@@ -40,3 +41,29 @@ def test_html_report_is_self_contained_and_complete(small_run, tmp_path):
     assert "pooled r [95% CI]" in text and "<td>rf</td>" in text
     assert "Significance" in text and "Hardest performers" in text and "Permutation importance: rf" in text
 
+
+
+def test_html_ceiling_table_gives_no_r_over_ceiling_to_a_constant_model(small_run, tmp_path):
+    """The mean baseline's r is undefined (constant within every fold): no r / ceiling either (it used to get
+    one, from a pooled r of a leave-one-out artefact)."""
+    from reports.html import write_html
+    from reports.plots import report_figures, save_figures
+    from reports.report import build_report
+    from reports.rundata import load_run_data
+
+    run = load_run_data(small_run)
+    ceiling = pd.DataFrame({"target": run.targets, "mean_raters": 9.0, "split_half_r": 0.8, "spearman_brown": 0.89,
+                            "icc1k": 0.88, "ceiling_r": 0.9})
+    report = build_report(run, n_resamples=30, ceiling=ceiling)
+    per_target = report.tables["per_target"]
+    assert per_target["mean.r_over_ceiling"].isna().all() and per_target["rf.r_over_ceiling"].notna().all()
+    figures = report_figures(report)
+    path = write_html(report, tmp_path / "r.html", figures, save_figures(figures)[1])
+    section = path.read_text(encoding="utf-8").split("id='ceiling'")[1].split("<h2")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", section, flags=re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    col = header.index("mean r / ceiling")
+    assert all(c[col] == "n/a" for c in cells) and len(cells) == len(run.targets)
+    rf = header.index("rf r / ceiling")
+    assert [float(c[rf]) for c in cells] == pytest.approx(list(per_target["rf.r_over_ceiling"].round(3)))

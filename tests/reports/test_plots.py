@@ -86,3 +86,57 @@ def test_write_plots_writes_valid_png_and_pdf(small_run, tmp_path):
         assert data.startswith(PNG if p.suffix == ".png" else PDF), p
         assert len(data) > 5000, p
     assert {p.suffix for p in paths} == {".png", ".pdf"} and len(paths) == 2 * len(stems)
+
+
+def test_per_target_figure_draws_the_tables_intervals(tmp_path):
+    """The figure's whiskers are the per-target table's CIs, whatever --n-resamples and --seed are (the
+    figure files once used 1000 resamples of their own while the table used 2000)."""
+    from test_significance import make_run, noisy
+
+    from reports.plots import report_figures
+    from reports.report import build_report
+
+    run_dir = make_run(tmp_path / "run", {"rf": noisy(0.6, 1), "good": noisy(0.3, 2)})
+    report = build_report(run_dir, n_resamples=157, seed=3, errors=False)
+    table = report.tables["per_target"]
+    assert table.attrs["resampled"] == "performers" and not table.attrs["few"]
+    fig, caption = report_figures(report)["per_target_r"]
+    assert "157 resamples" in caption and "over performers" in caption
+    bars = [c for c in fig.axes[0].containers if hasattr(c, "errorbar") and c.errorbar is not None]
+    assert [b.get_label() for b in bars] == ["rf", "good"]
+    for container, model in zip(bars, ["rf", "good"], strict=True):
+        segments = container.errorbar.lines[2][0].get_segments()
+        lows = np.array([seg[:, 1].min() for seg in segments])
+        highs = np.array([seg[:, 1].max() for seg in segments])
+        np.testing.assert_allclose(lows, table[f"{model}.r_lo"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(highs, table[f"{model}.r_hi"], rtol=0, atol=1e-12)
+        heights = np.array([rect.get_height() for rect in container])
+        np.testing.assert_allclose(heights, table[f"{model}.r"], rtol=0, atol=0)
+    # A bootstrap of the figure's own (another draw count) would not match the table.
+    other = build_report(run_dir, n_resamples=1000, seed=3, errors=False).tables["per_target"]
+    assert not np.allclose(other["rf.r_lo"], table["rf.r_lo"], rtol=0, atol=1e-12)
+
+
+def test_performer_target_error_grid_is_relative_sorted_and_sparsely_annotated():
+    """22 x 19 stays readable: each cell is the error over its rating's mean, performers hardest first, only
+    cells >= 1.25x or <= 0.8x carry a number, and the margins give the absolute means."""
+    from reports.plots import plot_error_grid
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.uniform(0.03, 0.15, (22, 19)), index=pd.Index([f"p{i}" for i in range(22)],
+                                                                          name="performer"),
+                         columns=[f"rating_{j}" for j in range(19)])
+    fig = plot_error_grid(table, title="t")
+    ax = fig.axes[0]
+    order = table.mean(axis=1).sort_values(ascending=False).index
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(order)
+    rel = (table / table.mean(axis=0)).loc[order].to_numpy()
+    np.testing.assert_allclose(ax.images[0].get_array(), rel)
+    annotated = [t for t in ax.texts]
+    assert len(annotated) == int(np.sum(np.abs(np.log(rel)) >= np.log(1.25)))
+    assert {t.get_text() for t in annotated} <= {f"{v:.1f}" for v in rel.ravel()}
+    right = fig.axes[1]
+    assert [t.get_text() for t in right.texts] == [f"{v:.3f}" for v in table.mean(axis=1).loc[order]]
+    bottom = fig.axes[2]
+    assert [t.get_text() for t in bottom.texts] == [f"{v:.3f}" for v in table.mean(axis=0)]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == [f"rating {j}" for j in range(19)]

@@ -24,12 +24,12 @@ from benchmark.metrics import per_target
 from reports.calibrated import ratio_scale
 from reports.report import build_report, rank_models
 from reports.rundata import check_groups, load_run_data
+from reports.scoring import PooledScorer, pooled_metric
 from reports.significance import per_target_table, significance_table
 from reports.stats import (
     corrected_resampled_ttest,
     friedman_nemenyi,
 )
-from reports.summary import PooledScorer, pooled_metric
 from reports.tables import make_displays, tex_escape, to_latex, to_markdown, write_tables
 
 TARGETS = ["t_a", "t_b", "t_c", "t_d"]

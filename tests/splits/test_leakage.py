@@ -64,8 +64,8 @@ def test_note_bigrams_count_repeats(tmp_path):
 
 def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
     """With a feature cache, a file's notes are parsed once per content; a hit equals the parse bit for bit."""
+    from features import bigrams as overlap
     from features.cache import Cache
-    from splits import overlap
 
     path = write_notes(tmp_path / "c.mid", MELODY)
     parsed = overlap._parse_bigrams(path)
@@ -79,7 +79,7 @@ def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
     def no_parse(_):
         raise AssertionError("parsed again despite the cache")
 
-    monkeypatch.setattr(overlap, "_parse_bigrams", no_parse)
+    monkeypatch.setattr(overlap, "_read_notes", no_parse)
     with overlap.note_cache(cache):
         hit = note_bigrams(path)
     for got in (miss, hit):
@@ -92,8 +92,8 @@ def test_note_bigrams_cache_hit_equals_the_parse(tmp_path, monkeypatch):
 
 def test_note_bigrams_unwritable_cache_still_gives_the_notes(tmp_path, monkeypatch, caplog):
     """The cache only saves time: when it cannot be written, the codes come from the file, with a warning."""
+    from features import bigrams as overlap
     from features.cache import Cache
-    from splits import overlap
 
     path = write_notes(tmp_path / "u.mid", MELODY)
     blocker = tmp_path / "not_a_dir"

@@ -1,0 +1,167 @@
+"""``benchmark list``, ``splits``, ``features``, ``render`` and ``cache``: the data, the registries and the cache.
+
+``list`` prints a registry (models, splits, feature sets); ``splits check|passages`` looks for
+near-duplicates across a split's folds; ``features build|info|docs`` fills and inspects the feature
+cache; ``render`` writes one segment's rendered audio; ``cache clear`` removes the cache's entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import time
+
+import models  # noqa: F401  (registers the feature sets computed by models: ssast)
+from benchmark.dataset import load_dataset
+from benchmark.errors import ConfigError
+from benchmark.workers import check_jobs
+from features.build import build_array_stage, build_features
+from features.cache import Cache, resolve_cache_dir
+from features.sets import FEATURE_SETS, is_array_stage
+from features.soundfonts import split_soundfonts
+from features.stages import AudioParams, check_soundfont_use, rendered_audio
+from models import MODELS
+from splits import SPLITS, excerpt_overlaps, leakage_summary, leakage_table, passage_groups, shared_note_matrix
+from splits.overlap import BIGRAM_STAGE, note_cache
+
+
+def say(line: str) -> None:
+    """A phase of a long command (the plan, data, features, leakage check), as it starts."""
+    print(line, flush=True)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    reg = {"models": MODELS, "splits": SPLITS}.get(args.what, FEATURE_SETS)
+    for spec in reg:
+        extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
+        if args.what == "splits":
+            extra = ("  [LEAKS: can put a same-player near-duplicate of a test segment in training]"
+                     if spec.extra.get("leaks") else "  [no same-player near-duplicates across folds]")
+        describe = spec.extra.get("describe")  # registry metadata, e.g. a neural model's size and input
+        if describe is not None:
+            extra += f"  [{describe(spec)}]"
+        print(f"{spec.name:<24} {spec.description}{extra}")
+    if args.what == "splits":
+        print("\nCheck any split on the data: benchmark splits check SPLIT")
+    return 0
+
+
+def cmd_splits(args: argparse.Namespace) -> int:
+    if not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold {args.threshold}: use a shared-note fraction in (0, 1]")
+    ds = load_dataset(args.data_dir, include_score=not getattr(args, "exclude_score", False))
+    with note_cache(Cache(resolve_cache_dir(args.cache_dir))):
+        shared = shared_note_matrix(ds.meta)
+    if args.action == "passages":
+        links = excerpt_overlaps(ds.meta, shared, threshold=args.threshold)
+        print(links.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        passages = passage_groups(ds.meta, shared, threshold=args.threshold)
+        print(f"\n{ds.meta['excerpt'].nunique()} excerpts form {len(set(passages))} passages "
+              f"(excerpts linked when a player's segments of both share >= {args.threshold:g} of their notes)")
+        return 0
+    table = leakage_table(args.split, ds.meta, seeds=args.seeds, n_splits=args.n_splits, threshold=args.threshold,
+                          shared=shared)
+    per_fold = table[table["fold"] >= 0]
+    print(per_fold.to_string(index=False))
+    print("\n" + leakage_summary(table, args.threshold))
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    if args.action == "docs":
+        return _feature_docs(args.features)
+    cache = Cache(resolve_cache_dir(getattr(args, "cache_dir", None)))
+    if args.action == "info":
+        rows = cache.info()
+        if not rows:
+            print(f"cache {cache.root} is empty")
+        for r in rows:
+            print(f"{r['stage']:<12} {r['entries']:>6} entries {r['bytes'] / 1e6:>10.1f} MB")
+        return 0
+
+
+    names = FEATURE_SETS.parse_list(args.features)
+    tables = [n for n in names if not is_array_stage(n)]
+    check_jobs(args.jobs)
+    check_soundfont_use(args.soundfont, names)
+    ds = load_dataset(args.data_dir)
+    t0 = time.perf_counter()
+
+    fonts = split_soundfonts(args.soundfont) or [None]
+    for font in fonts:  # several SoundFonts (--soundfont A,B): the tables once per font
+        if not tables:
+            break
+        fm = build_features(ds.meta, tables, cache, n_jobs=args.jobs or 1, on_bad_input=args.on_bad_input,
+                            soundfont=font, notify=say)
+        print(f"{','.join(tables)}{f' ({font})' if len(fonts) > 1 else ''}: {len(fm.X)} segments x "
+              f"{fm.X.shape[1]} features ({fm.n_cached} cached, {fm.n_computed} computed, {len(fm.skipped)} skipped)")
+    for name in [n for n in names if is_array_stage(n)]:
+        if name == "mel" and len(fonts) > 1:
+            raise ConfigError("mel spectrograms take one --soundfont; several work for the audio feature set only")
+        stage = FEATURE_SETS.build(name, **({"soundfont": args.soundfont} if name == "mel" else {}))
+        keys, bad, hits = build_array_stage(stage, ds.meta, cache, n_jobs=args.jobs or 1, notify=say)
+        print(f"{name}: {len(keys)} arrays cached ({hits} already, {len(keys) - hits} computed), {len(bad)} failed"
+              + (f" ({', '.join(sorted(bad))})" if bad else ""))
+    print(f"done in {time.perf_counter() - t0:.1f}s; cache {cache.root}")
+    return 0
+
+
+def _feature_docs(names: str) -> int:
+    for name in FEATURE_SETS.parse_list(names):
+        spec = FEATURE_SETS.get(name)
+        if spec.extra.get("kind") == "array":
+            continue
+        fs = spec.build()
+        print(f"## `{name}`: {spec.description}\n\nExtractor version {fs.version}.\n")
+        print("| feature | what it measures |\n|---|---|")
+        for feat in fs.feature_names:
+            print(f"| `{feat}` | {fs.docs[feat]} |")
+        print()
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import soundfile
+
+
+    ds = load_dataset(args.data_dir)
+    rows = ds.meta[ds.meta["sample_id"] == args.segment_id.strip()]
+    if rows.empty:
+        close = difflib.get_close_matches(args.segment_id, list(ds.meta["sample_id"]), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown segment {args.segment_id!r}{hint}")
+    if args.soundfont and "," in args.soundfont:
+        raise ConfigError(f"render takes one --soundfont, got {args.soundfont!r}")
+    params = AudioParams(soundfont=args.soundfont)
+    y = rendered_audio(rows.iloc[0].to_dict(), Cache(resolve_cache_dir(args.cache_dir)), params)
+    try:
+        soundfile.write(args.output, y, params.sr, subtype="FLOAT")
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cannot write {args.output!r}: {exc}") from None
+    print(f"wrote {args.output} ({len(y) / params.sr:.2f} s, {params.sr} Hz, peak {abs(y).max():.3f})")
+    return 0
+
+
+def cache_stages() -> list[str]:
+    """Every stage the harness writes to the cache: the feature sets' (a set may name its own, and
+    others it writes, e.g. ``ssast``: ``ssast_emb`` and the checkpoints' ``ssast_ckpt``), the rendered audio
+    and the note bigrams of the split groups and the leakage check."""
+
+    return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))}
+                  | {"render", BIGRAM_STAGE})
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache = Cache(resolve_cache_dir(args.cache_dir))
+    if args.stage is not None:
+        known = cache_stages()
+        if args.stage not in known:
+            close = difflib.get_close_matches(args.stage, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown cache stage {args.stage!r}{hint} (stages: {', '.join(known)})")
+        stages = [args.stage]
+    else:
+        stages = sorted(set(cache_stages()) | set(cache.stages()))
+    n = cache.clear(stages)
+    print(f"removed {n} entries from {cache.root}")
+    return 0
