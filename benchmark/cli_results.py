@@ -82,15 +82,16 @@ def stats_display(table, name: str = "stats") -> Display:
               "units", "cells", "missing (left out)"]
     rows = []
     floor = a.get("perm_floor")
-    many = "too few groups"
+    held = a.get("withheld") or {}
     for r in table.to_dict("records"):
         few = bool(r.get("few"))
+        many = f"too few groups ({r['n_units']})"
         diff = fmt(r["diff"], signed=True)
-        ci = f"too few groups ({r['n_units']})" if few else fmt_ci(r["ci_lo"], r["ci_hi"], signed=True)
+        ci = many if few else (held.get("ci") or fmt_ci(r["ci_lo"], r["ci_hi"], signed=True))
         rows.append([r["model"], r["metric"], f"{diff} {ci}" if diff != "n/a" else "not tested",
                      fmt(r["effect"], signed=True),
-                     many if few else fmt_p(r.get("nb_p_adj"), None, r["nb_p"]),
-                     many if few else fmt_p(r.get("perm_p_adj"), floor, r["perm_p"]),
+                     many if few else (held.get("nb") or fmt_p(r.get("nb_p_adj"), None, r["nb_p"])),
+                     many if few else (held.get("perm") or fmt_p(r.get("perm_p_adj"), floor, r["perm_p"])),
                      str(r["n_units"]), str(r["n_cells"]), r["missing"] or "none"])
     caption = f"Paired tests against {a.get('baseline')} ({a.get('source')})."
     return Display(name, header, rows, [[False] * len(header) for _ in rows], ["l", "l"] + ["r"] * 6 + ["l"],
@@ -113,7 +114,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(f"No ranking of {metric}: {exc}")
             continue
         order = ", ".join(f"{m} {v:.2f}" for m, v in zip(ranks["model"], ranks["avg_rank"], strict=True))
-        dropped = f"; cells left out (a model lacks them): {', '.join(info['dropped'])}" if info["dropped"] else ""
+        dropped = f"; cells left out (a model lacks them): {info['dropped']}" if info["dropped"] else ""
+        if info["excluded"]:
+            dropped += f"; excluded (undefined in every cell): {', '.join(info['excluded'])}"
         print(f"Friedman over {info['n_blocks']} cells ({metric}; exploratory: folds share training data): "
               f"chi2 p = {info['pvalue']:.3g}; average ranks {order}; Nemenyi CD = {info['cd']:.3f}{dropped}")
     return 0

@@ -203,7 +203,7 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
                     values[agg] = (float(s["value"]), None if ci is None else tuple(ci))
                 if values:
                     rows.append({"model": m["name"], "origin": f"run {res['run']['run_id']}",
-                                 "comparability": "this harness", "values": values})
+                                 "comparability": "ours", "values": values})
         not_comparable = []
         for p in published:
             if p.metric != metric or proto not in p.comparable:
@@ -212,7 +212,7 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
             if level == "not comparable":
                 not_comparable.append((p, why))
                 continue
-            rows.append({"model": p.model, "origin": p.source, "comparability": f"{level}: {why}",
+            rows.append({"model": p.model, "origin": p.source, "comparability": level, "why": why,
                          "values": {p.aggregation: (p.value, p.ci)}, "published": p})
         present = [a for a in AGGREGATIONS if any(a in r["values"] for r in rows)]
         cols = list(aggregations) if aggregations else present
@@ -253,11 +253,14 @@ def board_display(board: Board) -> Display:
         "segments; published CIs as printed.",
     ]
     for run in board.runs:
-        notes.append(f"run {run['run_id']}: fold assignment sha256 {str(run['fold_assignment_hash'])[:12]}, data "
-                     f"sha256 {str(run['data_sha256'])[:12]}, harness commit {str(run['harness'])[:10]}.")
-    for p in {r["published"].id: r["published"] for r in board.rows if "published" in r}.values():
-        if p.transcription:
-            notes.append(f"{p.model} ({p.source}): {p.protocol}; read {p.transcription}.")
+        notes.append(f"Ours: run {run['run_id']}: fold assignment sha256 {str(run['fold_assignment_hash'])[:12]}, "
+                     f"data sha256 {str(run['data_sha256'])[:12]}, harness commit "
+                     f"{(run['harness'] or 'not recorded')[:10]}.")
+    for r in board.rows:
+        p = r.get("published")
+        if p is not None:
+            notes.append(f"{p.model} ({p.source}), {r['comparability']} protocol: {r['why']}. Its protocol: "
+                         f"{p.protocol}" + (f"; read {p.transcription}." if p.transcription else "."))
     for p, why in board.not_comparable:
         notes.append(f"Not comparable, left out: {p.model} {spec.label} {p.value:.3f} "
                      f"({AGGREGATION_LABELS[p.aggregation]}; {p.source}): {why}.")

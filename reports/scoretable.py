@@ -220,17 +220,29 @@ class ScoreScorer:
         return (self._a if model == "a" else self._b)[:, None]
 
 
+def cells_text(cells) -> str:
+    """``seed 0 folds 1, 4; seed 1 fold 2`` for a list of (seed, fold) cells."""
+    by_seed: dict[int, list[int]] = {}
+    for s, k in sorted(cells):
+        by_seed.setdefault(int(s), []).append(int(k))
+    return "; ".join(f"seed {s} fold{'s' if len(ks) > 1 else ''} {', '.join(map(str, ks))}"
+                     for s, ks in by_seed.items())
+
+
 def _pair(scores: Scores, metric: str, model: str, base: str) -> tuple[ScoreScorer | None, list[str]]:
-    """The scorer of ``model - base`` on the cells both have, and the cells each lacks."""
+    """The scorer of ``model - base`` on the cells both have, and what each model lacks (absent or NaN cells)."""
     f = scores.frame[scores.frame["metric"] == metric]
     a = f[f["model"] == model].set_index(["seed", "fold"])
     b = f[f["model"] == base].set_index(["seed", "fold"])
     cells = sorted(set(a.index) | set(b.index))
     gone = []
     for m, t in ((model, a), (base, b)):
-        lacking = [c for c in cells if c not in t.index or not np.isfinite(t.loc[c, "value"])]
-        if lacking:
-            gone.append(f"{m}: " + ", ".join(f"seed {s} fold {k}" for s, k in lacking))
+        absent = [c for c in cells if c not in t.index]
+        nan = [c for c in cells if c in t.index and not np.isfinite(t.loc[c, "value"])]
+        if absent:
+            gone.append(f"{m} has no score for {cells_text(absent)}")
+        if nan:
+            gone.append(f"{m}'s score is undefined (NaN) in {len(nan)} of {len(cells)} cells ({cells_text(nan)})")
     both = [c for c in cells if c in a.index and c in b.index and np.isfinite(a.loc[c, "value"])
             and np.isfinite(b.loc[c, "value"])]
     if len(both) < 2:
@@ -321,6 +333,7 @@ def stats_table(scores: Scores, *, baseline: str | None = None, metrics: tuple[s
         "kind": "stats", "source": scores.source, "split": split, "seeded": scores.seeded, "baseline": baseline,
         "metrics": list(metrics), "correction": correction, "n_resamples": int(n_resamples), "seed": int(seed),
         "confidence": float(confidence), "ratio_scale": float(scale), "perm_floor": 1.0 / (int(n_resamples) + 1),
+        "withheld": held,
         "family": f"{n_pairs} model pairs x {len(metrics)} metrics, per test",
         "notes": [
             f"Scores from {scores.source}; each (seed, fold) is one cell, scored on the unit it tests; seeds "
@@ -351,7 +364,8 @@ def rank_table(scores: Scores, metric: str, *, alpha: float = 0.05) -> tuple[pd.
     ranks : DataFrame
         ``model``, ``avg_rank``, best first.
     info : dict
-        ``statistic``, ``pvalue``, ``cd``, ``n_blocks``, ``dropped`` (cells left out: a model lacks them).
+        ``statistic``, ``pvalue``, ``cd``, ``n_blocks``, ``dropped`` (cells left out: a model lacks them),
+        ``excluded`` (models whose score is undefined in every cell).
 
     Raises
     ------
@@ -360,10 +374,12 @@ def rank_table(scores: Scores, metric: str, *, alpha: float = 0.05) -> tuple[pd.
     """
     f = scores.frame[scores.frame["metric"] == metric]
     wide = f.pivot(index=["seed", "fold"], columns="model", values="value")
+    undefined = [m for m in wide.columns if wide[m].isna().all()]
+    wide = wide.drop(columns=undefined)
     complete = wide.dropna()
-    dropped = [f"seed {s} fold {k}" for s, k in wide.index.difference(complete.index)]
+    dropped = list(wide.index.difference(complete.index))
     higher = REGISTRY[metric].higher_is_better if metric in REGISTRY else True
     res = friedman_nemenyi(complete, alpha=alpha, higher_is_better=higher)
     ranks = res.avg_ranks.rename("avg_rank").rename_axis("model").reset_index()
     return ranks, {"statistic": res.statistic, "pvalue": res.pvalue, "cd": res.cd, "n_blocks": res.n_blocks,
-                   "dropped": dropped}
+                   "dropped": cells_text(dropped) if dropped else "", "excluded": undefined}
