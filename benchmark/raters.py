@@ -34,9 +34,9 @@ shared copy, commit e672299):
   same answers whose mean is the label. Upstream's
   ``label_2round_std_reg_19_with0_rm_highstd0.json`` counts an unanswered
   question as a rating of 0 instead (``upstream=True`` reproduces that file
-  to 1e-16); this widens 1,723 of the 22,591 (segment, target) spreads, by up
-  to 0.34 on the label scale (2.4 rating points), so the harness uses the
-  answers only.
+  to 1e-16); of the 22,591 (segment, target) spreads this widens 1,722, by up
+  to 0.34 on the label scale (2.4 rating points), and narrows one (by 0.003),
+  so the harness uses the answers only.
 * 3,060 (rater, segment) pairs hold more than one valid sheet (up to 5; in
   1,735 of them the sheets are identical, i.e. resubmissions). The JSON mean
   counts every sheet; by default the reliability here first averages one
