@@ -32,7 +32,7 @@ from benchmark.errors import DataError
 from benchmark.metrics import POOLED_METRICS, REGISTRY, column_metric
 from benchmark.raters import rater_spread, read_raters
 from benchmark.store import RunStore
-from reports.rundata import FEW_GROUPS, RunData, fold_scores, too_few, unit_labels
+from reports.rundata import FEW_GROUPS, RunData, too_few, unit_labels
 from reports.scoring import bootstrap_pooled, nanmean, pooled_metric
 
 #: The populations a pooled metric is computed over.
@@ -211,13 +211,26 @@ def within_value(run: RunData, model: str, seeds: list[int], metric: str) -> flo
     return run.memo(("within", model, tuple(seeds), metric), compute)
 
 
+def fold_table(run: RunData, model: str, seeds: list[int]) -> pd.DataFrame:
+    """Per (metric, seed, fold) of ``model``: the target-averaged value of its ``ok`` rows (NaN targets skipped, as
+    :func:`reports.rundata.fold_scores`), ``n_train`` and ``n_test``; one grouping for every metric, once per run."""
+    def compute():
+        r = run.rows
+        r = r[(r["model"] == model) & (r["status"] == "ok") & r["seed"].isin(seeds)]
+        return r.groupby(["metric", "seed", "fold"]).agg(value=("value", "mean"), n_train=("n_train", "first"),
+                                                         n_test=("n_test", "first"))
+
+    return run.memo(("fold_table", model, tuple(seeds)), compute)
+
+
 def fold_values(run: RunData, model: str, metric: str, seeds: list[int]) -> pd.Series:
     """Fold-level values of ``metric`` (target-averaged per (seed, fold); seeds averaged within a fold when they
-    do not change the folds), from the run's per-fold rows, or from its predictions for a metric the rows lack
-    (a run from before the metric existed)."""
-    rows = run.rows
-    if bool(((rows["model"] == model) & (rows["metric"] == metric)).any()):
-        return run.fold_level(model, metric, seeds)
+    do not change the folds, as :meth:`reports.rundata.RunData.fold_level`), from the run's per-fold rows, or
+    from its predictions for a metric the rows lack (a run from before the metric existed)."""
+    table = fold_table(run, model, seeds)
+    if metric in table.index.get_level_values("metric"):
+        f = table.loc[metric, "value"]
+        return f.groupby(level="fold").mean() if not run.design.seeded and run.partition else f
 
     def compute():
         p = run.preds[(run.preds["model"] == model) & run.preds["seed"].isin(seeds)]
@@ -329,10 +342,13 @@ def fold_rows(run: RunData, model: str, seeds: list[int], metrics) -> list[dict]
     """Per (seed, fold) of ``model``: n_train, n_test, its unit and the target-averaged value of each metric
     the run's rows hold (the scores ``benchmark stats`` reads)."""
     units = fold_unit_label(run, model, seeds)
+    table = fold_table(run, model, seeds)
+    have = set(table.index.get_level_values("metric"))
     out: dict[tuple[int, int], dict] = {}
     for m in metrics:
-        f = fold_scores(run, model, m, seeds)
-        for (s, k), r in f.iterrows():
+        if m not in have:
+            continue
+        for (s, k), r in table.loc[m].iterrows():
             rec = out.setdefault((int(s), int(k)), {"seed": int(s), "fold": int(k), "unit": units.get((int(s), int(k))),
                                                     "n_train": int(r["n_train"]), "n_test": int(r["n_test"]),
                                                     "values": {}})

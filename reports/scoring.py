@@ -51,6 +51,8 @@ METRIC_FUNCTIONS = {"pearson": column_pearson, "r2": column_r2}
 N_MOMENTS = {"pearson": 5, "r2": 3, "mse": 1, "ccc": 5, **{m: 1 for m in POOLED_METRICS if REGISTRY[m].needs_spread}}
 #: Metrics whose value changes when truth and prediction are shifted apart: centre both by the truth's mean.
 _COMMON_SHIFT = ("ccc",)
+#: Metrics summed from non-negative per-row terms only (no cancellation in their moment sums).
+_NO_CANCELLATION = ("mse", *(m for m in POOLED_METRICS if REGISTRY[m].needs_spread))
 
 
 def nanmean(a, axis=None):
@@ -217,7 +219,12 @@ class PooledScorer(MomentSums):
         center = (np.broadcast_to(y_true.mean(axis=0), both.shape[:1] + (1,) + both.shape[2:])
                   if metric in _COMMON_SHIFT else both.mean(axis=1, keepdims=True))
         checked = [y_true - y_true.mean(axis=0)] + [s - center for s in (stack, other) if s is not None]
-        self.direct = not all(self._well_conditioned(c) for c in checked)
+        # Sums of non-negative terms (squared residuals, hit indicators) do not cancel: MSE and the rater-spread
+        # shares need no check (finite predictions only).
+        if metric in _NO_CANCELLATION:
+            self.direct = not all(np.isfinite(c).all() for c in checked)
+        else:
+            self.direct = not all(self._well_conditioned(c) for c in checked)
         if self.direct:
             return
         a = self._rows(y_true, stack, center)
