@@ -205,10 +205,10 @@ class ScoreScorer:
     def per_target(self, weights: np.ndarray | None = None, swap: np.ndarray | None = None) -> np.ndarray:
         """A - B, shape (P, 1), for unit ``weights`` or ``swap`` masks (P, G) (the one "target": the score)."""
         if swap is not None:
-            s = np.atleast_2d(np.asarray(swap, dtype=float))[:, self._code]
-            a = self._a + s * (self._b - self._a)
-            b = self._b - s * (self._b - self._a)
-            w = np.ones_like(s)
+            s = np.atleast_2d(np.asarray(swap, dtype=float))[:, self._code] > 0
+            # np.where, not a + s (b - a): a NaN score must move with its cell, never spread to the other model.
+            a, b = np.where(s, self._b, self._a), np.where(s, self._a, self._b)
+            w = np.ones(s.shape)
         else:
             w = (np.ones((1, self.n_units)) if weights is None
                  else np.atleast_2d(np.asarray(weights, dtype=float)))[:, self._code]
