@@ -176,8 +176,8 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
     published = load_published() if published is None else published
     wanted = list(dict.fromkeys(_protocol_of(r) for r in results))
     if not results:
-        wanted = list(dict.fromkeys(s for p in published for s, (lvl, _) in p.comparable.items()
-                                    if lvl != "not comparable"))
+        wanted = list(dict.fromkeys(s for p in published if p.metric == metric
+                                    for s, (lvl, _) in p.comparable.items() if lvl != "not comparable"))
     if protocols:
         missing = [p for p in protocols if p not in wanted and not any(p in e.comparable for e in published)]
         if missing:

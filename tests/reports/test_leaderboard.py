@@ -1,0 +1,173 @@
+"""The leaderboard per protocol and the shipped file of published numbers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import ConfigError, DataError
+from reports.leaderboard import AGGREGATIONS, board_display, leaderboard, load_published
+from reports.resultfile import read_result
+from reports.tables import to_markdown
+
+
+def test_the_shipped_published_numbers():
+    pub = {p.id: p for p in load_published()}
+    table3 = {k: v.value for k, v in pub.items() if k.startswith("park2024")}
+    assert table3 == {"park2024-performer-bilstm": 0.236, "park2024-performer-midibert": 0.212,
+                      "park2024-performer-han": 0.285, "park2024-composition-bilstm": 0.185,
+                      "park2024-composition-midibert": 0.313, "park2024-composition-han": 0.397}
+    for k in table3:
+        p = pub[k]
+        assert p.metric == "r2" and p.aggregation == "fixed_test_set" and "Table 3" in p.source
+    for k in ("park2024-performer-bilstm", "park2024-performer-han"):
+        assert pub[k].comparable["percepiano_performer4"][0] == "same"
+    for k in ("park2024-composition-han",):
+        assert pub[k].comparable["excerpt_leaky"][0] == "close"
+        assert pub[k].comparable["excerpt"][0] == "not comparable" and "near-duplicates" in pub[k].comparable["excerpt"][1]
+    audio = [pub["dhiman2026-muq"], pub["dhiman2026-muq-pianoteq"]]
+    assert [a.value for a in audio] == [0.533, 0.537] and all(a.aggregation == "per_fold" for a in audio)
+    assert pub["dhiman2026-muq-pianoteq"].ci == (0.465, 0.575)
+    assert all(a.comparable["excerpt"][0] == "not comparable" for a in audio)
+    assert all(p.source and p.model and p.protocol and p.comparable for p in pub.values())
+
+
+def _as_performer4(result: dict) -> dict:
+    """A result file relabelled as a run of the paper's protocol (pooled over a fixed test set)."""
+    res = copy.deepcopy(result)
+    res["split"]["name"] = "percepiano_performer4"
+    res["split"]["partition"] = False
+    for m in res["models"]:
+        for scores in m["scores"].values():
+            for key in ("pooled", "pooled_pianists"):
+                scores[key]["aggregation"] = "fixed_test_set"
+    return res
+
+
+@pytest.fixture(scope="module")
+def result(small_run):
+    return read_result(Path(small_run) / "result.json")
+
+
+def test_performer4_board_sets_ours_beside_the_papers_in_labelled_columns(result):
+    ours = _as_performer4(result)
+    (board,) = leaderboard([ours], metric="r2")
+    assert board.protocol == "percepiano_performer4"
+    assert board.aggregations == ["fixed_test_set", "per_fold", "within_performer"]
+    published = [r for r in board.rows if "published" in r]
+    assert sorted(r["values"]["fixed_test_set"][0] for r in published) == [0.212, 0.236, 0.285]
+    assert all(set(r["values"]) == {"fixed_test_set"} and r["comparability"] == "same" for r in published)
+    # Our rows: the file's own numbers, each under its own aggregation.
+    rf = next(r for r in board.rows if r["model"] == "rf")
+    entry = next(m for m in ours["models"] if m["name"] == "rf")["scores"]["r2"]
+    assert rf["values"]["fixed_test_set"][0] == entry["pooled"]["value"]
+    assert rf["values"]["per_fold"][0] == entry["per_fold"]["mean"] and rf["comparability"] == "ours"
+    # Ordered by the first column, higher R^2 first.
+    first = [r["values"]["fixed_test_set"][0] for r in board.rows]
+    assert first == sorted(first, reverse=True)
+    md = to_markdown(board_display(board))
+    assert "R² (fixed test set, mean over fold models) [95% CI]" in md and "R² (per fold, mean over folds)" in md
+    assert "0.285" in md and "Park et al. 2024" in md and "never share a column" in md
+    frame = board.frame()
+    assert list(frame["fixed_test_set"].notna()) == [True] * len(frame)
+    assert frame.loc[frame["origin"].str.startswith("Park"), "per_fold"].isna().all()
+
+
+def test_aggregation_filter_keeps_rows_apart(result):
+    """--aggregation per_fold: the paper's fixed-test-set numbers are not put into the per-fold column."""
+    (board,) = leaderboard([_as_performer4(result)], metric="r2", aggregations=("per_fold",))
+    assert board.aggregations == ["per_fold"] and all("published" not in r for r in board.rows)
+    assert {r["model"] for r in board.rows} == {"mean", "ridge", "rf"}
+
+
+def test_not_comparable_entries_are_named_under_the_table(result):
+    (board,) = leaderboard([result], metric="r2")  # the small run is lopo
+    assert board.protocol == "lopo" and all("published" not in r for r in board.rows)
+    named = {p.id for p, _ in board.not_comparable}
+    assert {"park2024-performer-han", "dhiman2026-muq-pianoteq"} <= named
+    md = to_markdown(board_display(board))
+    assert "Not comparable, left out: MuQ layers 9-12 with Pianoteq" in md and "0.537" in md
+
+
+def test_published_only_boards_and_protocol_choice():
+    boards = leaderboard([], metric="r2")
+    protocols = [b.protocol for b in boards]
+    assert protocols == ["percepiano_performer4", "excerpt_leaky"]
+    leaky = boards[1]
+    assert leaky.aggregations == ["fixed_test_set", "per_fold"]
+    assert all(r["comparability"] == "close" for r in leaky.rows)
+    (only,) = leaderboard([], metric="r2", protocols=("excerpt",))
+    assert only.rows == [] and len(only.not_comparable) == 5
+    with pytest.raises(ConfigError, match="protocol 'kfold'"):
+        leaderboard([], protocols=("kfold",))
+    with pytest.raises(ConfigError, match="unknown metric"):
+        leaderboard([], metric="accuracy")
+    assert leaderboard([], metric="mse") == []  # no published MSE: nothing to show
+
+
+def test_nothing_to_show_is_one_line(capsys):
+    assert main(["leaderboard", "--metric", "mse"]) == 2
+    assert "nothing to show" in capsys.readouterr().err
+
+
+def test_leaderboard_cli_formats(small_run, tmp_path, capsys):
+    assert main(["leaderboard", str(small_run), "--metric", "pearson"]) == 0
+    out = capsys.readouterr().out
+    assert "Leaderboard, protocol lopo: r." in out and "r (pooled out-of-fold) [95% CI]" in out
+    csv = tmp_path / "b.csv"
+    assert main(["leaderboard", str(small_run / "result.json"), "--format", "csv", "-o", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert set(frame["model"]) == {"mean", "ridge", "rf"} and (frame["protocol"] == "lopo").all()
+    assert main(["leaderboard", "--protocol", "percepiano_performer4", "--format", "tex"]) == 0
+    tex = capsys.readouterr().out
+    assert "\\begin{tabular}" in tex and "0.285" in tex
+    assert main(["leaderboard", "--format", "xls"]) == 2
+    assert "--format 'xls'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, match", [
+    ('[[entry]]\nid = "a"\n', "lacks"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "auc"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\ncomparable = []\n', "unknown metric 'auc'"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "median"\nvalue = 1\n'
+     'protocol = "p"\ncomparable = []\n', "unknown aggregation 'median'"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = "high"\n'
+     'protocol = "p"\ncomparable = []\n', "is not a number"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\n[[entry.comparable]]\nsplit = "nosuch"\nlevel = "same"\nwhy = "w"\n', "not a registered split"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\n[[entry.comparable]]\nsplit = "lopo"\nlevel = "similar"\nwhy = "w"\n', "comparability"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\n[[entry.comparable]]\nsplit = "lopo"\nlevel = "same"\n', "gives no reason"),
+    ("entry = [", "not valid TOML"),
+])
+def test_bad_published_files_are_one_line(tmp_path, text, match):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match):
+        load_published(path)
+
+
+def test_a_run_directory_without_result_json_is_exported_on_the_fly(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(small_run, run)
+    (run / "result.json").unlink()
+    assert main(["leaderboard", str(run), "--no-published", "--n-resamples", "20"]) == 0
+    captured = capsys.readouterr()
+    assert "writing it now" in captured.err and "| rf |" not in captured.err
+    assert json.loads((run / "result.json").read_text())["statistics"]["n_resamples"] == 20
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_aggregations_are_the_result_files():
+    from reports.resultfile import AGGREGATIONS as FILE_AGGREGATIONS
+
+    assert set(AGGREGATIONS) == set(FILE_AGGREGATIONS)
