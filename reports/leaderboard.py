@@ -39,9 +39,13 @@ AGGREGATIONS = ("fixed_test_set", "pooled", "per_fold", "within_performer")
 AGGREGATION_LABELS = {
     "fixed_test_set": "fixed test set, mean over fold models",
     "pooled": "pooled out-of-fold",
-    "per_fold": "per fold, mean over folds",
+    "per_fold": "per fold, mean ± sd over folds",
     "within_performer": "within performers, pooled",
 }
+#: Populations a column can hold: all players, or the pianists only (the two deadpan renderings left out).
+POPULATIONS = ("all", "pianists")
+#: Aggregations that have a pianists-only column beside them (the pooled ones, as in every pooled table).
+POOLED = ("fixed_test_set", "pooled")
 LEVELS = ("same", "close", "not comparable")
 _ENTRY_KEYS = {"id", "source", "model", "metric", "aggregation", "value", "protocol", "comparable"}
 
@@ -106,40 +110,80 @@ def load_published(path: str | Path | None = None) -> list[Published]:
         ci = e.get("ci")
         if ci is not None and (not isinstance(ci, list) or len(ci) != 2):
             raise DataError(f"{where}: ci must be [low, high]")
+        if e.get("population", "all") not in POPULATIONS:
+            raise DataError(f"{where}: population {e['population']!r}; use one of {POPULATIONS}")
         out.append(Published(e["id"], e["source"], e["model"], e["metric"], e["aggregation"], float(e["value"]),
                              e["protocol"], comparable, None if ci is None else (float(ci[0]), float(ci[1])),
                              e.get("transcription", ""), e.get("population", "all")))
     return out
 
 
+def column(aggregation: str, population: str = "all") -> str:
+    """A column's key: the aggregation, with ``_pianists`` for the pianists-only population."""
+    return aggregation if population == "all" else f"{aggregation}_{population}"
+
+
+def column_label(key: str) -> str:
+    """How a header names a column (its aggregation, and its population unless all players)."""
+    base = key.removesuffix("_pianists")
+    return AGGREGATION_LABELS[base] + (", pianists only" if key.endswith("_pianists") else "")
+
+
+#: Every column, in order: each pooled aggregation with its pianists-only column beside it.
+COLUMNS = tuple(c for a in AGGREGATIONS for c in ((a, column(a, "pianists")) if a in POOLED else (a,)))
+
+
 @dataclass
 class Board:
-    """One protocol's table: the rows, the aggregation columns they fill, and the entries left out."""
+    """One protocol's table: the rows, the columns they fill, and the entries left out.
+
+    ``columns`` are keys of :data:`COLUMNS` (an aggregation, with ``_pianists`` for its pianists-only
+    population); each row's ``values`` maps a column to ``(value, ci or None, sd or None)``.
+    """
 
     protocol: str
     metric: str
-    aggregations: list[str]
+    columns: list[str]
     rows: list[dict]
     not_comparable: list[tuple[Published, str]] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
-        """Tidy rows: protocol, model, origin, comparability, then per aggregation value, ci_low, ci_high."""
+        """Tidy rows: protocol, metric, model, origin, comparability, then per column value, sd, ci_low, ci_high."""
         recs = []
         for r in self.rows:
             rec = {"protocol": self.protocol, "metric": self.metric, "model": r["model"], "origin": r["origin"],
                    "comparability": r["comparability"]}
-            for agg in self.aggregations:
-                v = r["values"].get(agg)
-                rec[f"{agg}"] = None if v is None else v[0]
-                rec[f"{agg}_ci_low"] = None if v is None or v[1] is None else v[1][0]
-                rec[f"{agg}_ci_high"] = None if v is None or v[1] is None else v[1][1]
+            for col in self.columns:
+                v, ci, sd = r["values"].get(col, (None, None, None))
+                rec[col] = v
+                rec[f"{col}_sd"] = sd
+                rec[f"{col}_ci_low"] = None if ci is None else ci[0]
+                rec[f"{col}_ci_high"] = None if ci is None else ci[1]
             recs.append(rec)
         return pd.DataFrame(recs)
+
+    def best(self, origin: str) -> dict | None:
+        """The first row (the best by the first column) whose comparability is ``origin`` (``ours``, ``same``...)."""
+        return next((r for r in self.rows if r["comparability"] == origin), None)
 
 
 def _protocol_of(result: dict) -> str:
     return str(result["split"]["name"])
+
+
+def _our_values(result: dict, model: str, metric: str, populations: tuple[str, ...]) -> dict:
+    """One model's numbers of a result file, keyed by column; a number's own aggregation decides its column."""
+    values = {}
+    for pop in populations:
+        for agg in AGGREGATIONS:
+            s = score(result, model, metric, agg, pop)
+            if s is None or s.get("value") is None or s.get("aggregation") != agg:
+                continue
+            ci = s.get("ci_units") or s.get("ci_segments")
+            values[column(agg, pop)] = (float(s["value"]), None if ci is None else tuple(ci),
+                                        None if s.get("sd") is None else float(s["sd"]))
+    return values
 
 
 def leaderboard(results: list[dict], published: list[Published] | None = None, *, metric: str = "r2",
@@ -156,23 +200,28 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
     metric : str
         A metric of the registry.
     aggregations : tuple of str, optional
-        The columns (default: every aggregation some row has, in :data:`AGGREGATIONS` order).
+        The aggregations shown (default: every one some row has, in :data:`AGGREGATIONS` order); each pooled
+        one brings its pianists-only column when a row fills it.
     protocols : tuple of str, optional
         Only these splits (default: every split of the results; without results, every split a published
         entry is same as or close to).
     population : {"all", "pianists"}
-        Our rows' population (published numbers are over all players).
+        ``all``: every column, all players and, beside each pooled one, the pianists only; ``pianists``:
+        the pianists-only columns alone (a published number over all players then has no column).
 
     Raises
     ------
     ConfigError
-        An unknown metric or aggregation, or a protocol no row has.
+        An unknown metric, aggregation or population, or a protocol no row has.
     """
     if metric not in REGISTRY:
         raise ConfigError(f"unknown metric {metric!r}; use one of {tuple(REGISTRY)}")
     bad = [a for a in (aggregations or ()) if a not in AGGREGATIONS]
     if bad:
         raise ConfigError(f"unknown aggregation {bad[0]!r}; use one of {AGGREGATIONS}")
+    if population not in POPULATIONS:
+        raise ConfigError(f"unknown population {population!r}; use one of {POPULATIONS}")
+    populations = POPULATIONS if population == "all" else (population,)
     published = load_published() if published is None else published
     wanted = list(dict.fromkeys(_protocol_of(r) for r in results))
     if not results:
@@ -194,13 +243,7 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
             runs.append({"run_id": res["run"]["run_id"], "fold_assignment_hash": res["split"]["fold_assignment_hash"],
                          "data_sha256": res["data"]["sha256"], "harness": res["harness"].get("run_git_commit")})
             for m in res["models"]:
-                values = {}
-                for agg in AGGREGATIONS:
-                    s = score(res, m["name"], metric, agg, population)
-                    if s is None or s.get("value") is None or s.get("aggregation") != agg:
-                        continue
-                    ci = s.get("ci_units") or s.get("ci_segments")
-                    values[agg] = (float(s["value"]), None if ci is None else tuple(ci))
+                values = _our_values(res, m["name"], metric, populations)
                 if values:
                     rows.append({"model": m["name"], "origin": f"run {res['run']['run_id']}",
                                  "comparability": "ours", "values": values})
@@ -213,15 +256,21 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
                 not_comparable.append((p, why))
                 continue
             rows.append({"model": p.model, "origin": p.source, "comparability": level, "why": why,
-                         "values": {p.aggregation: (p.value, p.ci)}, "published": p})
-        present = [a for a in AGGREGATIONS if any(a in r["values"] for r in rows)]
-        cols = list(aggregations) if aggregations else present
-        rows = [r for r in rows if any(a in r["values"] for a in cols)]
+                         "values": {column(p.aggregation, p.population): (p.value, p.ci, None)}, "published": p})
+        present = [c for c in COLUMNS if any(c in r["values"] for r in rows)]
+        if aggregations:
+            # Asked-for aggregations always show; a pianists-only column only where a row fills it.
+            cols = [c for c in COLUMNS if c.removesuffix("_pianists") in aggregations
+                    and (c in present or (c in AGGREGATIONS and population == "all"))]
+        else:
+            cols = present
+        cols = [c for c in cols if population == "all" or c.endswith("_pianists")]
+        rows = [r for r in rows if any(c in r["values"] for c in cols)]
 
         def key(r, cols=cols):
-            for i, a in enumerate(cols):
-                if a in r["values"]:
-                    v = r["values"][a][0]
+            for i, c in enumerate(cols):
+                if c in r["values"]:
+                    v = r["values"][c][0]
                     return (i, -v if higher else v)
             return (len(cols), 0.0)
 
@@ -229,41 +278,114 @@ def leaderboard(results: list[dict], published: list[Published] | None = None, *
     return boards
 
 
+def cell(value: tuple | None) -> str:
+    """One cell: the value, ``± sd`` for a per-fold mean, its CI when there is one; ``–`` for none."""
+    if value is None:
+        return "–"
+    v, ci, sd = value
+    text = fmt(v) + ("" if sd is None else f" ± {fmt(sd)}")
+    return text + ("" if ci is None else f" {fmt_ci(*ci)}")
+
+
+def _published_notes(board: Board) -> list[str]:
+    """One note per source and comparability: which of its rows, why, and the source's own protocol."""
+    groups: dict[tuple, list[Published]] = {}
+    for r in board.rows:
+        p = r.get("published")
+        if p is not None:
+            groups.setdefault((p.source, r["comparability"], r["why"], p.protocol, p.transcription), []).append(p)
+    notes = []
+    for (source, level, why, protocol, transcription), entries in groups.items():
+        models = "; ".join(p.model for p in entries)
+        notes.append(f"{source} ({models}): {level} protocol, {why}. Its protocol: {protocol}"
+                     + (f"; read {transcription}." if transcription else "."))
+    return notes
+
+
 def board_display(board: Board) -> Display:
     """A :class:`reports.tables.Display` of one board (Markdown, LaTeX and HTML follow from it)."""
     spec = REGISTRY[board.metric]
     header = ["#", "model", "source"]
-    header += [f"{spec.label} ({AGGREGATION_LABELS[a]}) [95% CI]" for a in board.aggregations]
+    header += [f"{spec.label} ({column_label(c)}) [95% CI]" for c in board.columns]
     header.append("comparability")
     rows, bold = [], []
     for i, r in enumerate(board.rows, 1):
-        cells = [str(i), r["model"], r["origin"]]
-        for a in board.aggregations:
-            v = r["values"].get(a)
-            cells.append("–" if v is None else fmt(v[0]) + ("" if v[1] is None else f" {fmt_ci(*v[1])}"))
+        cells = [str(i), r["model"], r["origin"]] + [cell(r["values"].get(c)) for c in board.columns]
         cells.append(r["comparability"])
         rows.append(cells)
         bold.append([False] * len(cells))
     notes = [
         f"Protocol {board.protocol!r}; {spec.label}: {spec.description}, mean over the targets. Each column is one "
-        "aggregation (" + "; ".join(f"{AGGREGATION_LABELS[a]}" for a in board.aggregations) + "): a row fills "
-        "only the columns of the aggregations it reports, so numbers of different aggregations never share a "
+        "aggregation and population (" + "; ".join(column_label(c) for c in board.columns) + "): a row fills "
+        "only the columns of the numbers it reports, so numbers of different aggregations never share a "
         "column. Rows are ordered by the first column they fill.",
         "CIs of our rows: percentile bootstrap over the split's units where there are 10 or more, else over "
-        "segments; published CIs as printed.",
+        "segments; per fold: mean ± sd over folds; published CIs as printed. Pianists only: the two deadpan "
+        "renderings (Score, Score2) left out; published numbers are over all players.",
     ]
     for run in board.runs:
         notes.append(f"Ours: run {run['run_id']}: fold assignment sha256 {str(run['fold_assignment_hash'])[:12]}, "
                      f"data sha256 {str(run['data_sha256'])[:12]}, harness commit "
                      f"{(run['harness'] or 'not recorded')[:10]}.")
-    for r in board.rows:
-        p = r.get("published")
-        if p is not None:
-            notes.append(f"{p.model} ({p.source}), {r['comparability']} protocol: {r['why']}. Its protocol: "
-                         f"{p.protocol}" + (f"; read {p.transcription}." if p.transcription else "."))
+    notes += _published_notes(board)
     for p, why in board.not_comparable:
         notes.append(f"Not comparable, left out: {p.model} {spec.label} {p.value:.3f} "
                      f"({AGGREGATION_LABELS[p.aggregation]}; {p.source}): {why}.")
     caption = f"Leaderboard, protocol {board.protocol}: {spec.label}."
     return Display(f"leaderboard-{board.protocol}", header, rows, bold,
-                   ["r", "l", "l"] + ["r"] * len(board.aggregations) + ["l"], caption, notes)
+                   ["r", "l", "l"] + ["r"] * len(board.columns) + ["l"], caption, notes)
+
+
+def comparison(boards: list[Board], published: list[Published] | None = None) -> list[str]:
+    """Sentences that set our best beside the best published number of the same protocol and aggregation.
+
+    What the README's comparison with published numbers says (``scripts/readme_references.py`` writes it):
+    per board with rows of ours and published rows of the ``same`` or a ``close`` protocol, for each published
+    aggregation, our best and the best published number in that one column (never across columns: a
+    published number without a number of ours of its aggregation says so); per board of ours without any
+    comparable published number, the entries it left out and why; then every published entry not set beside
+    any run of ours.
+    """
+    lines, placed = [], set()
+    for b in boards:
+        spec = REGISTRY[b.metric]
+        higher = spec.higher_is_better
+        ours = [r for r in b.rows if r["comparability"] == "ours"]
+        pubs = [r for r in b.rows if "published" in r]
+        groups: dict[tuple, list[dict]] = {}
+        for r in pubs:
+            col = next(iter(r["values"]))
+            groups.setdefault((r["comparability"], r["published"].source, col), []).append(r)
+        for (level, source, col), rows in groups.items():
+            if not ours:
+                continue
+            best_pub = (max if higher else min)(rows, key=lambda r, c=col: r["values"][c][0])
+            placed.update(r["published"].id for r in rows)
+            mine = [r for r in ours if col in r["values"]]
+            head = f"Under `{b.protocol}` ({level} protocol as {source}"
+            head += "), " if level == "same" else f"; {best_pub['why']}), "
+            pub_text = f"the best published, {best_pub['model']}, {cell(best_pub['values'][col])}"
+            if not mine:
+                have = sorted({column_label(c) for r in ours for c in r["values"]})
+                lines.append(head + f"{spec.label} ({column_label(col)}): {pub_text}; no number of ours has that "
+                             "aggregation (ours: " + "; ".join(have) + "), so none is set beside it.")
+                continue
+            best = (max if higher else min)(mine, key=lambda r, c=col: r["values"][c][0])
+            diff = best["values"][col][0] - best_pub["values"][col][0]
+            lines.append(head + f"{spec.label} ({column_label(col)}): our best, `{best['model']}` "
+                         f"({best['origin']}), {cell(best['values'][col])}; {pub_text}; difference {diff:+.3f}. "
+                         "Different models on the same split, not re-runs of the published ones.")
+        if ours and not pubs and b.not_comparable:
+            left = "; ".join(f"{p.model} {p.value:.3f} ({p.source}): {why}" for p, why in b.not_comparable)
+            lines.append(f"Under `{b.protocol}` no published number is comparable: {left}.")
+    rest: dict[tuple, list[Published]] = {}
+    for p in published or []:
+        if p.id not in placed:
+            rest.setdefault((p.metric, p.aggregation, tuple(p.comparable.items())), []).append(p)
+    for (metric, aggregation, comparable), entries in rest.items():
+        where = [f"{lvl} to `{s}`" + (f" ({why})" if lvl == "not comparable" else "") for s, (lvl, why) in comparable]
+        sources = " / ".join(dict.fromkeys(p.source for p in entries))
+        values = ", ".join(f"{p.model} {p.value:.3f}" for p in entries)
+        lines.append(f"Not set beside a run of ours: {sources}: {values} ({REGISTRY[metric].label}, "
+                     f"{AGGREGATION_LABELS[aggregation]}); " + "; ".join(where) + ".")
+    return lines

@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.errors import ConfigError, DataError
-from reports.leaderboard import AGGREGATIONS, board_display, leaderboard, load_published
+from reports.leaderboard import AGGREGATIONS, board_display, cell, comparison, leaderboard, load_published
 from reports.resultfile import read_result
 from reports.tables import to_markdown
 
@@ -58,7 +58,7 @@ def test_performer4_board_sets_ours_beside_the_papers_in_labelled_columns(result
     ours = _as_performer4(result)
     (board,) = leaderboard([ours], metric="r2")
     assert board.protocol == "percepiano_performer4"
-    assert board.aggregations == ["fixed_test_set", "per_fold", "within_performer"]
+    assert board.columns == ["fixed_test_set", "fixed_test_set_pianists", "per_fold", "within_performer"]
     published = [r for r in board.rows if "published" in r]
     assert sorted(r["values"]["fixed_test_set"][0] for r in published) == [0.212, 0.236, 0.285]
     assert all(set(r["values"]) == {"fixed_test_set"} and r["comparability"] == "same" for r in published)
@@ -67,12 +67,17 @@ def test_performer4_board_sets_ours_beside_the_papers_in_labelled_columns(result
     entry = next(m for m in ours["models"] if m["name"] == "rf")["scores"]["r2"]
     assert rf["values"]["fixed_test_set"][0] == entry["pooled"]["value"]
     assert rf["values"]["per_fold"][0] == entry["per_fold"]["mean"] and rf["comparability"] == "ours"
+    assert rf["values"]["per_fold"][2] == entry["per_fold"]["sd"]
+    assert rf["values"]["fixed_test_set_pianists"][0] == entry["pooled_pianists"]["value"]
     # Ordered by the first column, higher R^2 first.
     first = [r["values"]["fixed_test_set"][0] for r in board.rows]
     assert first == sorted(first, reverse=True)
     md = to_markdown(board_display(board))
-    assert "R² (fixed test set, mean over fold models) [95% CI]" in md and "R² (per fold, mean over folds)" in md
+    assert "R² (fixed test set, mean over fold models) [95% CI]" in md and "R² (per fold, mean ± sd over folds)" in md
     assert "0.285" in md and "Park et al. 2024" in md and "never share a column" in md
+    assert f"| {cell(rf['values']['per_fold'])} |" in md and " ± " in cell(rf["values"]["per_fold"])
+    # The three Table 3 rows share one source and reason: one note names them all.
+    assert md.count("same protocol, the same fold ids") == 1
     frame = board.frame()
     assert list(frame["fixed_test_set"].notna()) == [True] * len(frame)
     assert frame.loc[frame["origin"].str.startswith("Park"), "per_fold"].isna().all()
@@ -81,7 +86,7 @@ def test_performer4_board_sets_ours_beside_the_papers_in_labelled_columns(result
 def test_aggregation_filter_keeps_rows_apart(result):
     """--aggregation per_fold: the paper's fixed-test-set numbers are not put into the per-fold column."""
     (board,) = leaderboard([_as_performer4(result)], metric="r2", aggregations=("per_fold",))
-    assert board.aggregations == ["per_fold"] and all("published" not in r for r in board.rows)
+    assert board.columns == ["per_fold"] and all("published" not in r for r in board.rows)
     assert {r["model"] for r in board.rows} == {"mean", "ridge", "rf"}
 
 
@@ -99,7 +104,7 @@ def test_published_only_boards_and_protocol_choice():
     protocols = [b.protocol for b in boards]
     assert protocols == ["percepiano_performer4", "excerpt_leaky"]
     leaky = boards[1]
-    assert leaky.aggregations == ["fixed_test_set", "per_fold"]
+    assert leaky.columns == ["fixed_test_set", "per_fold"]
     assert all(r["comparability"] == "close" for r in leaky.rows)
     (only,) = leaderboard([], metric="r2", protocols=("excerpt",))
     assert only.rows == [] and len(only.not_comparable) == 5
@@ -171,3 +176,73 @@ def test_aggregations_are_the_result_files():
     from reports.resultfile import AGGREGATIONS as FILE_AGGREGATIONS
 
     assert set(AGGREGATIONS) == set(FILE_AGGREGATIONS)
+
+
+def test_pianists_only_columns_beside_the_pooled_ones(result):
+    """Our pooled column has its pianists-only column beside it (the synthetic data has a Score player, so the two
+    differ); published numbers, over all players, never enter it; --population pianists shows those columns alone."""
+    (board,) = leaderboard([result], metric="pearson", published=[])
+    assert board.columns == ["pooled", "pooled_pianists", "per_fold", "within_performer"]
+    for r in board.rows:
+        entry = next(m for m in result["models"] if m["name"] == r["model"])["scores"]["pearson"]
+        if entry["pooled"]["value"] is None:
+            continue
+        assert r["values"]["pooled"][0] == entry["pooled"]["value"]
+        assert r["values"]["pooled_pianists"][0] == entry["pooled_pianists"]["value"]
+        assert r["values"]["pooled_pianists"][1] == tuple(entry["pooled_pianists"]["ci_segments"])
+    rf = next(r for r in board.rows if r["model"] == "rf")
+    assert rf["values"]["pooled"][0] != rf["values"]["pooled_pianists"][0]
+    assert "r (pooled out-of-fold, pianists only) [95% CI]" in to_markdown(board_display(board))
+    (only,) = leaderboard([_as_performer4(result)], metric="r2", population="pianists")
+    assert only.columns == ["fixed_test_set_pianists"] and all("published" not in r for r in only.rows)
+    with pytest.raises(ConfigError, match="unknown population"):
+        leaderboard([result], population="humans")
+
+
+def test_comparison_sets_our_best_beside_the_papers_best_in_one_column(result):
+    ours = _as_performer4(result)
+    published = load_published()
+    protocols = ("percepiano_performer4", "excerpt_leaky")
+    boards = leaderboard([ours], published, metric="r2", protocols=protocols)
+    lines = comparison(boards, published)
+    best = max((m for m in ours["models"]), key=lambda m: m["scores"]["r2"]["pooled"]["value"] or -9)
+    value = best["scores"]["r2"]["pooled"]["value"]
+    (p4,) = [line for line in lines if line.startswith("Under `percepiano_performer4`")]
+    assert f"our best, `{best['name']}`" in p4 and "the best published, Bi-LSTM + score alignment + HAN" in p4
+    assert f"difference {value - 0.285:+.3f}" in p4 and "R² (fixed test set, mean over fold models)" in p4
+    # No run of ours under excerpt_leaky: those entries are named as not set beside one, grouped by source.
+    rest = [line for line in lines if line.startswith("Not set beside")]
+    assert len(rest) == 2 and "0.397" in rest[0] and "0.537" in rest[1] and "not comparable to `excerpt`" in rest[1]
+    # A published per-fold number with our rows lacking it says so instead of borrowing another column.
+    only_pooled = copy.deepcopy(ours)
+    for m in only_pooled["models"]:
+        m["scores"]["r2"]["per_fold"] = None
+    only_pooled["split"]["name"] = "excerpt_leaky"
+    for m in only_pooled["models"]:
+        for key in ("pooled", "pooled_pianists"):
+            m["scores"]["r2"][key]["aggregation"] = "pooled"
+    (leaky,) = leaderboard([only_pooled], published, metric="r2")
+    lines = comparison([leaky], published)
+    muq = [line for line in lines if "Dhiman" in line and line.startswith("Under")]
+    assert muq and all("no number of ours has that aggregation" in line for line in muq)
+
+
+def test_readme_references_script_writes_its_block(result, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "readme_references.py"
+    spec = importlib.util.spec_from_file_location("readme_references", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    res = tmp_path / "p4.json"
+    res.write_text(json.dumps(_as_performer4(result)))
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- results:references -->\nold\n<!-- /results:references -->\nafter\n")
+    script.main([str(res), "--models", "rf,ridge", "--file", str(readme)])
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- results:references -->\nGenerated by `python scripts/readme_references.py")
+    assert text.endswith("<!-- /results:references -->\nafter\n") and "\nold\n" not in text
+    assert "Leaderboard, protocol percepiano_performer4" in text and "| mean |" not in text
+    assert "Under `percepiano_performer4` (same protocol as Park et al. 2024" in text
+    with pytest.raises(SystemExit, match="no model 'lgbm'"):
+        script.main([str(res), "--models", "lgbm", "--file", str(readme)])
