@@ -220,7 +220,8 @@ def _add_results_commands(sub) -> None:
     lb.add_argument("--aggregation", help="columns, comma-separated: fixed_test_set, pooled, per_fold, "
                                           "within_performer (default: every one a row has)")
     lb.add_argument("--population", choices=("all", "pianists"), default="all",
-                    help="our rows over all players (default) or the pianists only")
+                    help="all: every column, with a pianists-only column beside each pooled one (default); "
+                         "pianists: the pianists-only columns alone")
     lb.add_argument("--format", default="md", help="md, csv or tex (default md)")
     lb.add_argument("-o", "--output", help="file to write (default: print)")
     lb.add_argument("--published", help="another file of published numbers (default docs/published.toml)")

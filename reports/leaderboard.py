@@ -48,6 +48,7 @@ POPULATIONS = ("all", "pianists")
 POOLED = ("fixed_test_set", "pooled")
 LEVELS = ("same", "close", "not comparable")
 _ENTRY_KEYS = {"id", "source", "model", "metric", "aggregation", "value", "protocol", "comparable"}
+_OPTIONAL_KEYS = {"ci", "transcription", "population"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ def load_published(path: str | Path | None = None) -> list[Published]:
         missing = sorted(_ENTRY_KEYS - set(e))
         if missing:
             raise DataError(f"{where} lacks {', '.join(missing)}")
+        unknown = sorted(set(e) - _ENTRY_KEYS - _OPTIONAL_KEYS)
+        if unknown:
+            raise DataError(f"{where}: unknown key {unknown[0]!r}; an entry has "
+                            f"{', '.join(sorted(_ENTRY_KEYS))} and optionally {', '.join(sorted(_OPTIONAL_KEYS))}")
         if e["id"] in seen:
             raise DataError(f"{where}: the id is used twice")
         seen.add(e["id"])

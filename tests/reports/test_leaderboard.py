@@ -150,6 +150,10 @@ def test_leaderboard_cli_formats(small_run, tmp_path, capsys):
     ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
      'protocol = "p"\n[[entry.comparable]]\nsplit = "lopo"\nlevel = "same"\n', "gives no reason"),
     ("entry = [", "not valid TOML"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\ncomparable = []\naggregaton = "per_fold"\n', "unknown key 'aggregaton'"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
+     'protocol = "p"\ncomparable = []\npopulation = "humans"\n', "population 'humans'"),
 ])
 def test_bad_published_files_are_one_line(tmp_path, text, match):
     path = tmp_path / "p.toml"
