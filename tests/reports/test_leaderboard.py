@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
-from benchmark.errors import ConfigError, DataError
+from benchmark.errors import ConfigError
 from reports.leaderboard import AGGREGATIONS, board_display, cell, comparison, leaderboard, load_published
 from reports.resultfile import read_result
 from reports.tables import to_markdown
@@ -133,33 +133,6 @@ def test_leaderboard_cli_formats(small_run, tmp_path, capsys):
     assert "\\begin{tabular}" in tex and "0.285" in tex
     assert main(["leaderboard", "--format", "xls"]) == 2
     assert "--format 'xls'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("text, match", [
-    ('[[entry]]\nid = "a"\n', "lacks"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "auc"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\ncomparable = []\n', "unknown metric 'auc'"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "median"\nvalue = 1\n'
-     'protocol = "p"\ncomparable = []\n', "unknown aggregation 'median'"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = "high"\n'
-     'protocol = "p"\ncomparable = []\n', "is not a number"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\n[[entry.comparable]]\nsplit = "nosuch"\nlevel = "same"\nwhy = "w"\n', "not a registered split"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\n[[entry.comparable]]\nsplit = "lopo"\nlevel = "similar"\nwhy = "w"\n', "comparability"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\n[[entry.comparable]]\nsplit = "lopo"\nlevel = "same"\n', "gives no reason"),
-    ("entry = [", "not valid TOML"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\ncomparable = []\naggregaton = "per_fold"\n', "unknown key 'aggregaton'"),
-    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
-     'protocol = "p"\ncomparable = []\npopulation = "humans"\n', "population 'humans'"),
-])
-def test_bad_published_files_are_one_line(tmp_path, text, match):
-    path = tmp_path / "p.toml"
-    path.write_text(text)
-    with pytest.raises(DataError, match=match):
-        load_published(path)
 
 
 def test_a_run_directory_without_result_json_is_exported_on_the_fly(small_run, tmp_path, capsys):
