@@ -307,6 +307,23 @@ def _published_notes(board: Board) -> list[str]:
     return notes
 
 
+def _grouped(entries: list[tuple[Published, str]], with_aggregation: bool = False) -> list[str]:
+    """Left-out entries, one text per source and reason: ``source: model value, ... (aggregation): why``."""
+    groups: dict[tuple, list[Published]] = {}
+    for p, why in entries:
+        groups.setdefault((p.source, why, p.metric, p.aggregation), []).append(p)
+    out = []
+    for (source, why, metric, aggregation), ps in groups.items():
+        values = ", ".join(f"{p.model} {REGISTRY[metric].label} {p.value:.3f}" for p in ps)
+        agg = f" ({AGGREGATION_LABELS[aggregation]})" if with_aggregation else ""
+        out.append(f"{source}: {values}{agg}: {why}")
+    return out
+
+
+def _commit(commit: str | None) -> str:
+    return commit[:10] if commit else "not recorded"
+
+
 def board_display(board: Board) -> Display:
     """A :class:`reports.tables.Display` of one board (Markdown, LaTeX and HTML follow from it)."""
     spec = REGISTRY[board.metric]
@@ -331,11 +348,10 @@ def board_display(board: Board) -> Display:
     for run in board.runs:
         notes.append(f"Ours: run {run['run_id']}: fold assignment sha256 {str(run['fold_assignment_hash'])[:12]}, "
                      f"data sha256 {str(run['data_sha256'])[:12]}, harness commit "
-                     f"{(run['harness'] or 'not recorded')[:10]}.")
+                     f"{_commit(run['harness'])}.")
     notes += _published_notes(board)
-    for p, why in board.not_comparable:
-        notes.append(f"Not comparable, left out: {p.model} {spec.label} {p.value:.3f} "
-                     f"({AGGREGATION_LABELS[p.aggregation]}; {p.source}): {why}.")
+    for text in _grouped(board.not_comparable, with_aggregation=True):
+        notes.append(f"Not comparable, left out: {text}.")
     caption = f"Leaderboard, protocol {board.protocol}: {spec.label}."
     return Display(f"leaderboard-{board.protocol}", header, rows, bold,
                    ["r", "l", "l"] + ["r"] * len(board.columns) + ["l"], caption, notes)
@@ -381,8 +397,8 @@ def comparison(boards: list[Board], published: list[Published] | None = None) ->
                          f"({best['origin']}), {cell(best['values'][col])}; {pub_text}; difference {diff:+.3f}. "
                          "Different models on the same split, not re-runs of the published ones.")
         if ours and not pubs and b.not_comparable:
-            left = "; ".join(f"{p.model} {p.value:.3f} ({p.source}): {why}" for p, why in b.not_comparable)
-            lines.append(f"Under `{b.protocol}` no published number is comparable: {left}.")
+            lines.append(f"Under `{b.protocol}` no published number is comparable: "
+                         + "; ".join(_grouped(b.not_comparable)) + ".")
     rest: dict[tuple, list[Published]] = {}
     for p in published or []:
         if p.id not in placed:

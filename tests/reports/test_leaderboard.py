@@ -96,7 +96,12 @@ def test_not_comparable_entries_are_named_under_the_table(result):
     named = {p.id for p, _ in board.not_comparable}
     assert {"park2024-performer-han", "dhiman2026-muq-pianoteq"} <= named
     md = to_markdown(board_display(board))
-    assert "Not comparable, left out: MuQ layers 9-12 with Pianoteq" in md and "0.537" in md
+    assert "Not comparable, left out: Dhiman 2026" in md
+    assert "MuQ layers 9-12 with Pianoteq soundfont augmentation (the paper's best) R² 0.537" in md
+    # One note per source and reason, not one per row.
+    assert md.count("Not comparable, left out: Park et al. 2024") == 1 and "R² 0.212, Bi-LSTM + score" in md
+    lines = comparison([board])
+    assert len(lines) == 1 and lines[0].startswith("Under `lopo` no published number is comparable: Park et al.")
 
 
 def test_published_only_boards_and_protocol_choice():
