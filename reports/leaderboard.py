@@ -117,6 +117,9 @@ def load_published(path: str | Path | None = None) -> list[Published]:
             raise DataError(f"{where}: ci must be [low, high]")
         if e.get("population", "all") not in POPULATIONS:
             raise DataError(f"{where}: population {e['population']!r}; use one of {POPULATIONS}")
+        if e.get("population", "all") != "all" and e["aggregation"] not in POOLED:
+            raise DataError(f"{where}: a {e['population']} number has a column only for the pooled aggregations "
+                            f"{POOLED}, not {e['aggregation']!r}")
         out.append(Published(e["id"], e["source"], e["model"], e["metric"], e["aggregation"], float(e["value"]),
                              e["protocol"], comparable, None if ci is None else (float(ci[0]), float(ci[1])),
                              e.get("transcription", ""), e.get("population", "all")))

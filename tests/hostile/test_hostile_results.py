@@ -34,6 +34,8 @@ from reports.resultfile import KIND
      'protocol = "p"\ncomparable = []\naggregaton = "per_fold"\n', "unknown key 'aggregaton'"),
     ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "pooled"\nvalue = 1\n'
      'protocol = "p"\ncomparable = []\npopulation = "humans"\n', "population 'humans'"),
+    ('[[entry]]\nid = "a"\nsource = "s"\nmodel = "m"\nmetric = "r2"\naggregation = "per_fold"\nvalue = 1\n'
+     'protocol = "p"\ncomparable = []\npopulation = "pianists"\n', "only for the pooled aggregations"),
 ])
 def test_bad_published_files_are_one_line(tmp_path, cli, text, match):
     path = tmp_path / "p.toml"

@@ -228,3 +228,13 @@ def test_readme_references_script_writes_its_block(result, tmp_path):
     assert "Under `percepiano_performer4` (same protocol as Park et al. 2024" in text
     with pytest.raises(SystemExit, match="no model 'lgbm'"):
         script.main([str(res), "--models", "lgbm", "--file", str(readme)])
+
+
+def test_a_published_pianists_number_goes_into_the_pianists_column(result, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[[entry]]\nid = "x"\nsource = "S"\nmodel = "M"\nmetric = "pearson"\naggregation = "pooled"\n'
+                    'value = 0.5\nprotocol = "p"\npopulation = "pianists"\n[[entry.comparable]]\nsplit = "lopo"\n'
+                    'level = "close"\nwhy = "w"\n')
+    (board,) = leaderboard([result], load_published(path), metric="pearson")
+    (row,) = [r for r in board.rows if "published" in r]
+    assert set(row["values"]) == {"pooled_pianists"} and row["values"]["pooled_pianists"][0] == 0.5
