@@ -157,11 +157,14 @@ class Board:
     runs: list[dict] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
-        """Tidy rows: protocol, metric, model, origin, comparability, then per column value, sd, ci_low, ci_high."""
+        """Tidy rows: protocol, metric, model, origin, comparability (and why, published_id for a published row),
+        then per column value, sd, ci_low, ci_high."""
         recs = []
         for r in self.rows:
+            p = r.get("published")
             rec = {"protocol": self.protocol, "metric": self.metric, "model": r["model"], "origin": r["origin"],
-                   "comparability": r["comparability"]}
+                   "comparability": r["comparability"], "why": r.get("why", ""),
+                   "published_id": "" if p is None else p.id}
             for col in self.columns:
                 v, ci, sd = r["values"].get(col, (None, None, None))
                 rec[col] = v

@@ -81,6 +81,8 @@ def test_performer4_board_sets_ours_beside_the_papers_in_labelled_columns(result
     frame = board.frame()
     assert list(frame["fixed_test_set"].notna()) == [True] * len(frame)
     assert frame.loc[frame["origin"].str.startswith("Park"), "per_fold"].isna().all()
+    park = frame[frame["published_id"] == "park2024-performer-han"]
+    assert len(park) == 1 and park["why"].iloc[0].startswith("the same fold ids")
 
 
 def test_aggregation_filter_keeps_rows_apart(result):
