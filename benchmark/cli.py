@@ -6,6 +6,7 @@ code; results already computed stay on disk. The commands live in one module
 per group, imported only when their command runs (so ``--help`` imports no
 model, report or torch): :mod:`benchmark.cli_run` (run, resume),
 :mod:`benchmark.cli_report` (report, compare, ceiling, importance),
+:mod:`benchmark.cli_results` (export, leaderboard, stats),
 :mod:`benchmark.cli_data` (list, splits, features, render, cache) and
 :mod:`benchmark.cli_ssast` (pretrain, explain).
 """
@@ -35,6 +36,9 @@ COMMANDS = {
     "compare": "benchmark.cli_report:cmd_compare",
     "ceiling": "benchmark.cli_report:cmd_ceiling",
     "importance": "benchmark.cli_report:cmd_importance",
+    "export": "benchmark.cli_results:cmd_export",
+    "leaderboard": "benchmark.cli_results:cmd_leaderboard",
+    "stats": "benchmark.cli_results:cmd_stats",
     "list": "benchmark.cli_data:cmd_list",
     "splits": "benchmark.cli_data:cmd_splits",
     "features": "benchmark.cli_data:cmd_features",
@@ -169,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--cache-dir", default=None, help="feature cache (default: the run's)")
     imp.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
 
+    _add_results_commands(sub)
+
     feat = sub.add_parser("features", help="build or inspect the feature cache")
     fsub = feat.add_subparsers(dest="action", required=True)
     fb = fsub.add_parser("build", help="prebuild feature sets for every segment")
@@ -195,6 +201,46 @@ def build_parser() -> argparse.ArgumentParser:
                                     "entries the cache wrote are removed")
     cc.add_argument("--cache-dir")
     return parser
+
+
+def _add_results_commands(sub) -> None:
+    """The ``export``, ``leaderboard`` and ``stats`` sub-commands (:mod:`benchmark.cli_results`)."""
+    exp = sub.add_parser("export", help="write a run's versioned result file (result.json; docs/result.schema.json)")
+    exp.add_argument("run_dir")
+    exp.add_argument("-o", "--output", help="file to write (default RUN_DIR/result.json)")
+    exp.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples of the CIs (default 2000)")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+
+    lb = sub.add_parser("leaderboard", help="one table per protocol: result files (or run directories) beside the "
+                                            "published numbers of docs/published.toml, each labelled with its "
+                                            "aggregation and comparability")
+    lb.add_argument("results", nargs="*", help="result files or run directories (none: the published numbers only)")
+    lb.add_argument("--protocol", help="only these splits, comma-separated (default: every split of the results)")
+    lb.add_argument("--metric", default="r2", help="a metric of the registry (default r2, what papers report)")
+    lb.add_argument("--aggregation", help="columns, comma-separated: fixed_test_set, pooled, per_fold, "
+                                          "within_performer (default: every one a row has)")
+    lb.add_argument("--population", choices=("all", "pianists"), default="all",
+                    help="all: every column, with a pianists-only column beside each pooled one (default); "
+                         "pianists: the pianists-only columns alone")
+    lb.add_argument("--format", default="md", help="md, csv or tex (default md)")
+    lb.add_argument("-o", "--output", help="file to write (default: print)")
+    lb.add_argument("--published", help="another file of published numbers (default docs/published.toml)")
+    lb.add_argument("--no-published", action="store_true", help="leave the published numbers out")
+    lb.add_argument("--n-resamples", type=int, default=2000,
+                    help="bootstrap resamples for a run directory without result.json (default 2000)")
+
+    st = sub.add_parser("stats", help="the report's paired tests and rank statistics on per-fold scores from any "
+                                      "source (CSV or Parquet: model, unit, value[, seed, fold, metric, n_train, "
+                                      "n_test]; or a result.json)")
+    st.add_argument("scores", metavar="SCORES_FILE")
+    st.add_argument("--baseline", help="model the others are tested against (default rf if present, else the first)")
+    st.add_argument("--metric", help="metrics to test, comma-separated (default pearson,r2 when present, else all)")
+    st.add_argument("--split", help="the split the scores come from, for its calibrated corrected t-test (a "
+                                    "result file says it itself)")
+    st.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm")
+    st.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
+    st.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    st.add_argument("--format", choices=("md", "csv"), default="md")
 
 
 def _add_ssast_commands(sub, add_data_options) -> None:

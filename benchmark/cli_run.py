@@ -181,8 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
 
-    # The closing table reports what the runner just collected: the job files are not read again.
-    write_summary(run_dir, RunData.from_contents(run_dir, runner.contents))
+    # The closing table reports what the runner just collected (and computed for result.json): the job files
+    # are not read again, nor a pooled metric recomputed.
+    write_summary(run_dir, getattr(runner, "run_data", None) or RunData.from_contents(run_dir, runner.contents))
     lost = counts.get("failed_models") or {}
     if lost:
         # The other models' results are above and on disk; a model that never fitted is still a failed run.

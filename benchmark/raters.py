@@ -28,6 +28,15 @@ shared copy, commit e672299):
   segment's sheets, divided by 7, exactly (maximum difference 0.0;
   :func:`rating_match_report` recomputes it). The 20th JSON value is a
   pianist index, not a target. A segment has 5 to 19 sheets (mean 12.4).
+* The raters' spread of a segment (:func:`rater_spread`, for the dataset
+  paper's rater-spread accuracy) is the population standard deviation of the
+  answers to a question over the segment's valid sheets, divided by 7: the
+  same answers whose mean is the label. Upstream's
+  ``label_2round_std_reg_19_with0_rm_highstd0.json`` counts an unanswered
+  question as a rating of 0 instead (``upstream=True`` reproduces that file
+  to 1e-16); of the 22,591 (segment, target) spreads this widens 1,722, by up
+  to 0.34 on the label scale (2.4 rating points), and narrows one (by 0.003),
+  so the harness uses the answers only.
 * 3,060 (rater, segment) pairs hold more than one valid sheet (up to 5; in
   1,735 of them the sheets are identical, i.e. resubmissions). The JSON mean
   counts every sheet; by default the reliability here first averages one
@@ -224,3 +233,45 @@ def rating_array(data_dir: str | os.PathLike | RaterData | None = None, *,
     return out, segments
 
 
+
+
+def rater_spread(data_dir: str | os.PathLike | RaterData | None = None, *, upstream: bool = False) -> pd.DataFrame:
+    """The raters' standard deviation of every labelled segment and target, on the label scale (0..1).
+
+    The population standard deviation (ddof 0, as upstream) of the answers of
+    every valid sheet of the segment (the answers whose mean is the label),
+    divided by :data:`MAX_RATING`. A question answered on one sheet only has
+    spread 0.
+
+    Parameters
+    ----------
+    data_dir : path or RaterData, optional
+    upstream : bool
+        Count an unanswered question as a rating of 0, as upstream's
+        ``label_2round_std_reg_19_with0_rm_highstd0.json`` does (for checking
+        against that file; see the module note).
+
+    Returns
+    -------
+    DataFrame, index the mean-label keys (sorted), one column per target.
+
+    Raises
+    ------
+    DataError
+        Missing or malformed files, or a labelled segment without ratings.
+    """
+    raters = read_raters(data_dir)
+    segments = sorted(raters.labels)
+    sheets = raters.sheets[raters.sheets["segment"].isin(set(segments))]
+    missing = sorted(set(segments) - set(sheets["segment"]))
+    if missing:
+        raise DataError(f"{len(missing)} labelled segments have no ratings in {RATER_LABELS}, e.g. {missing[:3]}")
+    answers = sheets[list(TARGET_NAMES)] / MAX_RATING
+    if upstream:
+        answers = answers.fillna(0.0)
+    answers.insert(0, "segment", sheets["segment"].to_numpy())
+    grouped = answers.groupby("segment")[list(TARGET_NAMES)]
+    # Population sd of the answered values: sqrt(mean(x^2) - mean(x)^2) would cancel; centre first.
+    centred = answers[list(TARGET_NAMES)] - grouped.transform("mean")
+    sd = np.sqrt((centred ** 2).groupby(answers["segment"]).mean())
+    return sd.loc[segments]

@@ -35,18 +35,22 @@ from benchmark import provenance
 from benchmark.assembly import Assembly, font_setup
 from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
 from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
-from benchmark.dataset import Dataset, load_dataset
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.dataset import RATER_LABELS, Dataset, load_dataset
+from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.execute import JobOutput, RunInputs
+from benchmark.export import export_result
 from benchmark.fonts import FONT_SETS, conditions_record
+from benchmark.hashing import file_sha256
 from benchmark.jobs import Job, plan
-from benchmark.metrics import METRICS, per_target
+from benchmark.metrics import METRICS, SPREAD_METRICS, per_target
 from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
+from benchmark.raters import rater_spread
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
 from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
+from reports.rundata import RunData
 from splits import make_splits, make_validation_folds, run_leakage, split_groups, split_info
 from splits.overlap import note_cache
 
@@ -148,6 +152,7 @@ class Runner:
         for table in self.font_tables.values():
             keep = keep & self.dataset.meta["sample_id"].isin(table.index).to_numpy()
         self.dataset = self.dataset.subset(keep)
+        self.spread, self.spread_record = self._rater_spread()
         self.features = fm
         self.skipped = fm.skipped
         self.split_info = split_info(cfg.split)
@@ -166,6 +171,31 @@ class Runner:
         self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     self.variants, cfg.members)
         self._write_manifest()
+
+    def _rater_spread(self) -> tuple[pd.DataFrame | None, dict]:
+        """The raters' spread of the run's segments (for the rater-spread metrics), and what the manifest says.
+
+        A data folder without a readable rater file gives no spread: the run goes on without those metrics
+        and the manifest says why.
+        """
+        try:
+            spread = rater_spread(self.dataset.root)
+        except DataError as exc:
+            self.notify(f"rater spread: none ({exc}); the rater-spread accuracies are left out")
+            return None, {"available": False, "reason": str(exc)}
+        ids = self.dataset.meta["sample_id"].to_numpy()
+        names = list(self.dataset.target_names)
+        missing = [i for i in ids if i not in spread.index]
+        if missing:
+            reason = f"{len(missing)} segments have no ratings in {RATER_LABELS}, e.g. {missing[0]}"
+            self.notify(f"rater spread: none ({reason}); the rater-spread accuracies are left out")
+            return None, {"available": False, "reason": reason}
+        record = {"available": True, "source": RATER_LABELS,
+                  "sha256": file_sha256(self.dataset.root / RATER_LABELS),
+                  "definition": "population sd of the answers of every valid sheet, divided by 7 "
+                                "(benchmark.raters.rater_spread)",
+                  "metrics": list(SPREAD_METRICS)}
+        return spread.loc[ids, names], record
 
     def _announce(self, folds: dict) -> None:
         """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
@@ -248,6 +278,7 @@ class Runner:
             "leakage": self.leakage,
             "fonts": self.font_record,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
+            "rater_spread": self.spread_record,
             "target_names": list(self.dataset.target_names),
             "n_jobs_planned": len(self.jobs),
             "models": list(self.models),
@@ -259,6 +290,10 @@ class Runner:
         self.store.write_manifest(manifest)
         ids = self.dataset.meta["sample_id"].to_numpy()
         self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
+        if self.spread is not None:
+            long = self.spread.rename_axis("sample_id").reset_index().melt(
+                id_vars="sample_id", var_name="target", value_name="sd")
+            self.store.write_spread(long)
 
     def _model_specs(self) -> list:
         return [MODELS.get(ref.base) for ref in self.config.refs.values()]
@@ -329,6 +364,7 @@ class Runner:
             finally:
                 bar.close()
         failed = self.collect()
+        self.write_result()
         if failed and cfg.error_score == "raise":
             raise BenchmarkError(f"{len(failed)} job(s) failed, e.g. {failed[0]}; see {self.run_dir}/metrics.parquet")
         reported = [j for j in jobs if j.key.reported]
@@ -397,10 +433,12 @@ class Runner:
             ids = self.dataset.meta["sample_id"].to_numpy()[tr]
             inner = pd.DataFrame({"sample_id": np.repeat(ids, t), "target": np.tile(names, len(ids)),
                                   "y_pred": out.inner.ravel()})
-        scores = per_target(y_true, pred)
+        metrics = METRICS if self.spread is None else METRICS + SPREAD_METRICS
+        sd = None if self.spread is None else self.spread.to_numpy()[te]
+        scores = per_target(y_true, pred, metrics, sd=sd)
         rows = pd.DataFrame([{**base, "target": names[j], "metric": mname, "value": scores[mname][j],
                               "status": "ok", "error": None}
-                             for mname in METRICS for j in range(t)], columns=ROW_COLUMNS)
+                             for mname in metrics for j in range(t)], columns=ROW_COLUMNS)
         self.store.write_job(job.key, rows, preds=preds, inner=inner, params=params, state=out.state)
 
     def load_output(self, key: JobKey) -> JobOutput:
@@ -431,6 +469,20 @@ class Runner:
         """
         self.contents = self.store.collect([j.key for j in self.plan()])
         return self.contents.failed
+
+
+    def write_result(self) -> Path | None:
+        """Write the run's result file (``result.json``, :func:`benchmark.export.export_result`) from what
+        :meth:`collect` gathered; None when no job finished (there is nothing to report yet).
+
+        The run as read (:attr:`run_data`, a :class:`reports.rundata.RunData`) is kept, so the closing
+        results table reuses the pooled metrics and CIs computed here.
+        """
+        self.run_data = None
+        if not (self.contents.rows["status"] == "ok").any():
+            return None
+        self.run_data = RunData.from_contents(self.run_dir, self.contents)
+        return export_result(self.run_data)
 
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:

@@ -11,8 +11,10 @@ A run directory holds::
     jobs/<job>.error.txt          traceback of a failed job
     jobs/<job>.state.npz          fitted weights of a neural job (for 'benchmark explain')
     jobs/<job>.rows.parquet       its tidy metric rows (written last)
+    rater_spread.parquet          sample_id, target, sd: the raters' spread of each segment (rater-spread metrics)
     metrics.parquet               all per-fold metric rows (written at the end)
     predictions.parquet           all out-of-fold predictions (written at the end)
+    result.json                   the run's versioned result file (written at the end; ``benchmark export``)
 
 A job is done only when its rows say ``ok`` *and* its predictions (and, when
 asked for, its inner predictions) read back, its params.json parses and, for a
@@ -31,6 +33,7 @@ when a job's model seed differs from its split seed (members of a seed bag).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -51,6 +54,7 @@ ROW_COLUMNS = ["run_id", "model", "split", "seed", "fold", "target", "metric", "
 PRED_COLUMNS = ["sample_id", "performer", "piece", "model", "seed", "fold", "target", "y_true", "y_pred"]
 INNER_COLUMNS = ["sample_id", "target", "y_pred"]
 FOLD_COLUMNS = ["sample_id", "seed", "fold", "role", "group"]
+SPREAD_COLUMNS = ["sample_id", "target", "sd"]
 
 _JOB_RE = re.compile(r"^(?P<model>.+?)__seed(?P<seed>-?\d+)(?:__mseed(?P<mseed>-?\d+))?__fold(?P<fold>\d+)$")
 
@@ -179,6 +183,26 @@ class Folds:
         cols = ["seed", "fold", "role", "sample_id"]
         return self.frame.loc[self.frame["seed"] == seed, cols].sort_values(cols).reset_index(drop=True)
 
+    def assignment_hash(self, seeds=None) -> str:
+        """sha256 of the fold assignment: which sample is on which side of which fold, per seed.
+
+        The one definition of the *fold hash* that the run manifest, ``benchmark folds export`` and an
+        imported prediction file's sidecar print: the ``train`` and ``test`` rows of ``seeds`` (default: every
+        seed), as canonical text lines ``seed<TAB>fold<TAB>role<TAB>sample_id``, sorted. Group labels and a
+        split's validation folds (a fixed function of the data) are not part of it. Equal hashes: the same
+        folds, whatever the order of the table's rows.
+        """
+        f = self.frame
+        seeds = self.seeds if seeds is None else sorted(int(s) for s in seeds)
+        f = f[f["role"].isin(("train", "test")) & f["seed"].astype(int).isin(seeds)]
+        lines = sorted(f"{int(s)}\t{int(k)}\t{r}\t{i}" for s, k, r, i in
+                       zip(f["seed"], f["fold"], f["role"], f["sample_id"], strict=True))
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def assignment_hashes(self) -> dict[str, str]:
+        """The fold hash of each seed alone (:meth:`assignment_hash`), keyed by the seed as text (JSON keys)."""
+        return {str(s): self.assignment_hash([s]) for s in self.seeds}
+
     def same_as(self, other: Folds, seed: int) -> bool:
         """Whether both assign every sample of ``seed`` to the same fold and side."""
         return self.assignment(seed).equals(other.assignment(seed))
@@ -260,6 +284,8 @@ class RunStore:
     FOLDS = "folds.parquet"
     METRICS = "metrics.parquet"
     PREDICTIONS = "predictions.parquet"
+    SPREAD = "rater_spread.parquet"
+    RESULT = "result.json"
     IMPORTANCE = "importance"
     LOCK = "run.lock"
 
@@ -380,6 +406,43 @@ class RunStore:
         except Exception as exc:  # pyarrow raises its own types for damaged files
             raise DataError(f"{path} is unreadable ({type(exc).__name__}); the run directory is damaged") from None
         return Folds(frame)
+
+    # --- the raters' spread of the run's segments ------------------------------
+    def write_spread(self, spread: pd.DataFrame) -> None:
+        """Store the raters' spread of each segment (:data:`SPREAD_COLUMNS`, tidy rows)."""
+        atomic_parquet(spread[SPREAD_COLUMNS], self.root / self.SPREAD)
+
+    def read_spread(self) -> pd.DataFrame | None:
+        """The stored spread (:data:`SPREAD_COLUMNS`), or None for a run that has none (older, or no rater file).
+
+        Raises
+        ------
+        DataError
+            The file exists but does not read back.
+        """
+        path = self.root / self.SPREAD
+        if not path.is_file():
+            return None
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises its own types for damaged files
+            raise DataError(f"{path} is unreadable ({type(exc).__name__}); the run directory is damaged") from None
+        if list(frame.columns) != SPREAD_COLUMNS:
+            raise DataError(f"{path} has columns {list(frame.columns)}, expected {SPREAD_COLUMNS}")
+        return frame
+
+    # --- the result file ------------------------------------------------------
+    @property
+    def result_path(self) -> Path:
+        """Where the run's result file lives (``RUN_DIR/result.json``)."""
+        return self.root / self.RESULT
+
+    def write_result(self, result: dict, path: str | os.PathLike | None = None) -> Path:
+        """Write a result file (default :attr:`result_path`) atomically; return its path."""
+        out = self.result_path if path is None else Path(path)
+        _atomic(out, lambda tmp: tmp.write_text(json.dumps(result, indent=1, allow_nan=False,
+                                                           default=_json_default) + "\n"))
+        return out
 
     # --- jobs -------------------------------------------------------------
     def write_job(self, key: JobKey, rows: pd.DataFrame, *, preds: pd.DataFrame | None = None,

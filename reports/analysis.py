@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.dataset import SCORE_PLAYERS
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
 from benchmark.store import RunStore
@@ -96,7 +97,8 @@ def error_table(
     DataFrame
         Columns ``<by>``, ``mae``, ``mae_lo``, ``mae_hi``, ``n_segments``,
         ``n_units`` (resampling units; CI NaN below 2); for targets also
-        ``pearson`` (pooled r, averaged over seeds). Sorted by ``mae``
+        ``pearson`` (pooled r, averaged over seeds) and, when some segments are the deadpan renderings,
+        ``pearson_pianists`` (the same without them). Sorted by ``mae``
         descending. ``attrs``: ``resampled``, ``confidence``, ``by``.
 
     Raises
@@ -123,6 +125,9 @@ def error_table(
                          "n_units": n_units})
         out = pd.DataFrame(rows)
         out["pearson"] = out["target"].map(_pooled_pearson(preds))
+        pianists = preds[~preds["performer"].astype(str).isin(SCORE_PLAYERS)]
+        if len(pianists) < len(preds):
+            out["pearson_pianists"] = out["target"].map(_pooled_pearson(pianists))
     else:
         seg = err.groupby("sample_id", sort=False).agg(abs_error=("abs_error", "mean"),
                                                        performer=("performer", "first"),

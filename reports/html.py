@@ -113,6 +113,10 @@ def _summary_section(res: RunData, t: pd.DataFrame, n_resamples: int) -> str:
             "model": r["model"],
             "pooled r [95% CI]": _ci(r, "pooled_pearson", "pooled_pearson_lo", "pooled_pearson_hi"),
             "pooled R² [95% CI]": _ci(r, "pooled_r2", "pooled_r2_lo", "pooled_r2_hi"),
+            "pooled r, pianists only [95% CI]": _ci(r, "pooled_pearson_pianists", "pooled_pearson_pianists_lo",
+                                                    "pooled_pearson_pianists_hi"),
+            "pooled R², pianists only [95% CI]": _ci(r, "pooled_r2_pianists", "pooled_r2_pianists_lo",
+                                                     "pooled_r2_pianists_hi"),
             "per-fold r (mean ± sd)": f"{_fmt(r.get('fold_pearson_mean'))} ± {_fmt(r.get('fold_pearson_sd'))}",
             "per-fold R² (mean ± sd)": f"{_fmt(r.get('fold_r2_mean'))} ± {_fmt(r.get('fold_r2_sd'))}",
             "jobs": f"{r['jobs_ok']}/{r['jobs_expected']}" + ("" if r.get("complete", True) else " (partial)"),
@@ -120,7 +124,8 @@ def _summary_section(res: RunData, t: pd.DataFrame, n_resamples: int) -> str:
     pooled = "pooled out-of-fold" if res.partition else "fixed test set, mean over fold models"
     return ("<h2 id='summary'>Summary</h2>" + _table(pd.DataFrame(rows))
             + _note(f"Mean over targets ({pooled}); CIs: percentile bootstrap over segments ({n_resamples} "
-                    "resamples). Per-fold: mean ± sd over folds of the target-averaged metric (complete seeds; seeds "
+                    "resamples). Pianists only: the same without the deadpan score renderings (players Score, "
+                    "Score2). Per-fold: mean ± sd over folds of the target-averaged metric (complete seeds; seeds "
                     "averaged within a fold when they do not change the folds)."))
 
 
@@ -182,14 +187,16 @@ def _error_section(report: Report) -> str:
                           "n/a for a performer with one piece.",
              "piece": f"CI: cluster bootstrap over the performers of each piece ({n_resamples} resamples).",
              "target": f"CI: cluster bootstrap over performers ({n_resamples} resamples); r: pooled Pearson r of "
-                       "the target."}
+                       "the target, over all players and over the pianists only (Score, Score2 left out)."}
     for by, resample in HARDEST:
         t = errors.hardest[by]
         shown = t.assign(**{"MAE [95% CI]": [_ci(r, "mae", "mae_lo", "mae_hi") for _, r in t.iterrows()]})
-        cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + (["pearson"] if "pearson" in t else [])
+        cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + [c for c in ("pearson", "pearson_pianists") if c in t]
         shown = shown[cols].rename(columns={"n_units": f"{resample} (units)"})
-        if "pearson" in shown:
-            shown["pearson"] = shown["pearson"].map(_fmt)
+        for c in ("pearson", "pearson_pianists"):
+            if c in shown:
+                shown[c] = shown[c].map(_fmt)
+        shown = shown.rename(columns={"pearson_pianists": "pearson, pianists only"})
         parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(notes[by]))
     for model, imp in report.importance.items():
         unit = imp.attrs.get("by", "family")

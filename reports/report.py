@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
 from reports.analysis import error_matrix, hardest
+from reports.pooled import metrics_table
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.results import ModelStack, best_model, model_stack
 from reports.rundata import GroupCheck, RunData, check_groups, finished_view, load_run_data, missing_note, too_few
@@ -221,7 +222,8 @@ class Report:
     ----------
     run : RunData
     tables : dict of str -> DataFrame
-        ``significance``, ``per_target``, ``bayesian``, ``ranking_<blocks>`` /
+        ``significance``, ``per_target``, ``metrics`` (every pooled metric of the registry, all players and
+        pianists only), ``bayesian``, ``ranking_<blocks>`` /
         ``ranking_<blocks>_pvalues`` for each ranking that could be computed,
         ``rank_intervals``, ``group_violations``.
     rankings : dict of str -> Ranking
@@ -318,7 +320,8 @@ def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, 
     check = check_groups(run)
     summary = summary_table(run, n_resamples=n_resamples, seed=seed)
     opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
-    tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts)}
+    tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts),
+              "metrics": metrics_table(run, n_resamples=n_resamples, seed=seed)}
     if rope is not None and len(run.models) > 1:
         tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope)
     rankings, notes = {}, []

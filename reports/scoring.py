@@ -28,14 +28,31 @@ import numpy as np
 from scipy.stats import DegenerateDataWarning
 
 from benchmark.errors import ConfigError
-from benchmark.metrics import column_pearson, column_r2, pearson_from_sums, r2_from_sums
+from benchmark.metrics import (
+    POOLED_METRICS,
+    REGISTRY,
+    ccc_from_sums,
+    column_metric,
+    column_pearson,
+    column_r2,
+    mse_from_sums,
+    pearson_from_sums,
+    r2_from_sums,
+    share_from_sums,
+    within_spread,
+)
 from reports.bootstrap import bootstrap_weights_ci
 
 logger = logging.getLogger(__name__)
 
+#: The metrics the report's paired tests compare (the headline pair).
 METRIC_FUNCTIONS = {"pearson": column_pearson, "r2": column_r2}
-#: Moments per row and metric (see :func:`moments`).
-N_MOMENTS = {"pearson": 5, "r2": 3}
+#: Moments per row and metric (see :func:`moments`); every pooled metric of the registry.
+N_MOMENTS = {"pearson": 5, "r2": 3, "mse": 1, "ccc": 5, **{m: 1 for m in POOLED_METRICS if REGISTRY[m].needs_spread}}
+#: Metrics whose value changes when truth and prediction are shifted apart: centre both by the truth's mean.
+_COMMON_SHIFT = ("ccc",)
+#: Metrics summed from non-negative per-row terms only (no cancellation in their moment sums).
+_NO_CANCELLATION = ("mse", *(m for m in POOLED_METRICS if REGISTRY[m].needs_spread))
 
 
 def nanmean(a, axis=None):
@@ -55,57 +72,88 @@ def check_metric(metric: str) -> None:
         raise ConfigError(f"unknown metric {metric!r}; use {tuple(METRIC_FUNCTIONS)}")
 
 
-def pooled_metric(y_true: np.ndarray, stack: np.ndarray, metric: str) -> float:
+def check_pooled_metric(metric: str, sd: np.ndarray | None = None) -> None:
+    """Raise ConfigError for a metric the reports cannot pool, or a rater-spread metric without ``sd``."""
+    if metric not in N_MOMENTS:
+        raise ConfigError(f"unknown metric {metric!r}; use one of {POOLED_METRICS}")
+    if REGISTRY[metric].needs_spread and sd is None:
+        raise ConfigError(f"metric {metric!r} needs the raters' per-segment spread, which this run lacks")
+
+
+def pooled_metric(y_true: np.ndarray, stack: np.ndarray, metric: str, *, sd: np.ndarray | None = None) -> float:
     """Target-averaged pooled metric, averaged over replicates.
 
     Parameters
     ----------
     y_true : ndarray, shape (n_samples, n_targets)
     stack : ndarray, shape (n_replicates, n_samples, n_targets)
-    metric : {"pearson", "r2"}
+    metric : str
+        A pooled metric of the registry (:data:`benchmark.metrics.POOLED_METRICS`).
+    sd : ndarray, shape (n_samples, n_targets), optional
+        The raters' spread of each segment (rater-spread metrics only).
 
     Returns
     -------
     float
         NaN-mean over replicates and targets (a constant prediction has no r).
     """
-    return float(nanmean(METRIC_FUNCTIONS[metric](y_true, stack)))
+    check_pooled_metric(metric, sd)
+    return float(nanmean(column_metric(metric, y_true, stack, sd)))
 
 
 def moments(yc: np.ndarray, pc: np.ndarray, metric: str, *, resid: np.ndarray | None = None,
-            axis: int = -1) -> np.ndarray:
+            sd: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
     """Per-row moments whose sums give the metric of a set of rows (:func:`metric_from_sums`).
 
-    Pearson r: ``y, p, y^2, p^2, y p``; R^2: ``y, y^2, (y - p)^2``, stacked on
-    ``axis``. ``yc`` and ``pc`` are truth and prediction, best centred (r and
-    R^2 are shift-invariant; centring keeps the sums free of cancellation).
-    ``resid`` is the residual ``y - p`` when the caller has it uncentred.
+    Pearson r and CCC: ``y, p, y^2, p^2, y p``; R^2: ``y, y^2, (y - p)^2``;
+    MSE: ``(y - p)^2``; a rater-spread accuracy: the indicator of ``|y - p| <=
+    k sd``; stacked on ``axis``. ``yc`` and ``pc`` are truth and prediction,
+    best centred (r and R^2 are shift-invariant; CCC only when both are shifted
+    alike; centring keeps the sums free of cancellation). ``resid`` is the
+    residual ``y - p`` when the caller has it uncentred; ``sd`` the raters'
+    spread of each row (rater-spread metrics).
 
     Raises
     ------
     ConfigError
-        Unknown metric.
+        Unknown metric, or a rater-spread metric without ``sd``.
     """
-    if metric == "pearson":
+    check_pooled_metric(metric, sd)
+    r = yc - pc if resid is None else resid
+    spec = REGISTRY[metric]
+    if metric in ("pearson", "ccc"):
         parts = (yc, pc, yc * yc, pc * pc, yc * pc)
     elif metric == "r2":
-        parts = (yc, yc * yc, (yc - pc if resid is None else resid) ** 2)
-    else:
-        raise ConfigError(f"unknown metric {metric!r}; use ('pearson', 'r2')")
+        parts = (yc, yc * yc, r ** 2)
+    elif metric == "mse":
+        parts = (r ** 2,)
+    else:  # a rater-spread accuracy
+        parts = (within_spread(r, 0.0, sd, spec.spread_k),)
     return np.stack(np.broadcast_arrays(*parts), axis=axis)
 
 
 def metric_from_sums(s: np.ndarray, n: np.ndarray, metric: str) -> np.ndarray:
     """The metric of every cell from its moment sums ``s`` (..., k) and row counts ``n`` (...); NaN if undefined.
 
-    Pearson r is :func:`benchmark.metrics.pearson_from_sums` and R^2
-    :func:`benchmark.metrics.r2_from_sums`: the project's one formula of each.
+    Each metric's one formula lives in :mod:`benchmark.metrics`: Pearson r
+    :func:`~benchmark.metrics.pearson_from_sums`, R^2
+    :func:`~benchmark.metrics.r2_from_sums`, CCC
+    :func:`~benchmark.metrics.ccc_from_sums`, MSE
+    :func:`~benchmark.metrics.mse_from_sums`, the rater-spread accuracies
+    :func:`~benchmark.metrics.share_from_sums`.
     """
+    if metric not in N_MOMENTS:
+        raise ConfigError(f"unknown metric {metric!r}; use one of {POOLED_METRICS}")
+    parts = np.moveaxis(s, -1, 0)
     if metric == "pearson":
-        return pearson_from_sums(*np.moveaxis(s, -1, 0), n)
+        return pearson_from_sums(*parts, n)
     if metric == "r2":
-        return r2_from_sums(*np.moveaxis(s, -1, 0), n)
-    raise ConfigError(f"unknown metric {metric!r}; use ('pearson', 'r2')")
+        return r2_from_sums(*parts, n)
+    if metric == "ccc":
+        return ccc_from_sums(*parts, n)
+    if metric == "mse":
+        return mse_from_sums(parts[0], n)
+    return share_from_sums(parts[0], n)
 
 
 class MomentSums:
@@ -147,24 +195,36 @@ class PooledScorer(MomentSums):
     ----------
     y_true : ndarray, shape (n_samples, n_targets)
     stack : ndarray, shape (n_replicates, n_samples, n_targets)
-    metric : {"pearson", "r2"}
+    metric : str
+        A pooled metric of the registry (:data:`benchmark.metrics.POOLED_METRICS`).
     other : ndarray, shape like ``stack``, optional
         A second model's predictions, for :meth:`diff` and :meth:`mixed`.
+    sd : ndarray, shape (n_samples, n_targets), optional
+        The raters' spread of each segment (rater-spread metrics only).
     """
 
     #: Largest n_samples * max(x^2) / MAD(x)^2 (x: a centred column) that the moment sums tolerate.
     MAX_SPREAD = 1e7
 
-    def __init__(self, y_true: np.ndarray, stack: np.ndarray, metric: str, *, other: np.ndarray | None = None):
-        check_metric(metric)
+    def __init__(self, y_true: np.ndarray, stack: np.ndarray, metric: str, *, other: np.ndarray | None = None,
+                 sd: np.ndarray | None = None):
+        check_pooled_metric(metric, sd)
         self.metric = metric
+        self.sd = None if sd is None else np.asarray(sd, dtype=float)
         self._raw = (y_true, stack, other)
         # Pearson r is shift-invariant, so both models share one centring (rows of the two may mix);
-        # centring keeps the sums free of cancellation, and a constant column exactly constant.
+        # centring keeps the sums free of cancellation, and a constant column exactly constant. CCC sees
+        # the difference of the means: truth and predictions are shifted by the same amount (the truth's mean).
         both = stack if other is None else (stack + other) / 2.0
-        center = both.mean(axis=1, keepdims=True)
+        center = (np.broadcast_to(y_true.mean(axis=0), both.shape[:1] + (1,) + both.shape[2:])
+                  if metric in _COMMON_SHIFT else both.mean(axis=1, keepdims=True))
         checked = [y_true - y_true.mean(axis=0)] + [s - center for s in (stack, other) if s is not None]
-        self.direct = not all(self._well_conditioned(c) for c in checked)
+        # Sums of non-negative terms (squared residuals, hit indicators) do not cancel: MSE and the rater-spread
+        # shares need no check (finite predictions only).
+        if metric in _NO_CANCELLATION:
+            self.direct = not all(np.isfinite(c).all() for c in checked)
+        else:
+            self.direct = not all(self._well_conditioned(c) for c in checked)
         if self.direct:
             return
         a = self._rows(y_true, stack, center)
@@ -183,7 +243,7 @@ class PooledScorer(MomentSums):
     def _rows(self, y: np.ndarray, st: np.ndarray, center: np.ndarray) -> np.ndarray:
         """Per-sample moments, shape (n_samples, k * n_replicates * n_targets) (moment-major columns)."""
         yc = y - y.mean(axis=0)
-        m = moments(np.broadcast_to(yc, st.shape), st - center, self.metric, resid=y - st, axis=0)
+        m = moments(np.broadcast_to(yc, st.shape), st - center, self.metric, resid=y - st, sd=self.sd, axis=0)
         return np.ascontiguousarray(np.moveaxis(m, 2, 0).reshape(st.shape[1], -1))
 
     def _cells(self, sums: np.ndarray, totals: np.ndarray) -> np.ndarray:
@@ -211,7 +271,7 @@ class PooledScorer(MomentSums):
         if pick is not None:
             st = np.where(pick.reshape(1, -1, 1) > 0, b, a)
         rows = np.repeat(np.arange(len(y)), np.asarray(weights).astype(int))
-        return pooled_metric(y[rows], st[:, rows], self.metric)
+        return pooled_metric(y[rows], st[:, rows], self.metric, sd=None if self.sd is None else self.sd[rows])
 
     def scores(self, weights: np.ndarray) -> np.ndarray:
         """:meth:`score` of each row of ``weights`` (P, n_samples), shape (P,)."""
@@ -359,7 +419,7 @@ def nanmean_last(a: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_pooled(y_true, stack, metric, *, groups=None, resampled=None, n_resamples=1000,
-                     confidence=0.95, seed=0):
+                     confidence=0.95, seed=0, sd=None):
     """Percentile bootstrap CI of :func:`pooled_metric` (:func:`reports.bootstrap.bootstrap_weights_ci`).
 
     A draw of segments (or of whole groups when ``groups`` is given) becomes
@@ -371,19 +431,22 @@ def bootstrap_pooled(y_true, stack, metric, *, groups=None, resampled=None, n_re
     ----------
     y_true : ndarray, shape (n_samples, n_targets)
     stack : ndarray, shape (n_replicates, n_samples, n_targets)
-    metric : {"pearson", "r2"}
+    metric : str
+        A pooled metric of the registry.
     groups : array-like, shape (n_samples,), optional
     resampled : str, optional
         What a unit is, for the result's label ("performers", "pieces", ...).
     n_resamples, confidence, seed
         As :func:`reports.bootstrap.bootstrap_ci` (percentile method).
+    sd : ndarray, shape (n_samples, n_targets), optional
+        The raters' spread of each segment (rater-spread metrics only).
 
     Returns
     -------
     reports.bootstrap.BootstrapResult
         NaN bounds when the metric is undefined in some resample.
     """
-    scorer = PooledScorer(y_true, stack, metric)
+    scorer = PooledScorer(y_true, stack, metric, sd=sd)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
         res = bootstrap_weights_ci(len(y_true), scorer.scores, groups=groups, resampled=resampled,

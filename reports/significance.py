@@ -31,6 +31,7 @@ from reports import calibrated
 from reports.calibrated import ratio_scale, withheld
 from reports.multitest import adjust_pvalues
 from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ftest, standardized_difference, tost_corrected
+from reports.pooled import available_metrics, per_target_columns, within_performer
 from reports.rundata import FEW_GROUPS, RunData, fold_scores, load_run_data, resolve_baseline, too_few, unit_labels
 from reports.scoring import METRIC_FUNCTIONS, bootstrap_pooled, nanmean, pooled_metric
 from reports.summary import pooled_segment_ci, pooled_value
@@ -39,7 +40,8 @@ from reports.units import UnitComparison, UnitScorer, compare_units, pair_cells
 CORRECTIONS = ("holm", "fdr_bh")
 CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "fdr_bh": "Benjamini-Hochberg (false discovery rate)"}
 METRIC_LABELS = {"pearson": "r", "r2": "R²"}
-_METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "within", "within_lo", "within_hi",
+_METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "pianists", "pianists_seg_lo",
+                   "pianists_seg_hi", "within", "within_lo", "within_hi",
                    "seeds_sd", "fold_mean", "fold_sd", "fold_n", "diff", "diff_lo", "diff_hi", "nb_t", "nb_df",
                    "nb_p", "nb_p_adj", "perm_p", "perm_p_adj", "effect", "n_units")
 
@@ -91,24 +93,6 @@ def _comparison_columns(res: UnitComparison, split: str, metric: str = "pearson"
     return {"diff": res.diff, "effect": standardized_difference(*levels, metric), "diff_lo": nan if w["ci"] else res.ci_low, "diff_hi": nan if w["ci"] else res.ci_high,
             "nb_t": nan if w["nb"] else res.nb_t, "nb_df": nan if w["nb"] else res.nb_df,
             "nb_p": nan if w["nb"] else res.nb_p, "perm_p": nan if w["perm"] else res.perm_p, "n_units": res.J}
-
-
-def within_performer(y: np.ndarray, stack: np.ndarray, performers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Truth and predictions centred within each performer: their r is the within-performer r.
-
-    Pooled r over LOPO predictions mixes the correlation of the performers'
-    means with the correlation within performers; centring both sides per
-    performer (per replicate) leaves the latter only.
-    """
-    _, codes = np.unique(performers, return_inverse=True)
-    counts = np.bincount(codes).astype(float)[:, None]
-
-    def centre(a: np.ndarray) -> np.ndarray:
-        means = np.zeros((counts.shape[0], a.shape[-1]))
-        np.add.at(means, codes, a)
-        return a - (means / counts)[codes]
-
-    return centre(y), np.stack([centre(s) for s in stack])
 
 
 def _ceiling_values(run: RunData, ceiling: pd.DataFrame | None) -> np.ndarray | None:
@@ -170,7 +154,8 @@ def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, co
         f"Pooled metrics: mean over targets of Pearson r / R² on {pooled}, averaged over complete seeds; "
         f"{confidence:.0%} percentile bootstrap CIs ({n_resamples} resamples) over segments"
         + ("" if unit == "segments" else f" and over whole {unit}") + ". "
-        "Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
+        "Pianists only: the pooled metric without the two deadpan score renderings (players Score, Score2), "
+        "with its segment CI. Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
         "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI.",
         f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}): its "
         f"{confidence:.0%} CI is a cluster bootstrap over {unit}: the difference -+ sqrt(G/(G-1)) t_{{G-1}} "
@@ -214,7 +199,8 @@ def significance_table(
       of a model that is constant within every fold);
     * ``m_seg_lo/hi``: percentile bootstrap over segments; ``m_cluster_lo/hi``:
       over whole units of the split (NaN when ungrouped or with fewer than
-      10 units); ``m_within`` (``_lo/hi``): within-performer metric
+      10 units); ``m_pianists`` (``_seg_lo/hi``): the pooled metric without the deadpan score
+      renderings, with its segment CI; ``m_within`` (``_lo/hi``): within-performer metric
       (truth and predictions centred per performer) with a performer-cluster CI;
     * ``m_seeds_sd``: sd of the pooled metric over seeds (instability);
     * ``m_fold_mean``, ``m_fold_sd``, ``m_fold_n``: the fold-level mean metric,
@@ -293,6 +279,12 @@ def significance_table(
                 seg = pooled_segment_ci(run, model, seeds, m, n_resamples=n_resamples, confidence=confidence,
                                         seed=seed)
                 rec[f"{m}_seg_lo"], rec[f"{m}_seg_hi"] = seg.low, seg.high
+                # The same metric without the deadpan score renderings (reports.pooled).
+                rec[f"{m}_pianists"] = pooled_value(run, model, seeds, m, "pianists")
+                pseg = pooled_segment_ci(run, model, seeds, m, n_resamples=n_resamples, confidence=confidence,
+                                         seed=seed, population="pianists")
+                if pseg is not None:
+                    rec[f"{m}_pianists_seg_lo"], rec[f"{m}_pianists_seg_hi"] = pseg.low, pseg.high
                 if groups is not None and not design.few:
                     clu = bootstrap_pooled(y, st, m, groups=groups, resampled=design.unit,
                                            n_resamples=n_resamples, confidence=confidence, seed=seed)
@@ -370,6 +362,11 @@ def per_target_table(
     difference), ``{model}.nb_p`` (corrected resampled t-test over fold
     units), ``{model}.perm_p`` (whole-unit swap permutation test) and their
     ``_adj`` forms, adjusted over one family: every model pair x target.
+    Beside them, per model, every other pooled metric of the registry the run
+    can report (``attrs["metrics"]``), as ``{model}.{metric}`` (``mse``,
+    ``ccc``, ``acc_1sd``...), and each metric over the pianists only,
+    ``{model}.r_pianists``, ``{model}.{metric}_pianists`` (the deadpan score
+    renderings left out; :func:`reports.pooled.per_target_columns`).
 
     Parameters
     ----------
@@ -446,6 +443,7 @@ def per_target_table(
             if run.status(model) != "complete":
                 notes.append(f"{model}: {run.status(model)}; complete seeds {','.join(map(str, seeds))} only")
         per_model.update({f"{model}.{c}": v for c, v in cols.items()})
+        per_model.update(per_target_columns(run, model, seeds))  # MSE, CCC, rater spread; pianists only
     # One concat instead of a column insert per model and quantity (pandas fragments the frame otherwise).
     table = pd.concat([table, pd.DataFrame(per_model, index=table.index)], axis=1)
     others = [m for m in run.models if m != base]
@@ -459,6 +457,7 @@ def per_target_table(
         table = table.drop(columns=[f"{m}.r_over_ceiling" for m in run.models])
     table.attrs.update(_run_attrs(run, "per_target", base, correction, n_resamples, confidence, seed))
     table.attrs["models"] = list(run.models)
+    table.attrs["metrics"] = list(available_metrics(run))
     table.attrs["status"] = {m: run.status(m) for m in run.models}
     table.attrs["resampled"] = design.unit if use_groups else "segments"
     family = f"{len(tested)} model pairs x {len(run.targets)} targets"

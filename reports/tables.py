@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
+from benchmark.metrics import REGISTRY
 
 FORMATS = ("md", "tex", "csv", "html")
 ALPHA = 0.05
@@ -140,6 +141,11 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
         cols.append((f"95% CI ({cluster})", "r",
                      [values(r, many if few else fmt_ci(r[f"{m}_cluster_lo"], r[f"{m}_cluster_hi"]))
                       for r in recs], none))
+    if f"{m}_pianists" in table:
+        cols.append((f"{lab}, pianists only [95% CI, segments]", "r",
+                     [values(r, "undefined" if not _finite(r[f"{m}_pianists"]) else
+                             f"{fmt(r[f'{m}_pianists'])} {fmt_ci(r[f'{m}_pianists_seg_lo'], r[f'{m}_pianists_seg_hi'])}")
+                      for r in recs], _best([r[f"{m}_pianists"] for r in recs])))
     if f"{m}_within" in table:
         cols.append((f"within-performer {lab} [95% CI, performers]", "r",
                      [values(r, "undefined" if not _finite(r[f"{m}_within"]) else
@@ -205,14 +211,59 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     return Display(f"{name}-{m}", header, rows, bold, ["l"] + [c[1] for c in cols], caption, notes)
 
 
-def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display:
-    """Display of :func:`reports.significance.per_target_table`; the best model of each target in bold."""
+def display_per_target(table: pd.DataFrame, name: str = "per_target") -> list[Display]:
+    """Displays of :func:`reports.significance.per_target_table`: Pearson r with its CI and tests, then one
+    display per other pooled metric (MSE, CCC, rater spread); every metric also over the pianists only; the
+    best model of each target in bold."""
+    out = [_per_target_r(table, name)]
+    for metric in table.attrs.get("metrics", []):
+        if metric != "pearson" and any(f"{m}.{metric}" in table for m in table.attrs.get("models", [])):
+            out.append(_per_target_metric(table, name, metric))
+    return out
+
+
+def _per_target_metric(table: pd.DataFrame, name: str, metric: str) -> Display:
+    """One pooled metric per target and model, all players and pianists only."""
+    a = table.attrs
+    models, status = a.get("models", []), a.get("status", {})
+    spec = REGISTRY.get(metric)
+    label = spec.label if spec else metric
+    higher = spec.higher_is_better if spec else True
+    header = ["target"]
+    for m in models:
+        header += [f"{m} {label}", f"{m} {label}, pianists"]
+    rows, bold = [], []
+    for rec in table.to_dict("records"):
+        cells, flags = [rec["target"]], [False]
+        best = _best([rec.get(f"{m}.{metric}") for m in models], higher=higher)
+        best_p = _best([rec.get(f"{m}.{metric}_pianists") for m in models], higher=higher)
+        for m, b_all, b_p in zip(models, best, best_p, strict=True):
+            st = status.get(m, "complete")
+            for col, flag in ((f"{m}.{metric}", b_all), (f"{m}.{metric}_pianists", b_p)):
+                v = rec.get(col)
+                cells.append(st if not _finite(v) and st != "complete" else
+                             (fmt(v) + (PARTIAL_MARK if st != "complete" else "") if _finite(v) else "undefined"))
+                flags.append(flag)
+        rows.append(cells)
+        bold.append(flags)
+    direction = "higher" if higher else "lower"
+    notes = [f"{label}: {spec.description if spec else metric} ({direction} is better); pooled over the run's "
+             "out-of-fold predictions per target, averaged over complete seeds. Pianists: the deadpan score "
+             f"renderings (Score, Score2) left out. Bold: best model of a target."]
+    caption = f"{label} per target, split {a.get('split')} (run {a.get('run_id')})."
+    return Display(f"{name}-{metric}", header, rows, bold, ["l"] + ["r"] * (len(header) - 1), caption, notes)
+
+
+def _per_target_r(table: pd.DataFrame, name: str) -> Display:
     a = table.attrs
     models, base, status = a.get("models", []), a.get("baseline"), a.get("status", {})
     has_ceiling = "ceiling_r" in table
+    pianists = any(f"{m}.r_pianists" in table for m in models)
     header = ["target"] + ([("ceiling r [95% CI]" if "ceiling_lo" in table else "ceiling r")] if has_ceiling else [])
     for m in models:
         header.append(f"{m} r [95% CI]" + (" (baseline)" if m == base else ""))
+        if pianists:
+            header.append(f"{m} r, pianists")
         if has_ceiling:
             header.append(f"{m} r / ceiling")
     rows, bold = [], []
@@ -235,6 +286,9 @@ def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display
                 text += PARTIAL_MARK if st != "complete" and _finite(rec[f"{m}.r"]) else ""
             cells.append(text)
             flags.append(is_best)
+            if pianists:
+                cells.append(fmt(rec.get(f"{m}.r_pianists")))
+                flags.append(False)
             if has_ceiling:
                 cells.append(fmt(rec.get(f"{m}.r_over_ceiling")))
                 flags.append(False)
@@ -249,9 +303,40 @@ def display_per_target(table: pd.DataFrame, name: str = "per_target") -> Display
                      + (" (in a partial run: the folds every model finished)." if a.get("partial") else "."))
     if a.get("check"):
         notes.append(f"Group check: {a['check']}")
+    if pianists:
+        notes.append("r, pianists: the pooled r without the deadpan score renderings (players Score, Score2).")
     caption = (f"Pearson r per target, split {a.get('split')} (run {a.get('run_id')}); CI over "
                f"{a.get('resampled')}.")
     return Display(name, header, rows, bold, ["l"] + ["r"] * (len(header) - 1), caption, notes)
+
+
+def display_metrics(table: pd.DataFrame, name: str = "metrics") -> Display:
+    """Display of :func:`reports.pooled.metrics_table`: every pooled metric with its segment CI, all players and
+    pianists only, and its fold-level mean ± sd; the best value of a column in bold (lowest for MSE)."""
+    a = table.attrs
+    recs = table.to_dict("records")
+    header, cols = ["model"], []
+    for metric in a.get("metrics", []):
+        spec = REGISTRY.get(metric)
+        label, higher = (spec.label, spec.higher_is_better) if spec else (metric, True)
+        for sfx, what in (("", "[95% CI]"), ("_pianists", "pianists only [95% CI]")):
+            col = f"{metric}{sfx}"
+            header.append(f"{label} {what}")
+            cols.append(([f"{fmt(r[col])} {fmt_ci(r[f'{col}_seg_lo'], r[f'{col}_seg_hi'])}" if _finite(r[col])
+                          else ("undefined" if r["seeds_used"] else r["status"]) for r in recs],
+                         _best([r[col] for r in recs], higher=higher)))
+        header.append(f"{label} fold-level (mean ± sd)")
+        cols.append(([f"{fmt(r[f'{metric}_fold_mean'])} ± {fmt(r[f'{metric}_fold_sd'])}"
+                      if _finite(r[f"{metric}_fold_mean"]) else "n/a" for r in recs], [False] * len(recs)))
+    rows = [[r["model"] + ("" if r["status"] == "complete" else PARTIAL_MARK)] + [c[0][i] for c in cols]
+            for i, r in enumerate(recs)]
+    bold = [[False] + [c[1][i] for c in cols] for i in range(len(recs))]
+    notes = list(a.get("notes", []))
+    if any(r["status"] != "complete" for r in recs):
+        notes.append(f"{PARTIAL_MARK}: the model has unfinished jobs; values use its complete seeds only.")
+    if a.get("check"):
+        notes.append(f"Group check: {a['check']}")
+    return Display(name, header, rows, bold, ["l"] + ["r"] * (len(header) - 1), str(a.get("caption", name)), notes)
 
 
 def display_ranking(table: pd.DataFrame, name: str = "ranking") -> Display:
@@ -275,6 +360,7 @@ def display_generic(table: pd.DataFrame, name: str) -> Display:
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str], Display | list[Display]]] = {
     "significance": display_significance,
     "per_target": display_per_target,
+    "metrics": display_metrics,
     "ranking": display_ranking,
 }
 

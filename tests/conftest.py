@@ -111,6 +111,28 @@ def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0) -> P
     return root
 
 
+def write_fake_raters(root: Path, *, n_raters: int = 5, seed: int = 0) -> Path:
+    """Add a per-rater answer sheet file (``labels/total_2rounds.csv``) to a fake PercePiano folder.
+
+    Every labelled segment gets ``n_raters`` sheets of 1..7 answers around its mean label (the mean labels
+    are not rewritten: only the raters' spread is read from these sheets); one answer is left blank.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    labels = json.loads((root / "labels" / "label_2round_mean_reg_19_with0_rm_highstd0.json").read_text())
+    questions = [f"Question_{j}_1_1" for j in range(19)]
+    rows = []
+    for name in sorted(labels):
+        for user in range(n_raters):
+            answers = np.clip(np.round(7 * np.asarray(labels[name][:19]) + rng.normal(0, 1.2, 19)), 1, 7)
+            rows.append([f"u{user}", len(rows), f"{name}.wav", *answers])
+    rows[0][3] = np.nan  # an unanswered question
+    pd.DataFrame(rows, columns=["user", "dataID", "filename", *questions]).to_csv(
+        root / "labels" / "total_2rounds.csv", index=False)
+    return root
+
+
 def unrated_score_midis(root: Path) -> Path:
     """Rewrite a fake dataset's score MIDIs and unlabelled segment at tempos no fake player plays.
 

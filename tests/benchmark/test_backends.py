@@ -39,7 +39,7 @@ def test_dask_cluster_and_joblib_processes_equal_a_serial_run(config, tmp_path):
     # and joblib with two worker processes (loky), in dependency waves
     Runner(config(models, members=["mean", "ridge"], seeds=[0, 1], jobs=2), tmp_path / "loky", progress=False).run()
     ra, pa = tables(tmp_path / "serial")
-    assert len(ra) == 3 * 2 * 4 * 19 * 4 and (ra["status"] == "ok").all()
+    assert len(ra) == 3 * 2 * 4 * 19 * 6 and (ra["status"] == "ok").all()
     for other in ("dask", "loky"):
         rb, pb = tables(tmp_path / other)
         pd.testing.assert_frame_equal(ra, rb, check_exact=True, obj=other)

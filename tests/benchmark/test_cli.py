@@ -37,8 +37,8 @@ def test_run_writes_tidy_rows_predictions_and_manifest(base_args, tmp_path, caps
     assert manifest["config"]["seeds"] == [0, 1] and len(manifest["data_hash"]) == 64
     assert manifest["versions"]["scikit-learn"] != "not installed"
     rows = pd.read_parquet(run / "metrics.parquet")
-    # 3 models x 2 seeds x 4 performers x 19 targets x 4 metrics, all ok
-    assert len(rows) == 3 * 2 * 4 * 19 * 4 and (rows["status"] == "ok").all()
+    # 3 models x 2 seeds x 4 performers x 19 targets x 6 metrics (no rater file: no rater-spread rows), all ok
+    assert len(rows) == 3 * 2 * 4 * 19 * 6 and (rows["status"] == "ok").all()
     assert set(rows.columns) >= {"run_id", "model", "split", "seed", "fold", "target", "metric", "value",
                                  "n_train", "n_test", "fit_seconds", "status", "error"}
     preds = pd.read_parquet(run / "predictions.parquet")
@@ -89,7 +89,7 @@ def test_interrupt_then_resume_recomputes_nothing_finished(base_args, tmp_path, 
     interrupt_at[0] = -1
     assert run_cli("--resume", str(run)) == 0
     assert len(calls) == 8 - 2  # 2 models x 4 folds, 2 were finished
-    assert len(pd.read_parquet(run / "metrics.parquet")) == 8 * 19 * 4
+    assert len(pd.read_parquet(run / "metrics.parquet")) == 8 * 19 * 6
     calls.clear()
     assert run_cli("--resume", str(run)) == 0
     assert calls == []

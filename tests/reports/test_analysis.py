@@ -56,6 +56,21 @@ def test_cluster_bootstrap_resamples_the_crossed_factor():
     assert tt["target"].iloc[0] == "t2" and "pearson" in tt
 
 
+def test_hardest_targets_give_r_over_the_pianists_beside_all_players():
+    """A performer renamed Score (a deadpan rendering): the targets' r over the pianists is the pooled r of the
+    other performers' rows, by hand; without such a player the column is absent (it would repeat r)."""
+    preds = synthetic_predictions(hard_performer=None, hard_target="t2")
+    assert "pearson_pianists" not in error_table(preds, "target", n_resamples=50)
+    preds["performer"] = preds["performer"].replace("p1", "Score")
+    t = error_table(preds, "target", n_resamples=50).set_index("target")
+    for target, row in t.iterrows():
+        d = preds[preds["target"] == target]
+        assert row["pearson"] == pytest.approx(np.corrcoef(d["y_true"], d["y_pred"])[0, 1], abs=1e-12)
+        h = d[d["performer"] != "Score"]
+        assert row["pearson_pianists"] == pytest.approx(np.corrcoef(h["y_true"], h["y_pred"])[0, 1], abs=1e-12)
+        assert row["pearson_pianists"] != row["pearson"]
+
+
 def test_error_table_rejects_bad_options():
     preds = synthetic_predictions()
     with pytest.raises(ConfigError, match="one unit per group"):

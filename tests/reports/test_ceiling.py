@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.dataset import TARGET_NAMES
 from benchmark.errors import ConfigError, DataError
-from benchmark.raters import rating_array, rating_match_report, segment_key
+from benchmark.raters import rater_spread, rating_array, rating_match_report, read_raters, segment_key
 from reports.ceiling import (
     icc_oneway,
     noise_ceiling,
@@ -273,3 +273,49 @@ def test_real_performer4_test_set_has_its_own_ceiling(real_dataset):
     assert len(test) == 193 and own.attrs["n_segments"] == 193
     assert own["ceiling_r"].mean() == pytest.approx(0.810, abs=0.01)
     assert (own["ceiling_lo"] <= own["ceiling_r"]).all() and (own["ceiling_r"] <= own["ceiling_hi"]).all()
+
+
+# ------------------------------------------------------------ the raters' spread
+
+
+def test_rater_spread_hand_computed(tmp_path):
+    """The layout's first segment: sheet 0 leaves question 4 unanswered (0), sheet 1 question 5 (empty);
+    sheet 2 (an answer of 8) is dropped whole. The spread is the population sd of the answers given, / 7;
+    upstream counts an unanswered question as a 0."""
+    _write_layout(tmp_path)
+    csv = pd.read_csv(tmp_path / "labels" / "total_2rounds.csv")
+    questions = [c for c in csv.columns if c.startswith("Question_")][:19]
+    first = csv[csv["filename"] == csv.loc[0, "filename"]]
+    valid = first[~(first[questions] > 7).any(axis=1)]
+    spread = rater_spread(tmp_path)
+    upstream = rater_spread(tmp_path, upstream=True)
+    key = segment_key(csv.loc[0, "filename"])
+    assert spread.shape == (30, 19) and list(spread.columns) == list(TARGET_NAMES)
+    for j in (0, 4, 5):
+        answers = valid[questions[j]].replace(0.0, np.nan).dropna().to_numpy() / 7
+        with_zeros = valid[questions[j]].fillna(0.0).to_numpy() / 7
+        assert spread.loc[key].iloc[j] == pytest.approx(np.sqrt(np.mean((answers - answers.mean()) ** 2)), abs=1e-15)
+        assert upstream.loc[key].iloc[j] == pytest.approx(np.std(with_zeros), abs=1e-15)
+    assert spread.loc[key].iloc[4] < upstream.loc[key].iloc[4]  # the 0 widens upstream's spread
+
+
+def test_real_rater_spread_reproduces_upstreams_std_file():
+    """upstream=True reproduces labels/label_2round_std_reg_19_with0_rm_highstd0.json from the answer sheets
+    (so the sheets are read as upstream reads them); the harness's own spread differs only where a question was
+    left unanswered."""
+    data_dir = Path(os.environ.get("PERCEPIANO_DIR") or REAL_DATA)
+    if not data_dir.is_dir():
+        if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
+            pytest.fail(f"CI=true but the PercePiano copy {data_dir} is missing")
+        pytest.skip(f"no PercePiano copy at {data_dir} (set $PERCEPIANO_DIR)")
+    raters = read_raters(data_dir)
+    std = json.loads((data_dir / "labels" / "label_2round_std_reg_19_with0_rm_highstd0.json").read_text())
+    upstream = rater_spread(raters, upstream=True)
+    ours = rater_spread(raters)
+    reference = np.array([std[k][:19] for k in upstream.index])
+    assert upstream.shape == (1189, 19)
+    np.testing.assert_allclose(upstream.to_numpy(), reference, rtol=0, atol=1e-12)
+    diff = ours.to_numpy() - reference
+    # Counting a blank as 0 widens 1722 spreads (by up to 0.34) and narrows one (by 0.003).
+    assert (diff < -1e-12).sum() == 1722 and (diff > 1e-12).sum() == 1
+    assert diff.min() == pytest.approx(-0.342857, abs=1e-6) and diff.max() < 0.004

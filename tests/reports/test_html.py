@@ -39,6 +39,8 @@ def test_html_report_is_self_contained_and_complete(small_run, tmp_path):
     # manifest, summary table, significance and error analysis
     assert COMMIT in text and manifest["data_hash"] in text and "lopo" in text
     assert "pooled r [95% CI]" in text and "<td>rf</td>" in text
+    assert "pooled r, pianists only [95% CI]" in text and "pooled R², pianists only [95% CI]" in text
+    assert "<th>pearson, pianists only</th>" in text  # the hardest targets (the run has a Score player)
     assert "Significance" in text and "Hardest performers" in text and "Permutation importance: rf" in text
 
 
