@@ -6,8 +6,8 @@ code; results already computed stay on disk. The commands live in one module
 per group, imported only when their command runs (so ``--help`` imports no
 model, report or torch): :mod:`benchmark.cli_run` (run, resume),
 :mod:`benchmark.cli_report` (report, compare, ceiling, importance),
-:mod:`benchmark.cli_data` (list, splits, features, render, cache) and
-:mod:`benchmark.cli_ssast` (pretrain, explain).
+:mod:`benchmark.cli_data` (list, splits, features, render, cache),
+:mod:`benchmark.cli_dataset` (dataset export, dataset check) and :mod:`benchmark.cli_ssast` (pretrain, explain).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ COMMANDS = {
     "features": "benchmark.cli_data:cmd_features",
     "render": "benchmark.cli_data:cmd_render",
     "cache": "benchmark.cli_data:cmd_cache",
+    "dataset": "benchmark.cli_dataset:cmd_dataset",
     "pretrain": "benchmark.cli_ssast:cmd_pretrain",
     "explain": "benchmark.cli_ssast:cmd_explain",
 }
@@ -63,6 +64,11 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                                        "models then run per font, across fonts and trained on all fonts")
 
 
+def _add_dataset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", metavar="PATH", help="a described dataset: its dataset.toml or its folder (default: "
+                                                     "PercePiano; see README 'Your own dataset')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -80,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs", help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
     run.add_argument("--exclude-score", action="store_true",
-                     help="drop the two deadpan score renderings (players Score, Score2); kept by default")
+                     help="drop the reference (deadpan) items: PercePiano's two score renderings (players Score, "
+                          "Score2), a described dataset's [reference]; kept by default")
     run.add_argument("--on-bad-input", choices=("skip", "error"), default=None,
                      help="unreadable MIDI: skip the segment with a warning (default) or stop")
     run.add_argument("--error-score", choices=("nan", "raise"), default=None,
@@ -98,9 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                      help="where neural models train: a GPU when torch sees one (auto, default), cpu or cuda")
     _add_data_options(run)
+    _add_dataset_option(run)
 
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
     lst.add_argument("what", choices=("models", "splits", "features"))
+    lst.add_argument("--dataset", metavar="PATH", help="mark what this described dataset cannot run (models that "
+                                                       "read MIDI on audio-only items; splits without their column)")
 
     spl = sub.add_parser("splits", help="inspect splits: near-duplicates across folds, overlapping passages")
     ssub = spl.add_subparsers(dest="action", required=True)
@@ -114,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--exclude-score", action="store_true", help="drop the score renderings, as 'run' does")
     chk.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
                                         "../shared/percepiano)")
+    _add_dataset_option(chk)
     pas = ssub.add_parser("passages", help="list the excerpts that overlap in bars and the passages they form")
     pas.add_argument("--threshold", type=float, default=0.8, help="near-duplicate threshold (default 0.8)")
     pas.add_argument("--data-dir", help="PercePiano folder")
@@ -149,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "mean rating)")
     ceil.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
                                          "../shared/percepiano)")
+    _add_dataset_option(ceil)
     ceil.add_argument("--n-splits", type=int, default=200, help="random rater splits (default 200)")
     ceil.add_argument("--seed", type=int, default=0)
 
@@ -176,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default midi)")
     fb.add_argument("--on-bad-input", choices=("skip", "error"), default="skip")
     _add_data_options(fb)
+    _add_dataset_option(fb)
     fd = fsub.add_parser("docs", help="print every feature's name and documentation as Markdown")
     fd.add_argument("--features", default="midi,audio,score", help="comma-separated tabular feature sets")
     fi = fsub.add_parser("info", help="what is cached, and its size")
@@ -185,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("segment_id", help="e.g. Schubert_D960_mv2_8bars_1_17")
     ren.add_argument("-o", "--output", required=True, help="WAV file to write")
     _add_data_options(ren)
+    _add_dataset_option(ren)
 
     _add_ssast_commands(sub, _add_data_options)
+    _add_dataset_commands(sub)
 
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
@@ -195,6 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
                                     "entries the cache wrote are removed")
     cc.add_argument("--cache-dir")
     return parser
+
+
+def _add_dataset_commands(sub) -> None:
+    """The ``dataset`` sub-commands (:mod:`benchmark.cli_dataset`)."""
+    ds = sub.add_parser("dataset", help="describe your own rating dataset: export PercePiano in the generic format, "
+                                        "check a dataset.toml")
+    dsub = ds.add_subparsers(dest="action", required=True)
+    exp = dsub.add_parser("export", help="write PercePiano in the generic format (ratings.csv, raters.csv, "
+                                         "dataset.toml; the MIDI files are referred to, not copied)")
+    exp.add_argument("out_dir", metavar="DIR", help="folder to write (must not hold a dataset.toml)")
+    exp.add_argument("--format", choices=("generic",), required=True, help="the format to write")
+    exp.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
+                                        "../shared/percepiano)")
+    exp.add_argument("--no-raters", action="store_true", help="leave the per-rater table out (no noise ceiling)")
+    chk = dsub.add_parser("check", help="validate a dataset description and print what the harness sees: items, "
+                                        "targets, groups, media, raters, the splits and models available")
+    chk.add_argument("path", metavar="PATH", help="a dataset.toml or its folder")
+    chk.add_argument("--media", action=argparse.BooleanOptionalAction, default=False,
+                     help="also open every audio file's header (duration, rate) and name the bad ones")
 
 
 def _add_ssast_commands(sub, add_data_options) -> None:

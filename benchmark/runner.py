@@ -35,7 +35,8 @@ from benchmark import provenance
 from benchmark.assembly import Assembly, font_setup
 from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
 from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
-from benchmark.dataset import Dataset, load_dataset
+from benchmark.dataset import Dataset
+from benchmark.description import open_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
 from benchmark.fonts import FONT_SETS, conditions_record
@@ -116,9 +117,11 @@ class Runner:
         check_backend(cfg.backend, cfg.scheduler)
         if self.store.exists:
             self.store.acquire_lock(self.command)
-        self.notify(f"data: reading {cfg.data_dir or 'PercePiano (default location)'} ...")
+        self.notify(f"data: reading {cfg.dataset or cfg.data_dir or 'PercePiano (default location)'} ...")
         t0 = time.perf_counter()
-        self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
+        self.dataset: Dataset = open_dataset(cfg.dataset, cfg.data_dir, include_score=cfg.include_score)
+        # The split's group column and every model's media, on this dataset, before anything slow.
+        cfg.check_dataset(self.dataset)
         # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
         folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
@@ -240,6 +243,7 @@ class Runner:
             "git_commit": provenance.git_commit(),
             "data_dir": str(self.dataset.root.resolve()),
             "data_hash": data_hash,
+            "dataset": self.dataset.identity(),
             "n_samples": self.dataset.n_samples,
             "include_score": self.config.include_score,
             "skipped_inputs": self.skipped,
@@ -384,10 +388,13 @@ class Runner:
         names = list(self.dataset.target_names)
         pred = out.pred
         n, t = pred.shape
+        # A dataset without a performer or piece column stores None there.
+        performer, piece = (meta[c].to_numpy() if c in meta.columns else np.full(n, None, dtype=object)
+                            for c in ("player", "piece"))
         preds = pd.DataFrame({
             "sample_id": np.repeat(meta["sample_id"].to_numpy(), t),
-            "performer": np.repeat(meta["player"].to_numpy(), t),
-            "piece": np.repeat(meta["piece"].to_numpy(), t),
+            "performer": np.repeat(performer, t),
+            "piece": np.repeat(piece, t),
             "model": job.model, "seed": job.seed, "fold": job.fold,
             "target": np.tile(names, n),
             "y_true": y_true.ravel(), "y_pred": pred.ravel(),
