@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import logging
 import math
@@ -347,6 +348,10 @@ def read_description(path: str | os.PathLike) -> Description:
 # --- tables -------------------------------------------------------------------------------------------------
 
 
+#: pandas 3 parses CSV floats exactly by default (and deprecates the option); pandas 2 needs "round_trip".
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
 def _no_repeated_keys(path: Path):
     def hook(pairs: list) -> dict:
         keys = [k for k, _ in pairs]
@@ -377,14 +382,10 @@ def read_table(path: Path, *, what: str, strings: list[str], numbers: list[str])
     raw = _regular_bytes(path, what, MAX_TABLE_BYTES)
     try:
         if fmt in ("csv", "tsv"):
-            import io
-
             table = pd.read_csv(io.BytesIO(raw), sep="," if fmt == "csv" else "\t", encoding="utf-8",
                                 dtype={c: str for c in strings}, keep_default_na=False, na_values=[""],
-                                float_precision="round_trip", index_col=False)
+                                index_col=False, **_EXACT_FLOATS)
         elif fmt == "parquet":
-            import io
-
             table = pd.read_parquet(io.BytesIO(raw))
         else:
             records = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_repeated_keys(path))
