@@ -442,4 +442,5 @@ class Runner:
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(out) / f"{stamp}-{split}-{uuid.uuid4().hex[:6]}"
+    # group:system -> group-system: a colon in a folder name trips scp, rsync and other systems' file names.
+    return Path(out) / f"{stamp}-{split.replace(':', '-')}-{uuid.uuid4().hex[:6]}"

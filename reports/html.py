@@ -184,13 +184,17 @@ def _error_section(report: Report) -> str:
              "target": f"CI: cluster bootstrap over performers ({n_resamples} resamples); r: pooled Pearson r of "
                        "the target."}
     for by, resample in HARDEST:
+        if by not in errors.hardest:  # a dataset without that grouping
+            continue
         t = errors.hardest[by]
+        resample = t.attrs.get("resampled", resample)
         shown = t.assign(**{"MAE [95% CI]": [_ci(r, "mae", "mae_lo", "mae_hi") for _, r in t.iterrows()]})
         cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + (["pearson"] if "pearson" in t else [])
         shown = shown[cols].rename(columns={"n_units": f"{resample} (units)"})
         if "pearson" in shown:
             shown["pearson"] = shown["pearson"].map(_fmt)
-        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(notes[by]))
+        note = notes[by] if resample != "segments" else f"CI: bootstrap over segments ({n_resamples} resamples)."
+        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(note))
     for model, imp in report.importance.items():
         unit = imp.attrs.get("by", "family")
         shown = pd.DataFrame({
