@@ -238,13 +238,16 @@ class RunConfig:
 
 
 def audio_models() -> list[str]:
-    """Registered models that read no MIDI (every input an audio feature set or array stage), by name."""
+    """Registered models that read no MIDI (every input an audio feature set or array stage): tabular ones
+    first, then array models, then those that need a pre-trained artefact; by name within each."""
     out = []
     for spec in MODELS:
         sets = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
         if sets and all(set(media_read(fs)) <= {"audio"} for fs in sets):
-            out.append(spec.name)
-    return out
+            specs = [FEATURE_SETS.get(fs) for fs in sets]
+            rank = (any(s.extra.get("needs_cache") for s in specs), any(is_array_stage(fs) for fs in sets))
+            out.append((rank, spec.name))
+    return [name for _, name in sorted(out)]
 
 
 def results_key(config: dict) -> dict:

@@ -45,8 +45,8 @@ import json
 import logging
 import math
 import os
-import stat
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,7 @@ import pandas as pd
 
 from benchmark.dataset import MEDIA_COLUMNS, Dataset, load_dataset
 from benchmark.errors import ConfigError, DataError
-from benchmark.hashing import file_sha256
+from benchmark.hashing import NotRegularFileError, file_sha256, regular_stat
 
 logger = logging.getLogger(__name__)
 
@@ -186,13 +186,13 @@ def description_path(path: str | os.PathLike) -> Path:
 def _regular_bytes(path: Path, what: str, limit: int) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (a FIFO would block the read forever)."""
     try:
-        st = os.stat(path)
+        st = regular_stat(path)
     except FileNotFoundError:
         raise DataError(f"{what} {str(path)!r} does not exist") from None
+    except NotRegularFileError as exc:
+        raise DataError(f"{what} {str(path)!r} is not a regular file ({exc.strerror.split(',')[0]})") from None
     except OSError as exc:
         raise DataError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{what} {str(path)!r} is not a regular file")
     if st.st_size > limit:
         raise DataError(f"{what} {str(path)!r} is {st.st_size / 2**20:.1f} MiB, over the limit of "
                         f"{limit / 2**20:g} MiB")
@@ -382,9 +382,12 @@ def read_table(path: Path, *, what: str, strings: list[str], numbers: list[str])
     raw = _regular_bytes(path, what, MAX_TABLE_BYTES)
     try:
         if fmt in ("csv", "tsv"):
-            table = pd.read_csv(io.BytesIO(raw), sep="," if fmt == "csv" else "\t", encoding="utf-8",
-                                dtype={c: str for c in strings}, keep_default_na=False, na_values=[""],
-                                index_col=False, **_EXACT_FLOATS)
+            with warnings.catch_warnings():
+                # A row with more cells than the header would otherwise lose them with only a warning.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                table = pd.read_csv(io.BytesIO(raw), sep="," if fmt == "csv" else "\t", encoding="utf-8",
+                                    dtype={c: str for c in strings}, keep_default_na=False, na_values=[""],
+                                    index_col=False, **_EXACT_FLOATS)
         elif fmt == "parquet":
             table = pd.read_parquet(io.BytesIO(raw))
         else:
@@ -400,7 +403,8 @@ def read_table(path: Path, *, what: str, strings: list[str], numbers: list[str])
             table = pd.DataFrame.from_records(records)
     except DataError:
         raise
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError, RecursionError) as exc:
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning, OSError,
+            RecursionError) as exc:
         raise DataError(f"{what} {str(path)!r} cannot be parsed: {str(exc).splitlines()[0] if str(exc) else exc!r:.200}"
                         ) from None
     except Exception as exc:  # pyarrow's own errors (ArrowInvalid...) when a Parquet file is damaged
@@ -427,12 +431,23 @@ def _text(values: pd.Series) -> list[str | None]:
 
 
 def _numbers(table: pd.DataFrame, column: str, ids: list[str], where: str) -> np.ndarray:
-    """A column of numbers as float64; the first non-number or missing value is named with its item."""
+    """A column of numbers as float64; the first value that is no number is named with its item.
+
+    A CSV column with one unparseable cell arrives as text: every other cell is then the text of a number.
+    (A JSON file's strings were refused by :func:`read_table`.)
+    """
     col = table[column]
-    if col.dtype == bool or not (pd.api.types.is_numeric_dtype(col) or col.dtype == object):
-        raise DataError(f"{where}: column {column!r} holds {col.dtype} values, not numbers")
     values = np.empty(len(col))
     for i, v in enumerate(col):
+        if isinstance(v, str):
+            try:
+                values[i] = float(v)
+                continue
+            except ValueError:
+                raise DataError(f"{where}: item {ids[i]!r} has {column} = {v!r:.40}, not a number") from None
+        if v is None or v is pd.NA:
+            values[i] = np.nan
+            continue
         if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
             raise DataError(f"{where}: item {ids[i]!r} has {column} = {v!r:.40}, not a number")
         values[i] = float(v)
@@ -573,7 +588,7 @@ def load_described(path: str | os.PathLike | Description, *, include_reference: 
             if np.isnan(v):
                 raise DataError(f"{where}: item {sid!r} has no rating for {t}; every item needs every target "
                                 "(drop the item or the target)")
-            raise DataError(f"{where}: item {sid!r} has {t} = {v!r}, outside the declared range [{lo:g}, {hi:g}] "
+            raise DataError(f"{where}: item {sid!r} has {t} = {float(v)!r}, outside the declared range [{lo:g}, {hi:g}] "
                             f"([targets] range); {bad.size} value(s) of {t} are outside it")
     meta = pd.DataFrame({"sample_id": ids})
     groups: dict[str, list[str]] = {}

@@ -211,24 +211,28 @@ def _read_described(source) -> RaterData:
     if unknown:
         raise DataError(f"{where}: target {unknown[0]!r} is not one of the dataset's targets "
                         f"({', '.join(desc.targets)}); rater answers are matched to the targets by name")
-    rating = table["rating"]
-    if rating.dtype == bool or not (pd.api.types.is_numeric_dtype(rating) or rating.dtype == object):
-        raise DataError(f"{where}: the rating column holds {rating.dtype} values, not numbers")
-    values = np.empty(len(rating))
-    for i, v in enumerate(rating):
-        if v is None or isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
-            if v is None:
-                values[i] = np.nan
-                continue
-            raise DataError(f"{where}: row {i} holds the rating {v!r:.40}, not a number (leave it empty if unanswered)")
-        values[i] = float(v)
+    values = np.empty(len(table))
+    for i, v in enumerate(table["rating"]):
+        if v is None or v is pd.NA:
+            values[i] = np.nan
+        elif isinstance(v, str):
+            try:  # a CSV column with one unparseable cell arrives as text
+                values[i] = float(v)
+            except ValueError:
+                raise DataError(f"{where}: row {i} holds the rating {v!r:.40}, not a number (leave it empty if "
+                                "unanswered)") from None
+        elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            raise DataError(f"{where}: row {i} holds the rating {v!r:.40}, not a number (leave it empty if "
+                            "unanswered)")
+        else:
+            values[i] = float(v)
     if spec.range is not None:
         lo, hi = spec.range
         out = np.flatnonzero(~np.isnan(values) & ~((values >= lo) & (values <= hi)))
         if out.size:
             i = int(out[0])
             raise DataError(f"{where}: row {i} ({table['segment'].iat[i]!r}, rater {table['user'].iat[i]!r}) holds "
-                            f"the rating {values[i]!r}, outside the declared range [{lo:g}, {hi:g}] ([raters] range)")
+                            f"the rating {float(values[i])!r}, outside the declared range [{lo:g}, {hi:g}] ([raters] range)")
     if not np.isfinite(values[~np.isnan(values)]).all():
         raise DataError(f"{where}: a rating is infinite")
     # The k-th answer of one rater to one item and target belongs to the rater's k-th sheet of that item;

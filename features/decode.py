@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from benchmark.errors import DataError
+from benchmark.hashing import NotRegularFileError, regular_stat
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ def check_file(path: str | os.PathLike) -> tuple[int, int, float]:
 
     p = Path(path)
     try:
-        st = os.stat(p)
+        st = regular_stat(p)  # a FIFO would block libsndfile's open forever
+    except NotRegularFileError as exc:
+        raise DataError(f"audio file {str(p)!r} is not a regular file ({exc.strerror.split(',')[0]})") from None
     except OSError as exc:
         raise DataError(f"audio file {str(p)!r} cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"audio file {str(p)!r} is not a regular file")
     if st.st_size > MAX_FILE_BYTES:
         raise DataError(f"audio file {str(p)!r} is {st.st_size / 2**30:.1f} GiB, over the limit "
                         f"MAX_FILE_BYTES = {MAX_FILE_BYTES / 2**30:g} GiB")
