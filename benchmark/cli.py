@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="drop the reference (deadpan) items: PercePiano's two score renderings (players Score, "
                           "Score2), a described dataset's [reference]; kept by default")
     run.add_argument("--on-bad-input", choices=("skip", "error"), default=None,
-                     help="unreadable MIDI: skip the segment with a warning (default) or stop")
+                     help="unreadable MIDI or audio: skip the item with a warning (default) or stop")
     run.add_argument("--error-score", choices=("nan", "raise"), default=None,
                      help="a failing fold: record it and go on (default) or stop at once")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -166,7 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runner.prepare()
         if runner.skipped:
-            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI or audio: "
+            media = "MIDI or audio" if runner.dataset.has_media("audio").any() else "MIDI"
+            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable {media}: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
         counts = runner.run()
     except OutputError as exc:
