@@ -70,3 +70,9 @@ def test_the_readme_example_describes_a_dataset_that_checks(tmp_path, capsys):
     splits = next(line for line in out.splitlines() if line.startswith("splits: "))
     assert "lopo" in splits and "piece" in splits and "group:COLUMN" in splits
     assert "models unavailable (6 items have no MIDI" in out
+    # As README says: with audio-only items the MIDI models are refused in one line, before any job.
+    assert main(["run", "--no-progress", "--models", "ridge", "--split", "group:system", "--dataset", str(d),
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model(s) ridge read MIDI" in err[0] and "6 of 24 items" in err[0]
+    assert not (tmp_path / "cache").exists()
