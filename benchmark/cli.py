@@ -7,8 +7,8 @@ per group, imported only when their command runs (so ``--help`` imports no
 model, report or torch): :mod:`benchmark.cli_run` (run, resume),
 :mod:`benchmark.cli_report` (report, compare, ceiling, importance),
 :mod:`benchmark.cli_results` (export, leaderboard, stats),
-:mod:`benchmark.cli_data` (list, splits, features, render, cache) and
-:mod:`benchmark.cli_ssast` (pretrain, explain).
+:mod:`benchmark.cli_data` (list, splits, features, render, cache),
+:mod:`benchmark.cli_dataset` (dataset export, dataset check) and :mod:`benchmark.cli_ssast` (pretrain, explain).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ COMMANDS = {
     "features": "benchmark.cli_data:cmd_features",
     "render": "benchmark.cli_data:cmd_render",
     "cache": "benchmark.cli_data:cmd_cache",
+    "dataset": "benchmark.cli_dataset:cmd_dataset",
     "pretrain": "benchmark.cli_ssast:cmd_pretrain",
     "explain": "benchmark.cli_ssast:cmd_explain",
 }
@@ -67,6 +68,11 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                                        "models then run per font, across fonts and trained on all fonts")
 
 
+def _add_dataset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", metavar="PATH", help="a described dataset: its dataset.toml or its folder (default: "
+                                                     "PercePiano; see README 'Your own dataset')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -84,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs", help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
     run.add_argument("--exclude-score", action="store_true",
-                     help="drop the two deadpan score renderings (players Score, Score2); kept by default")
+                     help="drop the reference (deadpan) items: PercePiano's two score renderings (players Score, "
+                          "Score2), a described dataset's [reference]; kept by default")
     run.add_argument("--on-bad-input", choices=("skip", "error"), default=None,
-                     help="unreadable MIDI: skip the segment with a warning (default) or stop")
+                     help="unreadable MIDI or audio: skip the item with a warning (default) or stop")
     run.add_argument("--error-score", choices=("nan", "raise"), default=None,
                      help="a failing fold: record it and go on (default) or stop at once")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -102,9 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                      help="where neural models train: a GPU when torch sees one (auto, default), cpu or cuda")
     _add_data_options(run)
+    _add_dataset_option(run)
 
     lst = sub.add_parser("list", help="list registered models, splits or feature sets")
     lst.add_argument("what", choices=("models", "splits", "features"))
+    lst.add_argument("--dataset", metavar="PATH", help="mark what this described dataset cannot run (models that "
+                                                       "read MIDI on audio-only items; splits without their column)")
 
     spl = sub.add_parser("splits", help="inspect splits: near-duplicates across folds, overlapping passages")
     ssub = spl.add_subparsers(dest="action", required=True)
@@ -118,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--exclude-score", action="store_true", help="drop the score renderings, as 'run' does")
     chk.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
                                         "../shared/percepiano)")
+    _add_dataset_option(chk)
     pas = ssub.add_parser("passages", help="list the excerpts that overlap in bars and the passages they form")
     pas.add_argument("--threshold", type=float, default=0.8, help="near-duplicate threshold (default 0.8)")
     pas.add_argument("--data-dir", help="PercePiano folder")
@@ -153,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "mean rating)")
     ceil.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
                                          "../shared/percepiano)")
+    _add_dataset_option(ceil)
     ceil.add_argument("--n-splits", type=int, default=200, help="random rater splits (default 200)")
     ceil.add_argument("--seed", type=int, default=0)
 
@@ -182,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default midi)")
     fb.add_argument("--on-bad-input", choices=("skip", "error"), default="skip")
     _add_data_options(fb)
+    _add_dataset_option(fb)
     fd = fsub.add_parser("docs", help="print every feature's name and documentation as Markdown")
     fd.add_argument("--features", default="midi,audio,score", help="comma-separated tabular feature sets")
     fi = fsub.add_parser("info", help="what is cached, and its size")
@@ -191,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("segment_id", help="e.g. Schubert_D960_mv2_8bars_1_17")
     ren.add_argument("-o", "--output", required=True, help="WAV file to write")
     _add_data_options(ren)
+    _add_dataset_option(ren)
 
     _add_ssast_commands(sub, _add_data_options)
+    _add_dataset_commands(sub)
 
     cache = sub.add_parser("cache", help="manage the feature cache")
     csub = cache.add_subparsers(dest="action", required=True)
@@ -241,6 +256,25 @@ def _add_results_commands(sub) -> None:
     st.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
     st.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     st.add_argument("--format", choices=("md", "csv"), default="md")
+
+
+def _add_dataset_commands(sub) -> None:
+    """The ``dataset`` sub-commands (:mod:`benchmark.cli_dataset`)."""
+    ds = sub.add_parser("dataset", help="describe your own rating dataset: export PercePiano in the generic format, "
+                                        "check a dataset.toml")
+    dsub = ds.add_subparsers(dest="action", required=True)
+    exp = dsub.add_parser("export", help="write PercePiano in the generic format (ratings.csv, raters.csv, "
+                                         "dataset.toml; the MIDI files are referred to, not copied)")
+    exp.add_argument("out_dir", metavar="DIR", help="folder to write (must not hold a dataset.toml)")
+    exp.add_argument("--format", choices=("generic",), required=True, help="the format to write")
+    exp.add_argument("--data-dir", help="PercePiano folder (default: $PERCEPIANO_DIR, ./data/percepiano, "
+                                        "../shared/percepiano)")
+    exp.add_argument("--no-raters", action="store_true", help="leave the per-rater table out (no noise ceiling)")
+    chk = dsub.add_parser("check", help="validate a dataset description and print what the harness sees: items, "
+                                        "targets, groups, media, raters, the splits and models available")
+    chk.add_argument("path", metavar="PATH", help="a dataset.toml or its folder")
+    chk.add_argument("--media", action=argparse.BooleanOptionalAction, default=False,
+                     help="also open every audio file's header (duration, rate) and name the bad ones")
 
 
 def _add_ssast_commands(sub, add_data_options) -> None:

@@ -1,5 +1,8 @@
 """``benchmark list``, ``splits``, ``features``, ``render`` and ``cache``: the data, the registries and the cache.
 
+Each takes ``--dataset PATH`` (a described dataset) besides PercePiano's ``--data-dir``; ``list --dataset``
+marks what that dataset cannot run.
+
 ``list`` prints a registry (models, splits, feature sets); ``splits check|passages`` looks for
 near-duplicates across a split's folds; ``features build|info|docs`` fills and inspects the feature
 cache; ``render`` writes one segment's rendered audio; ``cache clear`` removes the cache's entries.
@@ -12,16 +15,24 @@ import difflib
 import time
 
 import models  # noqa: F401  (registers the feature sets computed by models: ssast)
-from benchmark.dataset import load_dataset
+from benchmark.description import open_dataset
 from benchmark.errors import ConfigError
 from benchmark.workers import check_jobs
 from features.build import build_array_stage, build_features
 from features.cache import Cache, resolve_cache_dir
-from features.sets import FEATURE_SETS, is_array_stage
+from features.sets import FEATURE_SETS, is_array_stage, unavailable_sets
 from features.soundfonts import split_soundfonts
-from features.stages import AudioParams, check_soundfont_use, rendered_audio
+from features.stages import AudioParams, check_soundfont_use, has_audio_file, item_audio
 from models import MODELS
-from splits import SPLITS, excerpt_overlaps, leakage_summary, leakage_table, passage_groups, shared_note_matrix
+from splits import (
+    SPLITS,
+    excerpt_overlaps,
+    leakage_summary,
+    leakage_table,
+    passage_groups,
+    shared_note_matrix,
+    split_problem,
+)
 from splits.overlap import BIGRAM_STAGE, note_cache
 
 
@@ -30,8 +41,29 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+def _unavailable(what: str, dataset) -> dict[str, str]:
+    """Registry entries ``dataset`` cannot run, with the reason (one phrase each)."""
+    out: dict[str, str] = {}
+    if what == "splits":
+        for spec in SPLITS:
+            problem = split_problem(spec.name, dataset.meta, dataset.group_columns)
+            if problem is not None:
+                out[spec.name] = problem
+        return out
+    if not (~dataset.has_media("midi")).any():
+        return out
+    for spec in (MODELS if what == "models" else FEATURE_SETS):
+        sets = [i for i in spec.inputs if i in FEATURE_SETS] if what == "models" else [spec.name]
+        blocked = unavailable_sets(sets, {"audio"})
+        if blocked:
+            out[spec.name] = f"reads MIDI ({', '.join(blocked)})"
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     reg = {"models": MODELS, "splits": SPLITS}.get(args.what, FEATURE_SETS)
+    dataset = open_dataset(args.dataset) if getattr(args, "dataset", None) else None
+    unavailable = _unavailable(args.what, dataset) if dataset is not None else {}
     for spec in reg:
         extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
         if args.what == "splits":
@@ -40,16 +72,33 @@ def cmd_list(args: argparse.Namespace) -> int:
         describe = spec.extra.get("describe")  # registry metadata, e.g. a neural model's size and input
         if describe is not None:
             extra += f"  [{describe(spec)}]"
+        if spec.name in unavailable:
+            extra += "  [UNAVAILABLE for this dataset]"
         print(f"{spec.name:<24} {spec.description}{extra}")
     if args.what == "splits":
+        if dataset is not None:
+            columns = ", ".join(dataset.group_columns)
+            print(f"\nOver any group column of dataset {dataset.name!r} ({columns}): group:COLUMN (leave one value "
+                  "out), kfold_grouped:COLUMN (grouped K-fold)")
         print("\nCheck any split on the data: benchmark splits check SPLIT")
+    if unavailable:
+        # One line: what this dataset cannot run, and why.
+        reasons = sorted(set(unavailable.values()))
+        why = reasons[0] if len(reasons) == 1 else "; ".join(f"{n}: {r}" for n, r in unavailable.items())
+        print(f"\nunavailable for dataset {dataset.name!r} ({int((~dataset.has_media('midi')).sum())} of "
+              f"{dataset.n_samples} items have no MIDI): {', '.join(unavailable)}"
+              + (f" ({why})" if args.what != "splits" else ""), flush=True)
     return 0
 
 
 def cmd_splits(args: argparse.Namespace) -> int:
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: use a shared-note fraction in (0, 1]")
-    ds = load_dataset(args.data_dir, include_score=not getattr(args, "exclude_score", False))
+    ds = open_dataset(getattr(args, "dataset", None), args.data_dir,
+                      include_score=not getattr(args, "exclude_score", False))
+    if (~ds.has_media("midi")).any():
+        raise ConfigError(f"dataset {ds.name!r}: {int((~ds.has_media('midi')).sum())} items have no MIDI; the "
+                          "near-duplicate check compares notes and cannot run on them")
     with note_cache(Cache(resolve_cache_dir(args.cache_dir))):
         shared = shared_note_matrix(ds.meta)
     if args.action == "passages":
@@ -84,7 +133,10 @@ def cmd_features(args: argparse.Namespace) -> int:
     tables = [n for n in names if not is_array_stage(n)]
     check_jobs(args.jobs)
     check_soundfont_use(args.soundfont, names)
-    ds = load_dataset(args.data_dir)
+    ds = open_dataset(args.dataset, args.data_dir)
+    if (~ds.has_media("midi")).any() and unavailable_sets(names, {"audio"}):
+        raise ConfigError(f"--features {','.join(unavailable_sets(names, {'audio'}))} read MIDI, and "
+                          f"{int((~ds.has_media('midi')).sum())} items of dataset {ds.name!r} have audio only")
     t0 = time.perf_counter()
 
     fonts = split_soundfonts(args.soundfont) or [None]
@@ -124,7 +176,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     import soundfile
 
 
-    ds = load_dataset(args.data_dir)
+    ds = open_dataset(args.dataset, args.data_dir)
     rows = ds.meta[ds.meta["sample_id"] == args.segment_id.strip()]
     if rows.empty:
         close = difflib.get_close_matches(args.segment_id, list(ds.meta["sample_id"]), n=3)
@@ -133,7 +185,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.soundfont and "," in args.soundfont:
         raise ConfigError(f"render takes one --soundfont, got {args.soundfont!r}")
     params = AudioParams(soundfont=args.soundfont)
-    y = rendered_audio(rows.iloc[0].to_dict(), Cache(resolve_cache_dir(args.cache_dir)), params)
+    row = rows.iloc[0].to_dict()
+    if has_audio_file(row) and args.soundfont:
+        raise ConfigError(f"segment {args.segment_id!r} is a recording ({row['audio_path']}); it is not rendered, "
+                          "so --soundfont does not apply")
+    # A recording is written as the audio stages read it (decoded, mono, resampled); MIDI as rendered.
+    y = item_audio(row, Cache(resolve_cache_dir(args.cache_dir)), params)
     try:
         soundfile.write(args.output, y, params.sr, subtype="FLOAT")
     except (OSError, RuntimeError) as exc:
@@ -148,7 +205,7 @@ def cache_stages() -> list[str]:
     and the note bigrams of the split groups and the leakage check."""
 
     return sorted({s for spec in FEATURE_SETS for s in spec.extra.get("stages", (spec.name,))}
-                  | {"render", BIGRAM_STAGE})
+                  | {"render", "decode", BIGRAM_STAGE})
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ the run, shown by ``report --importance``). :func:`write_summary` is the results
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from benchmark.config import model_definitions
@@ -73,14 +72,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--format {args.format!r}: use any of {','.join(FORMATS)}")
     ceiling = None
     if args.ceiling is not False:
-        data_dir = args.data_dir or run.manifest.get("data_dir")
+        described = (run.manifest.get("dataset") or {}).get("description")
+        source = args.data_dir or described or run.manifest.get("data_dir")
         try:
             # The ceiling of the segments the run scored (a fixed test set's own), with a CI over its units.
-            ceiling = run_ceiling(run, data_dir, n_resamples=args.n_resamples, seed=args.seed)
+            ceiling = run_ceiling(run, source, n_resamples=args.n_resamples, seed=args.seed)
         except DataError as exc:
             if args.ceiling:
                 raise
-            ceiling_note = f"no noise-ceiling column ({exc}); pass --data-dir or --no-ceiling"
+            fix = "--no-ceiling" if described and not args.data_dir else "--data-dir or --no-ceiling"
+            ceiling_note = f"noise ceiling unavailable, no r / ceiling column: {exc}; pass {fix}"
     importance = {}
     if args.importance:
         for model in [m.strip() for m in args.importance.split(",") if m.strip()]:
@@ -94,9 +95,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                           n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
                           rope=args.rope if args.rope > 0 else None, importance=importance,
                           errors=bool(args.plots or args.html))
-    write_summary(run_dir, run, report.summary)
     if ceiling is None and args.ceiling is not False:
-        print(f"\nnote: {ceiling_note}", file=sys.stderr)
+        # Printed with the report's notes below, and kept in report.json and the HTML.
+        report.notes.append(ceiling_note[0].upper() + ceiling_note[1:] + ".")
+    write_summary(run_dir, run, report.summary)
     out = Path(args.out) if args.out else run_dir / "report"
     written = write_report(report, out, formats=formats)
     print("\n" + "\n".join(report.header()) + "\n")
@@ -123,14 +125,17 @@ def cmd_report(args: argparse.Namespace) -> int:
             from reports.html import write_html
 
             html = write_html(report, out / "report.html", figures, pngs,
-                              ceiling_note="noise ceiling not available for this run")
+                              ceiling_note=ceiling_note if ceiling is None and args.ceiling is not False
+                              else "noise ceiling not available for this run")
             written.append(html.name)
     print(f"\nreport: {out} ({', '.join(written)}; {','.join(formats)})")
     return 0
 
 
 def cmd_ceiling(args: argparse.Namespace) -> int:
-    table = noise_ceiling(args.data_dir, n_splits=args.n_splits, seed=args.seed)
+    if args.dataset and args.data_dir:
+        raise ConfigError("--dataset and --data-dir both name the data; pass one")
+    table = noise_ceiling(args.dataset or args.data_dir, n_splits=args.n_splits, seed=args.seed)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     m = table.attrs.get("match", {})
     print(f"\n{m.get('n_label_segments_rated', '?')} rated segments, {m.get('n_raters', '?')} raters; "

@@ -17,6 +17,7 @@ from benchmark.cli_data import say
 from benchmark.cli_report import write_summary
 from benchmark.cli_ssast import with_init
 from benchmark.config import EXECUTION_OPTIONS, RunConfig, load_config
+from benchmark.description import description_path
 from benchmark.errors import EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, OutputError
 from benchmark.jobs import resolve_model
 from benchmark.runner import Runner, new_run_dir
@@ -59,6 +60,10 @@ def _config_from_args(args: argparse.Namespace):
     resolved = None
     if study:
         resolved = {k: study[k] for k in ("study", "models", "variants", "report")}
+    dataset = pick(getattr(args, "dataset", None), "dataset", None)
+    if dataset is not None:
+        # The description file itself, absolute: --resume from another folder reads the same one.
+        dataset = str(description_path(dataset).resolve())
     return RunConfig(models=models, split=pick(args.split, "split", "lopo"), seeds=pick(args.seeds, "seeds", [0]),
                      features=features, n_splits=pick(args.n_splits, "n_splits", None),
                      data_dir=pick(args.data_dir, "data_dir", None),
@@ -68,7 +73,7 @@ def _config_from_args(args: argparse.Namespace):
                      jobs=pick(args.jobs, "jobs", 1, b), cache_dir=pick(args.cache_dir, "cache_dir", None, b),
                      soundfont=pick(args.soundfont, "soundfont", None), variants=variants, members=members,
                      backend=pick(args.backend, "name", "joblib", b), scheduler=pick(args.scheduler, "scheduler", None, b),
-                     study=resolved, device=pick(args.device, "device", "auto"))
+                     study=resolved, device=pick(args.device, "device", "auto"), dataset=dataset)
 
 
 def _check_writable(folder: Path, what: str) -> None:
@@ -87,7 +92,7 @@ def _check_writable(folder: Path, what: str) -> None:
 
 #: Options of 'benchmark run' that shape results: --resume takes them from the run's manifest.
 RESULT_FLAGS = ("models", "split", "seeds", "n_splits", "features", "exclude_score", "on_bad_input", "error_score",
-                "members", "data_dir", "soundfont")
+                "members", "data_dir", "soundfont", "dataset")
 
 
 def _check_resume_flags(args: argparse.Namespace, config) -> None:
@@ -99,7 +104,8 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
              "split": (str, "split"), "seeds": (list, "seeds"), "n_splits": (int, "n_splits"),
              "features": (FEATURE_SETS.parse_list, "features"), "on_bad_input": (str, "on_bad_input"),
              "error_score": (str, "error_score"), "members": (lambda v: _model_list(v, config.variants), "members"),
-             "data_dir": (str, "data_dir"), "soundfont": (str, "soundfont")}
+             "data_dir": (str, "data_dir"), "soundfont": (str, "soundfont"),
+             "dataset": (lambda v: str(description_path(v).resolve()), "dataset")}
     differ = []
     for flag, (norm, field) in given.items():
         value = getattr(args, flag)
@@ -109,7 +115,7 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
         new = norm(value)
         if flag == "models":  # the run's models include the ensembles' members
             same = all(m in config.run_models for m in new)
-        elif flag in ("data_dir", "soundfont") and old is not None:
+        elif flag in ("data_dir", "soundfont", "dataset") and old is not None:
             same = Path(new).resolve() == Path(old).resolve()
         else:
             same = (list(new) if isinstance(new, list | tuple) else new) == (list(old) if isinstance(old, list | tuple)
@@ -160,7 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runner.prepare()
         if runner.skipped:
-            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
+            media = "MIDI or audio" if runner.dataset.has_media("audio").any() else "MIDI"
+            print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable {media}: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
         counts = runner.run()
     except OutputError as exc:

@@ -23,10 +23,11 @@ from benchmark.execute import model_params
 from benchmark.jobs import MEMBER_PREDICTIONS, ModelRef, ensemble_members, is_ensemble, resolve_model
 from benchmark.store import RunStore
 from features.cache import resolve_cache_dir
-from features.sets import FEATURE_SETS, is_array_stage
+from features.sets import FEATURE_SETS, is_array_stage, media_read, unavailable_sets
+from features.soundfonts import split_soundfonts
 from features.stages import check_soundfont_use
 from models import MODELS
-from splits import SPLITS
+from splits import get_split, split_problem
 
 __all__ = ["DEVICES", "ERROR_SCORES", "EXECUTION_OPTIONS", "RunConfig", "load_config", "model_definitions"]
 
@@ -64,6 +65,7 @@ class RunConfig:
     scheduler: str | None = None
     study: dict | None = None
     device: str = "auto"
+    dataset: str | None = None
 
     @property
     def refs(self) -> dict[str, ModelRef]:
@@ -110,7 +112,10 @@ class RunConfig:
         if memo.get("validated") == state:
             return
         refs = self.refs  # every name resolved (an unknown one raises with close matches)
-        SPLITS.get(self.split)
+        get_split(self.split)
+        if self.dataset is not None and self.data_dir is not None:
+            raise ConfigError(f"--dataset {self.dataset!r} and --data-dir {self.data_dir!r} both name the data; "
+                              "--data-dir is PercePiano's folder, --dataset any described dataset: pass one")
         if not self.seeds:
             raise ConfigError("no seeds given; pass e.g. --seeds 0,1,2")
         repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
@@ -157,6 +162,41 @@ class RunConfig:
                     users = ", ".join(m for m in self.refs if fs in self.feature_sets(m))
                     raise ConfigError(f"feature set {fs!r} (read by {users}): {exc}") from None
 
+    def check_dataset(self, dataset) -> None:
+        """Check that the run fits the dataset, right after it is read and before any feature is built.
+
+        The split must find its group column (``lopo`` the performer, ``group:COLUMN`` a declared group
+        column), and every model must read only media every item has: the MIDI-only families (feature
+        sets that read the notes: midi, score, roll) are unavailable when some item is audio only.
+
+        Parameters
+        ----------
+        dataset : benchmark.dataset.Dataset
+
+        Raises
+        ------
+        ConfigError
+            One line: the split and why, or the models that cannot run and which can.
+        """
+        problem = split_problem(self.split, dataset.meta, dataset.group_columns)
+        if problem is not None:
+            raise ConfigError(f"{problem} (dataset {dataset.name!r})")
+        no_midi = int((~dataset.has_media("midi")).sum())
+        if no_midi:
+            blocked = {m: unavailable_sets(self.feature_sets(m), {"audio"}) for m in self.run_models}
+            blocked = {m: sets for m, sets in blocked.items() if sets}
+            if blocked:
+                sets = sorted({fs for v in blocked.values() for fs in v})
+                raise ConfigError(
+                    f"model(s) {', '.join(blocked)} read MIDI (feature sets {', '.join(sets)}), and {no_midi} of "
+                    f"{dataset.n_samples} items of dataset {dataset.name!r} have audio only; choose models that read "
+                    f"audio ({', '.join(audio_models()[:6])}, ...; 'benchmark list models --dataset "
+                    f"{dataset.description or dataset.root}' marks the rest)")
+        recorded = int(dataset.has_media("audio").sum())
+        if recorded and self.soundfont and len(split_soundfonts(self.soundfont)) > 1:
+            raise ConfigError(f"--soundfont {self.soundfont!r} compares renderings, and {recorded} items of dataset "
+                              f"{dataset.name!r} are recordings (they are never rendered); pass one SoundFont or none")
+
     def feature_sets(self, model: str) -> list[str]:
         """The feature sets ``model`` consumes: its registered inputs, ``--features`` overriding them.
 
@@ -195,6 +235,19 @@ class RunConfig:
         if key.get("study"):
             key["study"] = {k: v for k, v in key["study"].items() if k != "report"}
         return key
+
+
+def audio_models() -> list[str]:
+    """Registered models that read no MIDI (every input an audio feature set or array stage): tabular ones
+    first, then array models, then those that need a pre-trained artefact; by name within each."""
+    out = []
+    for spec in MODELS:
+        sets = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
+        if sets and all(set(media_read(fs)) <= {"audio"} for fs in sets):
+            specs = [FEATURE_SETS.get(fs) for fs in sets]
+            rank = (any(s.extra.get("needs_cache") for s in specs), any(is_array_stage(fs) for fs in sets))
+            out.append((rank, spec.name))
+    return [name for _, name in sorted(out)]
 
 
 def results_key(config: dict) -> dict:

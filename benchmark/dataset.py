@@ -1,8 +1,31 @@
-"""Load PercePiano from its upstream layout into one table of segments.
+"""The dataset protocol, and PercePiano's own loader behind it.
 
-The layout is the upstream repository's own (``labels/`` and
-``virtuoso/data/``), so the same code reads the shared copy and a user's
-``git clone https://github.com/JonghoKimSNU/PercePiano``.
+Every rating dataset reaches the harness as one :class:`Dataset`: the items'
+ids and metadata (``meta``), the targets (``y``, ``target_names``, their
+declared ``target_ranges``), the group columns the splits may use
+(``group_columns``), the media of each item (``midi_path``, ``audio_path``,
+``score_midi_path`` columns), the reference (deadpan) items, the per-rater
+ratings (:func:`benchmark.raters.read_raters` reads them from
+``rater_source``), and the dataset's identity (:meth:`Dataset.identity`,
+:meth:`Dataset.content_hash`). The loader, the splits, the runner, the noise
+ceiling and the reports read only these.
+
+Two loaders produce it: :func:`load_dataset` reads PercePiano from its upstream
+layout (``labels/`` and ``virtuoso/data/``, so the same code reads the shared
+copy and a user's ``git clone https://github.com/JonghoKimSNU/PercePiano``),
+and :func:`benchmark.description.load_described` reads any dataset described
+by a ``dataset.toml``; :func:`benchmark.description.open_dataset` picks one.
+
+The protocol's metadata columns (``meta``)
+------------------------------------------
+``sample_id`` (str, unique); the role columns ``player`` (the performer: the
+``lopo`` split leaves one value out, predictions call it ``performer``),
+``piece`` and ``composer`` when the dataset has them; every other group
+column under its own name; ``midi_path``, ``audio_path`` and
+``score_midi_path`` (None where an item lacks that medium); ``reference``
+(True for deadpan or reference items, held out together by ``lopo`` and
+dropped by ``--exclude-score``). PercePiano's meta also holds ``segment``,
+``bars`` and ``excerpt``.
 """
 
 from __future__ import annotations
@@ -12,7 +35,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,33 +92,58 @@ DEFAULT_DATA_DIRS = ("data/percepiano", "../shared/percepiano")
 _NAME_RE = re.compile(r"^(?P<piece>.+)_(?P<bars>\d+)bars_(?P<player>[^_]+)_(?P<segment>\d+)$")
 
 
+#: The columns of ``meta`` that name an item's media files (None where the item lacks that medium).
+MEDIA_COLUMNS = {"midi": "midi_path", "audio": "audio_path", "score_midi": "score_midi_path"}
+#: PercePiano's group columns: what ``group:COLUMN`` and ``kfold_grouped:COLUMN`` accept on it.
+PERCEPIANO_GROUPS = ("player", "piece", "composer", "excerpt")
+
+
 @dataclass
 class Dataset:
-    """Labelled PercePiano segments.
+    """Labelled items: the dataset protocol (see the module note).
 
     Attributes
     ----------
     root : Path
-        The dataset directory.
+        The dataset directory (PercePiano's folder, or the folder of a ``dataset.toml``).
     meta : DataFrame, shape (n_samples, ...)
-        One row per segment: ``sample_id``, ``piece``, ``composer``, ``player``,
-        ``segment``, ``bars``, ``excerpt``, ``midi_path``, ``score_midi_path``.
-    y : ndarray, shape (n_samples, 19)
-        Mean ratings scaled to [0, 1], columns in :data:`TARGET_NAMES` order.
-    y_std : ndarray, shape (n_samples, 19)
-        Rater standard deviations (same scale).
+        One row per item, sorted by ``sample_id``; the protocol's columns (module note). PercePiano's:
+        ``sample_id``, ``piece``, ``composer``, ``player``, ``segment``, ``bars``, ``excerpt``,
+        ``midi_path``, ``score_midi_path``, ``audio_path`` (None), ``reference``.
+    y : ndarray, shape (n_samples, n_targets)
+        Mean ratings, columns in ``target_names`` order (PercePiano: scaled to [0, 1]).
+    y_std : ndarray or None, shape (n_samples, n_targets)
+        Rater standard deviations where the dataset has them (PercePiano), else None.
     target_names : tuple of str
     unlabelled : list of str
         Performance MIDI files without labels (dropped upstream).
+    include_score : bool
+        Whether the reference (deadpan) items are kept.
+    name : str
+        The dataset's name (``percepiano`` for the native loader).
+    description : Path or None
+        The ``dataset.toml`` a described dataset was read from; None for PercePiano's own loader.
+    target_ranges : tuple of (float, float)
+        The declared range of each target.
+    group_columns : tuple of str
+        The ``meta`` columns splits may group by (``group:COLUMN``, ``kfold_grouped:COLUMN``).
+    identity_parts : dict
+        What identifies a described dataset besides its media (the description's and the rating
+        tables' sha256); empty for PercePiano's own loader.
     """
 
     root: Path
     meta: pd.DataFrame
     y: np.ndarray
-    y_std: np.ndarray
+    y_std: np.ndarray | None = None
     target_names: tuple[str, ...] = TARGET_NAMES
     unlabelled: list[str] = field(default_factory=list)
     include_score: bool = True
+    name: str = "percepiano"
+    description: Path | None = None
+    target_ranges: tuple[tuple[float, float], ...] = ((LABEL_RANGE,) * N_TARGETS)
+    group_columns: tuple[str, ...] = PERCEPIANO_GROUPS
+    identity_parts: dict = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -104,26 +152,53 @@ class Dataset:
     def subset(self, mask: np.ndarray) -> Dataset:
         """Return a new dataset holding the rows where ``mask`` is true."""
         mask = np.asarray(mask, dtype=bool)
-        return Dataset(
-            root=self.root,
-            meta=self.meta.loc[mask].reset_index(drop=True),
-            y=self.y[mask],
-            y_std=self.y_std[mask],
-            target_names=self.target_names,
-            unlabelled=list(self.unlabelled),
-            include_score=self.include_score,
-        )
+        return replace(self, meta=self.meta.loc[mask].reset_index(drop=True), y=self.y[mask],
+                       y_std=None if self.y_std is None else self.y_std[mask], unlabelled=list(self.unlabelled))
+
+    def has_media(self, kind: str) -> np.ndarray:
+        """Which items have a ``kind`` file (``midi``, ``audio``, ``score_midi``): bool (n_samples,)."""
+        column = MEDIA_COLUMNS[kind]
+        if column not in self.meta.columns:
+            return np.zeros(self.n_samples, dtype=bool)
+        return np.array([isinstance(p, str) and bool(p) for p in self.meta[column]], dtype=bool)
+
+    @property
+    def rater_source(self):
+        """Where :func:`benchmark.raters.read_raters` finds the per-rater ratings: the description of a
+        described dataset, PercePiano's folder otherwise."""
+        return self.description if self.description is not None else self.root
 
     def content_hash(self) -> str:
-        """sha256 over the label files and every labelled MIDI file's bytes."""
+        """sha256 over what defines the data: the label (ratings) files and every item's media bytes.
+
+        PercePiano's own loader: the two label files and every labelled MIDI file (unchanged since the
+        first runs, so their ``--resume`` still matches). A described dataset: its identity (the
+        description's sha256, the ratings' and the rater table's) and every item's media files.
+        """
         h = hashlib.sha256()
-        for rel in (MEAN_LABELS, STD_LABELS):
-            h.update(file_sha256(self.root / rel).encode())
-        for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"], strict=False):
-            h.update(sid.encode())
-            h.update(file_sha256(Path(p)).encode())
+        if self.description is None:
+            for rel in (MEAN_LABELS, STD_LABELS):
+                h.update(file_sha256(self.root / rel).encode())
+            for sid, p in zip(self.meta["sample_id"], self.meta["midi_path"], strict=False):
+                h.update(sid.encode())
+                h.update(file_sha256(Path(p)).encode())
+            return h.hexdigest()
+        h.update(json.dumps(self.identity_parts, sort_keys=True).encode())
+        columns = [c for c in MEDIA_COLUMNS.values() if c in self.meta.columns]
+        for row in self.meta[["sample_id", *columns]].itertuples(index=False):
+            h.update(str(row[0]).encode())
+            for p in row[1:]:
+                h.update((file_sha256(Path(p)) if isinstance(p, str) and p else "-").encode())
         return h.hexdigest()
 
+    def identity(self) -> dict:
+        """The manifest's record of which dataset a run used: name, kind, where, and its content hashes."""
+        out = {"name": self.name, "kind": "percepiano" if self.description is None else "described",
+               "root": str(Path(self.root).resolve()),
+               "description": None if self.description is None else str(Path(self.description).resolve()),
+               "targets": list(self.target_names), "n_items": self.n_samples}
+        out.update(self.identity_parts)
+        return out
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -346,6 +421,9 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bo
                 **parts,
                 "midi_path": str(files[k]),
                 "score_midi_path": str(sp) if sp is not None else None,
+                "audio_path": None,
+                # The deadpan score renderings: one performer unit under lopo, dropped by --exclude-score.
+                "reference": parts["player"] in SCORE_PLAYERS,
             }
         )
     meta = pd.DataFrame.from_records(records)
@@ -360,6 +438,7 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, include_score: bo
         include_score=include_score,
     )
     if not include_score:
-        ds = ds.subset(~meta["player"].isin(SCORE_PLAYERS).to_numpy())
+        ds = ds.subset(~meta["reference"].to_numpy(dtype=bool))
     logger.info("loaded %d labelled segments from %s", ds.n_samples, root)
     return ds
+

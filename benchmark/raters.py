@@ -1,10 +1,16 @@
-"""PercePiano's per-rater answer sheets (``labels/total_2rounds.csv``), read and matched to the mean labels.
+"""Per-rater ratings, read and matched to the mean ratings: PercePiano's answer sheets, or a described
+dataset's rater table.
 
-Beside the dataset loader (:mod:`benchmark.dataset`, the mean labels and the
-MIDI files), this is the reader of the raw ratings: :func:`read_raters` parses
-the rater file and the mean-label JSON once, and :func:`rating_array` and
-:func:`rating_match_report` work from that one read (the noise ceiling,
-:mod:`reports.ceiling`, needs both).
+Beside the dataset loaders (:mod:`benchmark.dataset`, :mod:`benchmark.description`), this is the
+reader of the raw ratings: :func:`read_raters` parses the rater file and the mean ratings once, and
+:func:`rating_array` and :func:`rating_match_report` work from that one read (the noise ceiling,
+:mod:`reports.ceiling`, needs both). A described dataset's rater table (``[raters]`` in its
+``dataset.toml``) is a long table, one row per (item, rater, target) answer: repeated rows of one rater,
+item and target are that rater's repeated answer sheets (the k-th repeat belongs to sheet k), and an empty
+rating is a question left unanswered. It becomes the same answer sheets as PercePiano's file, in the order
+the table first names them (the ceiling's random rater splits depend on that order).
+
+PercePiano's file:
 
 Matching ``labels/total_2rounds.csv`` to the mean-label JSON (checked on the
 shared copy, commit e672299):
@@ -57,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.dataset import MEAN_LABELS, N_TARGETS, RATER_LABELS, TARGET_NAMES, _load_json, resolve_data_dir
+from benchmark.description import DESCRIPTION_NAME, Description, load_described, read_description, read_table
 from benchmark.errors import DataError
 
 #: Highest valid answer; a sheet with a larger one is dropped (upstream rule).
@@ -126,36 +133,131 @@ class RaterData:
     Attributes
     ----------
     root : Path
-        The PercePiano folder.
+        The PercePiano folder, or the folder of a described dataset.
     sheets : DataFrame
-        Every valid answer sheet: ``user``, ``segment`` (a mean-label key) and the 19 targets (1..7, NaN =
-        unanswered).
+        Every valid answer sheet: ``user``, ``segment`` (an item id) and one column per target (NaN =
+        unanswered; PercePiano: 1..7).
     info : dict
         Counts of the raw file (sheets, dropped sheets, raters, file names, renamed Score sheets).
     labels : dict
-        The mean-label JSON, keys stripped.
+        The mean ratings: item id -> list of values, targets first (PercePiano's mean-label JSON, keys
+        stripped).
+    target_names : tuple of str
+    scale : float
+        What the mean ratings are divided by (PercePiano: 7, its 7-point scale mapped to [0, 1]; a described
+        dataset's ``[raters] scale``, default 1).
+    source : str
+        The rater file, for messages.
     """
 
     root: Path
     sheets: pd.DataFrame
     info: dict
     labels: dict
+    target_names: tuple[str, ...] = TARGET_NAMES
+    scale: float = MAX_RATING
+    source: str = RATER_LABELS
 
 
-def read_raters(data_dir: str | os.PathLike | RaterData | None = None) -> RaterData:
-    """Parse the rater file and the mean labels of a PercePiano folder (a :class:`RaterData` passes through).
+def _is_description(source) -> bool:
+    if isinstance(source, Description):
+        return True
+    if source is None:
+        return False
+    p = Path(source)
+    return (p.is_file() and p.suffix.lower() == ".toml") or (p.is_dir() and (p / DESCRIPTION_NAME).is_file())
+
+
+def read_raters(data_dir: str | os.PathLike | RaterData | Description | None = None) -> RaterData:
+    """Parse the rater ratings and the mean ratings once (a :class:`RaterData` passes through).
+
+    Parameters
+    ----------
+    data_dir : path, Description or RaterData, optional
+        A PercePiano folder (:func:`benchmark.dataset.resolve_data_dir`), or a described dataset (its
+        ``dataset.toml``, its folder, or a :class:`benchmark.description.Description`).
 
     Raises
     ------
     DataError
-        Missing or malformed files.
+        Missing or malformed files, or a described dataset without a rater table.
     """
     if isinstance(data_dir, RaterData):
         return data_dir
+    if _is_description(data_dir):
+        return _read_described(data_dir)
     root = resolve_data_dir(data_dir)
     sheets, info = _read_sheets(root)
     labels = {k.strip(): v for k, v in _load_json(root / MEAN_LABELS).items()}
     return RaterData(root, sheets, info, labels)
+
+
+def _read_described(source) -> RaterData:
+    """A described dataset's rater table as answer sheets (module note), checked against its items."""
+    desc = source if isinstance(source, Description) else read_description(source)
+    spec = desc.raters
+    if spec is None:
+        raise DataError(f"dataset {desc.name!r} has no per-rater ratings ([raters] in {desc.path}); the noise "
+                        "ceiling needs them")
+    ds = load_described(desc)
+    columns = [spec.id, spec.rater, spec.target, spec.rating]
+    table = read_table(spec.file, what="rater table", strings=[spec.id, spec.rater, spec.target],
+                       numbers=[spec.rating])
+    have = [str(c) for c in table.columns]
+    for key, column in zip(("id", "rater", "target", "rating"), columns, strict=True):
+        if column not in have:
+            raise DataError(f"{desc.path}: [raters] {key} names the column {column!r}, which {spec.file.name} lacks "
+                            f"(its columns: {', '.join(have[:20])})")
+    where = f"{desc.path} ({spec.file.name})"
+    table = table[columns].rename(columns=dict(zip(columns, ("segment", "user", "target", "rating"), strict=True)))
+    for key in ("segment", "user", "target"):
+        if table[key].isna().any():
+            row = int(np.flatnonzero(table[key].isna().to_numpy())[0])
+            raise DataError(f"{where}: row {row} has no {key if key != 'segment' else 'id'}; every answer names its "
+                            "item, rater and target")
+        table[key] = table[key].astype(str).str.strip()
+    unknown = sorted(set(table["target"]) - set(desc.targets))
+    if unknown:
+        raise DataError(f"{where}: target {unknown[0]!r} is not one of the dataset's targets "
+                        f"({', '.join(desc.targets)}); rater answers are matched to the targets by name")
+    values = np.empty(len(table))
+    for i, v in enumerate(table["rating"]):
+        if v is None or v is pd.NA:
+            values[i] = np.nan
+        elif isinstance(v, str):
+            try:  # a CSV column with one unparseable cell arrives as text
+                values[i] = float(v)
+            except ValueError:
+                raise DataError(f"{where}: row {i} holds the rating {v!r:.40}, not a number (leave it empty if "
+                                "unanswered)") from None
+        elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            raise DataError(f"{where}: row {i} holds the rating {v!r:.40}, not a number (leave it empty if "
+                            "unanswered)")
+        else:
+            values[i] = float(v)
+    if spec.range is not None:
+        lo, hi = spec.range
+        out = np.flatnonzero(~np.isnan(values) & ~((values >= lo) & (values <= hi)))
+        if out.size:
+            i = int(out[0])
+            raise DataError(f"{where}: row {i} ({table['segment'].iat[i]!r}, rater {table['user'].iat[i]!r}) holds "
+                            f"the rating {float(values[i])!r}, outside the declared range [{lo:g}, {hi:g}] ([raters] range)")
+    if not np.isfinite(values[~np.isnan(values)]).all():
+        raise DataError(f"{where}: a rating is infinite")
+    # The k-th answer of one rater to one item and target belongs to the rater's k-th sheet of that item;
+    # sheets are numbered in the order the table first names them.
+    sheet = table.groupby(["segment", "user", "target"], sort=False).cumcount().to_numpy()
+    codes, uniques = pd.MultiIndex.from_arrays([table["segment"], table["user"], sheet]).factorize()
+    t_code = pd.Index(desc.targets).get_indexer(table["target"])
+    wide = np.full((len(uniques), len(desc.targets)), np.nan)
+    wide[codes, t_code] = values
+    sheets = pd.DataFrame(wide, columns=list(desc.targets))
+    sheets.insert(0, "segment", uniques.get_level_values(0).to_numpy())
+    sheets.insert(0, "user", uniques.get_level_values(1).to_numpy())
+    labels = {sid: [float(v) for v in row] for sid, row in zip(ds.meta["sample_id"], ds.y, strict=True)}
+    info = {"n_sheets": len(sheets), "n_sheets_dropped_over_7": 0, "n_raters": int(table["user"].nunique()),
+            "n_filenames": int(table["segment"].nunique()), "n_renamed": 0, "n_rows": len(table)}
+    return RaterData(desc.root, sheets, info, labels, tuple(desc.targets), spec.scale, str(spec.file))
 
 
 def rating_match_report(data_dir: str | os.PathLike | RaterData | None = None) -> dict:
@@ -178,9 +280,10 @@ def rating_match_report(data_dir: str | os.PathLike | RaterData | None = None) -
     """
     raters = read_raters(data_dir)
     sheets, info, labels = raters.sheets, raters.info, raters.labels
-    means = sheets.groupby("segment")[list(TARGET_NAMES)].mean() / MAX_RATING
+    names = list(raters.target_names)
+    means = sheets.groupby("segment")[names].mean() / raters.scale
     rated = [k for k in labels if k in means.index]
-    json_means = np.array([labels[k][:N_TARGETS] for k in rated], dtype=float)
+    json_means = np.array([labels[k][:len(names)] for k in rated], dtype=float).reshape(len(rated), len(names))
     diff = np.abs(json_means - means.loc[rated].to_numpy())
     dup = sheets.groupby(["user", "segment"]).size()
     return {
@@ -193,7 +296,7 @@ def rating_match_report(data_dir: str | os.PathLike | RaterData | None = None) -
     }
 
 
-def rating_array(data_dir: str | os.PathLike | RaterData | None = None, *,
+def rating_array(data_dir: str | os.PathLike | RaterData | Description | None = None, *,
                  by_rater: bool = True) -> tuple[np.ndarray, list[str]]:
     """Individual ratings of the labelled segments as a padded array.
 
@@ -207,10 +310,10 @@ def rating_array(data_dir: str | os.PathLike | RaterData | None = None, *,
 
     Returns
     -------
-    ratings : ndarray, shape (n_segments, max_raters, 19)
-        Ratings on the 1..7 scale; NaN for unanswered or padding.
+    ratings : ndarray, shape (n_segments, max_raters, n_targets)
+        Ratings (PercePiano: on the 1..7 scale); NaN for unanswered or padding.
     segments : list of str
-        The mean-label JSON keys, sorted, one per row.
+        The mean-label JSON keys (a described dataset's item ids), sorted, one per row.
 
     Raises
     ------
@@ -219,17 +322,18 @@ def rating_array(data_dir: str | os.PathLike | RaterData | None = None, *,
     """
     raters = read_raters(data_dir)
     sheets = raters.sheets
+    names = list(raters.target_names)
     segments = sorted(raters.labels)
     sheets = sheets[sheets["segment"].isin(set(segments))]
     if by_rater:
-        sheets = sheets.groupby(["segment", "user"], sort=False)[list(TARGET_NAMES)].mean().reset_index()
+        sheets = sheets.groupby(["segment", "user"], sort=False)[names].mean().reset_index()
     missing = sorted(set(segments) - set(sheets["segment"]))
     if missing:
-        raise DataError(f"{len(missing)} labelled segments have no ratings in {RATER_LABELS}, e.g. {missing[:3]}")
+        raise DataError(f"{len(missing)} labelled segments have no ratings in {raters.source}, e.g. {missing[:3]}")
     row = pd.Series(np.arange(len(segments)), index=segments)[sheets["segment"]].to_numpy()
     slot = sheets.groupby("segment").cumcount().to_numpy()
-    out = np.full((len(segments), int(slot.max()) + 1, N_TARGETS), np.nan)
-    out[row, slot] = sheets[list(TARGET_NAMES)].to_numpy(dtype=float)
+    out = np.full((len(segments), int(slot.max()) + 1, len(names)), np.nan)
+    out[row, slot] = sheets[names].to_numpy(dtype=float)
     return out, segments
 
 
@@ -240,7 +344,7 @@ def rater_spread(data_dir: str | os.PathLike | RaterData | None = None, *, upstr
 
     The population standard deviation (ddof 0, as upstream) of the answers of
     every valid sheet of the segment (the answers whose mean is the label),
-    divided by :data:`MAX_RATING`. A question answered on one sheet only has
+    divided by the ratings' scale (PercePiano: :data:`MAX_RATING`). A question answered on one sheet only has
     spread 0.
 
     Parameters
@@ -265,13 +369,14 @@ def rater_spread(data_dir: str | os.PathLike | RaterData | None = None, *, upstr
     sheets = raters.sheets[raters.sheets["segment"].isin(set(segments))]
     missing = sorted(set(segments) - set(sheets["segment"]))
     if missing:
-        raise DataError(f"{len(missing)} labelled segments have no ratings in {RATER_LABELS}, e.g. {missing[:3]}")
-    answers = sheets[list(TARGET_NAMES)] / MAX_RATING
+        raise DataError(f"{len(missing)} labelled segments have no ratings in {raters.source}, e.g. {missing[:3]}")
+    names = list(raters.target_names)
+    answers = sheets[names] / raters.scale  # PercePiano: / 7, its 7-point scale mapped to [0, 1]
     if upstream:
         answers = answers.fillna(0.0)
     answers.insert(0, "segment", sheets["segment"].to_numpy())
-    grouped = answers.groupby("segment")[list(TARGET_NAMES)]
+    grouped = answers.groupby("segment")[names]
     # Population sd of the answered values: sqrt(mean(x^2) - mean(x)^2) would cancel; centre first.
-    centred = answers[list(TARGET_NAMES)] - grouped.transform("mean")
+    centred = answers[names] - grouped.transform("mean")
     sd = np.sqrt((centred ** 2).groupby(answers["segment"]).mean())
     return sd.loc[segments]

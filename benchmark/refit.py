@@ -20,7 +20,7 @@ import pandas as pd
 
 from benchmark.assembly import Assembly, font_setup
 from benchmark.config import load_config
-from benchmark.dataset import load_dataset
+from benchmark.description import open_dataset
 from benchmark.errors import ConfigError, DataError
 from benchmark.fonts import FONT_SETS
 from benchmark.jobs import Job, freeze
@@ -98,7 +98,11 @@ def open_run(run_dir: str | os.PathLike, models: list[str], *, cache_dir=None,
     unknown = [m for m in models if m not in names]
     if unknown:
         raise ConfigError(f"model {unknown[0]!r} is not in run {rid} (models: {', '.join(names)})")
-    ds = load_dataset(manifest.get("data_dir") or cfg.data_dir, include_score=cfg.include_score)
+    if cfg.dataset is not None:
+        ds = open_dataset((manifest.get("dataset") or {}).get("description") or cfg.dataset,
+                          include_score=cfg.include_score)
+    else:
+        ds = open_dataset(None, manifest.get("data_dir") or cfg.data_dir, include_score=cfg.include_score)
     folds = None
     if segments is not None:
         ds = ds.subset(ds.meta["sample_id"].isin(set(segments)).to_numpy())

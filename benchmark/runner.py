@@ -35,7 +35,8 @@ from benchmark import provenance
 from benchmark.assembly import Assembly, font_setup
 from benchmark.backends import check_backend, make_backend, n_workers, threads_per_worker
 from benchmark.config import DEVICES, ERROR_SCORES, EXECUTION_OPTIONS, RunConfig, load_config, results_key
-from benchmark.dataset import RATER_LABELS, Dataset, load_dataset
+from benchmark.dataset import Dataset
+from benchmark.description import open_dataset
 from benchmark.errors import BenchmarkError, ConfigError, DataError
 from benchmark.execute import JobOutput, RunInputs
 from benchmark.export import export_result
@@ -44,7 +45,7 @@ from benchmark.hashing import file_sha256
 from benchmark.jobs import Job, plan
 from benchmark.metrics import METRICS, SPREAD_METRICS, per_target
 from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
-from benchmark.raters import rater_spread
+from benchmark.raters import rater_spread, read_raters
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
@@ -120,9 +121,11 @@ class Runner:
         check_backend(cfg.backend, cfg.scheduler)
         if self.store.exists:
             self.store.acquire_lock(self.command)
-        self.notify(f"data: reading {cfg.data_dir or 'PercePiano (default location)'} ...")
+        self.notify(f"data: reading {cfg.dataset or cfg.data_dir or 'PercePiano (default location)'} ...")
         t0 = time.perf_counter()
-        self.dataset: Dataset = load_dataset(cfg.data_dir, include_score=cfg.include_score)
+        self.dataset: Dataset = open_dataset(cfg.dataset, cfg.data_dir, include_score=cfg.include_score)
+        # The split's group column and every model's media, on this dataset, before anything slow.
+        cfg.check_dataset(self.dataset)
         # Split options (--n-splits against the number of groups, a seed) are checked on the labelled data
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
         folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
@@ -179,7 +182,9 @@ class Runner:
         and the manifest says why.
         """
         try:
-            spread = rater_spread(self.dataset.root)
+            # PercePiano's rater file, or a described dataset's [raters] table (scaled by its own scale).
+            raters = read_raters(self.dataset.description or self.dataset.root)
+            spread = rater_spread(raters)
         except DataError as exc:
             self.notify(f"rater spread: none ({exc}); the rater-spread accuracies are left out")
             return None, {"available": False, "reason": str(exc)}
@@ -187,12 +192,14 @@ class Runner:
         names = list(self.dataset.target_names)
         missing = [i for i in ids if i not in spread.index]
         if missing:
-            reason = f"{len(missing)} segments have no ratings in {RATER_LABELS}, e.g. {missing[0]}"
+            reason = f"{len(missing)} segments have no ratings in {raters.source}, e.g. {missing[0]}"
             self.notify(f"rater spread: none ({reason}); the rater-spread accuracies are left out")
             return None, {"available": False, "reason": reason}
-        record = {"available": True, "source": RATER_LABELS,
-                  "sha256": file_sha256(self.dataset.root / RATER_LABELS),
-                  "definition": "population sd of the answers of every valid sheet, divided by 7 "
+        source = Path(raters.source)
+        source = source if source.is_absolute() else Path(raters.root) / source
+        record = {"available": True, "source": raters.source,
+                  "sha256": file_sha256(source),
+                  "definition": f"population sd of the answers of every valid sheet, divided by {raters.scale:g} "
                                 "(benchmark.raters.rater_spread)",
                   "metrics": list(SPREAD_METRICS)}
         return spread.loc[ids, names], record
@@ -270,6 +277,7 @@ class Runner:
             "git_commit": provenance.git_commit(),
             "data_dir": str(self.dataset.root.resolve()),
             "data_hash": data_hash,
+            "dataset": self.dataset.identity(),
             "n_samples": self.dataset.n_samples,
             "include_score": self.config.include_score,
             "skipped_inputs": self.skipped,
@@ -420,10 +428,13 @@ class Runner:
         names = list(self.dataset.target_names)
         pred = out.pred
         n, t = pred.shape
+        # A dataset without a performer or piece column stores None there.
+        performer, piece = (meta[c].to_numpy() if c in meta.columns else np.full(n, None, dtype=object)
+                            for c in ("player", "piece"))
         preds = pd.DataFrame({
             "sample_id": np.repeat(meta["sample_id"].to_numpy(), t),
-            "performer": np.repeat(meta["player"].to_numpy(), t),
-            "piece": np.repeat(meta["piece"].to_numpy(), t),
+            "performer": np.repeat(performer, t),
+            "piece": np.repeat(piece, t),
             "model": job.model, "seed": job.seed, "fold": job.fold,
             "target": np.tile(names, n),
             "y_true": y_true.ravel(), "y_pred": pred.ravel(),
@@ -487,4 +498,5 @@ class Runner:
 
 def new_run_dir(out: str | os.PathLike, split: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(out) / f"{stamp}-{split}-{uuid.uuid4().hex[:6]}"
+    # group:system -> group-system: a colon in a folder name trips scp, rsync and other systems' file names.
+    return Path(out) / f"{stamp}-{split.replace(':', '-')}-{uuid.uuid4().hex[:6]}"

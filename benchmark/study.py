@@ -49,11 +49,11 @@ from benchmark.errors import ConfigError
 from benchmark.params import ModelNames
 from features.sets import FEATURE_SETS
 from models import MODELS
-from splits import SPLITS
+from splits import get_split
 
 SECTIONS = ("study", "models", "backend", "report")
 STUDY_KEYS = {"split": str, "seeds": list, "features": list, "n_splits": int, "exclude_score": bool,
-              "error_score": str, "on_bad_input": str, "members": (list, str), "data_dir": str, "soundfont": str,
+              "error_score": str, "on_bad_input": str, "members": (list, str), "data_dir": str, "dataset": str, "soundfont": str,
               "name": str, "description": str, "device": str}
 BACKEND_KEYS = {"name": str, "jobs": int, "scheduler": str, "cache_dir": str}
 REPORT_KEYS = {"baseline": str, "correction": str, "rope": float, "n_resamples": int, "seed": int,
@@ -179,7 +179,7 @@ def load_study(path: str | Path) -> dict:
         study["members"] = members
 
     if "split" in study:
-        SPLITS.get(study["split"])
+        get_split(study["split"])
     for fs in study.get("features", []):
         FEATURE_SETS.get(fs)
     for m in study.get("members", []):

@@ -142,7 +142,7 @@ def build_feature_set(
     todo = []
     for r in rows:
         try:
-            k = make_key(fs.cache_stage, fs.version, fs.params, fs.inputs(r))
+            k = make_key(fs.cache_stage, fs.version, fs.row_params(r), fs.inputs(r))
         except OSError as exc:  # an input that cannot be read is bad input, like an unparsable one
             bad[r["sample_id"]] = f"cannot read {exc.filename or 'an input file'}: {exc.strerror or exc}"
             continue

@@ -25,10 +25,12 @@ from features.stages import (
     AudioParams,
     MelParams,
     RollParams,
+    audio_inputs,
+    audio_key_params,
+    item_audio,
     logmel_for,
     mel_key,
     pianoroll_for,
-    rendered_audio,
     roll_key,
 )
 
@@ -57,6 +59,9 @@ class FeatureSet:
     stage : str
         Cache stage of its entries when it differs from ``name`` (``ssast`` embeddings go to ``ssast_emb``,
         apart from the ``ssast_ckpt`` checkpoints they are computed with); empty: ``name``.
+    key_params : callable, optional
+        ``key_params(row) -> dict``: key parameters that depend on the row (an audio set's decoder version
+        for a recording); merged into ``params`` for that row's key.
     """
 
     name: str
@@ -67,11 +72,31 @@ class FeatureSet:
     inputs: Callable[..., list]
     params: Mapping[str, Any] = field(default_factory=dict)
     stage: str = ""
+    key_params: Callable[..., Mapping[str, Any]] | None = None
 
     @property
     def cache_stage(self) -> str:
         """The cache stage its entries are keyed and stored under."""
         return self.stage or self.name
+
+    def row_params(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The key parameters of ``row``'s entry: ``params`` and the row's own (``key_params``)."""
+        return {**self.params, **self.key_params(row)} if self.key_params is not None else self.params
+
+
+#: What an item needs for a feature set to be computed (registry metadata ``reads``): ``midi`` (the notes),
+#: or ``audio`` (a recording, or MIDI to render). A set that declares nothing is taken to need MIDI.
+MEDIA = ("midi", "audio")
+
+
+def media_read(name: str) -> tuple[str, ...]:
+    """The media the feature set ``name`` reads (registry metadata ``reads``; MIDI when undeclared)."""
+    return tuple(FEATURE_SETS.get(name).extra.get("reads", ("midi",)))
+
+
+def unavailable_sets(names, media: set[str]) -> list[str]:
+    """The feature sets among ``names`` that need a medium outside ``media`` (what every item has)."""
+    return [n for n in names if not set(media_read(n)) <= set(media)]
 
 
 def _midi_inputs(row: Mapping[str, Any]) -> list:
@@ -88,7 +113,8 @@ def _midi_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
     return _vector(midi.extract(row["midi_path"]), midi.FEATURES)
 
 
-@FEATURE_SETS.register("midi", description="handcrafted symbolic features of the performance MIDI (83)")
+@FEATURE_SETS.register("midi", description="handcrafted symbolic features of the performance MIDI (83)",
+                       reads=("midi",))
 def midi_feature_set() -> FeatureSet:
     from features import midi
 
@@ -96,27 +122,24 @@ def midi_feature_set() -> FeatureSet:
                       docs=dict(midi.FEATURES), compute=_midi_compute, inputs=_midi_inputs)
 
 
-def _audio_inputs(row: Mapping[str, Any], params: AudioParams) -> list:
-    return [row["midi_path"], params.resolved_soundfont()]
-
-
 def _audio_compute(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
     from features import audio
 
-    y = rendered_audio(row, cache, params)
+    y = item_audio(row, cache, params)
     return _vector(audio.extract(y, params.sr), audio.FEATURES)
 
 
-@FEATURE_SETS.register("audio", description="librosa features of the rendered audio (85): MFCC, spectral, RMS, "
-                                            "chroma, onsets, tempo, HPSS")
+@FEATURE_SETS.register("audio", description="librosa features of the item's audio (85): MFCC, spectral, RMS, "
+                                            "chroma, onsets, tempo, HPSS (its recording, or its MIDI rendered)",
+                       reads=("audio",))
 def audio_feature_set(soundfont: str | None = None, sr: int = 22050) -> FeatureSet:
     from features import audio, render
 
     params = AudioParams(soundfont=soundfont, sr=sr)
     return FeatureSet(name="audio", version=f"{audio.VERSION}+render{render.VERSION}",
                       feature_names=tuple(audio.FEATURES), docs=dict(audio.FEATURES),
-                      compute=partial(_audio_compute, params=params), inputs=partial(_audio_inputs, params=params),
-                      params=params.key_params())
+                      compute=partial(_audio_compute, params=params), inputs=partial(audio_inputs, params=params),
+                      params=params.key_params(), key_params=audio_key_params)
 
 
 def _score_path(row: Mapping[str, Any]) -> str | None:
@@ -137,7 +160,7 @@ def _score_compute(row: Mapping[str, Any], cache: Cache) -> np.ndarray:
 
 
 @FEATURE_SETS.register("score", description="score-aligned performance features (tempo, timing, velocity and "
-                                            "articulation deviations from the score MIDI)")
+                                            "articulation deviations from the score MIDI)", reads=("midi",))
 def score_feature_set() -> FeatureSet:
     from features import score
 
@@ -198,8 +221,9 @@ def _roll_ensure(row: Mapping[str, Any], cache: Cache, roll: RollParams) -> None
     pianoroll_for(row, cache, roll)
 
 
-@FEATURE_SETS.register("mel", description="log-mel spectrograms of the rendered audio (array stage, 128 bands, "
-                                          "float16 dB, ~100 frames/s) for the transformer families", kind="array")
+@FEATURE_SETS.register("mel", description="log-mel spectrograms of the item's audio (array stage, 128 bands, "
+                                          "float16 dB, ~100 frames/s) for the transformer families", kind="array",
+                       reads=("audio",))
 def mel_stage(soundfont: str | None = None) -> ArrayStage:
     audio, mel = AudioParams(soundfont=soundfont), MelParams()
     return ArrayStage(name="mel", accessor="mel", key=partial(mel_key, audio=audio, mel=mel),
@@ -208,7 +232,7 @@ def mel_stage(soundfont: str | None = None) -> ArrayStage:
 
 @FEATURE_SETS.register("roll", description="piano roll from the MIDI (array stage, 4 x 88 pitches, uint8, the mel "
                                            "stage's frame rate): velocity-weighted onsets, sounding notes, sustain "
-                                           "and soft pedal", kind="array")
+                                           "and soft pedal", kind="array", reads=("midi",))
 def roll_stage() -> ArrayStage:
     roll = RollParams.like(AudioParams(), MelParams())
     return ArrayStage(name="roll", accessor="pianoroll", key=partial(roll_key, roll=roll),

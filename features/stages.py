@@ -1,12 +1,19 @@
-"""Cached intermediate stages shared by feature sets and models: rendered audio, log-mel.
+"""Cached intermediate stages shared by feature sets and models: an item's audio, log-mel, piano roll.
 
 Each stage is a content-addressed cache entry (see :mod:`features.cache`) keyed
-by the MIDI file's bytes, the SoundFont's bytes, the stage version and its
-parameters. Rendered audio is stored as float16 (about 1e-3 relative precision,
-far below the synth's own noise; halves the disk use), mel spectrograms as float16
-in dB with their frame rate, piano rolls as uint8 (see :mod:`features.roll`).
-Every stage goes through :meth:`Cache.fetch`, so a miss returns exactly what a
-hit returns (the stored representation).
+by its input files' bytes, the stage version and its parameters. An item's
+audio (:func:`item_audio`) is its own recording when it has an audio file
+(``audio_path``: decoded and resampled by :mod:`features.decode`, stage
+``decode``, keyed by the file's bytes, stored as float32), else its MIDI
+rendered with a SoundFont (stage ``render``, keyed by the MIDI's and the
+SoundFont's bytes, stored as float16: about 1e-3 relative precision, far below
+the synth's own noise; halves the disk use). The audio features and the
+log-mel read :func:`item_audio`, so everything built on them follows the
+item's source; a rendered item's keys are those they always were. Mel
+spectrograms are stored as float16 in dB with their frame rate, piano rolls as
+uint8 (see :mod:`features.roll`). Every stage goes through
+:meth:`Cache.fetch`, so a miss returns exactly what a hit returns (the stored
+representation).
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from features import decode, render
 from features import mel as mel_mod
-from features import render
 from features import roll as roll_mod
 from features.cache import Cache, make_key
 from features.soundfonts import split_soundfonts
@@ -71,6 +78,50 @@ def render_inputs(row: Mapping[str, Any], params: AudioParams) -> list:
     return [row["midi_path"], params.resolved_soundfont()]
 
 
+def has_audio_file(row: Mapping[str, Any]) -> bool:
+    """Whether the item is a recording (an ``audio_path``) rather than MIDI to render."""
+    path = row.get("audio_path")
+    return isinstance(path, str) and bool(path)
+
+
+def audio_inputs(row: Mapping[str, Any], params: AudioParams) -> list:
+    """The files an item's audio comes from: its recording, or its MIDI and the SoundFont that renders it."""
+    return [row["audio_path"]] if has_audio_file(row) else render_inputs(row, params)
+
+
+def audio_key_params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Key parameters that depend on the item's audio source: the decoder's for a recording; none for a
+    rendering (so a rendered item's keys are unchanged)."""
+    return {"source": "file", "decode_version": decode.VERSION} if has_audio_file(row) else {}
+
+
+def decoded_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
+    """The item's recording decoded to mono float32 at ``params.sr`` (cached by the file's bytes).
+
+    Raises
+    ------
+    DataError
+        The file is unreadable, empty, silent, not finite or over the limits of :mod:`features.decode`.
+    """
+    key = make_key("decode", decode.VERSION, {"sr": params.sr}, [row["audio_path"]])
+    return cache.fetch("decode", key, lambda: {"audio": decode.load(row["audio_path"], params.sr)})["audio"]
+
+
+def item_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
+    """The item's audio (mono float32 at ``params.sr``): its decoded recording, else its rendered MIDI.
+
+    Raises
+    ------
+    DataError
+        Bad audio file or bad MIDI.
+    ConfigError
+        A rendering's SoundFont is missing or not a SoundFont.
+    """
+    if has_audio_file(row):
+        return decoded_audio(row, cache, params)
+    return rendered_audio(row, cache, params)
+
+
 def rendered_audio(row: Mapping[str, Any], cache: Cache, params: AudioParams) -> np.ndarray:
     """The segment's rendered audio (mono, ``params.sr``): the stored float16 samples widened to float32,
     whether they come from the cache or were rendered now.
@@ -104,18 +155,19 @@ class MelParams:
 
 
 def mel_key(row: Mapping[str, Any], audio: AudioParams, mel: MelParams) -> str:
-    """Cache key of a segment's log-mel entry."""
-    params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel)}
-    return make_key("mel", mel_mod.VERSION, params, [row["midi_path"], audio.resolved_soundfont()])
+    """Cache key of a segment's log-mel entry (its audio's source files, the audio and mel parameters)."""
+    params = {"audio": audio.key_params(), "render_version": render.VERSION, **asdict(mel), **audio_key_params(row)}
+    return make_key("mel", mel_mod.VERSION, params, audio_inputs(row, audio))
 
 
 def logmel_for(row: Mapping[str, Any], cache: Cache, audio: AudioParams, mel: MelParams) -> tuple[np.ndarray, float]:
-    """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) and its frame rate."""
+    """The segment's log-mel spectrogram (float16, (n_mels, n_frames)) of its audio (:func:`item_audio`) and its
+    frame rate."""
 
     key = mel_key(row, audio, mel)
 
     def compute() -> dict[str, np.ndarray]:
-        spec, frame_rate = mel_mod.logmel(rendered_audio(row, cache, audio), audio.sr, **asdict(mel))
+        spec, frame_rate = mel_mod.logmel(item_audio(row, cache, audio), audio.sr, **asdict(mel))
         return {"mel": spec, "frame_rate": np.asarray(frame_rate)}
 
     got = cache.fetch("mel", key, compute)

@@ -45,6 +45,7 @@ from splits.inner import holdout
 
 logger = logging.getLogger(__name__)
 
+#: PercePiano's target count: the default output size (a fit sizes the head by its y, any dataset's targets).
 N_TARGETS = 19
 #: Per input kind: stage, channels, bands before pooling, default pooling and patch.
 INPUT_KINDS: dict[str, dict[str, Any]] = {
@@ -232,10 +233,10 @@ class NeuralRegressor:
     def _table(self, X) -> np.ndarray | None:
         return None
 
-    def _build_net(self, cfg: ASTConfig, n_features: int):
+    def _build_net(self, cfg: ASTConfig, n_features: int, n_targets: int = N_TARGETS):
         from models.nets import ASTNet
 
-        return ASTNet(cfg, N_TARGETS, pool=self.pool)
+        return ASTNet(cfg, n_targets, pool=self.pool)
 
     def fit(self, X, y, *, groups=None, validation=None) -> NeuralRegressor:
         """Train on the training fold ``X``; early-stop on ``validation`` or on a grouped hold-out of ``X``.
@@ -279,7 +280,7 @@ class NeuralRegressor:
         val = training.Data(self._load(X_val), self._table(X_val), (y_val - self.y_mean_) / self.y_sd_)
         n_features = 0 if fit.table is None else fit.table.shape[1]
         training.seed_everything(seed)  # the initial weights come from the seed too
-        net = self._build_net(cfg, n_features)
+        net = self._build_net(cfg, n_features, y.shape[1])  # one output per target of the dataset
         init_info = {}
         if self.init:
             from models.ssast import load_pretrained
@@ -360,7 +361,8 @@ class NeuralRegressor:
             if n in state:
                 setattr(self, n, tuple(float(v) for v in state[n]) if n == "norm_" else np.asarray(state[n]))
         n_features = len(state["mean_"]) if "mean_" in state else 0
-        net = self._build_net(self.net_config(), n_features)
+        n_targets = len(state["y_mean_"]) if "y_mean_" in state else N_TARGETS
+        net = self._build_net(self.net_config(), n_features, n_targets)
         net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net/")})
         net.eval()
         self.net_, self.device_ = net, torch.device("cpu")
@@ -424,10 +426,10 @@ class HybridRegressor(NeuralRegressor):
         filled = np.where(np.isfinite(t), t, self.median_)
         return np.clip((filled - self.mean_) / self.scale_, -10, 10)
 
-    def _build_net(self, cfg: ASTConfig, n_features: int):
+    def _build_net(self, cfg: ASTConfig, n_features: int, n_targets: int = N_TARGETS):
         from models.nets import HybridNet
 
-        return HybridNet(cfg, n_features, N_TARGETS, fusion=self.fusion, hidden=int(self.hidden),
+        return HybridNet(cfg, n_features, n_targets, fusion=self.fusion, hidden=int(self.hidden),
                          feature_dropout=float(self.feature_dropout), pool=self.pool)
 
 

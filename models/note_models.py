@@ -282,10 +282,10 @@ class NoteRegressor(NeuralRegressor):
         self.note_sd_ = np.where(sd > 0, sd, 1.0)
         return arrays
 
-    def _build_net(self, cfg: NoteConfig, n_features: int):
+    def _build_net(self, cfg: NoteConfig, n_features: int, n_targets: int = N_TARGETS):
         from models.note_nets import NoteNet
 
-        return self._scaled(NoteNet(cfg, N_TARGETS))
+        return self._scaled(NoteNet(cfg, n_targets))
 
     def _scaled(self, net):
         if hasattr(self, "note_mean_"):
@@ -325,12 +325,12 @@ class NoteHybridRegressor(NoteRegressor):
     _fit_table = HybridRegressor._fit_table
     _table = HybridRegressor._table
 
-    def _build_net(self, cfg: NoteConfig, n_features: int):
+    def _build_net(self, cfg: NoteConfig, n_features: int, n_targets: int = N_TARGETS):
         from models.note_nets import NoteHybridNet
 
         if self.fusion not in ("concat", "gate"):
             raise ConfigError(f"fusion={self.fusion!r}; use 'concat' or 'gate'")
-        return self._scaled(NoteHybridNet(cfg, n_features, N_TARGETS, fusion=self.fusion,
+        return self._scaled(NoteHybridNet(cfg, n_features, n_targets, fusion=self.fusion,
                                           dense_hidden=int(self.dense_hidden),
                                           feature_dropout=float(self.feature_dropout)))
 

@@ -28,7 +28,15 @@ import numpy as np
 from features.cache import Cache
 from features.roll import assemble
 from features.sets import FEATURE_SETS, FeatureSet
-from features.stages import AudioParams, MelParams, RollParams, logmel_for, pianoroll_for
+from features.stages import (
+    AudioParams,
+    MelParams,
+    RollParams,
+    audio_inputs,
+    audio_key_params,
+    logmel_for,
+    pianoroll_for,
+)
 from models.checkpoints import CHECKPOINT_STAGE, resolve_checkpoint
 from models.classical import LGBMModel, RidgeModel
 from models.registry import MODELS
@@ -60,8 +68,8 @@ def _encoder(path: str):
 
 
 def _inputs(row: Mapping[str, Any], checkpoint: str, audio: AudioParams, kind: str) -> list:
-    extra = [audio.resolved_soundfont()] if kind == "mel" else []
-    return [row["midi_path"], *extra, checkpoint]
+    # The log-mel's source: the item's recording, or its MIDI and SoundFont (audio_inputs); the roll's: its MIDI.
+    return [*(audio_inputs(row, audio) if kind == "mel" else [row["midi_path"]]), checkpoint]
 
 
 def _compute(row: Mapping[str, Any], cache: Cache, checkpoint: str, audio: AudioParams, kind: str) -> np.ndarray:
@@ -92,7 +100,8 @@ def _feature_set(name: str, kind: str, cache_root: str | None, soundfont: str | 
     return FeatureSet(name=name, version=VERSION, feature_names=tuple(names), docs=docs,
                       compute=partial(_compute, checkpoint=path, audio=audio, kind=kind),
                       inputs=partial(_inputs, checkpoint=path, audio=audio, kind=kind),
-                      params={"audio": audio.key_params(), "kind": kind}, stage=EMBEDDING_STAGES[name])
+                      params={"audio": audio.key_params(), "kind": kind}, stage=EMBEDDING_STAGES[name],
+                      key_params=audio_key_params if kind == "mel" else None)
 
 
 def _checkpoint_dim(path: str) -> int:
@@ -104,14 +113,14 @@ def _checkpoint_dim(path: str) -> int:
 
 @FEATURE_SETS.register("ssast", description="frozen SSAST encoder on the log-mel (default 'benchmark pretrain' "
                                             "checkpoint): mean patch token + CLS, averaged over windows",
-                       needs_cache=True, stages=(EMBEDDING_STAGES["ssast"], CHECKPOINT_STAGE))
+                       needs_cache=True, stages=(EMBEDDING_STAGES["ssast"], CHECKPOINT_STAGE), reads=("audio",))
 def ssast_feature_set(cache_root: str | None = None, soundfont: str | None = None, init: str = "default"):
     return _feature_set("ssast", "mel", cache_root, soundfont, init)
 
 
 @FEATURE_SETS.register("ssast_roll", description="frozen SSAST encoder on the piano roll (default 'benchmark "
                                                  "pretrain --input roll' checkpoint)", needs_cache=True,
-                       stages=(EMBEDDING_STAGES["ssast_roll"], CHECKPOINT_STAGE))
+                       stages=(EMBEDDING_STAGES["ssast_roll"], CHECKPOINT_STAGE), reads=("midi",))
 def ssast_roll_feature_set(cache_root: str | None = None, soundfont: str | None = None, init: str = "default"):
     return _feature_set("ssast_roll", "roll", cache_root, soundfont, init)
 

@@ -1,4 +1,4 @@
-"""Noise ceiling of PercePiano's 19 targets from the individual ratings.
+"""Noise ceiling of each target from the individual ratings (PercePiano's 19, or a described dataset's).
 
 A model is scored against the *mean* rating of a handful of raters, which is
 itself noisy; even the true perceptual value would correlate imperfectly with
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmark.dataset import TARGET_NAMES
 from benchmark.errors import ConfigError, DataError
 from benchmark.metrics import pearson_from_sums
 from benchmark.raters import rating_array, rating_match_report, read_raters
@@ -247,7 +246,8 @@ def noise_ceiling(
     Parameters
     ----------
     data_dir : path, optional
-        A PercePiano directory (see :func:`benchmark.dataset.resolve_data_dir`).
+        A PercePiano directory (see :func:`benchmark.dataset.resolve_data_dir`), or a described dataset
+        with a rater table (its ``dataset.toml``; :func:`benchmark.raters.read_raters`).
     n_splits : int
         Random rater splits for the split-half reliability.
     seed : int
@@ -300,7 +300,7 @@ def noise_ceiling(
     r = split_half_r(ratings, n_splits=n_splits, seed=seed)
     sb = spearman_brown(r)
     rows = []
-    for t, name in enumerate(TARGET_NAMES):
+    for t, name in enumerate(raters.target_names):
         x = ratings[:, :, t]
         n_i = (~np.isnan(x)).sum(axis=1)
         _, icc1k, _ = icc_oneway(x)
@@ -339,7 +339,7 @@ def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1
     ----------
     run : reports.rundata.RunData
     data_dir : path, optional
-        Default: the run's ``data_dir``.
+        Default: the run's dataset (a described dataset's ``dataset.toml``, else its ``data_dir``).
     n_splits, n_resamples, confidence, seed
         As :func:`noise_ceiling`.
     unit : str, optional
@@ -359,7 +359,8 @@ def run_ceiling(run, data_dir=None, *, n_splits: int = 200, n_resamples: int = 1
             groups = None
     # Many small matrix products: one BLAS thread (as the report's other bootstraps; see build_report).
     with threadpool_limits(limits=1, user_api="blas"):
-        out = noise_ceiling(data_dir or run.manifest.get("data_dir"), n_splits=n_splits, seed=seed,
+        source = data_dir or (run.manifest.get("dataset") or {}).get("description") or run.manifest.get("data_dir")
+        out = noise_ceiling(source, n_splits=n_splits, seed=seed,
                             segments=ids, groups=groups, n_resamples=n_resamples, confidence=confidence)
     out.attrs["resampled"] = "segments" if groups is None else (unit or design.unit)
     return out

@@ -189,7 +189,10 @@ def _error_section(report: Report) -> str:
              "target": f"CI: cluster bootstrap over performers ({n_resamples} resamples); r: pooled Pearson r of "
                        "the target, over all players and over the pianists only (Score, Score2 left out)."}
     for by, resample in HARDEST:
+        if by not in errors.hardest:  # a dataset without that grouping
+            continue
         t = errors.hardest[by]
+        resample = t.attrs.get("resampled", resample)
         shown = t.assign(**{"MAE [95% CI]": [_ci(r, "mae", "mae_lo", "mae_hi") for _, r in t.iterrows()]})
         cols = [by, "MAE [95% CI]", "n_segments", "n_units"] + [c for c in ("pearson", "pearson_pianists") if c in t]
         shown = shown[cols].rename(columns={"n_units": f"{resample} (units)"})
@@ -197,7 +200,8 @@ def _error_section(report: Report) -> str:
             if c in shown:
                 shown[c] = shown[c].map(_fmt)
         shown = shown.rename(columns={"pearson_pianists": "pearson, pianists only"})
-        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(notes[by]))
+        note = notes[by] if resample != "segments" else f"CI: bootstrap over segments ({n_resamples} resamples)."
+        parts.append(f"<h3>Hardest {by}s (top {top})</h3>" + _table(shown) + _note(note))
     for model, imp in report.importance.items():
         unit = imp.attrs.get("by", "family")
         shown = pd.DataFrame({

@@ -570,15 +570,17 @@ def report_figures(report: Report) -> dict[str, tuple[Figure, str]]:
                                                      r=errors.scatter_r),
                                    f"Out-of-fold predictions of the best model ({best}) against the mean ratings, "
                                    f"{rep}; dashed: identity.")
-        for by in ("performer", "piece"):
+        for by in [b for b in ("performer", "piece") if f"{b}_mae" in errors.matrices]:
             figs[f"heatmap_{by}_mae"] = (
                 plot_heatmap(errors.matrices[f"{by}_mae"], title=f"Mean absolute error per {by} and model",
                              label="MAE"),
                 f"MAE over each {by}'s segments and all targets, averaged over seeds.")
-        figs["heatmap_performer_target_mae"] = (
-            plot_error_grid(errors.matrices["performer_target_mae"], title=f"{best}: MAE per performer and target"),
-            f"MAE of {best} per performer and target, relative to each target's mean over performers (1 = usual "
-            "for that target); margins: each performer's and each target's mean MAE.")
+        if "performer_target_mae" in errors.matrices:
+            figs["heatmap_performer_target_mae"] = (
+                plot_error_grid(errors.matrices["performer_target_mae"],
+                                title=f"{best}: MAE per performer and target"),
+                f"MAE of {best} per performer and target, relative to each target's mean over performers (1 = usual "
+                "for that target); margins: each performer's and each target's mean MAE.")
     for model, imp in report.importance.items():
         figs[f"importance_{model}"] = (plot_importance(imp), _importance_caption(imp))
     return figs

@@ -206,10 +206,16 @@ def error_analysis(run: str | Path | RunData, *, n_resamples: int = 2000, seed: 
     run = load_run_data(run)
     best = best_model(run)
     stack = model_stack(run, best)
-    tables = {by: hardest(run, by, model=best, top=top, resample=resample, n_resamples=n_resamples, seed=seed)
-              for by, resample in HARDEST}
-    matrices = {f"{by}_mae": error_matrix(run, by, columns="model", value="mae") for by in ("performer", "piece")}
-    matrices["performer_target_mae"] = error_matrix(run, "performer", columns="target", value="mae", model=best)
+    # A dataset without a performer or piece column has no such grouping (its predictions store None there).
+    present = {c for c in ("performer", "piece") if len(run.preds) and run.preds[c].notna().all()}
+    factor = {"performers": "performer", "pieces": "piece"}
+    tables = {by: hardest(run, by, model=best, top=top, resample=resample if factor[resample] in present
+                          else "segments", n_resamples=n_resamples, seed=seed)
+              for by, resample in HARDEST if by == "target" or by in present}
+    matrices = {f"{by}_mae": error_matrix(run, by, columns="model", value="mae")
+                for by in ("performer", "piece") if by in present}
+    if "performer" in present:
+        matrices["performer_target_mae"] = error_matrix(run, "performer", columns="target", value="mae", model=best)
     return ErrorAnalysis(best, stack, column_pearson(stack.y_true, stack.stack[0]), tables, matrices,
                          int(n_resamples), int(top))
 

@@ -269,8 +269,11 @@ def significance_table(
         if seeds:
             ids, y, st, rep_seed = run.stack(model, seeds)
             groups = unit_labels(run, ids) if design.unit != "segments" else None
-            perf_groups = run.meta(ids)["performer"].astype(str).to_numpy()
-            yw, stw = within_performer(y, st, perf_groups)
+            performer = run.meta(ids)["performer"]
+            # A dataset without a performer column stores none: no within-performer metric then.
+            has_performer = bool(performer.notna().all())
+            perf_groups = performer.astype(str).to_numpy() if has_performer else None
+            yw, stw = within_performer(y, st, perf_groups) if has_performer else (None, None)
             for m in metrics:
                 undefined = constant and m == "pearson"
                 rec[m] = np.nan if undefined else pooled_value(run, model, seeds, m)
@@ -289,8 +292,8 @@ def significance_table(
                     clu = bootstrap_pooled(y, st, m, groups=groups, resampled=design.unit,
                                            n_resamples=n_resamples, confidence=confidence, seed=seed)
                     rec[f"{m}_cluster_lo"], rec[f"{m}_cluster_hi"] = clu.low, clu.high
-                rec[f"{m}_within"] = pooled_metric(yw, stw, m)
-                if len(np.unique(perf_groups)) >= FEW_GROUPS:
+                rec[f"{m}_within"] = pooled_metric(yw, stw, m) if has_performer else np.nan
+                if has_performer and len(np.unique(perf_groups)) >= FEW_GROUPS:
                     wci = bootstrap_pooled(yw, stw, m, groups=perf_groups, resampled="performers",
                                            n_resamples=n_resamples, confidence=confidence, seed=seed)
                     rec[f"{m}_within_lo"], rec[f"{m}_within_hi"] = wci.low, wci.high

@@ -4,10 +4,17 @@ Every registered factory returns an object with sklearn's splitter API
 (``split(X, y=None, groups=None)``, ``get_n_splits(...)``). A spec's extras say
 where its groups come from and what kind of split it is; :func:`split_info`
 reports them without building anything.
+
+Besides the registered names, two families take any group column of the
+dataset by name (:func:`get_split`): ``group:COLUMN`` leaves one value of
+``COLUMN`` out, ``kfold_grouped:COLUMN`` is a grouped K-fold over it,
+shuffled by seed. ``lopo`` leaves one value of the performer column out
+(the protocol's ``player``), with the reference (deadpan) items as one unit.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, UnknownNameError
 from benchmark.registry import Registry, Spec
 from splits.overlap import OVERLAP_COLUMNS, passage_groups, performance_groups
 from splits.performer import FOLD_ID_COLUMNS, PerformerFourFold, performer_fold_ids
@@ -54,26 +61,38 @@ DEADPAN_UNIT = "Score+Score2"
 
 
 def performer_units(meta: pd.DataFrame) -> np.ndarray:
-    """The performer unit of every row: the player, with both deadpan renderings as one unit.
+    """The performer unit of every row: the player, with the reference (deadpan) items as one unit.
 
-    ``Score`` and ``Score2`` render the same score MIDIs without expression and
-    are note-identical in 8 excerpts; as two units, leaving one out kept its
-    twin in training (16 test segments with an any-player near-duplicate in
-    training). As one unit (:data:`DEADPAN_UNIT`) they are held out together,
-    and every grouped inner CV or early-stopping hold-out that reads the
-    split's groups keeps them together too.
+    PercePiano's ``Score`` and ``Score2`` render the same score MIDIs without
+    expression and are note-identical in 8 excerpts; as two units, leaving one
+    out kept its twin in training (16 test segments with an any-player
+    near-duplicate in training). As one unit (:data:`DEADPAN_UNIT`) they are
+    held out together, and every grouped inner CV or early-stopping hold-out
+    that reads the split's groups keeps them together too. Any dataset's
+    reference items (the ``reference`` column) form one unit the same way,
+    labelled by their performers joined with ``+`` (``Score+Score2``).
 
     Parameters
     ----------
     meta : DataFrame, shape (n_samples, ...)
-        Needs the ``player`` column.
+        Needs the ``player`` column; ``reference`` (bool) marks the reference items (without it, the
+        players :data:`DEADPAN_PLAYERS` do).
 
     Returns
     -------
     ndarray of str, shape (n_samples,)
     """
     player = meta["player"].astype(str).to_numpy()
-    return np.where(np.isin(player, DEADPAN_PLAYERS), DEADPAN_UNIT, player).astype(object)
+    if "reference" in meta.columns:
+        ref = meta["reference"].to_numpy(dtype=bool)
+    else:
+        ref = np.isin(player, DEADPAN_PLAYERS)
+    if not ref.any():
+        return player.astype(object)
+    players = set(player[ref])
+    # PercePiano's deadpan players keep their one label whichever of them a subset holds.
+    unit = DEADPAN_UNIT if players <= set(DEADPAN_PLAYERS) else "+".join(sorted(players))
+    return np.where(ref, unit, player).astype(object)
 
 
 def _leave_one_group_out(name: str, column: str) -> GroupSplitter:
@@ -119,8 +138,8 @@ def kfold(n_splits: int = 5, random_state: int = 0) -> Any:
 @SPLITS.register(
     "lopo",
     description=(
-        "Leave one performer out: one fold per pianist, and one for the two deadpan score renderings "
-        "together (Score and Score2 are note-identical in 8 excerpts)"
+        "Leave one performer out: one fold per performer, and one for the reference items together "
+        "(PercePiano's two deadpan score renderings, Score and Score2, are note-identical in 8 excerpts)"
     ),
     group_column="player",
     groups_from=performer_units,
@@ -207,6 +226,61 @@ def percepiano_performer4() -> PerformerFourFold:
     return PerformerFourFold()
 
 
+#: The split families over any group column: ``FAMILY:COLUMN``.
+SPLIT_FAMILIES = {
+    "group": "Leave one value of the group column out",
+    "kfold_grouped": "Grouped K-fold over the group column, shuffled by seed",
+}
+#: Split names that read a role column and what the role is called (for messages).
+ROLE_SPLITS = {"lopo": "performer", "piece": "piece", "composer": "composer"}
+
+
+def _family_spec(name: str) -> Spec:
+    family, _, column = name.partition(":")
+    column = column.strip()
+    if family not in SPLIT_FAMILIES:
+        close = [f"{f}:{column}" for f in SPLIT_FAMILIES if f.startswith(family[:3])] or [f"group:{column}"]
+        raise UnknownNameError(f"unknown split {name!r}; did you mean {close[0]!r}? (families over a group column: "
+                               f"{', '.join(f + ':COLUMN' for f in SPLIT_FAMILIES)})")
+    if not column:
+        raise ConfigError(f"split {name!r} names no column; use {family}:COLUMN with one of the dataset's group "
+                          "columns ('benchmark dataset check' lists them)")
+    if family == "group":
+        def factory() -> GroupSplitter:
+            return _leave_one_group_out(name, column)
+
+        return Spec(name=name, factory=factory, description=f"{SPLIT_FAMILIES[family]} ({column})",
+                    extra={"group_column": column, "groups_from": _column(column), "partition": True,
+                           "seeded": False, "family": family})
+
+    def kfold_factory(n_splits: int = 5, random_state: int = 0) -> GroupSplitter:
+        from sklearn.model_selection import GroupKFold
+
+        return GroupSplitter(GroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state), column=column,
+                             name=name)
+
+    return Spec(name=name, factory=kfold_factory, description=f"{SPLIT_FAMILIES[family]} ({column})",
+                defaults={"n_splits": 5}, extra={"group_column": column, "groups_from": _column(column),
+                                                 "partition": True, "seeded": True, "family": family})
+
+
+def get_split(name: str) -> Spec:
+    """The spec of a split name: a registered one, or ``group:COLUMN`` / ``kfold_grouped:COLUMN``.
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown name (with close matches) or family.
+    ConfigError
+        A family without a column.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"split {name!r}: expected a split name")
+    if ":" in name:
+        return _family_spec(name)
+    return SPLITS.get(name)
+
+
 def _required_columns(spec: Spec, meta: pd.DataFrame | None = None) -> tuple[str, ...]:
     column = spec.extra.get("group_column")
     if meta is not None and spec.extra.get("derived") and column in meta.columns:
@@ -246,7 +320,7 @@ def split_info(name: str) -> dict[str, Any]:
     UnknownNameError
         If ``name`` is not registered; the message suggests close matches.
     """
-    spec = SPLITS.get(name)
+    spec = get_split(name)
     return {
         "name": spec.name,
         "description": spec.description,
@@ -258,7 +332,49 @@ def split_info(name: str) -> dict[str, Any]:
         "n_splits": spec.defaults.get("n_splits"),
         "validation": bool(spec.extra.get("validation", False)),
         "leaks": bool(spec.extra.get("leaks", False)),
+        "family": spec.extra.get("family"),
     }
+
+
+def split_problem(name: str, meta: pd.DataFrame, group_columns=None) -> str | None:
+    """Why the split ``name`` cannot run on ``meta`` (one line), or None when it can.
+
+    Parameters
+    ----------
+    name : str
+        A registered split or ``group:COLUMN`` / ``kfold_grouped:COLUMN``.
+    meta : DataFrame
+        The dataset's items (:attr:`benchmark.dataset.Dataset.meta`).
+    group_columns : sequence of str, optional
+        The dataset's group columns (:attr:`benchmark.dataset.Dataset.group_columns`): a family split
+        must name one of them.
+
+    Raises
+    ------
+    UnknownNameError
+        ``name`` is no split.
+    """
+    spec = get_split(name)
+    column = spec.extra.get("group_column")
+    if spec.extra.get("family"):
+        known = list(group_columns) if group_columns is not None else [c for c in meta.columns]
+        if column not in known or column not in meta.columns:
+            close = difflib.get_close_matches(column, known, n=1)
+            hint = f"; did you mean {spec.extra['family']}:{close[0]}?" if close else ""
+            return (f"split {name!r} groups by {column!r}, which is not a group column of the dataset{hint} "
+                    f"(its group columns: {', '.join(known) or 'none'})")
+        return None
+    for col in _required_columns(spec, meta):
+        if col not in meta.columns:
+            role = ROLE_SPLITS.get(name)
+            if role is not None and col == column:
+                return (f"split {name!r} groups by the {role}, and the dataset declares no {role} column ([groups] "
+                        f"{role} in its dataset.toml); use group:COLUMN with one of its group columns")
+            return f"split {name!r} needs the column {col!r}, which the dataset lacks"
+        if col == "midi_path" and meta[col].isna().any():
+            return (f"split {name!r} finds its groups from the MIDI notes, and {int(meta[col].isna().sum())} item(s) "
+                    "have no MIDI")
+    return None
 
 
 def _check_int(label: str, value: Any, name: str, minimum: int, limit: int | None = None) -> int:
@@ -295,7 +411,7 @@ def split_groups(name: str, meta: pd.DataFrame) -> np.ndarray | None:
     not the raw ``player`` labels (Beethoven and Schubert players with the
     same label get different ids).
     """
-    return _groups(SPLITS.get(name), meta)
+    return _groups(get_split(name), meta)
 
 
 def _params(spec: Spec, seed: int, n_splits: int | None) -> dict[str, Any]:
@@ -347,7 +463,7 @@ def _check_folds(name: str, folds: Folds, n_samples: int, groups: np.ndarray | N
 
 
 def _build(name: str, meta: pd.DataFrame, seed: int, n_splits: int | None) -> tuple[Any, np.ndarray, Any]:
-    spec = SPLITS.get(name)
+    spec = get_split(name)
     params = _params(spec, seed, n_splits)
     groups = _groups(spec, meta)
     _check_n_groups(spec, meta, groups, params.get("n_splits"))
