@@ -55,7 +55,7 @@ import pandas as pd
 
 from benchmark.dataset import MEDIA_COLUMNS, Dataset, load_dataset
 from benchmark.errors import ConfigError, DataError
-from benchmark.hashing import NotRegularFileError, file_sha256, regular_stat
+from benchmark.hashing import file_sha256, read_regular_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -184,26 +184,8 @@ def description_path(path: str | os.PathLike) -> Path:
 
 
 def _regular_bytes(path: Path, what: str, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (a FIFO would block the read forever)."""
-    try:
-        st = regular_stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{what} {str(path)!r} does not exist") from None
-    except NotRegularFileError as exc:
-        raise DataError(f"{what} {str(path)!r} is not a regular file ({exc.strerror.split(',')[0]})") from None
-    except OSError as exc:
-        raise DataError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    if st.st_size > limit:
-        raise DataError(f"{what} {str(path)!r} is {st.st_size / 2**20:.1f} MiB, over the limit of "
-                        f"{limit / 2**20:g} MiB")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(limit + 1)
-    except OSError as exc:
-        raise DataError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    if len(raw) > limit:
-        raise DataError(f"{what} {str(path)!r} is over the limit of {limit / 2**20:g} MiB")
-    return raw
+    """The bytes of a regular file of at most ``limit`` bytes (:func:`benchmark.hashing.read_regular_bytes`)."""
+    return read_regular_bytes(path, what, limit)
 
 
 def _string_list(where: str, value, *, allow_empty: bool = False) -> tuple[str, ...]:

@@ -45,6 +45,44 @@ def regular_stat(path: str | os.PathLike) -> os.stat_result:
     return st
 
 
+def read_regular_bytes(path: str | os.PathLike, what: str, limit: int, error: type[Exception] | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, checked before reading (a FIFO would block
+    the read forever; a huge file would fill memory).
+
+    Parameters
+    ----------
+    path : path
+    what : str
+        What the file is, for messages (``"rater file"``).
+    limit : int
+        Most bytes accepted.
+    error : exception class, optional
+        Raised with one line naming the file and what to do (default :class:`benchmark.errors.DataError`).
+    """
+    from benchmark.errors import DataError
+
+    error = error or DataError
+    try:
+        st = regular_stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} {str(path)!r} does not exist") from None
+    except NotRegularFileError as exc:
+        raise error(f"{what} {str(path)!r} is not a regular file ({exc.strerror.split(',')[0]})") from None
+    except OSError as exc:
+        raise error(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if st.st_size > limit:
+        raise error(f"{what} {str(path)!r} is {st.st_size / 2**20:.1f} MiB, over the limit of "
+                    f"{limit / 2**20:g} MiB")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)  # the file may have grown since the stat
+    except OSError as exc:
+        raise error(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise error(f"{what} {str(path)!r} is over the limit of {limit / 2**20:g} MiB")
+    return raw
+
+
 @lru_cache(maxsize=65536)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     # The hash is of the content; (size, mtime) only decides whether this process

@@ -54,6 +54,7 @@ shared copy, commit e672299):
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -65,9 +66,12 @@ import pandas as pd
 from benchmark.dataset import MEAN_LABELS, N_TARGETS, RATER_LABELS, TARGET_NAMES, _load_json, resolve_data_dir
 from benchmark.description import DESCRIPTION_NAME, Description, load_described, read_description, read_table
 from benchmark.errors import DataError
+from benchmark.hashing import read_regular_bytes
 
 #: Highest valid answer; a sheet with a larger one is dropped (upstream rule).
 MAX_RATING = 7.0
+#: Largest rater file read (PercePiano's ``total_2rounds.csv`` is 2 MB): a larger one is refused before it fills memory.
+MAX_RATERS_BYTES = 64 * 2**20
 #: Deadpan renderings rated under the ``Score`` name that are ``Score2``.
 _SCORE2_RULES = (
     (re.compile(r"^Beethoven_WoO80_.*_Score_(\d+)$"), range(5, 17)),
@@ -91,10 +95,11 @@ def segment_key(filename: str) -> str:
 def _read_sheets(root: Path) -> tuple[pd.DataFrame, dict]:
     """All valid answer sheets: columns ``user``, ``segment`` and the 19 targets (NaN = unanswered)."""
     path = root / RATER_LABELS
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"rater file {str(path)!r} is missing; is this a PercePiano clone?")
+    data = read_regular_bytes(path, "rater file", MAX_RATERS_BYTES)  # PercePiano's: 2 MB
     try:
-        raw = pd.read_csv(path, index_col=False, encoding="utf-8")
+        raw = pd.read_csv(io.BytesIO(data), index_col=False, encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"rater file {str(path)!r} cannot be parsed: {exc}") from None
     cols = {c.lower(): c for c in raw.columns}

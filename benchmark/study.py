@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.hashing import read_regular_bytes
 from benchmark.params import ModelNames
 from features.sets import FEATURE_SETS
 from models import MODELS
@@ -124,13 +125,12 @@ def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
     return names, variants
 
 
+#: Largest study file read (ours are under 2 KB).
+MAX_STUDY_BYTES = 1 * 2**20
+
+
 def _read(path: Path) -> dict:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"study file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"study file {path}: {exc.strerror or exc}") from None
+    raw = read_regular_bytes(path, "study file", MAX_STUDY_BYTES, ConfigError)  # not a FIFO, not a huge file
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -38,6 +38,7 @@ spec and the near-copy rule: it keys the checkpoints pre-trained on it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -51,7 +52,7 @@ import pandas as pd
 
 from benchmark.dataset import MIDI_DIR, SCORE_MIDI_DIR
 from benchmark.errors import ConfigError, DataError
-from benchmark.hashing import file_sha256
+from benchmark.hashing import file_sha256, read_regular_bytes
 from features.bigrams import (
     BIGRAM_VERSION,
     DEFAULT_THRESHOLD,
@@ -83,6 +84,8 @@ NEAR_COPY = {"threshold": DEFAULT_THRESHOLD, "measures": list(MEASURES), "onset_
 MAESTRO_COLUMNS = ("canonical_composer", "canonical_title", "split", "year", "midi_filename", "audio_filename",
                    "duration")
 MAESTRO_SPLITS = ("train", "validation", "test")
+#: Largest MAESTRO metadata file read (v3's CSV is 0.3 MB, its JSON 0.6 MB).
+MAX_MAESTRO_META_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,8 @@ def load_maestro(root: str | os.PathLike, splits: tuple[str, ...] = ("train",),
         raise DataError(f"no maestro-v*.csv or maestro-v*.json in {str(root)!r}; is it a MAESTRO v3 folder?")
     src = csvs[-1] if csvs else jsons[-1]
     try:
-        meta = pd.read_csv(src) if csvs else _maestro_json(json.loads(src.read_text(encoding="utf-8")))
+        raw = read_regular_bytes(src, "MAESTRO metadata", MAX_MAESTRO_META_BYTES)  # v3's CSV is 0.3 MB
+        meta = pd.read_csv(io.BytesIO(raw)) if csvs else _maestro_json(json.loads(raw.decode("utf-8")))
     except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
         # pandas' ParserError and EmptyDataError and json's JSONDecodeError are ValueErrors.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -23,7 +23,7 @@ def no_data_read(monkeypatch, tmp_path):
     def too_late(*a, **k):
         raise AssertionError("the data was read before the backend was checked")
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", too_late)
+    monkeypatch.setattr("benchmark.runner.open_dataset", too_late)
     yield
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

@@ -105,7 +105,7 @@ def test_os_level_failures_are_one_line(base, cli, monkeypatch, exc, needle):
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", boom)
+    monkeypatch.setattr("benchmark.runner.open_dataset", boom)
     code, _, err = cli("run", "--models", "ridge", *base)
     assert_one_line_error(code, err, needle, "-v for the traceback")
     code, _, err = cli("-v", "run", "--models", "ridge", *base)
@@ -116,7 +116,7 @@ def test_a_bug_keeps_its_traceback(base, monkeypatch):
     def bug(*a, **k):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", bug)
+    monkeypatch.setattr("benchmark.runner.open_dataset", bug)
     with pytest.raises(ZeroDivisionError):
         cli_mod.main(["run", "--models", "ridge", *map(str, base)])
 

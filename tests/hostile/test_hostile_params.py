@@ -25,7 +25,7 @@ def no_data_read(monkeypatch):
     def too_late(*a, **k):
         raise AssertionError("the data was read before the model parameters were checked")
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", too_late)
+    monkeypatch.setattr("benchmark.runner.open_dataset", too_late)
 
 
 def _study(tmp_path, text):

@@ -36,7 +36,7 @@ def no_data_read(monkeypatch):
     def too_late(*a, **k):
         raise AssertionError("the data was read before --resume's options were checked")
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", too_late)
+    monkeypatch.setattr("benchmark.runner.open_dataset", too_late)
 
 
 def test_resume_refuses_another_device(cli, tmp_path, no_data_read):

@@ -120,3 +120,45 @@ def test_regular_stat_names_every_kind_of_non_regular_file(tmp_path):
     link = tmp_path / "link.mid"
     link.symlink_to(regular)  # a link to a regular file is read as that file
     assert file_sha256(link) == file_sha256(regular)
+
+
+def test_a_fifo_or_oversized_study_file_is_one_line(tmp_path, cli, base):
+    """Every file a command reads is a regular file under a size cap: the study file too."""
+    fifo = tmp_path / "study.toml"
+    os.mkfifo(fifo)
+    with never_blocked(fifo):
+        code, _, err = cli("run", "--study", fifo, *base, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "study file", "FIFO", "not a regular file")
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"#" * (2**20 + 1))
+    code, _, err = cli("run", "--study", huge, *base, "--out", tmp_path / "runs")
+    assert_one_line_error(code, err, "study file", "over the limit of 1 MiB")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_fifo_or_oversized_rater_file_is_one_line(fake_data_dir, tmp_path, cli, base, monkeypatch):
+    from benchmark import raters
+    from benchmark.dataset import RATER_LABELS
+    from tests.benchmark.described_util import write_fake_raters
+
+    path = write_fake_raters(fake_data_dir)
+    assert path == fake_data_dir / RATER_LABELS
+    raters.read_raters(fake_data_dir)  # under the limit: read
+    size = path.stat().st_size
+    monkeypatch.setattr(raters, "MAX_RATERS_BYTES", size - 1)
+    with pytest.raises(DataError, match="rater file .* over the limit"):
+        raters.read_raters(fake_data_dir)
+    monkeypatch.undo()
+    fifo = to_fifo(path)
+    with never_blocked(fifo):
+        code, _, err = cli("ceiling", *base[:2])
+    assert_one_line_error(code, err, "rater file", "FIFO")
+
+
+def test_a_fifo_maestro_metadata_file_is_one_line(tmp_path):
+    from features.corpus import load_maestro
+
+    fifo = tmp_path / "maestro-v3.0.0.csv"
+    os.mkfifo(fifo)
+    with never_blocked(fifo), pytest.raises(DataError, match="MAESTRO metadata .*FIFO"):
+        load_maestro(tmp_path)

@@ -24,7 +24,7 @@ def no_data_read(monkeypatch):
     def too_late(*a, **k):
         raise AssertionError("the data was read before the checkpoint was checked")
 
-    monkeypatch.setattr("benchmark.runner.load_dataset", too_late)
+    monkeypatch.setattr("benchmark.runner.open_dataset", too_late)
 
 
 @pytest.mark.parametrize("models, extra, needle", [
