@@ -32,7 +32,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from benchmark.errors import ConfigError, DataError
+from benchmark.errors import CacheError, ConfigError, DataError
 from features.midi_io import Performance, read_performance
 
 VERSION = "1"
@@ -200,6 +200,9 @@ def write_performance(perf: Performance, path: str | os.PathLike) -> Path:
         with os.fdopen(fd, "wb") as fh:
             mid.save(file=fh)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk or a read-only cache: the path and what to do, no half-written file
+        raise CacheError(f"cannot write {str(path)!r}: {exc.strerror or exc}; free space (or make it writable) "
+                         "in the cache and run the same command again: what is written stays") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

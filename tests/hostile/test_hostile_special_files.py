@@ -162,3 +162,28 @@ def test_a_fifo_maestro_metadata_file_is_one_line(tmp_path):
     os.mkfifo(fifo)
     with never_blocked(fifo), pytest.raises(DataError, match="MAESTRO metadata .*FIFO"):
         load_maestro(tmp_path)
+
+
+def test_a_full_disk_while_writing_a_corpus_midi_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    import mido
+    import numpy as np
+
+    from benchmark.errors import CacheError
+    from features.midi_io import Performance
+    from features.perturb import write_performance
+
+    def full(self, filename=None, file=None):
+        file.write(b"MThd")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mido.MidiFile, "save", full)
+    empty = np.zeros(0)
+    perf = Performance(path=tmp_path / "in.mid", onset=np.array([0.0]), offset=np.array([0.5]), pitch=np.array([60]),
+                       velocity=np.array([64]), sustain_times=empty, sustain_values=empty, soft_times=empty,
+                       soft_values=empty)
+    out = tmp_path / "corpus" / "x.mid"
+    with pytest.raises(CacheError, match=r"cannot write .*x\.mid.*No space left on device.*same command again"):
+        write_performance(perf, out)
+    assert list((tmp_path / "corpus").iterdir()) == []
