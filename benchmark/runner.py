@@ -220,6 +220,8 @@ class Runner:
             self.store.acquire_lock(self.command)  # a new run: locked before it has files
         self.store.create()
         data_hash = self.dataset.content_hash()
+        ids = self.dataset.meta["sample_id"].to_numpy()
+        folds = Folds.from_indices(ids, self.groups, self.folds)
         old = self.store.read_manifest() if self.store.exists else None
         if old is not None:
             if old.get("data_hash") != data_hash:
@@ -229,6 +231,7 @@ class Runner:
                 raise ConfigError(f"{self.run_dir}/manifest.json: options differ from the run being resumed; "
                                   "resume with --resume alone (execution options such as --jobs and --backend "
                                   "may change)")
+            self._check_same_folds(folds, old)
         manifest = {
             "run_id": self.run_id,
             "created": old.get("created") if old else provenance.now(),
@@ -245,6 +248,9 @@ class Runner:
             "skipped_inputs": self.skipped,
             "split": {"name": self.config.split, **dict(self.split_info)},
             "n_folds": {str(s): len(f) for s, f in self.folds.items()},
+            # The fold hash (benchmark.store.Folds.assignment_hash): what 'benchmark folds export' prints.
+            "fold_hash": folds.assignment_hash(),
+            "fold_hashes": folds.assignment_hashes(),
             "leakage": self.leakage,
             "fonts": self.font_record,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
@@ -257,8 +263,28 @@ class Runner:
             manifest["resumed"] = now
             manifest["resumes"] = [*old.get("resumes", []), {"command": list(self.command), "time": now}]
         self.store.write_manifest(manifest)
-        ids = self.dataset.meta["sample_id"].to_numpy()
-        self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
+        self.store.write_folds(folds)
+
+    def _check_same_folds(self, folds: Folds, old: dict) -> None:
+        """Refuse to resume a run whose stored folds differ from the ones this code computes for its split.
+
+        The finished jobs were fitted and scored on the stored folds; new jobs on other folds would mix two
+        designs in one table (e.g. a lopo run made when the two score renderings were two units, 22 folds).
+        """
+        stored = self.store.read_folds() if (self.run_dir / RunStore.FOLDS).is_file() else None
+        if stored is None:
+            return
+        before, now = stored.assignment_hash(), folds.assignment_hash()
+        if before == now:
+            return
+        n_before = {s: stored.n_folds(s) for s in stored.seeds}
+        n_now = {s: len(f) for s, f in self.folds.items()}
+        detail = "; ".join(f"seed {s}: {n_before.get(s, 0)} folds stored, {n_now[s]} now"
+                           for s in n_now if n_before.get(s) != n_now[s])
+        raise ConfigError(f"{self.run_dir}/{RunStore.FOLDS}: the folds this version computes for split "
+                          f"{self.config.split!r} differ from the run's (fold hash {before[:12]} -> {now[:12]}"
+                          f"{'; ' + detail if detail else ''}); its finished jobs were scored on other folds: "
+                          "start a new run")
 
     def _model_specs(self) -> list:
         return [MODELS.get(ref.base) for ref in self.config.refs.values()]

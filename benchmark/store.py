@@ -28,6 +28,7 @@ when a job's model seed differs from its split seed (members of a seed bag).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -174,6 +175,26 @@ class Folds:
         """Seed ``seed``'s (fold, role, sample_id) rows in a canonical order, for equality checks."""
         cols = ["seed", "fold", "role", "sample_id"]
         return self.frame.loc[self.frame["seed"] == seed, cols].sort_values(cols).reset_index(drop=True)
+
+    def assignment_hash(self, seeds=None) -> str:
+        """sha256 of the fold assignment: which sample is on which side of which fold, per seed.
+
+        The one definition of the *fold hash* that the run manifest, ``benchmark folds export`` and an
+        imported prediction file's sidecar print: the ``train`` and ``test`` rows of ``seeds`` (default: every
+        seed), as canonical text lines ``seed<TAB>fold<TAB>role<TAB>sample_id``, sorted. Group labels and a
+        split's validation folds (a fixed function of the data) are not part of it. Equal hashes: the same
+        folds, whatever the order of the table's rows.
+        """
+        f = self.frame
+        seeds = self.seeds if seeds is None else sorted(int(s) for s in seeds)
+        f = f[f["role"].isin(("train", "test")) & f["seed"].astype(int).isin(seeds)]
+        lines = sorted(f"{int(s)}\t{int(k)}\t{r}\t{i}" for s, k, r, i in
+                       zip(f["seed"], f["fold"], f["role"], f["sample_id"], strict=True))
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def assignment_hashes(self) -> dict[str, str]:
+        """The fold hash of each seed alone (:meth:`assignment_hash`), keyed by the seed as text (JSON keys)."""
+        return {str(s): self.assignment_hash([s]) for s in self.seeds}
 
     def same_as(self, other: Folds, seed: int) -> bool:
         """Whether both assign every sample of ``seed`` to the same fold and side."""
