@@ -31,7 +31,11 @@ def say(line: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    reg = {"models": MODELS, "splits": SPLITS}.get(args.what, FEATURE_SETS)
+    if args.what == "models":
+        return _list_models(args)
+    if getattr(args, "study", None) or getattr(args, "predictions", None):
+        raise ConfigError(f"--study and --predictions add models; 'benchmark list {args.what}' lists {args.what}")
+    reg = {"splits": SPLITS}.get(args.what, FEATURE_SETS)
     for spec in reg:
         extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
         if args.what == "splits":
@@ -43,6 +47,40 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{spec.name:<24} {spec.description}{extra}")
     if args.what == "splits":
         print("\nCheck any split on the data: benchmark splits check SPLIT")
+    return 0
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    """Every model with where it comes from: built-in, plugin:<dist>, class_path, imported."""
+    MODELS.check_plugins()
+    rows = []
+    for spec in MODELS:
+        extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
+        describe = spec.extra.get("describe")
+        if describe is not None:
+            extra += f"  [{describe(spec)}]"
+        rows.append((spec.name, spec.description, extra, spec.source))
+    variants = {}
+    if getattr(args, "study", None):
+        from benchmark.study import load_study
+
+        variants.update(load_study(args.study)["variants"])
+    if getattr(args, "predictions", None):
+        from benchmark.imported import add_imports, parse_assignments
+
+        _, imports = add_imports([], {}, parse_assignments(args.predictions))
+        variants.update(imports)
+    for name, v in variants.items():
+        spec = MODELS.get(v["model"])
+        if spec.name == "imported":
+            rows.append((name, f"predictions from {v['params']['path']}", "", "imported"))
+        elif spec.source == "class_path":
+            rows.append((name, spec.description, f"  [inputs: {','.join(spec.inputs)}]",
+                         f"class_path {spec.name}"))
+        else:
+            rows.append((name, f"variant of {spec.name}: {spec.description}", "", spec.source))
+    for name, description, extra, source in rows:
+        print(f"{name:<24} {description}{extra}  [source: {source}]")
     return 0
 
 

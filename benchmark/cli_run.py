@@ -18,6 +18,7 @@ from benchmark.cli_report import write_summary
 from benchmark.cli_ssast import with_init
 from benchmark.config import EXECUTION_OPTIONS, RunConfig, load_config
 from benchmark.errors import EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, OutputError
+from benchmark.imported import add_imports, parse_assignments
 from benchmark.jobs import resolve_model
 from benchmark.runner import Runner, new_run_dir
 from benchmark.study import load_study
@@ -41,13 +42,17 @@ def _config_from_args(args: argparse.Namespace):
     s = study["study"] if study else {}
     b = study["backend"] if study else {}
     variants = study["variants"] if study else {}
+    predictions = parse_assignments(getattr(args, "predictions", None))
     if args.models:
         models = _model_list(args.models, variants)
     elif study:
         models = study["models"]
+    elif predictions:
+        models = []
     else:
         raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models') "
                           "or --study STUDY.toml")
+    models, variants = add_imports(models, variants, predictions)
     if getattr(args, "init", None):
         variants = with_init(models, variants, args.init)
     features = FEATURE_SETS.parse_list(args.features) if args.features else s.get("features")
@@ -118,6 +123,11 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
             differ.append(f"--{flag.replace('_', '-')}")
     if args.exclude_score and config.include_score:
         differ.append("--exclude-score")
+    if getattr(args, "predictions", None):
+        given = {n: str(Path(p).expanduser().resolve()) for n, p in parse_assignments(args.predictions).items()}
+        ran = {m: v["params"].get("path") for m, v in config.variants.items() if v.get("model") == "imported"}
+        if any(ran.get(n) != p for n, p in given.items()):
+            differ.append("--predictions (the run's: " + (", ".join(f"{n}={p}" for n, p in ran.items()) or "none") + ")")
     # Where neural models train and the checkpoint they start from change their results: the finished jobs
     # were fitted with the run's own, so the remaining ones must be too.
     if args.device is not None and args.device != config.device:

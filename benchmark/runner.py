@@ -39,9 +39,18 @@ from benchmark.dataset import Dataset, load_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.execute import JobOutput, RunInputs
 from benchmark.fonts import FONT_SETS, conditions_record
-from benchmark.jobs import Job, plan
+from benchmark.imported import ImportedFile, check_predictions, run_design
+from benchmark.jobs import Job, is_imported, plan
 from benchmark.metrics import METRICS, per_target
-from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
+from benchmark.progress import (
+    FREE_TAGS,
+    FamilyETA,
+    GridProgress,
+    estimate_seconds,
+    format_duration,
+    job_cost,
+    job_costs,
+)
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
@@ -123,6 +132,9 @@ class Runner:
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
         folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
+        # Imported predictions are checked against these folds now, before anything slow (and again below if
+        # unreadable segments change the folds).
+        self.imported = self._check_imports(self.dataset, folds)
         fonts = font_labels(split_soundfonts(cfg.soundfont))
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
         self.models, self.variants, self.font_conditions = font_setup(cfg, fonts)
@@ -162,10 +174,30 @@ class Runner:
         self.validation = None
         if self.split_info.get("validation"):
             self.validation = {s: make_validation_folds(cfg.split, self.dataset.meta) for s in cfg.seeds}
+        if self.imported and self.skipped:
+            self.imported = self._check_imports(self.dataset, self.folds)
         self.cache_root = str(cache.root.resolve())
         self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     self.variants, cfg.members)
         self._write_manifest()
+
+    def _check_imports(self, dataset: Dataset, folds: dict) -> dict[str, ImportedFile]:
+        """Every imported model's predictions file read and checked against the run's folds (one line on the
+        first problem); ``{}`` when the run imports none."""
+        cfg = self.config
+        imports = {m: ref.params for m, ref in cfg.refs.items() if is_imported(MODELS.get(ref.base))}
+        if not imports:
+            return {}
+        info = split_info(cfg.split)
+        validation = ({s: make_validation_folds(cfg.split, dataset.meta) for s in cfg.seeds}
+                      if info.get("validation") else None)
+        design = run_design(dataset, folds, validation, cfg.split, bool(info.get("partition", True)),
+                            getattr(self, "skipped", None))
+        out = {}
+        for name, params in imports.items():
+            out[name] = check_predictions(name, params["path"], design, sha256=params.get("sha256"))
+            self.notify(f"predictions {name}: {params['path']} ({out[name].n_rows} rows) match the run's folds")
+        return out
 
     def _announce(self, folds: dict) -> None:
         """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
@@ -186,8 +218,8 @@ class Runner:
         n_train = {(s, k): len(tr) for s, f in folds.items() for k, (tr, _) in enumerate(f)}
         seconds, unknown = estimate_seconds(todo, specs, n_train, workers)
         costs = job_costs()
-        fitted = [m for m in dict.fromkeys(j.model for j in todo) if "ensemble" not in specs[
-            next(j.base for j in todo if j.model == m)].tags]
+        fitted = [m for m in dict.fromkeys(j.model for j in todo) if not FREE_TAGS & set(specs[
+            next(j.base for j in todo if j.model == m)].tags)]
         if fitted and len(unknown) == len(fitted):
             self.notify(f"estimate: none (no measured cost for {', '.join(unknown)} in benchmark/costs.json); "
                         "the progress bar's ETA starts once each model's first job finishes")
@@ -203,7 +235,7 @@ class Runner:
         if getattr(self, "_assembly", None) is None:
             self._assembly = Assembly(self.dataset, self.features, self.folds, self.groups, self.validation,
                                       self.cache_root, self.config.feature_sets, self.variants, self.font_tables,
-                                      self.font_conditions, self.config.device)
+                                      self.font_conditions, self.config.device, self.imported)
         return self._assembly
 
     def _matrix(self, model: str, font: str | None = None):
@@ -255,6 +287,8 @@ class Runner:
             "fonts": self.font_record,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
             "target_names": list(self.dataset.target_names),
+            # Predictions made elsewhere, scored as models: each file's path and sha256 (a resume checks it).
+            "imports": {m: f.record() for m, f in self.imported.items()},
             "n_jobs_planned": len(self.jobs),
             "models": list(self.models),
         }
@@ -374,7 +408,7 @@ class Runner:
             spec = specs[j.base]
             if j.model not in prior:
                 n_train = len(self.folds[j.seed][j.fold][0])
-                c = 0.0 if "ensemble" in spec.tags else job_cost(j.base, spec.tags, n_train, costs)
+                c = 0.0 if FREE_TAGS & set(spec.tags) else job_cost(j.base, spec.tags, n_train, costs)
                 if c is not None:
                     prior[j.model] = c
         return FamilyETA(remaining, n_workers(self.config.jobs), prior)
