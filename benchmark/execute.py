@@ -9,6 +9,7 @@ traceback come back in the :class:`JobOutput`, and the driver records them.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,22 @@ from splits.inner import inner_cv
 #: Environment variables that size the thread pools of BLAS, OpenMP and friends.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
               "NUMEXPR_NUM_THREADS")
+
+logger = logging.getLogger(__name__)
+
+
+def _driver_log_level() -> int:
+    return logging.getLogger().getEffectiveLevel()
+
+
+def worker_logging(level: int) -> None:
+    """Give a fresh worker process the driver's log level, so ``-v`` shows what jobs log (neural epochs).
+
+    A process whose root logger already has handlers (the driver itself, a Dask worker) is left alone.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=f"%(levelname)s %(name)s [pid {os.getpid()}]: %(message)s")
 
 
 @dataclass
@@ -55,6 +72,8 @@ class RunInputs:
         ``--device`` (auto, cpu, cuda), passed to models tagged ``neural``.
     imported : dict model name -> dict (seed, fold) -> ndarray (n_test, n_targets)
         The test-fold predictions of each imported model, checked (:mod:`benchmark.imported`).
+    log_level : int
+        The driver's log level when the inputs were assembled; worker processes log at it.
     """
 
     sample_ids: np.ndarray
@@ -68,6 +87,7 @@ class RunInputs:
     validation: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     device: str = "auto"
     imported: dict[str, dict[tuple[int, int], np.ndarray]] = field(default_factory=dict)
+    log_level: int = field(default_factory=_driver_log_level)
 
     def for_job(self, job: Job) -> RunInputs:
         """The part of the inputs one job reads (its fold, its model's input): less to send to a process."""
@@ -78,7 +98,7 @@ class RunInputs:
         imported = {job.model: {key: self.imported[job.model][key]}} if job.model in self.imported else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
                          self.inner_splits, train_matrices=train, validation=validation, device=self.device,
-                         imported=imported)
+                         imported=imported, log_level=self.log_level)
 
 
 @dataclass
@@ -283,8 +303,11 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     JobOutput
         With ``error`` and ``traceback`` set when anything raised.
     """
+    worker_logging(ctx.log_level)
     limit_threads(fit_threads(spec, ctx.threads))
     tr, _ = ctx.folds[(job.seed, job.fold)]
+    if "neural" in spec.tags:  # context for the per-epoch lines its training logs
+        logger.info("job %s: fitting on %d segments", job.key.name, len(tr))
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()
     try:
