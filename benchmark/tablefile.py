@@ -1,8 +1,8 @@
 """Tables that cross the harness's boundary: CSV or Parquet chosen by suffix, and their JSON sidecar.
 
 Exported folds and predictions, imported predictions and external feature files are all tables read or
-written here, so every format is read one way: CSV floats round-trip exactly (shortest repr on writing,
-``float_precision="round_trip"`` on reading), identifiers stay text, an unreadable file is one line. A
+written here, so every format is read one way: CSV floats round-trip exactly (shortest repr on writing, pandas'
+correctly rounded parser on reading; tested), identifiers stay text, an unreadable file is one line. A
 table's provenance (data sha256, split, fold hash, versions) travels in a sidecar ``<file>.json`` next to
 it (:func:`sidecar_path`).
 """
@@ -54,8 +54,7 @@ def read_table(path: str | os.PathLike, *, text_columns: tuple[str, ...] = ("sam
         raise ConfigError(f"{path}: no such file")
     try:
         if kind == "csv":
-            frame = pd.read_csv(path, dtype={c: str for c in text_columns}, float_precision="round_trip",
-                                keep_default_na=True)
+            frame = pd.read_csv(path, dtype={c: str for c in text_columns})
         else:
             frame = pd.read_parquet(path)
     except Exception as exc:  # pandas and pyarrow raise many types for a damaged file
