@@ -271,7 +271,7 @@ def check_predictions(name: str, path: str | os.PathLike, design: RunDesign, *,
     unknown = ~np.isin(targets, design.target_names)
     if unknown.any():
         i = _row(frame, unknown)
-        close = difflib.get_close_matches(targets[i - 1], design.target_names, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(targets[i - 1].lower(), design.target_names, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f" (the ratings: {', '.join(design.target_names)})"
         raise ConfigError(f"{where} row {i}: target {targets[i - 1]!r} is not one of the dataset's ratings{hint}")
     y = pd.to_numeric(frame["y_pred"], errors="coerce").to_numpy(dtype=float)
