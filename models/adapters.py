@@ -13,6 +13,8 @@ is. Any other scikit-learn regressor is wrapped in :class:`SklearnRegressor`, wh
 * passes ``groups`` only to a ``fit`` that takes them, and ``validation`` never;
 * gives a search's integer ``cv`` (``GridSearchCV(SVR(), grid)``) the harness's grouped inner CV of
   the training fold (:func:`splits.inner.inner_cv`), so inner validation is grouped like the outer split;
+* fills missing feature values with the training fold's median when the estimator refuses NaN (its
+  ``allow_nan`` tag), as the built-in models do;
 * fits one copy per rating (``MultiOutputRegressor``) when the estimator is single-output;
 * sets every ``random_state`` it has to the job's model seed.
 
@@ -184,6 +186,13 @@ class SklearnRegressor:
                 est.set_params(**{key: inner_cv(groups, int(cv or INNER_SPLITS), self.random_state)})
         return est
 
+    @staticmethod
+    def _allows_nan(est) -> bool:
+        try:
+            return bool(est.__sklearn_tags__().input_tags.allow_nan)
+        except AttributeError:
+            return False
+
     def _single_output(self, est) -> bool:
         try:
             return not est.__sklearn_tags__().target_tags.multi_output
@@ -197,6 +206,15 @@ class SklearnRegressor:
         if y.ndim != 2 or len(X) != len(y):
             raise ValueError(f"expected X (n, p) and y (n, t) with the same n; got {X.shape} and {y.shape}")
         est = self._fresh(groups)
+        # The harness's feature sets hold NaN where a feature is undefined for a segment; an estimator that
+        # refuses NaN gets the training fold's median, as the built-in models do (fitted on the training
+        # fold only, so no test value reaches it).
+        self.imputer_ = None
+        if not self._allows_nan(est):
+            from sklearn.impute import SimpleImputer
+
+            self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
+            X = self.imputer_.transform(X)
         takes_groups = groups is not None and (_takes(est.fit, "groups") or hasattr(est, "cv"))
         kwargs = {"groups": groups} if takes_groups else {}
         if y.shape[1] > 1 and self._single_output(est):
@@ -210,7 +228,10 @@ class SklearnRegressor:
     def predict(self, X) -> np.ndarray:
         if not hasattr(self, "estimator_"):
             raise NotFittedError(f"{self.cls.__name__} is not fitted; call fit(X, y) first")
-        pred = np.asarray(self.estimator_.predict(np.asarray(X, dtype=float)), dtype=float)
+        X = np.asarray(X, dtype=float)
+        if self.imputer_ is not None:
+            X = self.imputer_.transform(X)
+        pred = np.asarray(self.estimator_.predict(X), dtype=float)
         return pred.reshape(len(X), self.n_targets_)
 
     def __repr__(self) -> str:
