@@ -168,7 +168,11 @@ def validate_model(model: str, *, params: dict | None = None, features: list[str
     """
     MODELS.check_plugins()
     spec = MODELS.get(model)
-    params = spec.check_params(dict(params or {}), where=f"model {model!r}", context={"cache_dir": cache_dir})
+    params = dict(params or {})
+    if is_imported(spec):
+        # The protocol of the imported family, checked without a file: its input is stood in for (see _input).
+        params.setdefault("path", "(stand-in: noisy ratings)")
+    params = spec.check_params(params, where=f"model {model!r}", context={"cache_dir": cache_dir})
     ds = dataset if dataset is not None else load_dataset(data_dir)
     sub, tr, te, groups = _subset(ds, n_segments or N_SEGMENTS)
     X, described = _input(spec, model, sub, features, cache_dir)
