@@ -229,8 +229,8 @@ class Registry:
         names = [n.strip() for n in text.split(",") if n.strip()]
         if not names:
             raise ConfigError(f"no {self.kind} given; pass a comma-separated list")
-        for n in names:
-            self.get(n)
+        # Each name as its spec records it: a resolved name in its canonical form (``file:`` + absolute path).
+        names = [self.get(n).name for n in names]
         return list(dict.fromkeys(names))
 
     def names(self) -> list[str]:

@@ -54,6 +54,7 @@ from benchmark.progress import (
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
+from features.external import is_file_set, sha256_of
 from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
 from splits import make_splits, make_validation_folds, run_leakage, split_groups, split_info
@@ -141,6 +142,9 @@ class Runner:
         self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self._announce(folds)
         needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
+        # Feature files of the user's own (--features file:PATH): their sha256, checked on resume before the build.
+        self.feature_files = {fs: sha256_of(fs) for fs in needed if is_file_set(fs)}
+        self._check_feature_files()
         t0 = time.perf_counter()
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
@@ -289,6 +293,7 @@ class Runner:
             "target_names": list(self.dataset.target_names),
             # Predictions made elsewhere, scored as models: each file's path and sha256 (a resume checks it).
             "imports": {m: f.record() for m, f in self.imported.items()},
+            "feature_files": self.feature_files,
             "n_jobs_planned": len(self.jobs),
             "models": list(self.models),
         }
@@ -298,6 +303,18 @@ class Runner:
             manifest["resumes"] = [*old.get("resumes", []), {"command": list(self.command), "time": now}]
         self.store.write_manifest(manifest)
         self.store.write_folds(folds)
+
+    def _check_feature_files(self) -> None:
+        """On resume, refuse a feature file (``file:PATH``) whose content changed since the run started."""
+        if not self.store.exists or not self.feature_files:
+            return
+        old = (self.store.read_manifest() or {}).get("feature_files") or {}
+        for name, digest in self.feature_files.items():
+            before = old.get(name)
+            if before and before != digest:
+                raise ConfigError(f"feature set {name!r}: the file changed since the run started (sha256 "
+                                  f"{before[:12]} -> {digest[:12]}); its finished jobs read the old one: restore it "
+                                  "or start a new run")
 
     def _check_same_folds(self, folds: Folds, old: dict) -> None:
         """Refuse to resume a run whose stored folds differ from the ones this code computes for its split.

@@ -213,3 +213,13 @@ def roll_stage() -> ArrayStage:
     roll = RollParams.like(AudioParams(), MelParams())
     return ArrayStage(name="roll", accessor="pianoroll", key=partial(roll_key, roll=roll),
                       ensure=partial(_roll_ensure, roll=roll), load=load_roll)
+
+
+def _resolve(name: str):
+    # ``file:PATH``: a features file of the user's own (features.external), resolved by name like a class path.
+    from features.external import resolve_file_set
+
+    return resolve_file_set(name)
+
+
+FEATURE_SETS.set_resolver(_resolve)
