@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.params import FrozenDict
 from benchmark.store import JobKey
 from models import MODELS
 
@@ -30,11 +31,11 @@ IMPORTED_PREDICTIONS = "imported_predictions"
 
 
 def freeze(v: Any) -> Any:
-    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs)."""
+    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs, a FrozenDict)."""
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+        return FrozenDict(sorted((k, freeze(x)) for k, x in v.items()))
     return v
 
 
@@ -80,7 +81,8 @@ class Job:
 
     @property
     def param_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
+        # A frozen dict stays a dict's pairs (FrozenDict): a class-path model's decode_value makes it a dict again.
+        return {k: list(v) if isinstance(v, tuple) and not isinstance(v, FrozenDict) else v for k, v in self.params}
 
 
 @dataclass

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from benchmark.errors import ConfigError
+from benchmark.params import FrozenDict
 from benchmark.registry import Spec
 from splits.inner import inner_cv
 
@@ -137,10 +138,15 @@ def encode_params(params: dict[str, Any], *, where: str = "model") -> dict[str, 
 
 
 def decode_value(v: Any) -> Any:
-    """The object :func:`encode_params` recorded (nested estimators rebuilt)."""
+    """The object :func:`encode_params` recorded (nested estimators rebuilt), also from a job's frozen
+    parameters (a :class:`benchmark.params.FrozenDict` is a dict again, a tuple a list)."""
+    if isinstance(v, FrozenDict):
+        v = {k: x for k, x in v}
+    if isinstance(v, tuple):
+        v = list(v)
     if isinstance(v, dict) and NESTED in v:
         cls = import_class(v[NESTED])
-        return cls(**{k: decode_value(x) for k, x in (v.get("params") or {}).items()})
+        return cls(**decode_value(v.get("params") or {}))
     if isinstance(v, dict):
         return {k: decode_value(x) for k, x in v.items()}
     if isinstance(v, list):

@@ -93,7 +93,7 @@ def test_ridge_exported_and_imported_scores_exactly_as_ridge(data, split, seeds,
 
 @pytest.mark.slow
 def test_the_round_trip_on_the_real_data_under_lopo(real_dataset, tmp_path, capsys):
-    # About 3 min on 2 busy cores with the midi features cached (ridge 20 s, then ridge + rf + ridge_ext 2 min 40 s).
+    # 4 min 40 s measured (nice 10, load 10 on 2 cores, midi features cached): ridge, then ridge + rf + ridge_ext.
     cache = os.environ.get("PERCEPIANO_CACHE") or tmp_path / "cache"
     _round_trip(real_dataset.root, cache, tmp_path, "lopo", "0")
     capsys.readouterr()
