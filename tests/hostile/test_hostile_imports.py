@@ -206,3 +206,31 @@ def test_a_resume_with_a_changed_file_is_refused_and_changes_nothing(cli, good, 
     good[1].to_csv(path, index=False)
     assert cli("run", "--resume", run, "--no-progress")[0] == 0
     shutil.rmtree(out)
+
+
+def test_the_fold_exports_sidecar_vouches_for_a_file_made_elsewhere(cli, good, tmp_path):
+    # README's recipe: export the folds, predict elsewhere, copy the folds' sidecar next to the predictions.
+    _, table, data, _ = good
+    folds = tmp_path / "lopo_folds.csv"
+    code, _, err = cli("folds", "export", "--split", "lopo", "--seeds", "0,1", "--data-dir", data, "-o", folds)
+    assert code == 0, err
+    path = tmp_path / "preds.csv"
+    table.to_csv(path, index=False)
+    (tmp_path / "preds.csv.json").write_bytes((tmp_path / "lopo_folds.csv.json").read_bytes())
+    code, err, out = _run_import(cli, good, tmp_path, path)
+    assert code == 0, err
+    # The same sidecar with one fold moved is refused: the file was made on other folds.
+    f = pd.read_csv(folds, dtype={"sample_id": str})
+    test = f[(f["seed"] == 0) & (f["role"] == "test")]
+    a, b = test.iloc[0], test[test["fold"] != test.iloc[0]["fold"]].iloc[0]
+    f.loc[a.name, "fold"], f.loc[b.name, "fold"] = b["fold"], a["fold"]
+    from benchmark.store import Folds
+
+    moved = Folds(f[f["role"] != "validation"][["sample_id", "seed", "fold", "role", "group"]])
+    meta = json.loads((tmp_path / "preds.csv.json").read_text())
+    meta["fold_hash"] = moved.assignment_hash()
+    (tmp_path / "preds.csv.json").write_text(json.dumps(meta))
+    (tmp_path / "again").mkdir()
+    code, err, out = _run_import(cli, good, tmp_path / "again", path)
+    assert_one_line_error(code, err, "made on other folds")
+    assert not out.exists() or not any(out.iterdir())
