@@ -21,7 +21,8 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,6 @@ from benchmark.errors import ConfigError
 from benchmark.imported import NAME, add_imports
 from benchmark.jobs import resolve_model
 from benchmark.runner import Runner, new_run_dir
-from benchmark.store import RunStore
 from features.sets import FEATURE_SETS
 from models import MODELS
 from models.adapters import CLASS_PATH, class_path_of, encode_params
@@ -53,6 +53,8 @@ class Evaluation:
         Jobs run, resumed and failed.
     models : list of str
         The run's model names (an estimator instance is named after its class: ``SVR``).
+    runner : Runner
+        The runner that made it (its ``contents``, ``skipped`` segments, ``feature_seconds``).
     """
 
     run_dir: Path
@@ -60,6 +62,7 @@ class Evaluation:
     predictions: pd.DataFrame
     counts: dict
     models: list[str]
+    runner: Runner | None = field(default=None, repr=False)
 
     def report(self, baseline: str | None = None, *, out: str | os.PathLike | None = None,
                formats: tuple[str, ...] = ("md", "csv"), n_resamples: int = 2000, seed: int = 0,
@@ -200,11 +203,42 @@ def evaluate(models=(), *, split: str = "lopo", seeds=(0,), features=None, predi
     config.validate()
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="percepiano-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    run_dir = new_run_dir(folder, config.split)
-    with Runner(config, run_dir, progress=progress, command=["benchmark.evaluate"]) as runner:
-        runner.prepare()
-        counts = runner.run()
-    rows, preds = RunStore(run_dir).read_jobs()
-    return Evaluation(run_dir=Path(run_dir), metrics=rows, predictions=preds, counts=dict(counts),
-                      models=list(config.models))
+    return run_config(config, new_run_dir(folder, config.split), progress=progress, command=["benchmark.evaluate"])
+
+
+def run_config(config: RunConfig, run_dir: str | os.PathLike, *, progress: bool = False,
+               command: list[str] | None = None, notify: Callable[[str], None] | None = None,
+               started: Callable[[Runner], None] | None = None,
+               prepared: Callable[[Runner], None] | None = None) -> Evaluation:
+    """Run (or resume, when ``run_dir`` holds a run) ``config`` into ``run_dir``: the one path both
+    :func:`evaluate` and ``benchmark run`` take.
+
+    Parameters
+    ----------
+    config : RunConfig
+    run_dir : path
+    progress : bool
+    command : list of str, optional
+        What the manifest records as the command that made the run.
+    notify : callable, optional
+        Receives the runner's one-line phase messages (data, features, plan).
+    started, prepared : callable, optional
+        Called with the :class:`benchmark.runner.Runner` once it exists, and once its data, features and
+        folds are ready (the command line prints its warnings there, and needs the runner if interrupted).
+
+    Returns
+    -------
+    Evaluation
+        With what the runner collected (the job files are not read again).
+    """
+    runner = Runner(config, run_dir, progress=progress, command=command, notify=notify)
+    if started is not None:
+        started(runner)
+    runner.prepare()
+    if prepared is not None:
+        prepared(runner)
+    counts = runner.run()
+    contents = runner.contents
+    return Evaluation(run_dir=Path(run_dir), metrics=contents.rows, predictions=contents.preds, counts=dict(counts),
+                      models=list(config.models), runner=runner)
 

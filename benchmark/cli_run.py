@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmark.api import run_config
 from benchmark.cli_data import say
 from benchmark.cli_report import write_summary
 from benchmark.cli_ssast import with_init
@@ -166,18 +167,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.validate()
         _check_writable(Path(args.out), "--out")
         run_dir = new_run_dir(args.out, config.split)
-    runner = Runner(config, run_dir, progress=not args.no_progress, command=args.argv, notify=say)
-    try:
-        runner.prepare()
+    held: list[Runner] = []
+
+    def warn_skipped(runner: Runner) -> None:
         if runner.skipped:
             print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable MIDI: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
-        counts = runner.run()
+
+    # The same path as benchmark.evaluate (benchmark.api.run_config); this command adds its messages.
+    try:
+        result = run_config(config, run_dir, progress=not args.no_progress, command=args.argv, notify=say,
+                            started=held.append, prepared=warn_skipped)
     except OutputError as exc:
-        if not runner.store.exists:
+        if not held or not held[0].store.exists:
             raise
         raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume {run_dir}") from None
     except KeyboardInterrupt:
+        if not held:
+            raise
+        runner = held[0]
         if not runner.store.exists:
             # Interrupted while loading data or building features: no run directory exists yet.
             print("interrupted before the run started; features built so far are cached; rerun the same command",
@@ -188,6 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    runner, counts = result.runner, result.counts
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
 

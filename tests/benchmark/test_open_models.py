@@ -223,3 +223,26 @@ def test_evaluate_refuses_what_the_cli_refuses(data, tmp_path):
     with pytest.raises(ConfigError, match="split"):
         benchmark.evaluate(["mean"], split="nope", data_dir=data_dir, out=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_cli_and_evaluate_make_the_same_run(data, tmp_path, monkeypatch):
+    # benchmark run goes through benchmark.api.run_config, as evaluate does: same plan, same results.
+    import benchmark
+    import benchmark.api
+
+    data_dir, root = data
+    calls = []
+    real = benchmark.api.run_config
+    monkeypatch.setattr("benchmark.cli_run.run_config", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert main(["run", "--no-progress", "--models", "mean,sklearn.svm:SVR", "--data-dir", str(data_dir),
+                 "--cache-dir", str(root / "cache"), "--out", str(tmp_path / "cli")]) == 0
+    assert len(calls) == 1
+    [cli_run] = list((tmp_path / "cli").iterdir())
+    api = benchmark.evaluate(["mean", "sklearn.svm:SVR"], data_dir=data_dir, cache_dir=root / "cache",
+                             out=tmp_path / "api")
+    for model in ("mean", "sklearn.svm:SVR"):
+        pd.testing.assert_frame_equal(_preds(cli_run, model), _preds(api.run_dir, model), check_exact=True)
+    a = json.loads((cli_run / "manifest.json").read_text())
+    b = json.loads((api.run_dir / "manifest.json").read_text())
+    assert a["config"] == b["config"] and a["fold_hash"] == b["fold_hash"]
+    assert b["command"] == ["benchmark.evaluate"]
