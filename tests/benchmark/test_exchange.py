@@ -130,8 +130,9 @@ def _round_trip(data_dir, cache, root, split: str, seeds: str) -> None:
     # same metrics, CIs and p-values.
     for baseline in ("ridge", "rf"):
         out = root / f"report_{baseline}"
+        # 500 resamples: the equalities below hold for any number (both models' draws are the same draws).
         assert main(["report", str(run), "--baseline", baseline, "--format", "csv", "--no-plots", "--no-html",
-                     "--out", str(out)]) == 0
+                     "--n-resamples", "500", "--out", str(out)]) == 0
         table = pd.read_csv(out / "significance.csv").set_index("model")
         if baseline == "ridge":
             ext = table.loc["ridge_ext"]
