@@ -234,3 +234,30 @@ def test_the_fold_exports_sidecar_vouches_for_a_file_made_elsewhere(cli, good, t
     code, err, out = _run_import(cli, good, tmp_path / "again", path)
     assert_one_line_error(code, err, "made on other folds")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_imported_model_is_an_ensemble_member_and_listed_as_imported(cli, good, tmp_path):
+    # Known answer: ridge_ext is this data's ridge to the last bit, so the mean of ridge and ridge_ext is ridge.
+    path, table, data, cache = good
+    out = tmp_path / "runs"
+    code, _, err = cli("run", "--no-progress", "--models", "ridge,ensemble_mean", "--members", "ridge,ridge_ext",
+                       "--seeds", "0,1", "--data-dir", data, "--cache-dir", cache, "--out", out,
+                       "--predictions", f"ridge_ext={path}")
+    assert code == 0, err
+    [run] = list(out.iterdir())
+    _, preds = run_tables(run)
+    by = {m: p.drop(columns="model").reset_index(drop=True) for m, p in preds.groupby("model")}
+    assert set(by) == {"ridge", "ridge_ext", "ensemble_mean"}
+    pd.testing.assert_frame_equal(by["ensemble_mean"], by["ridge"], check_exact=True)
+    # Ensembles that refit or train on inner predictions cannot use a file: one line each, nothing written.
+    study = tmp_path / "bag.toml"
+    study.write_text('[models.bag_ext]\nmodel = "bag"\nmember = "ridge_ext"\nn_seeds = 2\n')
+    for args, needle in ((("--models", "stack", "--members", "ridge,ridge_ext"), "trains on its members' inner"),
+                         (("--study", study), "cannot be refitted")):
+        code, _, err = cli("run", "--no-progress", *args, "--seeds", "0,1", "--data-dir", data, "--cache-dir", cache,
+                           "--out", tmp_path / "bad", "--predictions", f"ridge_ext={path}")
+        assert_one_line_error(code, err, "'ridge_ext' is imported", needle)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    code, listed, _ = cli("list", "models", "--predictions", f"ridge_ext={path}")
+    row = next(ln for ln in listed.splitlines() if ln.startswith("ridge_ext "))
+    assert code == 0 and f"predictions from {path.resolve()}" in row and row.endswith("[source: imported]")
