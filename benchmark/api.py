@@ -116,6 +116,9 @@ def model_entries(models, variants: dict | None = None) -> tuple[list[str], dict
         models = [models]
     for item in models:
         name, model = item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (None, item)
+        if name is not None and name in MODELS and model != name:
+            raise ConfigError(f"model name {name!r} is a registered model; give yours a name of its own, e.g. "
+                              f"('{name}_mine', model)")
         if isinstance(model, str):
             resolve_model(model, variants)  # unknown: raises with close matches
             if name is None or name == model:

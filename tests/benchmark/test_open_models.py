@@ -220,6 +220,12 @@ def test_evaluate_refuses_what_the_cli_refuses(data, tmp_path):
 
     with pytest.raises(ConfigError, match="cannot be imported by path"):
         benchmark.evaluate([Local()], data_dir=data_dir, out=tmp_path)
+    from sklearn.svm import SVR
+
+    with pytest.raises(ConfigError, match="'ridge' is a registered model"):
+        benchmark.evaluate([("ridge", SVR())], data_dir=data_dir, out=tmp_path)
+    with pytest.raises(ConfigError, match="given twice"):
+        benchmark.evaluate([("a", SVR()), ("a", SVR(C=2.0))], data_dir=data_dir, out=tmp_path)
     with pytest.raises(ConfigError, match="split"):
         benchmark.evaluate(["mean"], split="nope", data_dir=data_dir, out=tmp_path)
     assert not any(tmp_path.iterdir())
