@@ -16,6 +16,7 @@ from benchmark.errors import ConfigError
 from benchmark.validate import CHECKS, validate_model
 from models import MODELS
 from tests.conftest import make_fake_percepiano
+from tests.models.neural_inputs import quick_params
 
 #: Registered models whose check runs in the default suite: they read the midi features (or stand-ins).
 FAST_INPUTS = {"midi", "member_predictions", "imported_predictions"}
@@ -50,8 +51,13 @@ def test_a_registered_model_passes(fake, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
 def test_a_registered_model_passes_on_the_real_data(real_dataset, name):
+    spec = MODELS.get(name)
+    # A network's protocol does not depend on its size or epochs: test-sized settings (AST-Base on a CPU
+    # would take hours); loading checkpoints is tested in tests/models/test_ssast.py.
+    params = quick_params(spec) if "neural" in spec.tags else {}
     try:
-        report = validate_model(name, dataset=real_dataset, cache_dir=os.environ.get("PERCEPIANO_CACHE"))
+        report = validate_model(name, params=params, dataset=real_dataset,
+                                cache_dir=os.environ.get("PERCEPIANO_CACHE"))
     except ConfigError as exc:
         if "pretrain" not in str(exc):
             raise
