@@ -25,7 +25,7 @@ from benchmark.dataset import Dataset
 from benchmark.errors import ConfigError
 from benchmark.execute import RunInputs
 from benchmark.fonts import FONT_SETS, FontCondition, expand_models
-from benchmark.jobs import Job, is_ensemble, resolve_model
+from benchmark.jobs import Job, is_ensemble, is_imported, resolve_model
 from features.build import FeatureMatrix, align_rows
 from features.sets import is_array_stage
 from models import MODELS
@@ -55,6 +55,8 @@ class Assembly:
         Per font label, the features rendered with that font (several SoundFonts only).
     font_conditions : dict of str -> FontCondition
     device : str
+    imported : dict of str -> benchmark.imported.ImportedFile
+        The checked predictions file of each imported model.
     """
 
     dataset: Dataset
@@ -68,6 +70,7 @@ class Assembly:
     font_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     font_conditions: dict[str, FontCondition] = field(default_factory=dict)
     device: str = "auto"
+    imported: dict = field(default_factory=dict)
 
     def sets(self, model: str) -> list[str]:
         """The feature sets ``model`` reads (a font condition reads its base model's)."""
@@ -111,7 +114,9 @@ class Assembly:
 
     def inputs(self, jobs: list[Job], threads: int = 1) -> RunInputs:
         """What the workers need for ``jobs``: targets, groups, folds, validation folds and each model's input."""
-        models = sorted({j.model for j in jobs if not is_ensemble(MODELS.get(j.base))})
+        fitted = {j.model for j in jobs if not is_ensemble(MODELS.get(j.base)) and not is_imported(MODELS.get(j.base))}
+        models = sorted(fitted)
+        imported = {j.model: self.imported[j.model].blocks for j in jobs if is_imported(MODELS.get(j.base))}
         folds = {(s, k): (np.asarray(tr), np.asarray(te)) for s, f in self.folds.items() for k, (tr, te) in enumerate(f)}
         validation = {}
         if self.validation is not None:
@@ -119,7 +124,7 @@ class Assembly:
         return RunInputs(sample_ids=self.dataset.meta["sample_id"].to_numpy(), y=self.dataset.y, groups=self.groups,
                          folds=folds, matrices={m: self.matrix(m) for m in models}, threads=threads,
                          train_matrices={m: t for m in models if (t := self.train_matrices(m)) is not None},
-                         validation=validation, device=self.device)
+                         validation=validation, device=self.device, imported=imported)
 
 
 def font_setup(config, fonts: dict[str, str | None]) -> tuple[list[str], dict, dict[str, FontCondition]]:

@@ -8,7 +8,9 @@ model, report or torch): :mod:`benchmark.cli_run` (run, resume),
 :mod:`benchmark.cli_report` (report, compare, ceiling, importance),
 :mod:`benchmark.cli_results` (export, leaderboard, stats),
 :mod:`benchmark.cli_data` (list, splits, features, render, cache),
-:mod:`benchmark.cli_dataset` (dataset export, dataset check) and :mod:`benchmark.cli_ssast` (pretrain, explain).
+:mod:`benchmark.cli_dataset` (dataset export, dataset check),
+:mod:`benchmark.cli_exchange` (folds export, predictions export, validate-model) and
+:mod:`benchmark.cli_ssast` (pretrain, explain).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ COMMANDS = {
     "render": "benchmark.cli_data:cmd_render",
     "cache": "benchmark.cli_data:cmd_cache",
     "dataset": "benchmark.cli_dataset:cmd_dataset",
+    "folds": "benchmark.cli_exchange:cmd_folds",
+    "predictions": "benchmark.cli_exchange:cmd_predictions",
+    "validate-model": "benchmark.cli_exchange:cmd_validate_model",
     "pretrain": "benchmark.cli_ssast:cmd_pretrain",
     "explain": "benchmark.cli_ssast:cmd_explain",
 }
@@ -86,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds (default 0)")
     run.add_argument("--n-splits", type=int, default=None,
                      help="folds, for splits that take it (kfold, kfold_grouped, excerpt, excerpt_leaky)")
-    run.add_argument("--features", help="feature sets every model consumes instead of its own inputs")
+    run.add_argument("--features", help="feature sets every model consumes instead of its own inputs; "
+                                        "file:PATH is a table of your own (sample_id + numeric columns)")
+    run.add_argument("--predictions", action="append", metavar="NAME=FILE",
+                     help="score predictions made elsewhere as model NAME (CSV or Parquet: sample_id, target, "
+                          "y_pred, seed, fold; see docs/formats.md); checked against the run's folds before any "
+                          "job starts; repeat for several files")
     run.add_argument("--out", default="runs", help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run; recomputes nothing finished")
     run.add_argument("--exclude-score", action="store_true",
@@ -115,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", choices=("models", "splits", "features"))
     lst.add_argument("--dataset", metavar="PATH", help="mark what this described dataset cannot run (models that "
                                                        "read MIDI on audio-only items; splits without their column)")
+    lst.add_argument("--study", metavar="STUDY.toml", help="models: also the study's models (variants, class_path)")
+    lst.add_argument("--predictions", action="append", metavar="NAME=FILE",
+                     help="models: also these imported predictions files")
+
+    _add_exchange_commands(sub)
 
     spl = sub.add_parser("splits", help="inspect splits: near-duplicates across folds, overlapping passages")
     ssub = spl.add_subparsers(dest="action", required=True)
@@ -275,6 +290,39 @@ def _add_dataset_commands(sub) -> None:
     chk.add_argument("path", metavar="PATH", help="a dataset.toml or its folder")
     chk.add_argument("--media", action=argparse.BooleanOptionalAction, default=False,
                      help="also open every audio file's header (duration, rate) and name the bad ones")
+def _add_exchange_commands(sub) -> None:
+    """``folds export``, ``predictions export`` and ``validate-model`` (:mod:`benchmark.cli_exchange`)."""
+    fo = sub.add_parser("folds", help="the harness's folds as a file, for training a model elsewhere")
+    fsub = fo.add_subparsers(dest="action", required=True)
+    fe = fsub.add_parser("export", help="write one row per (seed, fold, sample_id) with its role (train, "
+                                        "validation, test) and group, and a sidecar FILE.json with the data sha256 "
+                                        "and the fold hash")
+    fe.add_argument("--split", help="split name (see 'benchmark list splits')")
+    fe.add_argument("--run", metavar="RUN_DIR", help="instead of --split: the folds of this run")
+    fe.add_argument("--seeds", type=_int_list, default=[0], help="comma-separated seeds (default 0)")
+    fe.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it")
+    fe.add_argument("--exclude-score", action="store_true", help="drop the score renderings, as 'run' does")
+    fe.add_argument("--data-dir", help="PercePiano folder")
+    _add_dataset_option(fe)
+    fe.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.parquet")
+
+    pr = sub.add_parser("predictions", help="a run's out-of-fold predictions in the format --predictions imports")
+    psub = pr.add_subparsers(dest="action", required=True)
+    pe = psub.add_parser("export", help="write one model's predictions (seed, fold, sample_id, target, y_pred) "
+                                        "and a sidecar FILE.json")
+    pe.add_argument("run_dir")
+    pe.add_argument("--model", required=True, help="a model of the run")
+    pe.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.parquet")
+
+    vm = sub.add_parser("validate-model", help="check a model's estimator protocol on a small part of the data: "
+                                               "each check passes or says what is wrong; exit 0 only when all pass")
+    vm.add_argument("model", help="a registered model or a class path (my_pkg.models:MyModel)")
+    vm.add_argument("--param", action="append", metavar="KEY=VALUE",
+                    help="a parameter of the model (a TOML value: 3, 0.1, 'text', [1, 2]); repeat")
+    vm.add_argument("--features", help="feature sets to validate on instead of the model's own")
+    vm.add_argument("--n-segments", type=int, default=None, help="segments of the data used (default 96)")
+    vm.add_argument("--data-dir", help="PercePiano folder")
+    vm.add_argument("--cache-dir", help="feature cache")
 
 
 def _add_ssast_commands(sub, add_data_options) -> None:

@@ -61,9 +61,13 @@ def _unavailable(what: str, dataset) -> dict[str, str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    reg = {"models": MODELS, "splits": SPLITS}.get(args.what, FEATURE_SETS)
     dataset = open_dataset(args.dataset) if getattr(args, "dataset", None) else None
     unavailable = _unavailable(args.what, dataset) if dataset is not None else {}
+    if args.what == "models":
+        return _list_models(args, dataset, unavailable)
+    if getattr(args, "study", None) or getattr(args, "predictions", None):
+        raise ConfigError(f"--study and --predictions add models; 'benchmark list {args.what}' lists {args.what}")
+    reg = {"splits": SPLITS}.get(args.what, FEATURE_SETS)
     for spec in reg:
         extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
         if args.what == "splits":
@@ -81,13 +85,57 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"\nOver any group column of dataset {dataset.name!r} ({columns}): group:COLUMN (leave one value "
                   "out), kfold_grouped:COLUMN (grouped K-fold)")
         print("\nCheck any split on the data: benchmark splits check SPLIT")
-    if unavailable:
-        # One line: what this dataset cannot run, and why.
-        reasons = sorted(set(unavailable.values()))
-        why = reasons[0] if len(reasons) == 1 else "; ".join(f"{n}: {r}" for n, r in unavailable.items())
-        print(f"\nunavailable for dataset {dataset.name!r} ({int((~dataset.has_media('midi')).sum())} of "
-              f"{dataset.n_samples} items have no MIDI): {', '.join(unavailable)}"
-              + (f" ({why})" if args.what != "splits" else ""), flush=True)
+    _print_unavailable(args.what, dataset, unavailable)
+    return 0
+
+
+def _print_unavailable(what: str, dataset, unavailable: dict[str, str]) -> None:
+    """One line: what this dataset cannot run, and why."""
+    if not unavailable:
+        return
+    reasons = sorted(set(unavailable.values()))
+    why = reasons[0] if len(reasons) == 1 else "; ".join(f"{n}: {r}" for n, r in unavailable.items())
+    print(f"\nunavailable for dataset {dataset.name!r} ({int((~dataset.has_media('midi')).sum())} of "
+          f"{dataset.n_samples} items have no MIDI): {', '.join(unavailable)}"
+          + (f" ({why})" if what != "splits" else ""), flush=True)
+
+
+def _list_models(args: argparse.Namespace, dataset=None, unavailable: dict[str, str] | None = None) -> int:
+    """Every model with where it comes from: built-in, plugin:<dist>, class_path, imported; with ``--dataset``,
+    the models that dataset cannot run marked."""
+    unavailable = unavailable or {}
+    MODELS.check_plugins()
+    rows = []
+    for spec in MODELS:
+        extra = f"  [inputs: {','.join(spec.inputs)}]" if spec.inputs else ""
+        describe = spec.extra.get("describe")
+        if describe is not None:
+            extra += f"  [{describe(spec)}]"
+        if spec.name in unavailable:
+            extra += "  [UNAVAILABLE for this dataset]"
+        rows.append((spec.name, spec.description, extra, spec.source))
+    variants = {}
+    if getattr(args, "study", None):
+        from benchmark.study import load_study
+
+        variants.update(load_study(args.study)["variants"])
+    if getattr(args, "predictions", None):
+        from benchmark.imported import add_imports, parse_assignments
+
+        _, imports = add_imports([], {}, parse_assignments(args.predictions))
+        variants.update(imports)
+    for name, v in variants.items():
+        spec = MODELS.get(v["model"])
+        if spec.name == "imported":
+            rows.append((name, f"predictions from {v['params']['path']}", "", "imported"))
+        elif spec.source == "class_path":
+            rows.append((name, spec.description, f"  [inputs: {','.join(spec.inputs)}]",
+                         f"class_path {spec.name}"))
+        else:
+            rows.append((name, f"variant of {spec.name}: {spec.description}", "", spec.source))
+    for name, description, extra, source in rows:
+        print(f"{name:<24} {description}{extra}  [source: {source}]")
+    _print_unavailable("models", dataset, unavailable)
     return 0
 
 

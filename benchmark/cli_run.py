@@ -13,12 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmark.api import run_config
 from benchmark.cli_data import say
 from benchmark.cli_report import write_summary
 from benchmark.cli_ssast import with_init
 from benchmark.config import EXECUTION_OPTIONS, RunConfig, load_config
 from benchmark.description import description_path
 from benchmark.errors import EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, OutputError
+from benchmark.imported import add_imports, parse_assignments
 from benchmark.jobs import resolve_model
 from benchmark.runner import Runner, new_run_dir
 from benchmark.study import load_study
@@ -42,13 +44,17 @@ def _config_from_args(args: argparse.Namespace):
     s = study["study"] if study else {}
     b = study["backend"] if study else {}
     variants = study["variants"] if study else {}
+    predictions = parse_assignments(getattr(args, "predictions", None))
     if args.models:
         models = _model_list(args.models, variants)
     elif study:
         models = study["models"]
+    elif predictions:
+        models = []
     else:
         raise ConfigError("no models given; pass e.g. --models ridge,rf,lgbm (see 'benchmark list models') "
                           "or --study STUDY.toml")
+    models, variants = add_imports(models, variants, predictions)
     if getattr(args, "init", None):
         variants = with_init(models, variants, args.init)
     features = FEATURE_SETS.parse_list(args.features) if args.features else s.get("features")
@@ -124,6 +130,11 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
             differ.append(f"--{flag.replace('_', '-')}")
     if args.exclude_score and config.include_score:
         differ.append("--exclude-score")
+    if getattr(args, "predictions", None):
+        given = {n: str(Path(p).expanduser().resolve()) for n, p in parse_assignments(args.predictions).items()}
+        ran = {m: v["params"].get("path") for m, v in config.variants.items() if v.get("model") == "imported"}
+        if any(ran.get(n) != p for n, p in given.items()):
+            differ.append("--predictions (the run's: " + (", ".join(f"{n}={p}" for n, p in ran.items()) or "none") + ")")
     # Where neural models train and the checkpoint they start from change their results: the finished jobs
     # were fitted with the run's own, so the remaining ones must be too.
     if args.device is not None and args.device != config.device:
@@ -162,19 +173,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.validate()
         _check_writable(Path(args.out), "--out")
         run_dir = new_run_dir(args.out, config.split)
-    runner = Runner(config, run_dir, progress=not args.no_progress, command=args.argv, notify=say)
-    try:
-        runner.prepare()
+    held: list[Runner] = []
+
+    def warn_skipped(runner: Runner) -> None:
         if runner.skipped:
             media = "MIDI or audio" if runner.dataset.has_media("audio").any() else "MIDI"
             print(f"warning: skipped {len(runner.skipped)} segment(s) with unreadable {media}: "
                   f"{', '.join(sorted(runner.skipped))}", file=sys.stderr)
-        counts = runner.run()
+
+    # The same path as benchmark.evaluate (benchmark.api.run_config); this command adds its messages.
+    try:
+        result = run_config(config, run_dir, progress=not args.no_progress, command=args.argv, notify=say,
+                            started=held.append, prepared=warn_skipped)
     except OutputError as exc:
-        if not runner.store.exists:
+        if not held or not held[0].store.exists:
             raise
         raise OutputError(f"{exc}; finished jobs are kept; then finish with: benchmark run --resume {run_dir}") from None
     except KeyboardInterrupt:
+        if not held:
+            raise
+        runner = held[0]
         if not runner.store.exists:
             # Interrupted while loading data or building features: no run directory exists yet.
             print("interrupted before the run started; features built so far are cached; rerun the same command",
@@ -185,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted; finished jobs are kept in {run_dir}; finish with: benchmark run --resume {run_dir}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    runner, counts = result.runner, result.counts
     print(f"jobs: {counts['ok']} run, {counts['resumed']} resumed, {counts['failed']} failed "
           f"(features {runner.feature_seconds:.1f}s, {runner.features.n_cached} cached)")
 

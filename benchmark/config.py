@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmark.backends import BACKENDS, check_backend_options, check_jobs
 from benchmark.errors import ConfigError
 from benchmark.execute import model_params
-from benchmark.jobs import MEMBER_PREDICTIONS, ModelRef, ensemble_members, is_ensemble, resolve_model
+from benchmark.jobs import MEMBER_PREDICTIONS, ModelRef, ensemble_members, is_ensemble, is_imported, resolve_model
 from benchmark.store import RunStore
 from features.cache import resolve_cache_dir
 from features.sets import FEATURE_SETS, is_array_stage, media_read, unavailable_sets
@@ -111,6 +111,7 @@ class RunConfig:
         state = repr(asdict(self))
         if memo.get("validated") == state:
             return
+        MODELS.check_plugins()  # a plugin that failed to load: one line naming its entry point
         refs = self.refs  # every name resolved (an unknown one raises with close matches)
         get_split(self.split)
         if self.dataset is not None and self.data_dir is not None:
@@ -134,6 +135,7 @@ class RunConfig:
             raise ConfigError(f"device={self.device!r}; use one of {', '.join(DEVICES)}")
         check_soundfont_use(self.soundfont, {fs for m in refs for fs in self.feature_sets(m)})
         self.check_models()
+        self.check_ensembles_of_imported()
         memo["validated"] = state
 
     def check_models(self) -> None:
@@ -197,6 +199,33 @@ class RunConfig:
             raise ConfigError(f"--soundfont {self.soundfont!r} compares renderings, and {recorded} items of dataset "
                               f"{dataset.name!r} are recordings (they are never rendered); pass one SoundFont or none")
 
+    def check_ensembles_of_imported(self) -> None:
+        """Refuse an ensemble that needs what an imported model cannot give.
+
+        A stacker trains on its members' inner out-of-fold predictions of the training fold, which a file of
+        test-fold predictions does not hold; a seed bag refits its member under other model seeds.
+
+        Raises
+        ------
+        ConfigError
+            One line naming the ensemble, the imported member and what to use instead.
+        """
+        for m, ref in self.refs.items():
+            spec = MODELS.get(ref.base)
+            if not is_ensemble(spec):
+                continue
+            for member, mseed in ensemble_members(spec, ref.params, self.seeds[0]):
+                mref = self.refs.get(member) or resolve_model(member, self.variants)
+                if not is_imported(MODELS.get(mref.base)):
+                    continue
+                if spec.extra.get("train_on") == "inner":
+                    raise ConfigError(f"ensemble {m!r} trains on its members' inner out-of-fold predictions; "
+                                      f"{member!r} is imported (a file of test-fold predictions) and has none: "
+                                      "use ensemble_mean, or import a model that is refitted here")
+                if mseed != self.seeds[0]:
+                    raise ConfigError(f"ensemble {m!r} refits its member under other model seeds; {member!r} is "
+                                      "imported and cannot be refitted: bag a registered model")
+
     def feature_sets(self, model: str) -> list[str]:
         """The feature sets ``model`` consumes: its registered inputs, ``--features`` overriding them.
 
@@ -211,7 +240,7 @@ class RunConfig:
         """
         ref = self.refs.get(model) or resolve_model(model, self.variants)
         spec = MODELS.get(ref.base)
-        if is_ensemble(spec):
+        if is_ensemble(spec) or is_imported(spec):
             return []
         own = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
         if not self.features:
@@ -242,7 +271,7 @@ def audio_models() -> list[str]:
     first, then array models, then those that need a pre-trained artefact; by name within each."""
     out = []
     for spec in MODELS:
-        sets = [i for i in spec.inputs if i != MEMBER_PREDICTIONS]
+        sets = [i for i in spec.inputs if i in FEATURE_SETS]  # not member or imported predictions
         if sets and all(set(media_read(fs)) <= {"audio"} for fs in sets):
             specs = [FEATURE_SETS.get(fs) for fs in sets]
             rank = (any(s.extra.get("needs_cache") for s in specs), any(is_array_stage(fs) for fs in sets))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.jobs import Job, is_ensemble
+from benchmark.jobs import Job, is_ensemble, is_imported
 from benchmark.store import JobKey
 from splits.inner import inner_cv
 
@@ -70,6 +70,8 @@ class RunInputs:
         (passed to ``fit(..., validation=(X_val, y_val))``); empty otherwise.
     device : str
         ``--device`` (auto, cpu, cuda), passed to models tagged ``neural``.
+    imported : dict model name -> dict (seed, fold) -> ndarray (n_test, n_targets)
+        The test-fold predictions of each imported model, checked (:mod:`benchmark.imported`).
     log_level : int
         The driver's log level when the inputs were assembled; worker processes log at it.
     """
@@ -84,6 +86,7 @@ class RunInputs:
     train_matrices: dict[str, list] = field(default_factory=dict)
     validation: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     device: str = "auto"
+    imported: dict[str, dict[tuple[int, int], np.ndarray]] = field(default_factory=dict)
     log_level: int = field(default_factory=_driver_log_level)
 
     def for_job(self, job: Job) -> RunInputs:
@@ -92,9 +95,10 @@ class RunInputs:
         matrices = {job.model: self.matrices[job.model]} if job.model in self.matrices else {}
         train = {job.model: self.train_matrices[job.model]} if job.model in self.train_matrices else {}
         validation = {key: self.validation[key]} if key in self.validation else {}
+        imported = {job.model: {key: self.imported[job.model][key]}} if job.model in self.imported else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
                          self.inner_splits, train_matrices=train, validation=validation, device=self.device,
-                         log_level=self.log_level)
+                         imported=imported, log_level=self.log_level)
 
 
 @dataclass
@@ -259,6 +263,9 @@ def fit_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> FittedJob:
     validation = None
     if is_ensemble(spec):
         X_train, X_test = _member_inputs(job, spec, deps)
+    elif is_imported(spec):
+        # The file's predictions of the test fold are the input; nothing of the training fold is read.
+        X_train, X_test = np.empty((len(tr), 0)), ctx.imported[job.model][(job.seed, job.fold)]
     else:
         X = ctx.matrices[job.model]
         X_train, X_test = X[tr], X[te]
@@ -272,6 +279,10 @@ def fit_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> FittedJob:
         if job.inner:
             raise RuntimeError(f"{job.model} trains on several renderings; it cannot feed a stacker")
     est, pred = _fit_predict(spec, params, job.model_seed, X_train, y_train, g_fit, X_test, validation)
+    if pred.shape != (len(te), ctx.y.shape[1]):
+        # A model from outside (a plugin, a class path) that predicts the wrong shape fails its job, not the run.
+        raise ValueError(f"{job.model} predicted shape {pred.shape} for {len(te)} test segments; expected "
+                         f"({len(te)}, {ctx.y.shape[1]}): one column per rating")
     return FittedJob(est, pred, X_train, y_train, g_fit, X_test, np.asarray(tr), np.asarray(te), params)
 
 

@@ -7,7 +7,9 @@ by default; a seed bag plans one member job per model seed under the same
 folds. A model whose registry entry lists the input kind
 ``member_predictions`` is an ensemble: its entry says which member jobs it
 reads (``plan_members``) and whether it trains on their inner out-of-fold
-predictions (``train_on="inner"``); the planner never looks at model names.
+predictions (``train_on="inner"``); the planner never looks at model names. A
+model whose entry lists ``imported_predictions`` scores a file of predictions
+made elsewhere (:mod:`benchmark.imported`): it is planned like any other.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.params import FrozenDict
 from benchmark.store import JobKey
 from models import MODELS
 
 #: Input kind of a model that consumes other models' predictions (registry metadata).
 MEMBER_PREDICTIONS = "member_predictions"
+#: Input kind of a model whose predictions come from a file (registry metadata; ``models.imported``).
+IMPORTED_PREDICTIONS = "imported_predictions"
 
 
 def freeze(v: Any) -> Any:
-    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs)."""
+    """A hashable, ordered form of a parameter value (lists -> tuples, dicts -> sorted pairs, a FrozenDict)."""
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+        return FrozenDict(sorted((k, freeze(x)) for k, x in v.items()))
     return v
 
 
@@ -76,7 +81,8 @@ class Job:
 
     @property
     def param_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
+        # A frozen dict stays a dict's pairs (FrozenDict): a class-path model's decode_value makes it a dict again.
+        return {k: list(v) if isinstance(v, tuple) and not isinstance(v, FrozenDict) else v for k, v in self.params}
 
 
 @dataclass
@@ -117,6 +123,11 @@ def _factory_params(spec) -> set[str]:
 
 def is_ensemble(spec) -> bool:
     return MEMBER_PREDICTIONS in spec.inputs
+
+
+def is_imported(spec) -> bool:
+    """True for a model whose predictions come from a file (nothing is fitted)."""
+    return IMPORTED_PREDICTIONS in spec.inputs
 
 
 def ensemble_members(spec, params: dict[str, Any], seed: int) -> list[tuple[str, int]]:

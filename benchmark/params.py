@@ -26,6 +26,17 @@ from typing import Any
 from benchmark.errors import ConfigError
 
 
+class FrozenDict(tuple):
+    """A dict frozen into a job's parameters (:func:`benchmark.jobs.freeze`): its (key, value) pairs sorted.
+
+    Hashable and ordered like the tuple it is, equal to that tuple, written to JSON as a list of pairs; a
+    model built from a class path gets it back as a dict (:func:`models.adapters.decode_value`), so a
+    ``param_grid = {C = [1, 10]}`` reaches ``GridSearchCV`` as the dict it was.
+    """
+
+    __slots__ = ()
+
+
 class Constraint:
     """What one parameter's value may be."""
 

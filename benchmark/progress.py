@@ -61,6 +61,10 @@ def job_cost(base: str, tags: Iterable[str], n_train: int, costs: dict) -> float
     return float(entry["seconds"]) * scale
 
 
+#: Tags of models whose jobs fit nothing worth timing: ensembles of members' predictions, imported predictions.
+FREE_TAGS = frozenset({"ensemble", "imported"})
+
+
 def estimate_seconds(jobs, specs: dict, n_train: dict, workers: int, costs: dict | None = None
                      ) -> tuple[float, list[str]]:
     """Seconds the ``jobs`` should take on ``workers`` cores, and the models nothing was measured for.
@@ -78,8 +82,8 @@ def estimate_seconds(jobs, specs: dict, n_train: dict, workers: int, costs: dict
     total, unknown = 0.0, []
     for j in jobs:
         spec = specs[j.base]
-        if "ensemble" in spec.tags:
-            continue  # averages of members' predictions: no fit worth counting
+        if FREE_TAGS & set(spec.tags):
+            continue  # averages of members' predictions, or a file's predictions: no fit worth counting
         c = job_cost(j.base, spec.tags, n_train[(j.seed, j.fold)], costs)
         if c is None:
             if j.model not in unknown:

@@ -42,13 +42,23 @@ from benchmark.execute import JobOutput, RunInputs
 from benchmark.export import export_result
 from benchmark.fonts import FONT_SETS, conditions_record
 from benchmark.hashing import file_sha256
-from benchmark.jobs import Job, plan
+from benchmark.imported import ImportedFile, check_predictions, run_design
+from benchmark.jobs import Job, is_imported, plan
 from benchmark.metrics import METRICS, SPREAD_METRICS, per_target
-from benchmark.progress import FamilyETA, GridProgress, estimate_seconds, format_duration, job_cost, job_costs
+from benchmark.progress import (
+    FREE_TAGS,
+    FamilyETA,
+    GridProgress,
+    estimate_seconds,
+    format_duration,
+    job_cost,
+    job_costs,
+)
 from benchmark.raters import rater_spread, read_raters
 from benchmark.store import PRED_COLUMNS, ROW_COLUMNS, Folds, JobKey, RunStore, job_id
 from features.build import build_features
 from features.cache import Cache, resolve_cache_dir
+from features.external import is_file_set, sha256_of
 from features.soundfonts import font_labels, split_soundfonts
 from models import MODELS
 from reports.rundata import RunData
@@ -130,12 +140,18 @@ class Runner:
         # now, before a possibly long feature build; the folds are recomputed below without skipped segments.
         folds = {s: make_splits(cfg.split, self.dataset.meta, seed=s, n_splits=cfg.n_splits) for s in cfg.seeds}
         self.notify(f"data: {self.dataset.n_samples} labelled segments ({time.perf_counter() - t0:.1f} s)")
+        # Imported predictions are checked against these folds now, before anything slow (and again below if
+        # unreadable segments change the folds).
+        self.imported = self._check_imports(self.dataset, folds)
         fonts = font_labels(split_soundfonts(cfg.soundfont))
         # With several SoundFonts every audio model runs once per (training fonts, test font) condition.
         self.models, self.variants, self.font_conditions = font_setup(cfg, fonts)
         self.font_record = conditions_record(fonts, self.font_conditions) if len(fonts) > 1 else None
         self._announce(folds)
         needed = sorted({fs for m in cfg.run_models for fs in cfg.feature_sets(m)})
+        # Feature files of the user's own (--features file:PATH): their sha256, checked on resume before the build.
+        self.feature_files = {fs: sha256_of(fs) for fs in needed if is_file_set(fs)}
+        self._check_feature_files()
         t0 = time.perf_counter()
         first = next(iter(fonts.values())) if fonts else None
         fm = build_features(self.dataset.meta, needed, cache, n_jobs=cfg.jobs, on_bad_input=cfg.on_bad_input,
@@ -170,6 +186,8 @@ class Runner:
         self.validation = None
         if self.split_info.get("validation"):
             self.validation = {s: make_validation_folds(cfg.split, self.dataset.meta) for s in cfg.seeds}
+        if self.imported and self.skipped:
+            self.imported = self._check_imports(self.dataset, self.folds)
         self.cache_root = str(cache.root.resolve())
         self.jobs: list[Job] = plan(self.models, cfg.seeds, {s: len(f) for s, f in self.folds.items()},
                                     self.variants, cfg.members)
@@ -204,6 +222,24 @@ class Runner:
                   "metrics": list(SPREAD_METRICS)}
         return spread.loc[ids, names], record
 
+    def _check_imports(self, dataset: Dataset, folds: dict) -> dict[str, ImportedFile]:
+        """Every imported model's predictions file read and checked against the run's folds (one line on the
+        first problem); ``{}`` when the run imports none."""
+        cfg = self.config
+        imports = {m: ref.params for m, ref in cfg.refs.items() if is_imported(MODELS.get(ref.base))}
+        if not imports:
+            return {}
+        info = split_info(cfg.split)
+        validation = ({s: make_validation_folds(cfg.split, dataset.meta) for s in cfg.seeds}
+                      if info.get("validation") else None)
+        design = run_design(dataset, folds, validation, cfg.split, bool(info.get("partition", True)),
+                            getattr(self, "skipped", None))
+        out = {}
+        for name, params in imports.items():
+            out[name] = check_predictions(name, params["path"], design, sha256=params.get("sha256"))
+            self.notify(f"predictions {name}: {params['path']} ({out[name].n_rows} rows) match the run's folds")
+        return out
+
     def _announce(self, folds: dict) -> None:
         """Tell the plan before anything slow: models, folds, jobs, the run directory and an estimate."""
         cfg = self.config
@@ -223,8 +259,8 @@ class Runner:
         n_train = {(s, k): len(tr) for s, f in folds.items() for k, (tr, _) in enumerate(f)}
         seconds, unknown = estimate_seconds(todo, specs, n_train, workers)
         costs = job_costs()
-        fitted = [m for m in dict.fromkeys(j.model for j in todo) if "ensemble" not in specs[
-            next(j.base for j in todo if j.model == m)].tags]
+        fitted = [m for m in dict.fromkeys(j.model for j in todo) if not FREE_TAGS & set(specs[
+            next(j.base for j in todo if j.model == m)].tags)]
         if fitted and len(unknown) == len(fitted):
             self.notify(f"estimate: none (no measured cost for {', '.join(unknown)} in benchmark/costs.json); "
                         "the progress bar's ETA starts once each model's first job finishes")
@@ -240,7 +276,7 @@ class Runner:
         if getattr(self, "_assembly", None) is None:
             self._assembly = Assembly(self.dataset, self.features, self.folds, self.groups, self.validation,
                                       self.cache_root, self.config.feature_sets, self.variants, self.font_tables,
-                                      self.font_conditions, self.config.device)
+                                      self.font_conditions, self.config.device, self.imported)
         return self._assembly
 
     def _matrix(self, model: str, font: str | None = None):
@@ -257,6 +293,8 @@ class Runner:
             self.store.acquire_lock(self.command)  # a new run: locked before it has files
         self.store.create()
         data_hash = self.dataset.content_hash()
+        ids = self.dataset.meta["sample_id"].to_numpy()
+        folds = Folds.from_indices(ids, self.groups, self.folds)
         old = self.store.read_manifest() if self.store.exists else None
         if old is not None:
             if old.get("data_hash") != data_hash:
@@ -266,6 +304,7 @@ class Runner:
                 raise ConfigError(f"{self.run_dir}/manifest.json: options differ from the run being resumed; "
                                   "resume with --resume alone (execution options such as --jobs and --backend "
                                   "may change)")
+            self._check_same_folds(folds, old)
         manifest = {
             "run_id": self.run_id,
             "created": old.get("created") if old else provenance.now(),
@@ -283,11 +322,17 @@ class Runner:
             "skipped_inputs": self.skipped,
             "split": {"name": self.config.split, **dict(self.split_info)},
             "n_folds": {str(s): len(f) for s, f in self.folds.items()},
+            # The fold hash (benchmark.store.Folds.assignment_hash): what 'benchmark folds export' prints.
+            "fold_hash": folds.assignment_hash(),
+            "fold_hashes": folds.assignment_hashes(),
             "leakage": self.leakage,
             "fonts": self.font_record,
             "feature_sets": {k: len(v) for k, v in self.features.sets.items()},
             "rater_spread": self.spread_record,
             "target_names": list(self.dataset.target_names),
+            # Predictions made elsewhere, scored as models: each file's path and sha256 (a resume checks it).
+            "imports": {m: f.record() for m, f in self.imported.items()},
+            "feature_files": self.feature_files,
             "n_jobs_planned": len(self.jobs),
             "models": list(self.models),
         }
@@ -296,12 +341,44 @@ class Runner:
             manifest["resumed"] = now
             manifest["resumes"] = [*old.get("resumes", []), {"command": list(self.command), "time": now}]
         self.store.write_manifest(manifest)
-        ids = self.dataset.meta["sample_id"].to_numpy()
-        self.store.write_folds(Folds.from_indices(ids, self.groups, self.folds))
+        self.store.write_folds(folds)
         if self.spread is not None:
             long = self.spread.rename_axis("sample_id").reset_index().melt(
                 id_vars="sample_id", var_name="target", value_name="sd")
             self.store.write_spread(long)
+
+    def _check_feature_files(self) -> None:
+        """On resume, refuse a feature file (``file:PATH``) whose content changed since the run started."""
+        if not self.store.exists or not self.feature_files:
+            return
+        old = (self.store.read_manifest() or {}).get("feature_files") or {}
+        for name, digest in self.feature_files.items():
+            before = old.get(name)
+            if before and before != digest:
+                raise ConfigError(f"feature set {name!r}: the file changed since the run started (sha256 "
+                                  f"{before[:12]} -> {digest[:12]}); its finished jobs read the old one: restore it "
+                                  "or start a new run")
+
+    def _check_same_folds(self, folds: Folds, old: dict) -> None:
+        """Refuse to resume a run whose stored folds differ from the ones this code computes for its split.
+
+        The finished jobs were fitted and scored on the stored folds; new jobs on other folds would mix two
+        designs in one table (e.g. a lopo run made when the two score renderings were two units, 22 folds).
+        """
+        stored = self.store.read_folds() if (self.run_dir / RunStore.FOLDS).is_file() else None
+        if stored is None:
+            return
+        before, now = stored.assignment_hash(), folds.assignment_hash()
+        if before == now:
+            return
+        n_before = {s: stored.n_folds(s) for s in stored.seeds}
+        n_now = {s: len(f) for s, f in self.folds.items()}
+        detail = "; ".join(f"seed {s}: {n_before.get(s, 0)} folds stored, {n_now[s]} now"
+                           for s in n_now if n_before.get(s) != n_now[s])
+        raise ConfigError(f"{self.run_dir}/{RunStore.FOLDS}: the folds this version computes for split "
+                          f"{self.config.split!r} differ from the run's (fold hash {before[:12]} -> {now[:12]}"
+                          f"{'; ' + detail if detail else ''}); its finished jobs were scored on other folds: "
+                          "start a new run")
 
     def _model_specs(self) -> list:
         return [MODELS.get(ref.base) for ref in self.config.refs.values()]
@@ -392,7 +469,7 @@ class Runner:
             spec = specs[j.base]
             if j.model not in prior:
                 n_train = len(self.folds[j.seed][j.fold][0])
-                c = 0.0 if "ensemble" in spec.tags else job_cost(j.base, spec.tags, n_train, costs)
+                c = 0.0 if FREE_TAGS & set(spec.tags) else job_cost(j.base, spec.tags, n_train, costs)
                 if c is not None:
                     prior[j.model] = c
         return FamilyETA(remaining, n_workers(self.config.jobs), prior)

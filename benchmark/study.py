@@ -14,6 +14,8 @@
     [models.rf_deep]             # a named variant: a registered model and parameters
     model = "rf"
     min_samples_leaf = 1
+    [models.mine]                # a class of your own by import path, parameters checked against it
+    class_path = "my_pkg.models:MyModel"
     [models.ensemble_mean]
     members = ["ridge", "rf", "lgbm"]
 
@@ -111,7 +113,17 @@ def _resolve_models(models: Any) -> tuple[list[str], dict[str, dict]]:
         if not isinstance(table, dict):
             raise ConfigError(f"[models.{name}] must be a table of parameters, got {table!r}")
         params = dict(table)
-        base = params.pop("model", name)
+        if "class_path" in params:
+            # A model class of the user's own, by import path: resolved by the model registry (its
+            # parameters checked against the class's signature below, like a registered model's).
+            if "model" in params:
+                raise ConfigError(f"[models.{name}] sets both model and class_path; keep one (class_path = "
+                                  "'pkg.module:Class' names a class, model = 'NAME' a registered model)")
+            base = params.pop("class_path")
+            if not isinstance(base, str) or ":" not in base:
+                raise ConfigError(f"[models.{name}] class_path = {base!r}: expected 'package.module:ClassName'")
+        else:
+            base = params.pop("model", name)
         if not isinstance(base, str):
             raise ConfigError(f"[models.{name}] model = {base!r}: expected the name of a registered model")
         spec = MODELS.get(base)  # unknown: raises with close matches

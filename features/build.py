@@ -214,6 +214,17 @@ def build_features(
             n_cached += hits
             n_computed += len(meta) - hits
             continue
+        if FEATURE_SETS.get(name).extra.get("kind") == "file":
+            # A table of the user's own (--features file:PATH): read once through the cache, by its sha256,
+            # aligned by sample id (a segment the file lacks is an error).
+            from features.external import external_table
+
+            X = external_table(name, meta, cache)
+            if notify is not None:
+                notify(f"features {name}: {len(X)} segments, {X.shape[1]} columns from the file")
+            parts.append(X)
+            sets[name] = list(X.columns)
+            continue
         options = {"soundfont": soundfont} if name == "audio" else {}
         if FEATURE_SETS.get(name).extra.get("needs_cache"):
             # A set computed from a cached artefact (a pre-trained encoder: 'ssast') finds it in this cache.

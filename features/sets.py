@@ -248,3 +248,13 @@ def notes_stage() -> ArrayStage:
 
     return ArrayStage(name="notes", accessor="notes", key=notes.stage_key, ensure=notes.ensure,
                       load=notes.load_notes)
+
+
+def _resolve(name: str):
+    # ``file:PATH``: a features file of the user's own (features.external), resolved by name like a class path.
+    from features.external import resolve_file_set
+
+    return resolve_file_set(name)
+
+
+FEATURE_SETS.set_resolver(_resolve)

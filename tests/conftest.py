@@ -78,8 +78,13 @@ def write_midi(
     pm.write(str(path))
 
 
-def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0) -> Path:
-    """Write labels and MIDI for len(PIECES) x len(PLAYERS) x n_segments segments."""
+def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0, players=PLAYERS,
+                         pitch_step: int = 0) -> Path:
+    """Write labels and MIDI for len(PIECES) x len(players) x n_segments segments.
+
+    ``pitch_step``: the i-th player plays ``pitch_step * i`` semitones higher, so no two players' segments are
+    near-duplicates (every performance its own group); 0, the default, gives all players one pitch pattern.
+    """
     rng = np.random.default_rng(seed)
     midi_dir = root / "virtuoso" / "data" / "all_2rounds"
     score_dir = root / "virtuoso" / "data" / "score_midi"
@@ -88,12 +93,13 @@ def make_fake_percepiano(root: Path, *, n_segments: int = 3, seed: int = 0) -> P
         d.mkdir(parents=True, exist_ok=True)
     mean, std = {}, {}
     for piece, bars in PIECES:
-        for p_idx, player in enumerate(PLAYERS):
+        for p_idx, player in enumerate(players):
             for seg in range(1, n_segments + 1):
                 name = f"{piece}_{bars}bars_{player}_{seg}"
                 velocity = int(rng.integers(30, 120))
                 ioi = float(rng.uniform(0.15, 0.6))
-                write_midi(midi_dir / f"{name}.mid", velocity=velocity, ioi=ioi, pedal=bool(seg % 2))
+                write_midi(midi_dir / f"{name}.mid", velocity=velocity, ioi=ioi, pedal=bool(seg % 2),
+                           pitch0=60 + pitch_step * p_idx)
                 loud = (velocity - 30) / 90
                 slow = (ioi - 0.15) / 0.45
                 y = np.clip(

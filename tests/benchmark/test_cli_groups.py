@@ -17,7 +17,8 @@ def test_every_command_of_the_parser_has_a_handler_in_its_group_module():
     assert set(sub.choices) == set(COMMANDS)
     for command, target in COMMANDS.items():
         module = target.split(":")[0]
-        assert module in {"benchmark.cli_run", "benchmark.cli_report", "benchmark.cli_data", "benchmark.cli_ssast"}
+        assert module in {"benchmark.cli_run", "benchmark.cli_report", "benchmark.cli_data", "benchmark.cli_ssast",
+                          "benchmark.cli_exchange", "benchmark.cli_results", "benchmark.cli_dataset"}
         assert callable(handler(command)) and handler(command).__module__ == module
 
 

@@ -126,3 +126,35 @@ def test_two_runners_in_one_process_take_turns(clean_run, tmp_path):
         Runner(load_config(run), run, progress=False).run()
     first.close()
     assert Runner(load_config(run), run, progress=False).run()["resumed"] == 16
+
+
+def test_resume_refuses_a_run_whose_stored_folds_differ_from_the_splits_folds_now(clean_run, cli, tmp_path):
+    """A run made when its split gave other folds (a lopo run of 22 folds, from before the two score
+    renderings became one unit) must not be finished on today's folds: its finished jobs were scored on others."""
+    import pandas as pd
+
+    run = shutil.copytree(clean_run, tmp_path / "run")
+    folds = pd.read_parquet(run / "folds.parquet")
+    # The old code's folds: the last fold's test performer split into two folds (one more fold).
+    last = folds["fold"].max()
+    test = folds[(folds["fold"] == last) & (folds["role"] == "test") & (folds["seed"] == 0)]
+    moved = test["sample_id"].iloc[: len(test) // 2]
+    extra = folds[(folds["fold"] == last) & (folds["seed"] == 0)].copy()
+    extra["fold"] = last + 1
+    extra.loc[(extra["role"] == "test") & ~extra["sample_id"].isin(moved), "role"] = "train"
+    extra = extra[~((extra["role"] == "train") & extra["sample_id"].isin(moved))]
+    old = pd.concat([folds, extra], ignore_index=True)
+    old.to_parquet(run / "folds.parquet", index=False)
+    before = {p.name: p.read_bytes() for p in [run / "folds.parquet", run / "manifest.json"]}
+    jobs_before = sorted(p.name for p in (run / "jobs").iterdir())
+    code, _, err = cli("run", "--resume", run, "--no-progress")
+    assert_one_line_error(code, err, "folds.parquet", "differ from the run's", "fold hash",
+                          f"seed 0: {last + 2} folds stored, {last + 1} now", "start a new run")
+    assert {p.name: p.read_bytes() for p in [run / "folds.parquet", run / "manifest.json"]} == before
+    assert sorted(p.name for p in (run / "jobs").iterdir()) == jobs_before
+    # The same run with its own folds resumes (the check compares the assignment, not the file's row order).
+    folds.sample(frac=1.0, random_state=0).to_parquet(run / "folds.parquet", index=False)
+    code, _, err = cli("run", "--resume", run, "--no-progress")
+    assert code == 0, err
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["fold_hash"] == RunStore(run).read_folds().assignment_hash() and len(m["fold_hash"]) == 64

@@ -50,6 +50,9 @@ def inputs(data, member_data, segment_data):
         spec = MODELS.get(name)
         if "member_predictions" in spec.inputs:
             return member_data
+        if "imported_predictions" in spec.inputs:  # a file's predictions of the same segments
+            X, y, groups = member_data
+            return X[:, 0, :], y, groups
         return segment_data if any(is_array_stage(i) for i in spec.inputs) else data
     return pick
 
