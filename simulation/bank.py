@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,12 +248,14 @@ def build_bank(root: str | os.PathLike, design: str, learner: Learner, model_see
     cfg = RunConfig(models=[learner.base], split=split, seeds=list(split_seeds), jobs=1, cache_dir=cache_dir,
                     data_dir=data_dir, variants={})
     cfg.validate()
-    runner = Runner(cfg, root / design / learner.label / "_run", progress=False, notify=lambda _msg: None)
-    try:
-        runner.prepare()
-        ctx = runner.inputs(runner.plan(), threads=1)
-    finally:
-        runner.close()
+    # The run's input assembly writes a manifest; a scratch directory per call keeps reruns independent.
+    with tempfile.TemporaryDirectory(dir=root / design / learner.label, prefix="_run") as scratch:
+        runner = Runner(cfg, Path(scratch) / "run", progress=False, notify=lambda _msg: None)
+        try:
+            runner.prepare()
+            ctx = runner.inputs(runner.plan(), threads=1)
+        finally:
+            runner.close()
     path = root / design / "design.npz"
     bank = load_design(root / design) if path.is_file() else _write_design(path, runner, design)
     if not np.array_equal(bank.y, np.asarray(runner.dataset.y, float)):

@@ -72,6 +72,7 @@ def calibrate_design(design: Design, layout: Layout, *, learner_reps: int = 2000
     if res["few"] or not design.partition:
         res["scale"], res["fit_reps"] = 1.0, 0
         res["seconds"]["toy"] = time.perf_counter() - t0
+        res["verdicts"] = verdicts(res)
         return res
     if scale is None:
         first = toy_reps(design, layout, "learner null", fit_reps, seed=seed, ratio_scale=1.0, n_resamples=0)

@@ -34,7 +34,7 @@ from simulation.designs import Design
 
 ALPHA = 0.05
 ROPE = 0.01
-THRESHOLD = 0.95
+THRESHOLD = 0.975
 LEARNER = "learner t"
 NAIVE = "corrected t, seeds ignored"
 BAYES = "Bayesian verdict"
