@@ -48,11 +48,8 @@ ROLE = {LEARNER: "learner", BAYES: "learner", TOST: "learner", NAIVE: "none", CL
         PERM: "predictor", **{v: "none" for v in ALT_CIS.values()}}
 
 
-def cell_scores(cells, metric: str = "pearson") -> np.ndarray:
-    """Each fold unit's metric for A and B (targets averaged): shape (2, U)."""
-    from reports.units import UnitScorer
-
-    scorer = UnitScorer(cells, metric)
+def cell_scores(scorer) -> np.ndarray:
+    """Each fold unit's metric for A and B (targets averaged) from a :class:`reports.units.UnitScorer`: (2, U)."""
     out = []
     for model in ("a", "b"):
         s = scorer.scores(model)
@@ -119,13 +116,15 @@ def decide(cells, design: Design, *, ratio_scale: float, n_resamples: int = 499,
         for key, row in ALT_CIS.items():
             lo, hi = (res.ci_alternatives or {}).get(key, (np.nan, np.nan))
             out[row] = bool(lo > 0 or hi < 0)
-    scores = cell_scores(cells, metric)
+    scores = cell_scores(scorer)
     c = cells
     if design.partition and G >= FEW_GROUPS:
         a = seed_matrix(scores[0], c.seed, c.fold)
         b = seed_matrix(scores[1], c.seed, c.fold)
         n_tr, n_te = float(np.nanmean(c.n_train)), float(np.nanmean(c.n_test))
         out["_folds"] = (a, b, n_tr, n_te)
+        d = (a - b).ravel() if design.seeded else np.nanmean(a, axis=0) - np.nanmean(b, axis=0)
+        out["_fold_sd"] = float(np.nanstd(d, ddof=1))
         out.update(learner_from_scores(a, b, n_tr, n_te, design, ratio_scale=ratio_scale,
                                        deterministic=deterministic, min_seeds=min_seeds, rope=rope,
                                        threshold=threshold))
@@ -168,7 +167,7 @@ def fit_scale(reps: list[dict], design: Design) -> float:
 
 
 def toy_reps(design: Design, layout, scenario: str, n: int, *, seed: int, ratio_scale: float, n_resamples: int,
-             noise: float = 1.0, start: int = 0) -> list[dict]:
+             noise: float = 1.0, start: int = 0, metric: str = "pearson", alternatives: bool = True) -> list[dict]:
     """``n`` independent repetitions of ``scenario`` (:func:`simulation.toy.toy_cells`), decided by :func:`decide`."""
     from simulation.toy import SCENARIOS, toy_cells
 
@@ -177,7 +176,8 @@ def toy_reps(design: Design, layout, scenario: str, n: int, *, seed: int, ratio_
     for r in range(start, start + n):
         rng = np.random.default_rng([seed, r, tag, int(round(noise * 1000))])
         cells = toy_cells(design, layout, rng, scenario, noise=noise)
-        out.append(decide(cells, design, ratio_scale=ratio_scale, n_resamples=n_resamples, seed=r))
+        out.append(decide(cells, design, ratio_scale=ratio_scale, n_resamples=n_resamples, seed=r, metric=metric,
+                          alternatives=alternatives))
     return out
 
 
