@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "calibration.json",
                         help="where the report reads the verdicts (with --out)")
     parser.add_argument("--full", type=Path, default=None, help="also write every rate and timing as JSON here")
+    parser.add_argument("--costs", type=Path, default=None,
+                        help="write the CPU-time block into this file (docs/benchmarks.md), with --out")
     args = parser.parse_args(argv)
     for flag in ("learner_reps", "predictor_reps", "fit_reps", "power_reps", "tost_reps", "resamples", "pairs"):
         if getattr(args, flag) < 1:
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [_task(t) for t in tasks]
     seconds = time.perf_counter() - start
     from simulation.calibrate import to_json as full_json
-    from simulation.render import to_json, to_markdown
+    from simulation.render import cost_block, replace_block, to_json, to_markdown
 
     command = ".venv/bin/python scripts/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.full is not None:
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(to_json([full_json(r) for r in results], source, command.strip()),
                                         indent=1, default=float) + "\n")
         print(f"wrote {args.out} and {args.json}")
+        if args.costs is not None:
+            args.costs.write_text(replace_block(args.costs.read_text() if args.costs.is_file() else "",
+                                                cost_block(results, command.strip(), args.jobs)))
+            print(f"wrote the calibration-cost block of {args.costs}")
     for res in results:
         v = res.get("verdicts", {})
         print(f"{res['design']:22s} learner: {v.get('learner', {}).get('min_seeds')}  "

@@ -164,7 +164,45 @@ def to_json(results: list[dict], source: str, command: str) -> dict:
             "learner": v.get("learner", {}), "predictor": v.get("predictor", {}),
             "secondary": v.get("secondary", {}),
             "mde": {k: (None if x is None or not np.isfinite(x) else x) for k, x in (p.get("mde") or {}).items()},
+            # The simulated power rows, so `benchmark power` can be checked against them.
+            "power": {"reps": p.get("reps"), "effects": [{"effect": e["effect"], "rates": e["rates"]}
+                                                          for e in p.get("effects", [])]} if p else {},
         }
     return {"version": VERSION, "alpha": ALPHA, "band": list(BAND), "rope": ROPE, "threshold": THRESHOLD,
             "tests": {"learner": LEARNER, "predictor": CLUSTER, "secondary": [PERM, BAYES, TOST]},
             "source": source, "command": command, "designs": designs}
+
+
+COST_BEGIN, COST_END = "<!-- calibration-cost:begin -->", "<!-- calibration-cost:end -->"
+
+
+def cost_block(results: list[dict], command: str, jobs: int) -> str:
+    """docs/benchmarks.md's block: the CPU time of each design's calibration and of its learner banks."""
+    lines = [COST_BEGIN, "## Calibration cost per design (issue 20; `scripts/calibration.py`, generated)", "",
+             f"Measured by `{command}` ({'one process' if jobs <= 1 else f'{jobs} processes'}, niced, on this "
+             "2-core machine shared with other jobs: wall time, so an idle machine is faster). The banks' CPU time "
+             "is the process time `scripts/learner_bank.py` recorded for each model seed (every fit on one thread).",
+             "", "| design | toy nulls (s) | power curve (s) | bank | seeds | bank CPU (s) | per seed (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for res in results:
+        sec = res.get("seconds", {})
+        banks = res.get("banks") or {"-": None}
+        for i, (label, b) in enumerate(banks.items()):
+            head = (f"| {res['design']} | {sec.get('toy', 0):.0f} | {sec.get('power', 0):.0f} " if i == 0
+                    else "| | | ")
+            if b is None:
+                lines.append(head + "| - | - | - | - |")
+            else:
+                per = b["cpu_seconds"] / max(b["n_seeds"], 1)
+                lines.append(head + f"| {label} ({b['family']}) | {b['n_seeds']} | {b['cpu_seconds']:.0f} | "
+                             f"{per:.1f} |")
+    lines.append(COST_END)
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with its calibration-cost block replaced by ``block`` (appended when absent)."""
+    if COST_BEGIN in text and COST_END in text:
+        head, rest = text.split(COST_BEGIN, 1)
+        return head + block + rest.split(COST_END, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block + "\n"

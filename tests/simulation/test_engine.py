@@ -154,11 +154,15 @@ def _script(name):
 
 
 def test_calibration_script_writes_report_and_json(tmp_path):
-    out, js = tmp_path / "calibration.md", tmp_path / "calibration.json"
+    out, js, costs = tmp_path / "calibration.md", tmp_path / "calibration.json", tmp_path / "benchmarks.md"
+    costs.write_text("# Measured timings\n\n<!-- calibration-cost:begin -->\nold\n<!-- calibration-cost:end -->\ntail\n")
     cal = _script("calibration")
     assert cal.main(["--synthetic", "--designs", "lopo,percepiano_performer4", "--learner-reps", "20",
                      "--predictor-reps", "8", "--reference-reps", "4", "--fit-reps", "20", "--power-reps", "4",
-                     "--tost-reps", "4", "--resamples", "19", "--out", str(out), "--json", str(js)]) == 0
+                     "--tost-reps", "4", "--resamples", "19", "--out", str(out), "--json", str(js),
+                     "--costs", str(costs)]) == 0
+    block = costs.read_text()
+    assert "old" not in block and block.endswith("tail\n") and "| lopo |" in block
     text = out.read_text()
     assert "## lopo" in text and "too few groups (3)" in text and "--learner-reps 20" in text
     assert "weak predictor null" in text and "Minimum detectable effect" in text
