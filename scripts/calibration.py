@@ -46,11 +46,14 @@ def find_banks(root: Path | None, design: str, min_seeds: int = 4) -> dict:
 
 
 def _task(args: tuple) -> dict:
-    name, layout, options, banks_root = args
-    from simulation.calibrate import calibrate_design
+    name, layout, options, banks_root, reuse = args
+    from simulation.calibrate import calibrate_design, rebank
 
     banks = find_banks(banks_root, name)
-    return calibrate_design(DESIGNS[name], layout, banks=banks, log=lambda m: print(m, flush=True), **options)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    if reuse is not None:
+        return rebank(reuse, banks, ks=options["ks"], n_pairs=options["n_pairs"], seed=options["seed"], log=log)
+    return calibrate_design(DESIGNS[name], layout, banks=banks, log=log, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "calibration.json",
                         help="where the report reads the verdicts (with --out)")
     parser.add_argument("--full", type=Path, default=None, help="also write every rate and timing as JSON here")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a --full JSON of an earlier run: keep its toy nulls and power, recompute the banks only")
     parser.add_argument("--costs", type=Path, default=None,
                         help="write the CPU-time block into this file (docs/benchmarks.md), with --out")
     args = parser.parse_args(argv)
@@ -98,7 +103,15 @@ def main(argv: list[str] | None = None) -> int:
                "seed": args.seed, "ks": ks, "n_pairs": args.pairs, "power_reps": args.power_reps,
                "tost_reps": args.tost_reps}
     start = time.perf_counter()
-    tasks = [(name, layout, options, args.banks) for name in names]
+    reused = {}
+    if args.reuse is not None:
+        from simulation.calibrate import from_json
+
+        reused = {r["design"]: r for r in from_json(json.loads(args.reuse.read_text()))}
+        missing = [n for n in names if n not in reused]
+        if missing:
+            parser.error(f"--reuse {args.reuse} lacks the designs {', '.join(missing)}")
+    tasks = [(name, layout, options, args.banks, reused.get(name)) for name in names]
     if args.jobs > 1:
         # One process per design; every design seeds its own repetitions, so the numbers do not change.
         from concurrent.futures import ProcessPoolExecutor

@@ -160,6 +160,36 @@ def verdicts(res: dict) -> dict:
             "predictor": {"test": CLUSTER, "calibrated": pred_ok}, "secondary": secondary}
 
 
+def from_json(data):
+    """The inverse of :func:`to_json`: every rate dict back to a :class:`Rate`, bank k keys back to int."""
+    if isinstance(data, dict):
+        if set(data) == {"rate", "low", "high", "n", "method"}:
+            return Rate(**data)
+        return {(int(k) if k.isdigit() else k): from_json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_json(v) for v in data]
+    return data
+
+
+def rebank(res: dict, banks: dict, *, ks=(1, 2, 3, 5), n_pairs: int = 4000, seed: int = 0, log=print) -> dict:
+    """A stored design result with its bank nulls recomputed from ``banks`` (the toy part kept as it is)."""
+    from simulation.designs import DESIGNS
+    from simulation.engine import bank_rates
+
+    res = dict(res)
+    res["banks"] = {}
+    if not res["few"] and res["partition"]:
+        design = DESIGNS[res["design"]]
+        for label, (scores, bank, family, cpu) in banks.items():
+            t2 = time.perf_counter()
+            rates = bank_rates(scores, bank, design, ratio_scale=res["scale"], ks=ks, n_pairs=n_pairs, seed=seed)
+            res["banks"][label] = {"family": family, "n_seeds": rates.pop("_n_seeds"), "cpu_seconds": cpu,
+                                   "rates": rates, "seconds": time.perf_counter() - t2}
+            log(f"{res['design']}: bank {label} done")
+    res["verdicts"] = verdicts(res)
+    return res
+
+
 def to_json(res: dict) -> dict:
     """``res`` with every :class:`Rate` as a dict (for reports/calibration.json)."""
     def conv(x):

@@ -170,3 +170,12 @@ def test_calibration_script_writes_report_and_json(tmp_path):
     assert data["version"] == 2 and data["designs"]["lopo"]["key"]["n_folds"] == 22
     assert data["tests"] == {"learner": LEARNER, "predictor": CLUSTER,
                              "secondary": ["unit-swap permutation", "Bayesian verdict", "TOST equivalence"]}
+    # --reuse keeps the toy part of a --full file and recomputes only the banks: the same report.
+    full = tmp_path / "full.json"
+    common = ["--synthetic", "--designs", "lopo", "--learner-reps", "20", "--predictor-reps", "8",
+              "--reference-reps", "4", "--fit-reps", "20", "--power-reps", "4", "--tost-reps", "4", "--resamples", "19"]
+    assert cal.main([*common, "--full", str(full), "--out", str(out), "--json", str(js)]) == 0
+    first = json.loads(js.read_text())["designs"]
+    assert cal.main(["--designs", "lopo", "--reuse", str(full), "--out", str(out), "--json", str(js)]) == 0
+    again = json.loads(js.read_text())["designs"]
+    assert again == first
