@@ -204,6 +204,38 @@ def learner_test(a, b, n_train, n_test, *, ratio_scale: float = 1.0, seeded: boo
     return LearnerTest(diff, se, float(df), t_pvalue(diff, se, df), v_folds, v_seeds, K_A, K_B, J)
 
 
+def seed_matrix(values: np.ndarray, seed: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Fold-unit values arranged (seeds, folds), seeds and folds in sorted order (NaN where a cell is missing)."""
+    seeds, si = np.unique(np.asarray(seed), return_inverse=True)
+    folds, fi = np.unique(np.asarray(fold), return_inverse=True)
+    out = np.full((seeds.size, folds.size), np.nan)
+    out[si, fi] = values
+    return out
+
+
+def learner_claim(scorer, *, seeded: bool, ratio_scale: float, deterministic=(False, False), min_seeds: int = 2,
+                  target: int | None = None) -> LearnerTest:
+    """:func:`learner_test` on a model pair's scored cells (a :class:`reports.units.UnitScorer`).
+
+    Each (seed, fold) cell's metric of A and of B (targets averaged, or one ``target``)
+    is arranged (seeds, folds); the sizes are the cells' mean training and test sizes.
+    """
+    cells = scorer.cells
+    vals = []
+    for model in ("a", "b"):
+        s = scorer.scores(model)
+        if target is not None:
+            vals.append(s[:, target])
+            continue
+        ok = np.isfinite(s)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals.append(np.where(ok, s, 0.0).sum(axis=1) / ok.sum(axis=1))
+    a = seed_matrix(vals[0], cells.seed, cells.fold)
+    b = seed_matrix(vals[1], cells.seed, cells.fold)
+    return learner_test(a, b, float(np.nanmean(cells.n_train)), float(np.nanmean(cells.n_test)),
+                        ratio_scale=ratio_scale, seeded=seeded, deterministic=deterministic, min_seeds=min_seeds)
+
+
 def bootstrap_t_se_factor(n_units: int) -> float:
     """``sqrt(G / (G - 1))``: the small-sample expansion of the cluster-bootstrap SE (Hesterberg 2015)."""
     return float(np.sqrt(n_units / (n_units - 1.0))) if n_units > 1 else np.nan

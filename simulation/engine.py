@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from reports.claims import bayes_and_tost, bootstrap_t_pvalue, learner_test
+from reports.claims import bayes_and_tost, bootstrap_t_pvalue, learner_test, seed_matrix
 from simulation.designs import Design
 
 ALPHA = 0.05
@@ -57,15 +57,6 @@ def cell_scores(scorer) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             out.append(np.where(ok, s, 0.0).sum(axis=1) / ok.sum(axis=1))
     return np.stack(out)
-
-
-def seed_matrix(values: np.ndarray, seed: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Fold-unit values arranged (seeds, folds) in sorted seed and fold order."""
-    seeds, si = np.unique(seed, return_inverse=True)
-    folds, fi = np.unique(fold, return_inverse=True)
-    out = np.full((seeds.size, folds.size), np.nan)
-    out[si, fi] = values
-    return out
 
 
 def learner_from_scores(a: np.ndarray, b: np.ndarray, n_train: float, n_test: float, design: Design, *,
