@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.config import model_definitions
+from benchmark.config import learner_families, model_definitions
 from benchmark.errors import ConfigError, DataError
 from benchmark.importance import run_importance
 from reports.analysis import importance_table
@@ -93,7 +93,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(run, baseline=args.baseline, correction=args.correction,
                           n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
                           rope=args.rope if args.rope > 0 else None, importance=importance,
-                          errors=bool(args.plots or args.html))
+                          errors=bool(args.plots or args.html), families=learner_families(run_dir))
     write_summary(run_dir, run, report.summary)
     if ceiling is None and args.ceiling is not False:
         print(f"\nnote: {ceiling_note}", file=sys.stderr)
@@ -150,6 +150,6 @@ def cmd_importance(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed,
-                         definitions=model_definitions)
+                         definitions=model_definitions, families=learner_families)
     print(format_comparison(table))
     return 0

@@ -188,7 +188,9 @@ def learner_test(a, b, n_train, n_test, *, ratio_scale: float = 1.0, seeded: boo
         return LearnerTest(diff, nan, nan, nan, nan, nan, K_A, K_B, J, reason)
     parts_seed, parts_df, ms = [], [], 0.0
     for x, det in ((a, deterministic[0]), (b, deterministic[1])):
-        if det:
+        # A deterministic learner has no seed variance; one seed of a learner whose family the
+        # calibration found needs only one (min_seeds=1) has none that can be estimated.
+        if det or x.shape[0] < 2:
             continue
         s2, ms_res = _seed_components(x)
         parts_seed.append(s2 / x.shape[0])
@@ -350,3 +352,108 @@ def bayes_and_tost(diff: float, se: float, df: float, *, rope: float, threshold:
     best = max(probs, key=probs.get)
     tost = max(float(stats.t.sf((diff + rope) / se, df)), float(stats.t.sf((rope - diff) / se, df)))
     return Verdict(p_a, p_eq, p_b, best if probs[best] >= threshold else "undecided", tost)
+
+
+@dataclass(frozen=True)
+class PairClaims:
+    """Both claims of one comparison (A - B), before the family's multiplicity adjustment.
+
+    Attributes
+    ----------
+    diff : float
+        The fold-level mean difference both claims are about.
+    learner : LearnerTest or None
+        None when the learner claim has no answer on this run (``learner_note`` says why).
+    learner_note : str
+    pred_scale : float
+        The predictor claim's standard error as its interval uses it, ``sqrt(G/(G-1)) se_boot``,
+        with ``pred_df = G - 1``.
+    pred_df : float
+    pred_p : float
+    pred_note : str
+    perm_p, perm_floor : float
+        The secondary unit-swap permutation test.
+    n_units : int
+    """
+
+    diff: float
+    learner: LearnerTest | None
+    learner_note: str
+    pred_scale: float
+    pred_df: float
+    pred_p: float
+    pred_note: str
+    perm_p: float
+    perm_floor: float
+    n_units: int
+
+    @property
+    def learner_p(self) -> float:
+        return np.nan if self.learner is None else self.learner.pvalue
+
+
+def pair_claims(scorer, comparison, key, *, partition: bool, families=(None, None), target: int | None = None,
+                few_text: str = "") -> PairClaims:
+    """Both claims of a model pair on a run, each withheld where docs/calibration.md does not back it.
+
+    Parameters
+    ----------
+    scorer : reports.units.UnitScorer
+    comparison : reports.units.UnitComparison
+        Of the same scorer (the target-averaged one, or ``target``'s).
+    key : reports.calibrated.RunKey
+        The run's design (its model seeds per model where seeds do not change the folds).
+    partition : bool
+        False for a fixed test set (no fold-level test).
+    families : (str or None, str or None)
+        Learner family of A and B: ``deterministic``, ``tabular``, ``neural`` or None (unknown).
+    few_text : str
+        What a cell says with too few units (``too few groups (n)``).
+    """
+    from reports import calibrated
+
+    G = comparison.n_units
+    nan = np.nan
+    if comparison.few:
+        return PairClaims(comparison.diff, None, few_text, nan, nan, nan, few_text, nan, comparison.perm_floor, G)
+    pred_note = calibrated.predictor_withheld(key)
+    scale = bootstrap_t_se_factor(G) * comparison.se_boot
+    pred_p = nan if pred_note else t_pvalue(comparison.diff, scale, G - 1.0)
+    learner, note = None, ""
+    if not partition:
+        note = "n/a (fixed test set)"
+    else:
+        note, need = calibrated.learner_withheld(key, families)
+        if not note:
+            det = tuple(f == "deterministic" for f in families)
+            learner = learner_claim(scorer, seeded=key.seeded, ratio_scale=calibrated.ratio_scale(key),
+                                    deterministic=det, min_seeds=need, target=target)
+            if learner.reason:
+                note, learner = learner.reason, None
+    return PairClaims(comparison.diff, learner, note, scale, G - 1.0, pred_p, pred_note,
+                      nan if pred_note else comparison.perm_p, comparison.perm_floor, G)
+
+
+def claim_columns(c: PairClaims, level_learner: float, level_pred: float, p_adj_learner: float,
+                  p_adj_pred: float) -> dict:
+    """A comparison's table columns for both claims at their family-compatible interval levels.
+
+    ``learner_lo/hi``, ``learner_p``, ``learner_p_adj``, ``learner_df``, ``learner_level``,
+    ``learner_mde`` (the smallest true difference this test would detect with 80% power at that
+    level, given only where the claim is not significant) and ``learner_note``; the same with
+    ``pred_`` for the predictor claim.
+    """
+    out = {}
+    for name, ok, diff, se, df, p, p_adj, level, note in (
+            ("learner", c.learner is not None, c.diff, getattr(c.learner, "se", np.nan),
+             getattr(c.learner, "df", np.nan), c.learner_p, p_adj_learner, level_learner, c.learner_note),
+            ("pred", not c.pred_note and np.isfinite(c.pred_p), c.diff, c.pred_scale, c.pred_df, c.pred_p, p_adj_pred,
+             level_pred, c.pred_note)):
+        lo, hi = t_interval(diff, se, df, level) if ok else (np.nan, np.nan)
+        sig = ok and np.isfinite(p_adj) and p_adj < ALPHA
+        out.update({f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_p": p if ok else np.nan,
+                    f"{name}_p_adj": p_adj if ok else np.nan, f"{name}_df": df if ok else np.nan,
+                    f"{name}_level": level if ok else np.nan,
+                    f"{name}_mde": detectable_effect(se, df, level) if ok and not sig else np.nan,
+                    f"{name}_note": "" if ok else note})
+    return out

@@ -268,7 +268,7 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
                  n_resamples: int = 2000, seed: int = 0, ceiling: pd.DataFrame | None = None,
                  rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson",
                  rope: float | None = 0.01, importance: dict[str, pd.DataFrame] | None = None,
-                 errors: bool = True, top: int = 10) -> Report:
+                 errors: bool = True, top: int = 10, families: dict | None = None) -> Report:
     """Compute every table, ranking and figure's data of the report of a run, each once.
 
     Parameters
@@ -289,6 +289,9 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
         Compute the :class:`ErrorAnalysis` (the figures and the HTML need it).
     top : int
         Rows of the "hardest" tables.
+    families : dict, optional
+        Model -> learner family (:func:`benchmark.config.learner_families`), which decides how many
+        model seeds a learner-level claim needs (see :func:`reports.significance.significance_table`).
 
     Returns
     -------
@@ -309,18 +312,20 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     with threadpool_limits(limits=1, user_api="blas"):
         return _build_report(run_dir, baseline=baseline, correction=correction, n_resamples=n_resamples,
                              seed=seed, ceiling=ceiling, rank_blocks=rank_blocks, rank_metric=rank_metric,
-                             rope=rope, importance=importance, errors=errors, top=top)
+                             rope=rope, importance=importance, errors=errors, top=top, families=families)
 
 
 def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, rank_blocks, rank_metric, rope,
-                  importance, errors, top) -> Report:
+                  importance, errors, top, families) -> Report:
     run = finished_view(load_run_data(run_dir))
     check = check_groups(run)
     summary = summary_table(run, n_resamples=n_resamples, seed=seed)
-    opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
+    opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling,
+                families=families)
     tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts)}
     if rope is not None and len(run.models) > 1:
-        tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope)
+        tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope, families=families,
+                                            n_resamples=n_resamples, seed=seed)
     rankings, notes = {}, []
     for blocks in rank_blocks:
         try:

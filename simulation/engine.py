@@ -97,13 +97,11 @@ def decide(cells, design: Design, *, ratio_scale: float, n_resamples: int = 499,
     G = scorer.n_units
     out: dict = {"_units": G, "_few": G < FEW_GROUPS}
     if n_resamples > 0 and G >= FEW_GROUPS:
-        res, _ = compare_units(scorer, seeded=design.seeded, partition=design.partition, n_resamples=n_resamples,
-                               seed=seed, alternatives=alternatives)
+        res, _ = compare_units(scorer, seeded=design.seeded, n_resamples=n_resamples, seed=seed,
+                               alternatives=alternatives)
         out[PERM] = bool(res.perm_p < ALPHA)
-        factor = float(np.sqrt(G / (G - 1.0)) * stats.t.ppf(1 - ALPHA / 2, G - 1))
-        se = (res.ci_high - res.ci_low) / (2.0 * factor)
-        out[CLUSTER] = bool(bootstrap_t_pvalue(res.diff, se, G) < ALPHA)
-        out["_cluster_se"] = se
+        out[CLUSTER] = bool(bootstrap_t_pvalue(res.diff, res.se_boot, G) < ALPHA)
+        out["_cluster_se"] = res.se_boot
         for key, row in ALT_CIS.items():
             lo, hi = (res.ci_alternatives or {}).get(key, (np.nan, np.nan))
             out[row] = bool(lo > 0 or hi < 0)
