@@ -153,3 +153,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          definitions=model_definitions, families=learner_families)
     print(format_comparison(table))
     return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from simulation.power import format_power, run_power
+
+    try:
+        effects = tuple(float(e) for e in args.effect.split(",") if e.strip())
+    except ValueError:
+        raise ConfigError(f"--effect {args.effect!r}: use comma-separated numbers, e.g. 0.01,0.02,0.05") from None
+    res = run_power(args.split, seeds=args.seeds, n_splits=args.n_splits, effects=effects, metric=args.metric,
+                    reps=args.reps, n_resamples=args.resamples, seed=args.seed, data_dir=args.data_dir)
+    print(format_power(res, args.metric))
+    return 0

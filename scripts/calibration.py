@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     from simulation.render import cost_block, replace_block, to_json, to_markdown
 
     command = ".venv/bin/python scripts/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if reused:
+        # The toy part came from an earlier run: name its command too, first.
+        earlier = {r.get("command") for r in reused.values() if r.get("command")}
+        command = "\n".join([*sorted(earlier), command.strip()])
+    for res in results:
+        res.setdefault("command", command.strip())
     if args.full is not None:
         args.full.parent.mkdir(parents=True, exist_ok=True)
         args.full.write_text(json.dumps([full_json(r) for r in results], indent=1, default=float) + "\n")

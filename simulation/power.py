@@ -43,6 +43,8 @@ class PowerResult:
     mde: dict = field(default_factory=dict)  # rule -> effect at 80% power (NaN: not reached)
     mde_formula: dict = field(default_factory=dict)  # rule -> (t_crit + t_power) * mean SE, for comparison
     fold_sd: float = float("nan")  # mean sd of the fold-level differences under the null (the toy's scale)
+    seeded: bool = False  # whether the seeds are CV repeats (else model seeds of deterministic toy learners)
+    stored_factor: bool = False  # whether the corrected t's factor is the stored calibration's
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -185,12 +187,13 @@ METRICS = {"fold_r": "pearson", "fold_r2": "r2"}
 
 def run_power(split: str, *, seeds: int | None = None, n_splits: int | None = None, effects=(0.01, 0.02, 0.05),
               metric: str = "fold_r", reps: int = 100, n_resamples: int = 199, seed: int = 0, data_dir=None,
-              fit_reps: int = 300) -> PowerResult:
+              fit_reps: int = 300, layout: Layout | None = None) -> PowerResult:
     """``benchmark power``: the false-positive rate, power and MDE of ``split``'s real design.
 
     The corrected t's factor is the stored one (reports/calibration.json) when this
     design's key is the one calibrated there (same folds, repeats and units), else it
-    is fitted here on ``fit_reps`` toy learner-null data sets (no resampling).
+    is fitted here on ``fit_reps`` toy learner-null data sets (no resampling). ``layout``
+    replaces the data's real segment layout (tests).
 
     Raises
     ------
@@ -199,7 +202,7 @@ def run_power(split: str, *, seeds: int | None = None, n_splits: int | None = No
     """
     from benchmark.errors import ConfigError
     from reports.calibrated import stored_design
-    from simulation.designs import DESIGNS, design_key, real_layout, synthetic_layout
+    from simulation.designs import DESIGNS, design_key, real_layout
     from simulation.engine import fit_scale
 
     if split not in DESIGNS:
@@ -216,17 +219,20 @@ def run_power(split: str, *, seeds: int | None = None, n_splits: int | None = No
         if int(seeds) < 1:
             raise ConfigError(f"--seeds {seeds!r} must be >= 1")
         design = design.with_seeds(int(seeds))
-    layout = real_layout(data_dir)
     if layout is None:
-        layout = synthetic_layout()
+        layout = real_layout(data_dir)
+    if layout is None:
+        raise ConfigError("benchmark power simulates the data's real segment layout: PercePiano was not found; "
+                          "pass --data-dir")
     if not design.partition:
         raise ConfigError(f"split {split!r} scores one fixed test set of {design_key(design, layout).n_units} "
                           "units: too few for any group-level test, so there is no power to simulate")
     key = design_key(design, layout, seeds)
     stored = stored_design(split)
     m = METRICS[metric]
-    if stored and stored.get("key", {}) == {**key.as_dict(), "n_seeds": stored["key"]["n_seeds"]} and \
-            (design.seeded is False or stored["key"]["n_seeds"] == key.n_seeds) and m == "pearson":
+    same = bool(stored) and all(stored["key"].get(k) == v for k, v in key.as_dict().items()
+                                if k != "n_seeds" or design.seeded)
+    if same and m == "pearson":
         scale = float(stored["ratio_scale"])
     else:
         first = toy_reps(design, layout, "learner null", fit_reps, seed=seed + 424242, ratio_scale=1.0,
@@ -235,6 +241,8 @@ def run_power(split: str, *, seeds: int | None = None, n_splits: int | None = No
     res = power_curve(design, layout, ratio_scale=scale, effects=effects, reps=reps, n_resamples=n_resamples,
                       seed=seed, metric=m)
     res.key = key.as_dict()
+    res.seeded = design.seeded
+    res.stored_factor = same and m == "pearson"
     return res
 
 
@@ -242,7 +250,9 @@ def format_power(res: PowerResult, metric: str = "fold_r") -> str:
     """The text ``benchmark power`` prints."""
     k = res.key
     lines = [f"design {k['split']}: {k['n_folds']} folds x {k['n_seeds']} seeds, {k['n_units']} units; "
-             f"{res.reps} simulated data sets per row; corrected t factor {res.ratio_scale:.3f}",
+             f"{res.reps} simulated data sets per row; corrected t factor {res.ratio_scale:.3f} "
+             + ("(reports/calibration.json's, this design's key)" if res.stored_factor
+                else "(fitted here: this design is not the one stored in reports/calibration.json)"),
              f"rows: the false-positive rate (toy learner null), then power at each expected difference of {metric} "
              "(95% Wilson intervals)", ""]
     width = max(len(r) for r in POWER_RULES) + 2
@@ -265,5 +275,9 @@ def format_power(res: PowerResult, metric: str = "fold_r") -> str:
               "fold-level differences spread less (a run's 'fold sd' of the difference) detect proportionally smaller "
               f"effects (learner t MDE about {ratio:.2f} x that sd on this design). A run's report states the "
               "detectable effect from its own standard error beside each non-significant difference.",
+              *([] if res.seeded else ["The toy learners are deterministic: their model seeds change nothing here. "
+                                       "A stochastic learner's seed variance adds to the learner t's (its runs need "
+                                       "the model seeds docs/calibration.md gives per family), so its power is "
+                                       "lower."]),
               f"{res.seconds:.0f} s"]
     return "\n".join(lines)

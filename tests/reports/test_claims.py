@@ -120,7 +120,7 @@ def test_bootstrap_interval_excludes_zero_exactly_when_its_p_is_below_alpha(diff
         assert (abs(diff) > half) == (p < 0.05)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(p=st.lists(st.one_of(st.floats(0.0, 1.0), st.just(float("nan"))), min_size=1, max_size=30),
        method=st.sampled_from(["holm", "fdr_bh", "bonferroni"]))
 def test_compatible_intervals_agree_with_the_adjusted_decision(p, method):
@@ -167,3 +167,120 @@ def test_bayes_and_tost_share_the_learner_test_variance():
         w = bayes_and_tost(d, 0.02, 20.0, rope=0.0, threshold=0.975)
         assert (w.verdict in ("better", "worse")) == (t_pvalue(d, 0.02, 20.0) < 0.05)
     assert bayes_and_tost(np.nan, 0.02, 20.0, rope=0.01).verdict == "not tested"
+
+
+# ------------------------------------------------------------- rows of a report
+
+
+@settings(max_examples=300, deadline=None)
+@given(diff=st.floats(-0.3, 0.3), se=st.floats(1e-4, 0.2), df=st.floats(2.0, 60.0),
+       p_adj=st.floats(0.0, 1.0), level=st.floats(0.8, 0.999))
+def test_claim_columns_agree_with_their_mark(diff, se, df, p_adj, level):
+    """Any claim: the printed interval excludes 0 exactly when the p beside it is significant and the cell is
+    marked, when the level and p_adj come from one adjustment (p_adj < alpha iff raw p < 1 - level)."""
+    from reports.claims import PairClaims, claim_columns
+    from reports.tables import claim_cell
+
+    raw = t_pvalue(diff, se, df)
+    # An adjustment consistent with the level: reject iff raw < 1 - level; p_adj on the same side of alpha.
+    p_adj = min(p_adj, 0.049) if raw < 1 - level else max(p_adj, 0.051)
+    c = PairClaims(diff, None, "n/a (fixed test set)", se, df, raw, "", np.nan, 0.01, 20)
+    cols = claim_columns(c, 0.95, level, np.nan, p_adj)
+    lo, hi = cols["pred_lo"], cols["pred_hi"]
+    if abs(raw - (1 - level)) > 1e-9:
+        assert (lo > 0 or hi < 0) == (p_adj < 0.05)
+    cell = claim_cell({f"m_{k}": v for k, v in cols.items()}, "m_", "pred")
+    assert ("‡" in cell) == (p_adj < 0.05)
+    assert ("detects" in cell) == (p_adj >= 0.05)
+    assert claim_cell({f"m_{k}": v for k, v in cols.items()}, "m_", "learner") == "n/a (fixed test set)"
+
+
+@pytest.fixture(scope="module")
+def random_runs(tmp_path_factory):
+    from tests.reports.test_significance import make_run, noisy
+
+    root = tmp_path_factory.mktemp("random_runs")
+    rng = np.random.default_rng(11)
+    runs = []
+    for i in range(3):
+        scales = rng.uniform(0.3, 1.0, 4)
+        models = {f"m{j}": noisy(float(s), 40 + 10 * i + j) for j, s in enumerate(scales)}
+        runs.append(make_run(root / f"r{i}", models, data_seed=i))
+    return runs
+
+
+@pytest.mark.parametrize("correction, metric", [("holm", "pearson"), ("fdr_bh", "r2")])
+def test_no_report_row_contradicts_itself(random_runs, correction, metric):
+    """Over random runs: in every row of the significance and per-target tables, each claim's interval
+    excludes 0 exactly when its adjusted p is below 0.05, and the row is marked exactly then."""
+    from reports.significance import per_target_table, significance_table
+    from reports.tables import display_per_target, display_significance
+
+    seen = {True: 0, False: 0}
+    for run in random_runs:
+        table = significance_table(run, correction=correction, n_resamples=49, metrics=(metric,))
+        for r in table.to_dict("records"):
+            for m in (metric,):
+                for claim in ("learner", "pred"):
+                    lo, hi, p = r[f"{m}_{claim}_lo"], r[f"{m}_{claim}_hi"], r[f"{m}_{claim}_p_adj"]
+                    if not np.isfinite(p):
+                        continue
+                    assert (lo > 0 or hi < 0) == (p < 0.05), (r["model"], m, claim)
+                    seen[bool(p < 0.05)] += 1
+        for d in display_significance(table):
+            h = d.header
+            li = next(i for i, x in enumerate(h) if x.startswith("learners differ?"))
+            pi = next(i for i, x in enumerate(h) if x.startswith("fitted predictors differ?"))
+            for row, r in zip(d.rows, table.to_dict("records"), strict=True):
+                m = d.name.rsplit("-", 1)[1]
+                assert ("†" in row[li]) == bool(r[f"{m}_learner_p_adj"] < 0.05)
+                assert ("‡" in row[pi]) == bool(r[f"{m}_pred_p_adj"] < 0.05)
+                assert "‡" not in row[li] and "†" not in row[pi]
+        if metric != "pearson":
+            continue
+        per = per_target_table(run, correction=correction, n_resamples=49)
+        disp = display_per_target(per)
+        for model in per.attrs["models"][1:]:
+            j = disp.header.index(f"{model} r [95% CI] (fold-level r)")
+            for row, (_, r) in zip(disp.rows, per.iterrows(), strict=True):
+                assert ("†" in row[j]) == bool(r[f"{model}.learner_p_adj"] < 0.05)
+                assert ("‡" in row[j]) == bool(r[f"{model}.pred_p_adj"] < 0.05)
+    assert seen[True] and seen[False]  # both kinds of rows occurred, so the check has teeth
+
+
+@pytest.mark.real_calibration
+def test_one_model_seed_of_a_randomized_learner_gets_no_learner_level_mark(tmp_path, monkeypatch):
+    """The independent check: the same randomized learner under two seeds, one model seed each, on LOPO.
+    Its seed effect is shared by every fold, so the fold-level test alone would call the two different;
+    with the calibration saying tabular learners need 2 model seeds, the learner cell says so instead of a
+    number, and the predictor claim (these two fitted predictors) is still tested."""
+    from reports.significance import significance_table
+    from reports.tables import display_significance
+    from tests.reports.test_significance import make_run
+
+    def randomized(model_seed):
+        def fn(y, perf, seed_fold):
+            shared = np.random.default_rng([model_seed, seed_fold[0]]).normal(0, 0.4, y.shape[1])
+            return y + shared + np.random.default_rng([model_seed, *seed_fold]).normal(0, 0.6, y.shape)
+        return fn
+
+    store = {"designs": {"lopo": {"key": {"split": "lopo", "n_folds": 12, "n_seeds": 1, "n_units": 12},
+                                  "ratio_scale": 0.2, "predictor": {"calibrated": True},
+                                  "learner": {"calibrated": True, "min_seeds": {"deterministic": 1, "tabular": 2},
+                                              "max_seeds": {"tabular": 5}}}}}
+    monkeypatch.setattr("reports.calibrated.STORE", store)
+    fams = {"rf_a": "tabular", "rf_b": "tabular"}
+    one = make_run(tmp_path / "one", {"rf_a": randomized(1), "rf_b": randomized(2)})
+    table = significance_table(one, baseline="rf_a", families=fams, metrics=("pearson",), n_resamples=99)
+    row = table.set_index("model").loc["rf_b"]
+    assert row["pearson_learner_note"] == "needs >= 2 model seeds" and np.isnan(row["pearson_learner_p_adj"])
+    assert np.isfinite(row["pearson_pred_p"])
+    cells = display_significance(table)[0]
+    shown = cells.rows[[r[0] for r in cells.rows].index("rf_b")]
+    li = next(i for i, h in enumerate(cells.header) if h.startswith("learners differ?"))
+    assert shown[li] == "needs >= 2 model seeds" and "†" not in " ".join(shown)
+    # Two model seeds each: the learner claim gets its number (and its seed variance).
+    two = make_run(tmp_path / "two", {"rf_a": randomized(1), "rf_b": randomized(2)}, seeds=(0, 1))
+    row = significance_table(two, baseline="rf_a", families=fams, metrics=("pearson",),
+                             n_resamples=99).set_index("model").loc["rf_b"]
+    assert row["pearson_learner_note"] == "" and np.isfinite(row["pearson_learner_p"])

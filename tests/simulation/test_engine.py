@@ -179,3 +179,24 @@ def test_calibration_script_writes_report_and_json(tmp_path):
     assert cal.main(["--designs", "lopo", "--reuse", str(full), "--out", str(out), "--json", str(js)]) == 0
     again = json.loads(js.read_text())["designs"]
     assert again == first
+
+
+def test_power_on_a_small_layout_and_its_errors(layout, capsys):
+    from benchmark.cli import EXIT_ERROR, main
+    from simulation.power import format_power, run_power
+
+    res = run_power("lopo", effects=(0.05,), reps=10, n_resamples=19, fit_reps=30, layout=layout)
+    assert res.key["n_folds"] == 14 and not res.stored_factor and res.null[LEARNER].n == 10
+    assert res.effects[0]["requested"] and res.effects[0]["effect"] == pytest.approx(0.05, abs=1e-9)
+    text = format_power(res)
+    assert "minimum detectable effect at 80% power, learner t" in text and "fitted here" in text
+    with pytest.raises(ConfigError, match="fixed test set"):
+        run_power("percepiano_performer4", layout=layout)
+    with pytest.raises(ConfigError, match="simulates the designs"):
+        run_power("composer", layout=layout)
+    with pytest.raises(ConfigError, match="--effect"):
+        run_power("lopo", effects=(0.0,), layout=layout)
+    with pytest.raises(ConfigError, match="does not take a fold count"):
+        run_power("lopo", n_splits=5, layout=layout)
+    assert main(["power", "--split", "lopo", "--effect", "a,b"]) == EXIT_ERROR
+    assert capsys.readouterr().err.startswith("error: --effect 'a,b'")
