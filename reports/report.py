@@ -26,11 +26,12 @@ from threadpoolctl import threadpool_limits
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
 from reports.analysis import error_matrix, hardest
+from reports.bayesian import bayesian_table
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.results import ModelStack, best_model, model_stack
 from reports.rundata import GroupCheck, RunData, check_groups, finished_view, load_run_data, missing_note, too_few
 from reports.scoring import METRIC_FUNCTIONS, nanmean
-from reports.significance import bayesian_table, per_target_table, significance_table
+from reports.significance import per_target_table, significance_table
 from reports.summary import summary_table
 from reports.tables import write_tables
 from reports.units import rank_intervals

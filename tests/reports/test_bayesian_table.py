@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from reports.bayesian import bayesian_table
 from reports.paired import bayesian_correlated_ttest, tost_corrected
 from reports.rundata import fold_scores, load_run_data
-from reports.significance import bayesian_table
 
 
 def test_bayesian_table_matches_reference(small_run, tmp_path):
