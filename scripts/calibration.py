@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "calibration.json",
                         help="where the report reads the verdicts (with --out)")
     parser.add_argument("--full", type=Path, default=None, help="also write every rate and timing as JSON here")
-    parser.add_argument("--reuse", type=Path, default=None,
-                        help="a --full JSON of an earlier run: keep its toy nulls and power, recompute the banks only")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=None,
+                        help="--full JSON files of earlier runs: keep their toy nulls and power, recompute the banks only")
     parser.add_argument("--costs", type=Path, default=None,
                         help="write the CPU-time block into this file (docs/benchmarks.md), with --out")
     args = parser.parse_args(argv)
@@ -107,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse is not None:
         from simulation.calibrate import from_json
 
-        reused = {r["design"]: r for r in from_json(json.loads(args.reuse.read_text()))}
+        for path in args.reuse:
+            reused.update({r["design"]: r for r in from_json(json.loads(path.read_text()))})
         missing = [n for n in names if n not in reused]
         if missing:
-            parser.error(f"--reuse {args.reuse} lacks the designs {', '.join(missing)}")
+            parser.error(f"--reuse lacks the designs {', '.join(missing)}")
     tasks = [(name, layout, options, args.banks, reused.get(name)) for name in names]
     if args.jobs > 1:
         # One process per design; every design seeds its own repetitions, so the numbers do not change.
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     command = ".venv/bin/python scripts/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if reused:
         # The toy part came from an earlier run: name its command too, first.
-        earlier = {r.get("command") for r in reused.values() if r.get("command")}
+        earlier = {r.get("command") for n, r in reused.items() if n in names and r.get("command")}
         command = "\n".join([*sorted(earlier), command.strip()])
     for res in results:
         res.setdefault("command", command.strip())
