@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import DataError
-from benchmark.hashing import file_sha256
+from benchmark.hashing import file_sha256, regular_stat
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ SCORE_PLAYERS = ("Score", "Score2")
 
 #: Documented range of the mean ratings and their standard deviations (7-point scale mapped to [0, 1]).
 LABEL_RANGE = (0.0, 1.0)
+#: Largest accepted labels file, in bytes: PercePiano's are under 0.5 MiB, and a JSON file costs about
+#: ten times its size in memory once parsed, so a 200 MB file would take gigabytes.
+MAX_LABELS_BYTES = 16 * 2**20
+#: Integers with more digits than this are read as floats (so a 5001-digit "rating" is out of range,
+#: not a ValueError from Python's limit on int conversion); no rating in [0, 1] comes near.
+_MAX_INT_DIGITS = 18
 
 #: Where to look for the data when no directory is given, in order.
 DEFAULT_DATA_DIRS = ("data/percepiano", "../shared/percepiano")
@@ -208,17 +214,45 @@ def _unique_pairs(path: Path):
     return hook
 
 
-def _load_json(path: Path) -> dict:
-    """A labels file as ``{segment (stripped): values}``; keys must be unique after stripping."""
-    if not path.is_file():
-        raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?")
+def _parse_int(digits: str) -> int | float:
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else float(digits)
+
+
+def _read_labels_bytes(path: Path) -> bytes:
+    """The bytes of a labels file: a regular file of at most :data:`MAX_LABELS_BYTES`, checked before reading."""
     try:
-        text = path.read_bytes().decode("utf-8")
-        data = json.loads(text, object_pairs_hook=_unique_pairs(path))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise DataError(f"labels file {str(path)!r} is not valid JSON: {str(exc):.200}") from None
+        size = regular_stat(path).st_size  # a FIFO would block the read forever
+    except FileNotFoundError:
+        raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?") from None
     except OSError as exc:
         raise DataError(f"labels file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    too_big = f"labels file {str(path)!r} is over the limit MAX_LABELS_BYTES={MAX_LABELS_BYTES // 2**20} MiB"
+    if size > MAX_LABELS_BYTES:
+        raise DataError(f"{too_big} ({size / 2**20:.1f} MiB); PercePiano's labels files are under 1 MiB")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_LABELS_BYTES + 1)  # the file may have grown since the stat
+    except OSError as exc:
+        raise DataError(f"labels file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_LABELS_BYTES:
+        raise DataError(f"{too_big}; PercePiano's labels files are under 1 MiB")
+    return raw
+
+
+def _load_json(path: Path) -> dict:
+    """A labels file as ``{segment (stripped): values}``; keys must be unique after stripping.
+
+    Raises
+    ------
+    DataError
+        Missing, not a regular file, over :data:`MAX_LABELS_BYTES`, unreadable, not JSON, not a non-empty
+        object, or a key repeated after stripping.
+    """
+    raw = _read_labels_bytes(path)
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_pairs(path), parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"labels file {str(path)!r} is not valid JSON: {str(exc):.200}") from None
     if not isinstance(data, dict) or not data:
         raise DataError(f"labels file {str(path)!r} must be a non-empty JSON object segment -> list")
     return data
@@ -245,7 +279,8 @@ def _label_matrix(data: dict, path: Path, keys: list[str], width: int) -> np.nda
         out = [(j, x) for j, x in enumerate(row) if not (lo <= x <= hi)]  # also catches NaN
         if out:
             j, x = out[0]
-            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds {x!r} at position {j} "
+            what = f"{x!r}" if not np.isinf(x) else f"{x!r} (Infinity, or a number too large for a float)"
+            raise DataError(f"labels file {str(path)!r}: entry {k!r} holds {what} at position {j} "
                             f"({TARGET_NAMES[j] if j < len(TARGET_NAMES) else j}), outside the documented range "
                             f"[{lo:g}, {hi:g}]")
         rows.append(row)

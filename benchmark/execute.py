@@ -9,6 +9,7 @@ traceback come back in the :class:`JobOutput`, and the driver records them.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,22 @@ from splits.inner import inner_cv
 #: Environment variables that size the thread pools of BLAS, OpenMP and friends.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
               "NUMEXPR_NUM_THREADS")
+
+logger = logging.getLogger(__name__)
+
+
+def _driver_log_level() -> int:
+    return logging.getLogger().getEffectiveLevel()
+
+
+def worker_logging(level: int) -> None:
+    """Give a fresh worker process the driver's log level, so ``-v`` shows what jobs log (neural epochs).
+
+    A process whose root logger already has handlers (the driver itself, a Dask worker) is left alone.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=f"%(levelname)s %(name)s [pid {os.getpid()}]: %(message)s")
 
 
 @dataclass
@@ -53,6 +70,8 @@ class RunInputs:
         (passed to ``fit(..., validation=(X_val, y_val))``); empty otherwise.
     device : str
         ``--device`` (auto, cpu, cuda), passed to models tagged ``neural``.
+    log_level : int
+        The driver's log level when the inputs were assembled; worker processes log at it.
     """
 
     sample_ids: np.ndarray
@@ -65,6 +84,7 @@ class RunInputs:
     train_matrices: dict[str, list] = field(default_factory=dict)
     validation: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     device: str = "auto"
+    log_level: int = field(default_factory=_driver_log_level)
 
     def for_job(self, job: Job) -> RunInputs:
         """The part of the inputs one job reads (its fold, its model's input): less to send to a process."""
@@ -73,7 +93,8 @@ class RunInputs:
         train = {job.model: self.train_matrices[job.model]} if job.model in self.train_matrices else {}
         validation = {key: self.validation[key]} if key in self.validation else {}
         return RunInputs(self.sample_ids, self.y, self.groups, {key: self.folds[key]}, matrices, self.threads,
-                         self.inner_splits, train_matrices=train, validation=validation, device=self.device)
+                         self.inner_splits, train_matrices=train, validation=validation, device=self.device,
+                         log_level=self.log_level)
 
 
 @dataclass
@@ -271,8 +292,11 @@ def run_job(job: Job, spec, ctx: RunInputs, *deps: JobOutput) -> JobOutput:
     JobOutput
         With ``error`` and ``traceback`` set when anything raised.
     """
+    worker_logging(ctx.log_level)
     limit_threads(fit_threads(spec, ctx.threads))
     tr, _ = ctx.folds[(job.seed, job.fold)]
+    if "neural" in spec.tags:  # context for the per-epoch lines its training logs
+        logger.info("job %s: fitting on %d segments", job.key.name, len(tr))
     g_tr = ctx.groups[tr] if ctx.groups is not None else None
     t0 = time.perf_counter()
     try:

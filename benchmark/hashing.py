@@ -1,11 +1,48 @@
-"""Content hashes of files, shared by the dataset fingerprint and the feature cache."""
+"""Content hashes of files, shared by the dataset fingerprint and the feature cache.
+
+Also the one check that every reader of outside files (MIDI, labels, score MIDI) makes
+before opening one: :func:`regular_stat`. Opening a FIFO for reading blocks until some
+writer appears (forever, on a dataset), and a character device may never end, so
+anything but a regular file is refused by ``os.stat`` before it is opened.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from functools import lru_cache
 from pathlib import Path
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+class NotRegularFileError(OSError):
+    """A path that names a directory, FIFO, socket or device where a regular file was expected.
+
+    An ``OSError`` (``errno`` EISDIR for a directory, else EINVAL) with ``filename`` set, so every
+    caller that treats an unreadable input as bad input treats this one the same way.
+    """
+
+
+def regular_stat(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat(path)`` (following links), refusing anything but a regular file before anyone opens it.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, OSError
+        From ``os.stat``.
+    NotRegularFileError
+        ``path`` is a directory, FIFO, socket or device.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+        raise NotRegularFileError(code, f"is {kind}, not a regular file", str(path))
+    return st
 
 
 @lru_cache(maxsize=65536)
@@ -20,6 +57,12 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (computed once per process for an unchanged file)."""
-    st = os.stat(path)
+    """sha256 of a file's bytes (computed once per process for an unchanged file).
+
+    Raises
+    ------
+    OSError
+        Missing or unreadable; :class:`NotRegularFileError` for anything but a regular file.
+    """
+    st = regular_stat(path)
     return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)

@@ -20,6 +20,7 @@ import mido
 import numpy as np
 
 from benchmark.errors import DataError
+from benchmark.hashing import regular_stat
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +42,15 @@ MAX_FILE_BYTES = 4 * 2**20
 
 
 def check_file_size(path: str | os.PathLike) -> None:
-    """Refuse a MIDI file over :data:`MAX_FILE_BYTES` before parsing it.
+    """Refuse a MIDI file over :data:`MAX_FILE_BYTES`, or anything but a regular file, before opening it.
 
     Raises
     ------
     DataError
-        The file is missing, unreadable or too large.
+        The file is missing, unreadable, not a regular file (a FIFO, device, socket, directory) or too large.
     """
     try:
-        size = os.stat(path).st_size
+        size = regular_stat(path).st_size  # a FIFO named *.mid would block the reader forever
     except FileNotFoundError as exc:
         raise DataError(f"MIDI file not found: '{path}'") from exc
     except OSError as exc:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import warnings
 from typing import Any
 
@@ -238,6 +239,7 @@ class NeuralRegressor:
         """
         from models import training
 
+        cpu0 = time.process_time()  # the fold's CPU budget is checked on it: wall time depends on the load
         self._check_X(X)
         y = np.asarray(y, dtype=float)
         if y.ndim != 2 or len(y) != len(X):
@@ -283,7 +285,7 @@ class NeuralRegressor:
         self.info_ = {**info, **init_info, "device": device.type, "threads": threads, "n_params": sum(
             p.numel() for p in net.parameters()), "n_fit": len(fit), "n_val": len(val),
             "validation": "split" if validation is not None else "holdout",
-            "weights_sha256": training.weights_digest(net)}
+            "weights_sha256": training.weights_digest(net), "cpu_seconds": round(time.process_time() - cpu0, 2)}
         return self
 
     def _load(self, X) -> list[np.ndarray]:

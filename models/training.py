@@ -392,8 +392,10 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
     Returns
     -------
     dict
-        ``best_epoch``, ``epochs_run``, ``best_val_r``, ``seconds_per_epoch``,
-        ``history`` (val r per epoch). The best epoch's weights are loaded.
+        ``best_epoch`` (0-based), ``epochs_run``, ``best_val_r``, ``seconds_per_epoch``,
+        ``history`` (val r per epoch), ``train_loss`` (mean training loss per epoch),
+        ``hit_epoch_cap`` (stopped by ``cfg.epochs``, not by patience). The best
+        epoch's weights are loaded. Every epoch logs one INFO line (:func:`log_epoch`).
     """
     cfg.check()
     rng = np.random.default_rng(seed)
@@ -406,10 +408,12 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
     y_fit = fit.y.astype(np.float32)
     best = (-np.inf, 0, copy.deepcopy(net.state_dict()))
     history: list[float] = []
+    losses: list[float] = []
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         net.train()
         order = rng.permutation(len(fit))
+        loss_sum = 0.0
         for b in range(steps):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             batch = []
@@ -425,14 +429,45 @@ def train(net: torch.nn.Module, fit: Data, val: Data, cfg: TrainConfig, *, kind:
             tb = None if fit.table is None else torch.from_numpy(fit.table[idx].astype(np.float32)).to(device)
             loss = loss_fn(net(xb, tb), torch.from_numpy(y_fit[idx]).to(device))
             optimiser_step(net, loss, opt, sched, cfg.clip)
+            loss_sum += float(loss.detach())
         r = mean_pearson(predict(net, val, cfg, kind, norm, device, hop=cfg.crop), val.y)
         history.append(r)
-        logger.debug("epoch %d: val mean r %.4f", epoch, r)
+        losses.append(loss_sum / steps)
         if r > best[0]:
             best = (r, epoch, copy.deepcopy(net.state_dict()))
-        elif epoch - best[1] >= cfg.patience:
+        log_epoch(epoch, cfg.epochs, losses[-1], r, best[0], best[1], time.perf_counter() - t0)
+        if epoch - best[1] >= cfg.patience:
             break
     net.load_state_dict(best[2])
     epochs_run = len(history)
+    hit_cap = hit_epoch_cap(epochs_run, cfg.epochs, best[1], cfg.patience)
+    logger.info("%s; best val r %.4f at epoch %d, weights of that epoch kept",
+                stop_reason(epochs_run, cfg.epochs, best[1], cfg.patience), best[0], best[1] + 1)
     return {"best_epoch": best[1], "epochs_run": epochs_run, "best_val_r": float(best[0]),
-            "seconds_per_epoch": (time.perf_counter() - t0) / epochs_run, "history": [round(h, 4) for h in history]}
+            "seconds_per_epoch": (time.perf_counter() - t0) / epochs_run, "history": [round(h, 4) for h in history],
+            "train_loss": [round(x, 4) for x in losses], "hit_epoch_cap": hit_cap}
+
+
+def log_epoch(epoch: int, epochs: int, loss: float, r: float, best_r: float, best_epoch: int,
+              elapsed: float) -> None:
+    """One INFO line per epoch (``benchmark -v run`` shows it): the only sign of life of a long neural fit."""
+    logger.info("epoch %d/%d: train loss %.4f, val r %.4f, best %.4f (epoch %d), %.1f s", epoch + 1, epochs, loss,
+                r, best_r, best_epoch + 1, elapsed)
+
+
+def hit_epoch_cap(epochs_run: int, epochs: int, best_epoch: int, patience: int) -> bool:
+    """Whether training ran out of epochs rather than patience (``best_epoch`` 0-based)."""
+    return epochs_run == epochs and epochs_run - 1 - best_epoch < patience
+
+
+def stop_reason(epochs_run: int, epochs: int, best_epoch: int, patience: int) -> str:
+    """Why training ended, in words (epochs counted from 1; ``best_epoch`` 0-based).
+
+    Early stopping, or the epoch cap; at the cap, how many epochs before it the best one was
+    (0: validation r was still rising, so a larger ``epochs`` may help).
+    """
+    if not hit_epoch_cap(epochs_run, epochs, best_epoch, patience):
+        return f"stopped early after epoch {epochs_run} (no gain for {patience} epochs)"
+    if best_epoch == epochs - 1:
+        return f"hit the epoch cap {epochs} (val r still rising at the last epoch)"
+    return f"hit the epoch cap {epochs} (best {epochs_run - 1 - best_epoch} epoch(s) before it)"

@@ -41,3 +41,34 @@ def clean_run(tmp_path_factory):
     assert code == 0
     [run] = list((root / "runs").iterdir())
     return run
+
+
+# A tiny piano-roll network (no audio to render): 4 lopo folds x 2 seeds = 8 jobs of about a second each.
+NEURAL_STUDY = """
+[study]
+split = "lopo"
+seeds = [0, 1]
+device = "cpu"
+
+[models.roll_quick]
+model = "ast_tiny_roll"
+epochs = 2
+patience = 2
+crop = 16
+time_pool = 4
+batch_size = 8
+"""
+
+
+@pytest.fixture(scope="module")
+def neural_env(tmp_path_factory):
+    """(data dir, cache dir, study file, a finished neural run): copy the run before damaging it."""
+    root = tmp_path_factory.mktemp("neural_run")
+    data = _make_fake_percepiano()(root / "percepiano")
+    study = root / "study.toml"
+    study.write_text(NEURAL_STUDY)
+    code = main(["run", "--no-progress", "--study", str(study), "--data-dir", str(data),
+                 "--cache-dir", str(root / "cache"), "--out", str(root / "runs")])
+    assert code == 0
+    [run] = list((root / "runs").iterdir())
+    return data, root / "cache", study, run

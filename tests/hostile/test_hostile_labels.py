@@ -4,6 +4,7 @@ offending key named; row alignment asserted where features meet labels; fuzzed l
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -62,6 +63,12 @@ CASES = {
     "not_utf8": (lambda t: "\udcff" + t, "not valid JSON"),
     "top_level_list": (lambda t: "[1, 2]", "non-empty JSON object"),
     "empty_object": (lambda t: "{}", "non-empty JSON object"),
+    # Issue 17, item 12: past Python's 4300-digit limit on int conversion, and past float's range
+    "huge_integer": (lambda t: t.replace(f'"{KEY}": [', f'"{KEY}": [{"9" * 5001}, ', 1), f"'{KEY}'"),
+    "huge_negative_integer": (lambda t: t.replace(f'"{KEY}": [', f'"{KEY}": [-{"7" * 5001}, ', 1), f"'{KEY}'"),
+    "integer_beyond_float": (lambda t: t.replace(f'"{KEY}": [', f'"{KEY}": [{"9" * 400}, ', 1),
+                             "too large for a float"),
+    "long_integer": (lambda t: t.replace(f'"{KEY}": [', f'"{KEY}": [{"1" * 30}, ', 1), "outside the documented range"),
 }
 
 
@@ -78,6 +85,44 @@ def test_malformed_labels_are_one_line_errors_naming_the_problem(fake_data_dir, 
     assert_one_line_error(code, err, needle)
 
 
+def test_a_labels_file_over_the_cap_is_refused_before_it_is_read(fake_data_dir, cli, tmp_path):
+    """Issue 17, item 12: a 210 MB labels file (sparse: no disk used) is one line, and is never read whole."""
+    import tracemalloc
+
+    from benchmark import dataset
+
+    path = fake_data_dir / MEAN_LABELS
+    with open(path, "r+b") as fh:
+        fh.truncate(210 * 2**20)
+    tracemalloc.start()
+    try:
+        code, _, err = cli("features", "build", "--data-dir", fake_data_dir, "--cache-dir", tmp_path / "c")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_one_line_error(code, err, str(path), "MAX_LABELS_BYTES=16 MiB", "210.0 MiB")
+    assert peak < 8 * 2**20, peak
+    assert dataset.MAX_LABELS_BYTES == 16 * 2**20  # the value README's Errors section states
+
+
+def test_a_labels_file_that_grows_past_the_cap_after_its_stat_is_refused(fake_data_dir, monkeypatch):
+    from benchmark import dataset
+
+    monkeypatch.setattr(dataset, "MAX_LABELS_BYTES", 10 * 2**20)
+    real = dataset.regular_stat
+
+    def stale(path):  # st_size as it was before the file grew
+        st = real(path)
+        return os.stat_result((*st[:6], 100, *st[7:10]))
+
+    path = fake_data_dir / MEAN_LABELS
+    with open(path, "r+b") as fh:
+        fh.truncate(11 * 2**20)
+    monkeypatch.setattr(dataset, "regular_stat", stale)
+    with pytest.raises(DataError, match="over the limit MAX_LABELS_BYTES=10 MiB"):
+        load_dataset(fake_data_dir)
+
+
 def test_std_labels_are_checked_too(fake_data_dir, cli, tmp_path):
     edit_labels(fake_data_dir, set_value(1, "x"), rel=STD_LABELS)
     code, _, err = cli("features", "build", "--data-dir", fake_data_dir, "--cache-dir", tmp_path / "c")
@@ -85,14 +130,14 @@ def test_std_labels_are_checked_too(fake_data_dir, cli, tmp_path):
 
 
 def test_unreadable_labels_are_one_line_errors(fake_data_dir, cli, tmp_path, monkeypatch):
-    real = Path.read_bytes
+    from benchmark import dataset
 
-    def denied(self):
-        if self.name.endswith(".json"):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    def denied(path, *args, **kwargs):  # tests run as root: a chmod would not deny anything
+        if str(path).endswith(".json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(dataset, "open", denied, raising=False)
     code, _, err = cli("features", "build", "--data-dir", fake_data_dir, "--cache-dir", tmp_path / "c")
     assert_one_line_error(code, err, "cannot be read", "Permission denied")
 

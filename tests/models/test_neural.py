@@ -203,3 +203,84 @@ def test_declared_losses_and_devices_are_the_trainings():
     assert neural.LOSSES == training.LOSSES and neural.DEVICES == training.DEVICES
     spec = MODELS.get("ast_tiny")
     assert spec.params["loss"].values == training.LOSSES and spec.params["device"].values == training.DEVICES
+
+
+def test_every_epoch_logs_its_loss_and_val_r_and_the_end_says_why(tmp_path, caplog, monkeypatch):
+    """Issue 17, item 17: one INFO line per epoch with that epoch's numbers (``benchmark -v run`` shows them)."""
+    import logging
+    import re
+
+    from models import training
+
+    X, y = _toy(tmp_path)
+    groups = np.repeat(np.arange(8), 12)
+    step_losses = []
+    real_step = training.optimiser_step
+
+    def spy(net, loss, *args):
+        step_losses.append(float(loss.detach()))
+        return real_step(net, loss, *args)
+
+    monkeypatch.setattr(training, "optimiser_step", spy)
+    est = MODELS.build("ast_ultratiny", **{**QUICK, "epochs": 3, "patience": 3, "batch_size": 16}, random_state=0)
+    with caplog.at_level(logging.INFO, logger="models.training"):
+        est.fit(X[:72], y[:72], groups=groups[:72])
+    info = est.info_
+    lines = [r.getMessage() for r in caplog.records if r.name == "models.training"]
+    epochs = [ln for ln in lines if ln.startswith("epoch ")]
+    assert len(epochs) == info["epochs_run"] == len(info["train_loss"]) == len(info["history"]) == 3
+    steps = info["n_fit"] // 16
+    assert len(step_losses) == 3 * steps
+    for k, line in enumerate(epochs):
+        m = re.fullmatch(r"epoch (\d+)/3: train loss ([\d.]+), val r (-?[\d.]+), best (-?[\d.]+) \(epoch (\d+)\), "
+                         r"[\d.]+ s", line)
+        assert m is not None, line
+        hist = info["history"][: k + 1]
+        assert int(m[1]) == k + 1
+        # the epoch's train loss is the mean of its steps' losses
+        assert float(m[2]) == pytest.approx(np.mean(step_losses[k * steps:(k + 1) * steps]), abs=1e-4)
+        assert float(m[2]) == pytest.approx(info["train_loss"][k], abs=1e-4)
+        assert float(m[3]) == pytest.approx(hist[-1], abs=1e-4)
+        assert float(m[4]) == pytest.approx(max(hist), abs=1e-4)
+        assert int(m[5]) == int(np.argmax(hist)) + 1
+    # 3 epochs with patience 3 cannot stop early: the cap ended training, and the last line says so
+    assert info["hit_epoch_cap"] is True and lines[-1].startswith("hit the epoch cap 3")
+    assert f"best val r {info['best_val_r']:.4f} at epoch {info['best_epoch'] + 1}" in lines[-1]
+    assert info["cpu_seconds"] > 0
+
+
+@pytest.mark.parametrize("epochs_run, best_epoch, cap, text", [
+    (18, 11, False, "stopped early after epoch 18 (no gain for 6 epochs)"),
+    (24, 17, False, "stopped early after epoch 24"),  # the patience ran out on the last epoch
+    (24, 23, True, "hit the epoch cap 24 (val r still rising at the last epoch)"),
+    (24, 19, True, "hit the epoch cap 24 (best 4 epoch(s) before it)"),
+])
+def test_stop_reason_tells_the_cap_from_early_stopping(epochs_run, best_epoch, cap, text):
+    from models.training import hit_epoch_cap, stop_reason
+
+    assert hit_epoch_cap(epochs_run, 24, best_epoch, 6) is cap
+    assert stop_reason(epochs_run, 24, best_epoch, 6).startswith(text)
+
+
+def test_worker_processes_log_at_the_drivers_level():
+    """A fresh process (a loky worker) gets the driver's level; a configured one (the driver) is left alone."""
+    import logging
+    import subprocess
+    import sys
+
+    from benchmark.execute import RunInputs
+
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.INFO)
+    try:
+        ctx = RunInputs(np.array(["a"]), np.zeros((1, 1)), None, {(0, 0): (np.array([0]), np.array([0]))})
+    finally:
+        root.setLevel(old)
+    assert ctx.log_level == logging.INFO
+
+    code = ("import logging; from benchmark.execute import worker_logging; worker_logging({level}); "
+            "logging.getLogger('models.training').info('epoch 1/2: hello')")
+    out = subprocess.run([sys.executable, "-c", code.format(level=logging.INFO)], capture_output=True, text=True,
+                         timeout=60)
+    assert "INFO models.training [pid" in out.stderr and "epoch 1/2: hello" in out.stderr, out.stderr

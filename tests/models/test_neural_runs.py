@@ -112,3 +112,24 @@ def test_features_flag_keeps_array_stages_and_rejects_them_for_tabular_models():
     assert RunConfig(models=["ast_tiny"], features=["roll"]).feature_sets("ast_tiny") == ["roll"]
     with pytest.raises(ConfigError, match="reads a table"):
         RunConfig(models=["rf"], features=["mel"]).feature_sets("rf")
+
+
+@pytest.mark.slow
+def test_verbose_run_shows_every_epoch_also_from_worker_processes(fake_data_dir, tmp_path, study):
+    """``benchmark -v run --jobs 2``: each neural job's epochs reach the terminal from its loky worker."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = _args(fake_data_dir, tmp_path, study)
+    args[args.index("rf,ast_tiny,hybrid")] = "ast_tiny"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "-v", *args, "--jobs", "2"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    epochs = re.findall(r"INFO models\.training \[pid (\d+)\]: epoch (\d)/3: train loss", out.stderr)
+    assert len({pid for pid, _ in epochs}) >= 1 and str(os.getpid()) not in {pid for pid, _ in epochs}
+    assert sum(e == "1" for _, e in epochs) == 4  # every fold's first epoch
+    assert len(re.findall(r"INFO models\.training \[pid \d+\]: (stopped early|hit the epoch cap)", out.stderr)) == 4
