@@ -35,8 +35,9 @@ def z_two(p1: float, n1: int, p2: float, n2: int) -> float:
     return 0.0 if se == 0 else float((p1 - p2) / se)
 
 
-def check(split: str) -> tuple[list[str], float, float]:
-    """Rows of the comparison for ``split``, the seconds `benchmark power` took, and the largest |z|."""
+def check(split: str) -> tuple[list[str], float, float, int]:
+    """Rows of the comparison for ``split``, the seconds `benchmark power` took, the largest |z|, and the
+    data sets per effect docs/calibration.md simulated."""
     from reports.calibrated import stored_design
     from simulation.power import POWER_RULES, format_power, run_power
 
@@ -62,7 +63,7 @@ def check(split: str) -> tuple[list[str], float, float]:
             worst = max(worst, abs(z))
             rows.append(f"| {split} | +{e['effect']:.3f} | {rule} | {a.rate:.3f} ({a.n}) | {b['rate']:.3f} ({b['n']}) "
                         f"| {z:+.2f} |")
-    return rows, seconds, worst
+    return rows, seconds, worst, int(stored["power"].get("reps") or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", default="lopo,piece")
     parser.add_argument("--out", type=Path, default=None, help="docs/benchmarks.md: replace its power-check block")
     args = parser.parse_args(argv)
-    rows, times, worst = [], [], 0.0
+    rows, times, worst, ref_reps = [], [], 0.0, set()
     for split in args.splits.split(","):
-        r, sec, w = check(split)
+        r, sec, w, n_ref = check(split)
+        ref_reps.add(n_ref)
         rows += r
         times.append(f"`benchmark power --split {split}`: {sec:.0f} s")
         worst = max(worst, w)
@@ -80,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
              f"Default settings (100 data sets per effect, 199 resamples), one process, niced, on this shared 2-core "
              f"machine ({platform.processor() or platform.machine()}): " + "; ".join(times) + ". Each power below "
              "is compared with docs/calibration.md's rate at the same effect (an independent simulation of the same "
-             "design and rule, 200 data sets): the two-proportion z is Monte-Carlo error only, |z| < 2.58 at the 1% "
-             f"level; the largest here is {worst:.2f}.", "",
+             f"design and rule, {'/'.join(map(str, sorted(ref_reps)))} data sets per effect): the two-proportion z "
+             f"is Monte-Carlo error only, |z| < 2.58 at the 1% level; the largest here is {worst:.2f}.", "",
              "| split | effect | test | `benchmark power` (n) | docs/calibration.md (n) | z |", "|---|---|---|---|---|---|",
              *rows, END]
     text = "\n".join(block)

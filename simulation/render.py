@@ -44,7 +44,9 @@ def design_section(res: dict) -> list[str]:
     lines += [
         f"**Learner claim** (are the learning algorithms different?), primary test `{LEARNER}`: "
         + ("calibrated for deterministic learners" if v["learner"]["calibrated"] else "not calibrated")
-        + "".join(f"; {f} learners: {_seeds_text(v, f)}" for f in fams) + ".",
+        + "".join(f"; {f} learners: {_seeds_text(v, f)}" for f in fams)
+        + ("" if fams else "; no learner bank on this design, so for randomized (tabular or neural) learners the "
+           "learner claim prints \"not calibrated for this design\"") + ".",
         f"**Predictor claim** (are these fitted predictors different?), primary test `{CLUSTER}`: "
         + ("calibrated" if v["predictor"]["calibrated"] else "not calibrated") + ".",
         "",
