@@ -181,9 +181,11 @@ COST_BEGIN, COST_END = "<!-- calibration-cost:begin -->", "<!-- calibration-cost
 def cost_block(results: list[dict], command: str, jobs: int) -> str:
     """docs/benchmarks.md's block: the CPU time of each design's calibration and of its learner banks."""
     lines = [COST_BEGIN, "## Calibration cost per design (issue 20; `scripts/calibration.py`, generated)", "",
-             f"Measured by `{command}` ({'one process' if jobs <= 1 else f'{jobs} processes'}, niced, on this "
-             "2-core machine shared with other jobs: wall time, so an idle machine is faster). The banks' CPU time "
-             "is the process time `scripts/learner_bank.py` recorded for each model seed (every fit on one thread).",
+             f"Measured by the commands below ({'one process' if jobs <= 1 else f'{jobs} processes'} each, niced, "
+             "on this 2-core machine shared with other jobs: wall time, so an idle machine is faster). The banks' "
+             "CPU time is the process time `scripts/learner_bank.py` recorded for each model seed (every fit on one "
+             "thread; a seed whose time was not recorded is counted at the recorded seeds' mean).",
+             "", "```", command, "```",
              "", "| design | toy nulls (s) | power curve (s) | bank | seeds | bank CPU (s) | per seed (s) |",
              "|---|---|---|---|---|---|---|"]
     for res in results:

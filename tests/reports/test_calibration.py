@@ -73,6 +73,27 @@ def test_the_stored_calibration_is_keyed_by_design():
     assert stored["designs"]["percepiano_performer4"]["few"]
 
 
+@pytest.mark.real_calibration
+def test_the_stored_lopo_calibration_gives_one_model_seed_of_a_randomized_learner_no_learner_number():
+    """The independent check against the file the report reads: under LOPO (21 folds, 21 units), two randomized
+    learners with one model seed each get no learner-level number, and the cell says why; two deterministic
+    learners with one seed get theirs (the toy null backs them)."""
+    from reports.calibrated import STORE, RunKey, learner_withheld
+
+    entry = STORE["designs"]["lopo"]
+    key = RunKey("lopo", entry["key"]["n_folds"], 1, entry["key"]["n_units"], seeded=False)
+    assert (key.n_folds, key.n_units) == (21, 21)
+    for fam in ("tabular", "neural"):
+        why, need = learner_withheld(key, (fam, fam))
+        k = entry["learner"]["min_seeds"].get(fam)
+        if k is None:  # no calibrated k at all: withheld as uncalibrated, never printed
+            assert why.startswith("not calibrated for this design"), why
+        else:  # one seed cannot show the between-seed variance: a stochastic family needs two or more
+            assert k >= 2 and need == k and why == f"needs >= {k} model seeds"
+    assert learner_withheld(key, ("deterministic", "deterministic")) == ("", 1)
+    assert entry["learner"]["calibrated"]
+
+
 @pytest.mark.parametrize("design, attr, n_folds", [("piece", "piece", None), ("kfold_grouped", "performance", 5)])
 def test_grouped_designs_keep_their_unit_on_one_side(design, attr, n_folds):
     """piece and kfold_grouped are simulated with the splits' own groups: no unit on both sides of a fold."""
