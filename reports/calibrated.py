@@ -56,7 +56,7 @@ class RunKey:
     seeded: bool
 
     def label(self) -> str:
-        kind = "CV repeats" if self.seeded else "model seeds"
+        kind = ("CV repeat" if self.seeded else "model seed") + ("s" if self.n_seeds != 1 else "")
         return f"{self.split}, {self.n_folds} folds, {self.n_seeds} {kind}, {self.n_units} units"
 
 

@@ -582,7 +582,7 @@ def test_claims_the_calibration_does_not_back_are_not_printed(run, monkeypatch):
     table = significance_table(run, metrics=("pearson",), **FAST)
     good = table.set_index("model").loc["good"]
     assert np.isfinite(good["pearson_diff"]) and np.isnan(good["pearson_learner_p"]) and np.isnan(good["pearson_pred_p"])
-    assert good["pearson_pred_note"].startswith("not calibrated for this design (lopo, 12 folds, 1 model seeds, 12 units")
+    assert good["pearson_pred_note"].startswith("not calibrated for this design (lopo, 12 folds, 1 model seed, 12 units")
     assert "benchmark power --split lopo" in good["pearson_pred_note"]
     row = display_significance(table)[0]
     cells = row.rows[[r[0] for r in row.rows].index("good")]
