@@ -36,6 +36,7 @@ COMMANDS = {
     "run": "benchmark.cli_run:cmd_run",
     "report": "benchmark.cli_report:cmd_report",
     "compare": "benchmark.cli_report:cmd_compare",
+    "power": "benchmark.cli_report:cmd_power",
     "ceiling": "benchmark.cli_report:cmd_ceiling",
     "importance": "benchmark.cli_report:cmd_importance",
     "export": "benchmark.cli_results:cmd_export",
@@ -189,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--n-resamples", type=int, default=2000,
                       help="cluster-bootstrap resamples and unit-swap permutations (default 2000)")
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+
+    pw = sub.add_parser("power", help="false-positive rate, power and minimum detectable effect of a split's real "
+                                      "design, simulated as docs/calibration.md does")
+    pw.add_argument("--split", required=True, help="lopo, kfold, kfold_grouped, excerpt or piece")
+    pw.add_argument("--seeds", type=int, default=None,
+                    help="CV repeats of a split whose seed changes the folds (default: the calibrated design's 3)")
+    pw.add_argument("--n-splits", type=int, default=None, help="folds, for splits that take it")
+    pw.add_argument("--effect", default="0.01,0.02,0.05",
+                    help="expected differences of the fold-level metric to report power at (default 0.01,0.02,0.05)")
+    pw.add_argument("--metric", default="fold_r", help="fold_r (default) or fold_r2")
+    pw.add_argument("--reps", type=int, default=100, help="simulated data sets per effect (default 100)")
+    pw.add_argument("--resamples", type=int, default=199,
+                    help="bootstrap resamples and permutations per data set (default 199)")
+    pw.add_argument("--seed", type=int, default=0)
+    pw.add_argument("--data-dir", help="PercePiano folder (its real segment layout; default as 'run')")
 
     imp = sub.add_parser("importance", help="permutation importance of feature families on a run's held-out "
                                             "folds (refits each fold; stored in the run directory)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.config import model_definitions
+from benchmark.config import learner_families, model_definitions
 from benchmark.errors import ConfigError, DataError
 from benchmark.importance import run_importance
 from reports.analysis import importance_table
@@ -94,7 +94,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(run, baseline=args.baseline, correction=args.correction,
                           n_resamples=args.n_resamples, seed=args.seed, ceiling=ceiling,
                           rope=args.rope if args.rope > 0 else None, importance=importance,
-                          errors=bool(args.plots or args.html))
+                          errors=bool(args.plots or args.html), families=learner_families(run_dir))
     if ceiling is None and args.ceiling is not False:
         # Printed with the report's notes below, and kept in report.json and the HTML.
         report.notes.append(ceiling_note[0].upper() + ceiling_note[1:] + ".")
@@ -155,6 +155,19 @@ def cmd_importance(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     table = compare_runs(args.run_a, args.run_b, n_resamples=args.n_resamples, seed=args.seed,
-                         definitions=model_definitions)
+                         definitions=model_definitions, families=learner_families)
     print(format_comparison(table))
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from simulation.power import format_power, run_power
+
+    try:
+        effects = tuple(float(e) for e in args.effect.split(",") if e.strip())
+    except ValueError:
+        raise ConfigError(f"--effect {args.effect!r}: use comma-separated numbers, e.g. 0.01,0.02,0.05") from None
+    res = run_power(args.split, seeds=args.seeds, n_splits=args.n_splits, effects=effects, metric=args.metric,
+                    reps=args.reps, n_resamples=args.resamples, seed=args.seed, data_dir=args.data_dir)
+    print(format_power(res, args.metric))
     return 0

@@ -366,3 +366,35 @@ def model_definitions(run_dir: str | os.PathLike) -> dict[str, dict]:
         d["checkpoint"] = fitted.get("init_key") or params.get("init")
         out[model] = d
     return out
+
+
+def learner_families(run_dir: str | os.PathLike) -> dict[str, str]:
+    """Each model of a run as the calibration knows learners: ``deterministic``, ``tabular`` or ``neural``.
+
+    From the model registry: a family whose entry says ``deterministic=True`` (no
+    randomness at all) or ``deterministic="grouped"`` (no randomness when the split
+    groups its inner validation, as a grouped split does) is deterministic; one
+    tagged ``neural`` is neural; every other model is tabular. An ensemble is neural
+    when any member is. The report also counts a model whose predictions are
+    identical across seeds as deterministic (reports read the data, not the registry).
+
+    Returns
+    -------
+    dict model -> family; a model whose base this version does not resolve is left out.
+    """
+    store = RunStore(run_dir)
+    grouped = bool((store.read_manifest().get("split") or {}).get("group_column"))
+    out = {}
+    for model, d in model_definitions(run_dir).items():
+        base = d.get("base")
+        if base is None or base not in MODELS:
+            continue
+        spec = MODELS.get(base)
+        det = spec.extra.get("deterministic", False)
+        members = (d.get("params") or {}).get("members") or []
+        neural = "neural" in spec.tags or any(m in MODELS and "neural" in MODELS.get(m).tags for m in members)
+        if det is True or (det == "grouped" and grouped):
+            out[model] = "deterministic"
+        else:
+            out[model] = "neural" if neural else "tabular"
+    return out

@@ -158,8 +158,10 @@ class LGBMModel(SklearnModel):
         return MultiOutputRegressor(self._booster(self.n_estimators))
 
 
-MODELS.register("mean", inputs=TABULAR, tags=("baseline",))(MeanModel)
-MODELS.register("ridge", inputs=TABULAR, tags=("baseline", "linear"))(RidgeModel)
+# ``deterministic`` tells the report which learners need no model seeds (docs/calibration.md): the mean
+# has no randomness; ridge's only random choice is the shuffle of an ungrouped inner CV.
+MODELS.register("mean", inputs=TABULAR, tags=("baseline",), deterministic=True)(MeanModel)
+MODELS.register("ridge", inputs=TABULAR, tags=("baseline", "linear"), deterministic="grouped")(RidgeModel)
 MODELS.register("rf", inputs=TABULAR, tags=("trees",))(RandomForestModel)
 MODELS.register("xgb", inputs=TABULAR, tags=("trees", "boosting"))(XGBModel)
 MODELS.register("lgbm", inputs=TABULAR, tags=("trees", "boosting"))(LGBMModel)

@@ -5,15 +5,18 @@ conditions: the same data (manifest data hash), the same split with the same
 options, and the same fold assignment in every shared seed. Then a model's
 out-of-fold predictions in run A and run B are paired fold by fold, and
 their difference (A - B) is tested with the machinery of the significance
-table (:mod:`reports.units`): the estimand is the fold-level mean metric
-(each test fold's metric, averaged over targets and folds); its CI is a
-cluster bootstrap over the split's units and its p-value swaps *whole units*
-(performers under lopo, pieces under piece, segments under kfold) between
-the two runs. Seeds that do not change the folds are averaged within fold.
-With fewer than :data:`reports.units.FEW_GROUPS` units no CI or p-value is
-computed: the cell says ``too few groups (n)``. The test is about these two
-fitted predictors on these units, not the learning algorithms. Typical use:
-the same models before and after a code change, or with other options.
+table: the estimand is the fold-level mean metric (each test fold's metric,
+averaged over targets and folds), and each row answers both claims with one
+primary test each (:mod:`reports.claims`): the learner t (did the change make
+the learning algorithm better? model seeds count as replicates of its
+randomness, so a stochastic learner needs as many as docs/calibration.md
+says) and the cluster-bootstrap t over the split's units (do these two
+fitted predictors differ on these units?), adjusted over the table (Holm) with
+intervals at the levels that agree with the adjusted decisions. The
+whole-unit swap permutation test is secondary. With fewer than
+:data:`reports.units.FEW_GROUPS` units no CI or p-value is computed: the cell
+says ``too few groups (n)``. Typical use: the same models before and after a
+code change, or with other options.
 
 A model name may mean different models in the two runs (other parameters,
 feature sets, ``--members`` or ``--init`` checkpoint; an older run may even
@@ -32,9 +35,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ConfigError
+from reports.claims import claim_columns, pair_claims
+from reports.comparisons import adjust_family, model_family, run_key
 from reports.results import run_id
 from reports.rundata import RunData, load_run_data
-from reports.significance import withheld_tests
+from reports.tables import claim_cell
 from reports.units import UnitScorer, compare_units, pair_cells, run_design, too_few
 
 METRICS = ("pearson", "r2")
@@ -136,6 +141,7 @@ def compare_runs(
     confidence: float = 0.95,
     seed: int = 0,
     definitions=None,
+    families=None,
 ) -> pd.DataFrame:
     """Per model present in both runs: the fold-level mean metric in each, and A - B with a CI and a p-value.
 
@@ -156,13 +162,18 @@ def compare_runs(
         ``definitions(run_dir) -> {model: {"base", "params", "features", "checkpoint", ...}}``, what each
         model name of a run meant (:func:`benchmark.config.model_definitions`; reports never read the
         model registry themselves, so the caller passes it). Without it, ``differs`` is empty.
+    families : callable, optional
+        ``families(run_dir) -> {model: "deterministic" | "tabular" | "neural"}``
+        (:func:`benchmark.config.learner_families`); without it, a model whose predictions
+        differ between seeds gets the strictest family's seed requirement.
 
     Returns
     -------
     DataFrame, one row per shared model (run A's order)
         ``model``, ``seeds``, ``n_segments``, ``n_units``, then per metric ``m``:
-        ``m_a``, ``m_b``, ``m_diff`` (A - B), ``m_diff_lo``, ``m_diff_hi``,
-        ``m_p`` (NaN with too few units); ``differs`` (what differs between the
+        ``m_a``, ``m_b``, ``m_diff`` (A - B), both claims' columns
+        (:func:`reports.claims.claim_columns`: ``m_learner_*``, ``m_pred_*``, adjusted with Holm
+        over models x metrics) and the secondary ``m_perm_p``; ``differs`` (what differs between the
         model's definitions in A and B, "" when nothing does) and ``note``. ``attrs``: run ids,
         split, unit, n_units, few, seeded, n_resamples, perm_floor, confidence.
 
@@ -182,9 +193,8 @@ def compare_runs(
         raise ConfigError(f"the runs share no model (A: {', '.join(a.models)}; B: {', '.join(b.models)})")
     defs_a, defs_b = (definitions(a.run_dir), definitions(b.run_dir)) if definitions is not None else ({}, {})
     design = run_design(a)
-    # A test docs/calibration.md found out of range on this split is not given as a number.
-    held = withheld_tests(a.split)
-    rows = []
+    fam_a, fam_b = (families(a.run_dir), families(b.run_dir)) if families is not None else ({}, {})
+    rows, claims = [], {}
     for model in models:
         rec: dict = {"model": model, "differs": "; ".join(definition_differences(defs_a.get(model), defs_b.get(model)))
                      if definitions is not None else ""}
@@ -195,27 +205,45 @@ def compare_runs(
             continue
         notes = []
         cells = pair_cells(a, model, model, common, run_b=b)
+        key = run_key(a, common)
+        fams = (model_family(a, model, common, fam_a), model_family(b, model, common, fam_b))
         for m in metrics:
             scorer = UnitScorer(cells, m)
-            res, _ = compare_units(scorer, seeded=design.seeded, partition=design.partition,
-                                   n_resamples=n_resamples, confidence=confidence, seed=seed)
-            rec.update({f"{m}_a": _level(scorer, "a"), f"{m}_b": _level(scorer, "b"), f"{m}_diff": res.diff,
-                        f"{m}_diff_lo": np.nan if held["ci"] else res.ci_low,
-                        f"{m}_diff_hi": np.nan if held["ci"] else res.ci_high,
-                        f"{m}_p": np.nan if held["perm"] else res.perm_p})
+            res, _ = compare_units(scorer, seeded=design.seeded, n_resamples=n_resamples, confidence=confidence,
+                                   seed=seed)
+            claims[(len(rows), m)] = pair_claims(scorer, res, key, partition=design.partition, families=fams,
+                                                 few_text=too_few(res.n_units))
+            rec.update({f"{m}_a": _level(scorer, "a"), f"{m}_b": _level(scorer, "b"), f"{m}_diff": res.diff})
         rec.update(seeds=",".join(map(str, common)), n_segments=len(cells.y), n_units=scorer.n_units)
         _, y_b, _, _ = b.stack(model, common)
         if not np.allclose(cells.y, y_b):
             notes.append("y_true differs between runs")
         rec["note"] = "; ".join(notes)
         rows.append(rec)
-    cols = ["model", "seeds", "n_segments", "n_units"] + [f"{m}_{c}" for m in metrics
-                                                          for c in ("a", "b", "diff", "diff_lo", "diff_hi", "p")]
+    for name, attr in (("learner", "learner_p"), ("pred", "pred_p"), ("perm", "perm_p")):
+        grid = np.array([[getattr(claims[(i, m)], attr) if (i, m) in claims else np.nan for m in metrics]
+                         for i in range(len(rows))], dtype=float).reshape(len(rows), len(metrics))
+        claims[name] = adjust_family(grid, "holm")
+    for i, rec in enumerate(rows):
+        for j, m in enumerate(metrics):
+            c = claims.get((i, m))
+            if c is None:
+                continue
+            rec.update({f"{m}_{k}": v for k, v in claim_columns(
+                c, claims["learner"][1][i, j], claims["pred"][1][i, j], claims["learner"][0][i, j],
+                claims["pred"][0][i, j]).items()})
+            rec[f"{m}_perm_p"], rec[f"{m}_perm_p_adj"] = c.perm_p, claims["perm"][0][i, j]
+    cols = ["model", "seeds", "n_segments", "n_units"] + [
+        f"{m}_{c}" for m in metrics for c in ("a", "b", "diff", "learner_lo", "learner_hi", "learner_p",
+                                              "learner_p_adj", "learner_df", "learner_level", "learner_mde",
+                                              "learner_note", "pred_lo", "pred_hi", "pred_p", "pred_p_adj",
+                                              "pred_df", "pred_level", "pred_mde", "pred_note", "perm_p",
+                                              "perm_p_adj")]
     out = pd.DataFrame(rows).reindex(columns=cols + ["differs", "note"])
     out.attrs.update(run_a=run_id(a), run_b=run_id(b), split=a.split, resampled=design.unit, unit=design.unit,
                      n_units=design.n_units, few=design.few, seeded=design.seeded, partition=design.partition,
                      n_resamples=int(n_resamples), perm_floor=1.0 / (int(n_resamples) + 1),
-                     confidence=confidence, metrics=list(metrics), withheld=held)
+                     confidence=confidence, metrics=list(metrics), correction="holm")
     return out
 
 
@@ -227,7 +255,8 @@ def format_comparison(table: pd.DataFrame) -> str:
     differs = "differs" in table and table["differs"].fillna("").astype(bool).any()
     head = ["model", "seeds"]
     for m in metrics:
-        head += [f"{label.get(m, m)} A", f"{label.get(m, m)} B", f"{label.get(m, m)} A-B [CI]", "p"]
+        head += [f"{label.get(m, m)} A", f"{label.get(m, m)} B", f"{label.get(m, m)} A-B",
+                 "learners differ? [CI] p_adj", "fitted predictors differ? [CI] p_adj", "p perm (secondary)"]
     if differs:
         head.append("what differs (A vs B)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -237,36 +266,40 @@ def format_comparison(table: pd.DataFrame) -> str:
     def num(v, fmt="{:.3f}"):
         return "n/a" if v is None or pd.isna(v) else fmt.format(v)
 
-    held = at.get("withheld") or {}
-
-    def pval(v):
+    def pval(r, m):
+        v, adj = r.get(f"{m}_perm_p"), r.get(f"{m}_perm_p_adj")
         if few is not None:
             return few
-        if held.get("perm"):
-            return held["perm"]
-        if v is not None and not pd.isna(v) and v <= floor * (1 + 1e-9):
+        if v is None or pd.isna(v):
+            return r.get(f"{m}_pred_note") or "n/a"
+        if v <= floor * (1 + 1e-9):
             return f"< {floor:.2g}"
-        return num(v, "{:.4f}")
+        return num(adj, "{:.4f}")
 
     for _, r in table.iterrows():
         cells = [str(r["model"]), "" if pd.isna(r.get("seeds")) else str(r["seeds"])]
+        rec = {k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
         for m in metrics:
-            ci = (few if few is not None else held.get("ci") or
-                  f"[{num(r[f'{m}_diff_lo'], '{:+.3f}')}, {num(r[f'{m}_diff_hi'], '{:+.3f}')}]")
-            cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), f"{num(r[f'{m}_diff'], '{:+.3f}')} {ci}", pval(r[f"{m}_p"])]
+            if pd.isna(r.get(f"{m}_diff")):
+                cells += [num(r.get(f"{m}_a")), num(r.get(f"{m}_b")), "n/a", "", "", ""]
+                continue
+            cells += [num(r[f"{m}_a"]), num(r[f"{m}_b"]), num(r[f"{m}_diff"], "{:+.3f}"),
+                      claim_cell(rec, f"{m}_", "learner"), claim_cell(rec, f"{m}_", "pred"), pval(r, m)]
         if differs:
             cells.append(r["differs"] or "same model")
         lines.append("| " + " | ".join(cells) + " |")
-    conf = int(round(100 * at.get("confidence", 0.95)))
     unit = at.get("unit", "segments")
     seeds = ("seeds change the folds: each (seed, fold) is a fold unit" if at.get("seeded")
              else "seeds averaged within each fold")
     lines += ["", f"A = {at.get('run_a')}, B = {at.get('run_b')}; split `{at.get('split')}`, unit: "
               f"{at.get('n_units')} {unit}. Metrics: fold-level mean over targets and test folds of out-of-fold "
-              f"Pearson r / R^2 ({seeds}). A-B: {conf}% cluster bootstrap over {unit} "
-              f"(the difference -+ sqrt(G/(G-1)) t_{{G-1}} times the bootstrap SE, {at.get('n_resamples')} resamples); p: two-sided permutation test swapping whole {unit} between "
-              f"the runs ({at.get('n_resamples')} permutations); it tests these two fitted predictors on these "
-              f"{unit}, not the learning algorithms."
+              f"Pearson r / R^2 ({seeds}). Learners: the learner t (corrected resampled t with the design's "
+              "calibrated factor, plus the between-seed variance where seeds do not change the folds); fitted "
+              f"predictors: the cluster-bootstrap t over {unit} (the difference -+ sqrt(G/(G-1)) t_{{G-1}} times "
+              f"the bootstrap SE, {at.get('n_resamples')} resamples) and that interval's p. Both adjusted with Holm "
+              "over models x metrics, each interval at the level that agrees with its adjusted p (95% unless "
+              f"named); † / ‡ mark p_adj < 0.05. p perm (secondary): whole {unit} swapped between the runs "
+              f"({at.get('n_resamples')} permutations), Holm-adjusted, marks nothing."
               + (f" Only {at.get('n_units')} {unit}: {few}, no CI or p-value." if few else "")]
     if differs:
         lines.append("A row whose model differs between the runs (last column) compares two different models "

@@ -26,12 +26,13 @@ from threadpoolctl import threadpool_limits
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
 from reports.analysis import error_matrix, hardest
+from reports.bayesian import bayesian_table
 from reports.pooled import metrics_table
 from reports.ranking import FriedmanNemenyiResult, friedman_nemenyi
 from reports.results import ModelStack, best_model, model_stack
 from reports.rundata import GroupCheck, RunData, check_groups, finished_view, load_run_data, missing_note, too_few
 from reports.scoring import METRIC_FUNCTIONS, nanmean
-from reports.significance import bayesian_table, per_target_table, significance_table
+from reports.significance import per_target_table, significance_table
 from reports.summary import summary_table
 from reports.tables import write_tables
 from reports.units import rank_intervals
@@ -276,7 +277,7 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
                  n_resamples: int = 2000, seed: int = 0, ceiling: pd.DataFrame | None = None,
                  rank_blocks: tuple[str, ...] = RANK_BLOCKS, rank_metric: str = "pearson",
                  rope: float | None = 0.01, importance: dict[str, pd.DataFrame] | None = None,
-                 errors: bool = True, top: int = 10) -> Report:
+                 errors: bool = True, top: int = 10, families: dict | None = None) -> Report:
     """Compute every table, ranking and figure's data of the report of a run, each once.
 
     Parameters
@@ -297,6 +298,9 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
         Compute the :class:`ErrorAnalysis` (the figures and the HTML need it).
     top : int
         Rows of the "hardest" tables.
+    families : dict, optional
+        Model -> learner family (:func:`benchmark.config.learner_families`), which decides how many
+        model seeds a learner-level claim needs (see :func:`reports.significance.significance_table`).
 
     Returns
     -------
@@ -317,19 +321,21 @@ def build_report(run_dir: str | Path | RunData, *, baseline: str | None = None, 
     with threadpool_limits(limits=1, user_api="blas"):
         return _build_report(run_dir, baseline=baseline, correction=correction, n_resamples=n_resamples,
                              seed=seed, ceiling=ceiling, rank_blocks=rank_blocks, rank_metric=rank_metric,
-                             rope=rope, importance=importance, errors=errors, top=top)
+                             rope=rope, importance=importance, errors=errors, top=top, families=families)
 
 
 def _build_report(run_dir, *, baseline, correction, n_resamples, seed, ceiling, rank_blocks, rank_metric, rope,
-                  importance, errors, top) -> Report:
+                  importance, errors, top, families) -> Report:
     run = finished_view(load_run_data(run_dir))
     check = check_groups(run)
     summary = summary_table(run, n_resamples=n_resamples, seed=seed)
-    opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling)
+    opts = dict(baseline=baseline, correction=correction, n_resamples=n_resamples, seed=seed, ceiling=ceiling,
+                families=families)
     tables = {"significance": significance_table(run, **opts), "per_target": per_target_table(run, **opts),
               "metrics": metrics_table(run, n_resamples=n_resamples, seed=seed)}
     if rope is not None and len(run.models) > 1:
-        tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope)
+        tables["bayesian"] = bayesian_table(run, baseline=baseline, rope=rope, families=families,
+                                            n_resamples=n_resamples, seed=seed)
     rankings, notes = {}, []
     for blocks in rank_blocks:
         try:

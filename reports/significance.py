@@ -9,10 +9,14 @@ decides what is paired with what:
 * Intervals say what was resampled: segments, or whole units of the split
   (performers for ``lopo``, pieces for ``piece``, passages for ``excerpt``).
 * Differences are ``model - baseline`` of the fold-level mean metric, one
-  estimand per row: its CI, the corrected t-test and the unit-swap permutation
-  test are all on it (:mod:`reports.units`). Seeds that do not change the
-  folds are averaged within fold; below 10 units no group-level number is
-  printed.
+  estimand per row, and each row answers two claims with one primary test
+  each (:mod:`reports.claims`): *are the learning algorithms different?*
+  (the learner t: corrected resampled t plus the between-seed variance) and
+  *are these fitted predictors different?* (the cluster-bootstrap t over the
+  split's units). Each claim's interval, adjusted p-value and mark come from
+  that one test; the unit-swap permutation test is secondary. A claim that
+  docs/calibration.md does not back on the run's design (split, folds, seeds,
+  units) is not printed as a number; below 10 units nothing group-level is.
 * A model whose jobs did not all finish is never averaged silently: only its
   complete seeds are used and it is marked ``partial: k of n folds``; with no
   complete seed it gets no numbers and no tests.
@@ -27,23 +31,28 @@ import pandas as pd
 
 from benchmark.errors import ConfigError
 from benchmark.metrics import column_pearson
-from reports import calibrated
-from reports.calibrated import ratio_scale, withheld
-from reports.multitest import adjust_pvalues
-from reports.paired import bayesian_correlated_ttest, five_by_two_cv_ftest, standardized_difference, tost_corrected
+from reports.claims import CLAIMS, claim_columns
+from reports.comparisons import adjust_family, calibration_note, compare_pair, pair_claims_of, pair_scorer
+from reports.paired import standardized_difference
 from reports.pooled import available_metrics, per_target_columns, within_performer
-from reports.rundata import FEW_GROUPS, RunData, fold_scores, load_run_data, resolve_baseline, too_few, unit_labels
+from reports.rundata import FEW_GROUPS, RunData, load_run_data, resolve_baseline, too_few, unit_labels
 from reports.scoring import METRIC_FUNCTIONS, bootstrap_pooled, nanmean, pooled_metric
 from reports.summary import pooled_segment_ci, pooled_value
-from reports.units import UnitComparison, UnitScorer, compare_units, pair_cells
+from reports.units import UnitComparison
+
+__all__ = ["CORRECTIONS", "compare_pair", "per_target_table", "significance_table", "within_performer"]
 
 CORRECTIONS = ("holm", "fdr_bh")
 CORRECTION_NAMES = {"holm": "Holm (family-wise error rate)", "fdr_bh": "Benjamini-Hochberg (false discovery rate)"}
 METRIC_LABELS = {"pearson": "r", "r2": "R²"}
+#: Per claim (learner, pred): interval at the family-compatible level, p and adjusted p, df, that level,
+#: the detectable effect (non-significant rows) and why there is no number.
+CLAIM_COLUMNS = tuple(f"{c}_{x}" for c in ("learner", "pred")
+                      for x in ("lo", "hi", "p", "p_adj", "df", "level", "mde", "note"))
 _METRIC_COLUMNS = ("", "seg_lo", "seg_hi", "cluster_lo", "cluster_hi", "pianists", "pianists_seg_lo",
                    "pianists_seg_hi", "within", "within_lo", "within_hi",
-                   "seeds_sd", "fold_mean", "fold_sd", "fold_n", "diff", "diff_lo", "diff_hi", "nb_t", "nb_df",
-                   "nb_p", "nb_p_adj", "perm_p", "perm_p_adj", "effect", "n_units")
+                   "seeds_sd", "fold_mean", "fold_sd", "fold_n", "diff", "effect", *CLAIM_COLUMNS, "perm_p",
+                   "perm_p_adj", "n_units")
 
 
 def _metric_columns(metrics) -> list[str]:
@@ -57,42 +66,10 @@ def _check_options(correction: str, n_resamples: int) -> None:
         raise ConfigError(f"n_resamples={n_resamples!r} must be >= 1 (2000 is usual)")
 
 
-def compare_pair(run: RunData, model: str, base: str, metric: str, seeds: list[int], *, n_resamples: int,
-                 seed: int, confidence: float) -> tuple[UnitComparison, list[UnitComparison]]:
-    """``model - base`` on the fold-level mean metric, targets averaged and per target (cached on ``run``).
-
-    See :mod:`reports.units`: whole units of the split are resampled and swapped;
-    seeds are averaged within fold unless they change the folds.
-    """
-    def compute():
-        scorer = UnitScorer(pair_cells(run, model, base, seeds), metric)
-        return compare_units(scorer, seeded=run.design.seeded, partition=run.design.partition,
-                             n_resamples=n_resamples, confidence=confidence, seed=seed,
-                             ratio_scale=ratio_scale(run.split))
-
-    return run.memo(("compare", model, base, metric, tuple(seeds), int(n_resamples), int(seed), float(confidence)),
-                    compute)
-
-
-def withheld_tests(split: str) -> dict[str, str]:
-    """Per printed quantity (``ci``, ``nb``, ``perm``, ``bayes``): the text shown instead of its number on
-    ``split`` when docs/calibration.md found the test out of range there ("" = printed)."""
-    return {"ci": withheld(split, "cluster bootstrap CI"), "nb": withheld(split, "corrected t (NB)"),
-            "perm": withheld(split, "unit-swap permutation"), "bayes": withheld(split, "Bayesian correlated t")}
-
-
-def _comparison_columns(res: UnitComparison, split: str, metric: str = "pearson") -> dict:
-    """The comparison's columns; a test found uncalibrated for ``split`` is left NaN (never printed).
-
-    ``effect`` is :func:`reports.paired.standardized_difference` of the two
-    models' fold-level means on the fold units the row's tests use.
-    """
-    w = withheld_tests(split)
-    nan = np.nan
-    levels = [float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else nan for v in (res.fold_a, res.fold_b)]
-    return {"diff": res.diff, "effect": standardized_difference(*levels, metric), "diff_lo": nan if w["ci"] else res.ci_low, "diff_hi": nan if w["ci"] else res.ci_high,
-            "nb_t": nan if w["nb"] else res.nb_t, "nb_df": nan if w["nb"] else res.nb_df,
-            "nb_p": nan if w["nb"] else res.nb_p, "perm_p": nan if w["perm"] else res.perm_p, "n_units": res.J}
+def _effect(res: UnitComparison, metric: str) -> float:
+    """:func:`reports.paired.standardized_difference` of the two models' fold-level means on the row's fold units."""
+    levels = [float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else np.nan for v in (res.fold_a, res.fold_b)]
+    return standardized_difference(*levels, metric)
 
 
 def _ceiling_values(run: RunData, ceiling: pd.DataFrame | None) -> np.ndarray | None:
@@ -116,54 +93,44 @@ def _run_attrs(run: RunData, kind: str, base: str, correction: str, n_resamples:
             "too_few": too_few(design.n_units) if design.few else "", "seeded": design.seeded,
             "partition": run.partition, "seeds": list(run.seeds), "baseline": base, "correction": correction,
             "n_resamples": int(n_resamples), "perm_floor": 1.0 / (int(n_resamples) + 1),
-            "confidence": float(confidence), "seed": int(seed), "calibrated": calibrated_tests(run.split),
-            "withheld": withheld_tests(run.split), **({"partial": run.partial_note} if run.partial_note else {})}
-
-
-def calibrated_tests(split: str) -> dict:
-    """Which printed tests ``docs/calibration.md`` found calibrated for ``split`` (see scripts/calibration.py)."""
-    # Read through the module: a test may patch the calibration table.
-    return dict(calibrated.CALIBRATED.get(split, {}))
-
-
-def calibration_note(split: str) -> str:
-    """Which tests docs/calibration.md found calibrated for ``split``, and which are withheld."""
-    if not calibrated.covered(split):
-        return (f"Split {split!r} is not among the designs simulated in docs/calibration.md: the false-positive "
-                "rates of its tests are unknown; read its p-values and CIs with that in mind.")
-    cal = calibrated_tests(split)
-    text = ("Calibrated for this split (docs/calibration.md: false-positive rate in [0.03, 0.07] at alpha 0.05 "
-            "on its real design): " + ("; ".join(f"{k}: {v}" for k, v in cal.items()) if cal else "none") + ".")
-    off = [t for t in calibrated.TESTS if t not in cal]
-    if off:
-        text += (f" Not calibrated, so not printed as numbers (cells say 'not calibrated for {split}', or "
-                 "'too few groups' where that applies first): "
-                 + ", ".join(off) + ".")
-    return text
+            "confidence": float(confidence), "seed": int(seed), "claims": dict(CLAIMS),
+            "primary": {"learner": "learner t", "predictor": "cluster bootstrap t"},
+            "secondary": ["unit-swap permutation"], **({"partial": run.partial_note} if run.partial_note else {})}
 
 
 def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, confidence: float,
-                  family: str) -> list[str]:
+                  family: str, seeds: list[int], families: dict | None) -> list[str]:
     design = run.design
     pooled = ("pooled out-of-fold predictions of each seed" if run.partition
               else "each fold model scored on the fixed test set")
     unit = design.unit
+    seeds_text = ("they change the folds: CV repeats" if design.seeded
+                  else "they do not change the folds: model seeds, replicates of each learner's own randomness")
     notes = [
         f"Split {run.split!r}; unit of generalisation: {unit} ({design.n_units}); seeds "
-        f"{','.join(map(str, run.seeds))} ({'they change the folds' if design.seeded else 'they do not change the folds: not replicates'}).",
+        f"{','.join(map(str, run.seeds))} ({seeds_text}).",
         f"Pooled metrics: mean over targets of Pearson r / R² on {pooled}, averaged over complete seeds; "
         f"{confidence:.0%} percentile bootstrap CIs ({n_resamples} resamples) over segments"
         + ("" if unit == "segments" else f" and over whole {unit}") + ". "
         "Pianists only: the pooled metric without the two deadpan score renderings (players Score, Score2), "
         "with its segment CI. Within-performer r: truth and predictions centred per performer, so the performers' mean levels do "
-        "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI.",
-        f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}): its "
-        f"{confidence:.0%} CI is a cluster bootstrap over {unit}: the difference -+ sqrt(G/(G-1)) t_{{G-1}} "
-        "times the bootstrap SE (Hesterberg 2015's expansion); p NB is the corrected resampled t-test "
-        "(Nadeau & Bengio 2003; repeated-CV form when seeds change the folds) over the fold units; p perm swaps "
-        f"whole {unit} between the two models' predictions ({n_resamples} permutations): it tests these two "
-        "fitted predictors on these units, not the learning algorithms.",
-        f"p-values adjusted with {CORRECTION_NAMES[correction]} over one family per table: {family}.",
+        "not count. Seed sd: spread of the pooled metric over seeds (model instability), not a CI. Bold: the best "
+        "fold-level mean, the quantity the tests compare.",
+        f"Differences (model - {base!r}) are on the fold-level mean metric ({design.fold_level}). Two claims, one "
+        f"primary test each, declared before looking. {CLAIMS['learner'].capitalize()}? The learner t: the "
+        "corrected resampled t over the fold units (Nadeau & Bengio 2003) with this design's calibrated factor"
+        + ("" if design.seeded else ", plus the variance of each model's fold-level mean between its model seeds "
+           "(Satterthwaite df); a stochastic learner needs as many model seeds as docs/calibration.md found its "
+           "family needs") + f". {CLAIMS['predictor'].capitalize()} on these {unit}? The cluster-bootstrap t: the "
+        f"difference -+ sqrt(G/(G-1)) t_{{G-1}} times the bootstrap SE over {unit} (Hesterberg 2015), and the "
+        "p-value of that same interval. Secondary, never marked: p perm swaps whole "
+        f"{unit} between the two models' predictions ({n_resamples} permutations).",
+        f"p-values adjusted with {CORRECTION_NAMES[correction]} over one family per claim: {family}. Each "
+        "interval is printed at the level that agrees with its adjusted decision (Holm: 1 - alpha/(m - i + 1) "
+        "for the i-th rejected comparison, 1 - alpha/(m - r) for the others; Benjamini-Hochberg: the false "
+        "coverage-statement rate intervals of Benjamini & Yekutieli 2005), so an interval excludes 0 exactly "
+        "when its p_adj < 0.05 and the row is marked. Beside a non-significant difference: the smallest true "
+        "difference that test would detect with 80% power at that level, from its own standard error.",
         "Effect size: for r, Cohen's q = atanh(r_model) - atanh(r_baseline) of the fold-level means (0.1 small, "
         "0.3 medium, 0.5 large); for R², (R²_model - R²_baseline) / (1 - R²_baseline), the share of the "
         "baseline's unexplained variance removed. Neither depends on fold size (Cohen's d_z of fold differences "
@@ -172,7 +139,8 @@ def _method_notes(run: RunData, base: str, correction: str, n_resamples: int, co
     if design.few:
         notes.append(f"Only {design.n_units} {unit}: {too_few(design.n_units)}: no cluster CI or group-level "
                      "p-value is given as a number.")
-    notes.append(calibration_note(run.split))
+    if seeds:
+        notes.append(calibration_note(run, seeds, families))
     if not run.partition:
         notes.append("Fixed test set: the fold models share one test set, so they are tested through their "
                      "fold-averaged predictions over the test set's units, never as independent folds.")
@@ -189,8 +157,9 @@ def significance_table(
     ceiling: pd.DataFrame | None = None,
     metrics: tuple[str, ...] = ("pearson", "r2"),
     confidence: float = 0.95,
+    families: dict | None = None,
 ) -> pd.DataFrame:
-    """One row per model: pooled metrics with CIs, and tests of the difference to a baseline.
+    """One row per model: pooled metrics with CIs, and both claims of its difference to a baseline.
 
     For each metric ``m`` in ``metrics`` (``pearson``: mean r over targets;
     ``r2``: mean R^2), the columns are
@@ -206,13 +175,19 @@ def significance_table(
     * ``m_fold_mean``, ``m_fold_sd``, ``m_fold_n``: the fold-level mean metric,
       its sd and number of fold units (seeds averaged within fold unless
       they change the folds);
-    * ``m_diff``: fold-level mean ``model - baseline``; ``m_diff_lo/hi``:
-      cluster bootstrap CI over units; ``m_nb_t``, ``m_nb_df``, ``m_nb_p``:
-      corrected resampled t-test over fold units; ``m_perm_p``: whole-unit swap
-      permutation test; ``*_p_adj``: adjusted over one family (every model
-      pair x metric of the table); ``m_effect``: a standardized effect size
-      that does not depend on fold size (Cohen's q for r, the proportional
-      error reduction for R²; :func:`reports.paired.standardized_difference`);
+    * ``m_diff``: fold-level mean ``model - baseline``; ``m_effect``: a
+      standardized effect size that does not depend on fold size (Cohen's q
+      for r, the proportional error reduction for R²;
+      :func:`reports.paired.standardized_difference`);
+    * the learner claim ``m_learner_*`` and the predictor claim ``m_pred_*``
+      (:func:`reports.claims.claim_columns`): ``lo``/``hi`` (the interval at
+      ``level``, the level that agrees with the adjusted decision), ``p``,
+      ``p_adj`` (adjusted over one family per claim: every model pair x
+      metric), ``df``, ``mde`` (non-significant rows: the difference that
+      test detects with 80% power) and ``note`` (why there is no number:
+      ``needs >= k model seeds``, ``not calibrated for this design ...``,
+      ``too few groups (n)``);
+    * ``m_perm_p`` (``_adj``): the secondary whole-unit swap permutation test;
       ``m_n_units``: fold units J.
 
     plus ``model``, ``role``, ``status``, ``jobs_ok``, ``jobs_expected``,
@@ -231,6 +206,11 @@ def significance_table(
         :func:`reports.ceiling.noise_ceiling` output, or a per-test-set ceiling.
     metrics : tuple of {"pearson", "r2"}
     confidence : float
+    families : dict, optional
+        Model -> learner family (``deterministic``, ``tabular``, ``neural``) from the model
+        registry (:func:`benchmark.config.learner_families`; reports never read the registry).
+        A model whose predictions are identical across seeds counts as deterministic anyway;
+        one the mapping does not name gets the strictest family's seed requirement.
 
     Returns
     -------
@@ -252,7 +232,7 @@ def significance_table(
     ceil = _ceiling_values(run, ceiling)
     design = run.design
     base_seeds = set(run.complete_seeds(base))
-    recs = []
+    recs, claims, tested_seeds = [], {}, []
     for model in run.models:
         seeds = run.complete_seeds(model)
         rec = {"model": model, "role": "baseline" if model == base else "", "status": run.status(model),
@@ -316,20 +296,20 @@ def significance_table(
                 for m in metrics:
                     res, _ = compare_pair(run, model, base, m, common, n_resamples=n_resamples, seed=seed,
                                           confidence=confidence)
-                    rec.update({f"{m}_{k}": v for k, v in _comparison_columns(res, run.split, m).items()})
+                    claims[(len(recs), m)], _ = pair_claims_of(run, model, base, m, common, families=families,
+                                                               n_resamples=n_resamples, seed=seed,
+                                                               confidence=confidence)
+                    rec.update({f"{m}_diff": res.diff, f"{m}_effect": _effect(res, m), f"{m}_n_units": res.J})
+                tested_seeds = tested_seeds or common
         rec["note"] = "; ".join(notes)
         recs.append(rec)
+    _claims_into(recs, claims, metrics, correction)
     table = pd.DataFrame(recs)
     for col in _metric_columns(metrics):
         if col not in table:
-            table[col] = np.nan
+            table[col] = "" if col.endswith("_note") else np.nan
     if "ceiling_fraction" not in table and ceil is not None:
         table["ceiling_fraction"] = np.nan
-    for test in ("nb_p", "perm_p"):
-        cols = [f"{m}_{test}" for m in metrics]
-        adj = adjust_pvalues(table[cols].to_numpy(dtype=float), correction)[0]
-        for j, col in enumerate(cols):
-            table[f"{col}_adj"] = adj[:, j]
     order = ["model", "role", "status", "jobs_ok", "jobs_expected", "seeds_used"]
     order += _metric_columns(metrics)
     order += [c for c in ("ceiling_fraction", "note") if c in table]
@@ -337,10 +317,37 @@ def significance_table(
     table.attrs.update(_run_attrs(run, "significance", base, correction, n_resamples, confidence, seed))
     table.attrs["metrics"] = list(metrics)
     n_pairs = int(sum(r["model"] != base for r in recs))
-    table.attrs["family"] = f"{n_pairs} model pairs x {len(metrics)} metrics, per test"
-    table.attrs["notes"] = _method_notes(run, base, correction, n_resamples, confidence, table.attrs["family"])
+    table.attrs["family"] = f"{n_pairs} model pairs x {len(metrics)} metrics"
+    table.attrs["notes"] = _method_notes(run, base, correction, n_resamples, confidence, table.attrs["family"],
+                                         tested_seeds or run.seeds, families)
     table.attrs["n_groups"] = design.n_units
     return table
+
+
+def _claims_into(recs: list[dict], claims: dict, metrics, correction: str) -> None:
+    """Adjust each claim's p-values over the table's family (rows x metrics) and write both claims' columns."""
+    for m in metrics:
+        for r in recs:
+            r.setdefault(f"{m}_perm_p", np.nan)
+    rows = sorted({i for i, _ in claims})
+    if not rows:
+        return
+    grid = {name: np.full((len(rows), len(metrics)), np.nan) for name in ("learner", "pred", "perm")}
+    for a, i in enumerate(rows):
+        for b, m in enumerate(metrics):
+            c = claims.get((i, m))
+            if c is not None:
+                grid["learner"][a, b], grid["pred"][a, b], grid["perm"][a, b] = c.learner_p, c.pred_p, c.perm_p
+    adj = {name: adjust_family(g, correction) for name, g in grid.items()}
+    for a, i in enumerate(rows):
+        for b, m in enumerate(metrics):
+            c = claims.get((i, m))
+            if c is None:
+                continue
+            cols = claim_columns(c, adj["learner"][1][a, b], adj["pred"][1][a, b], adj["learner"][0][a, b],
+                                 adj["pred"][0][a, b])
+            recs[i].update({f"{m}_{k}": v for k, v in cols.items()})
+            recs[i][f"{m}_perm_p"], recs[i][f"{m}_perm_p_adj"] = c.perm_p, adj["perm"][0][a, b]
 
 
 def per_target_table(
@@ -354,17 +361,20 @@ def per_target_table(
     resample: str = "split",
     confidence: float = 0.95,
     with_tests: bool = True,
+    families: dict | None = None,
 ) -> pd.DataFrame:
     """One row per target: each model's pooled r with CI, r / ceiling and its test against the baseline.
 
     Columns are ``target``, ``ceiling_r`` (with ``ceiling``) and, per model,
     ``{model}.r``, ``{model}.r_lo``, ``{model}.r_hi`` (percentile bootstrap
     over the split's units, or segments: ``attrs["resampled"]``; NaN with
-    fewer than 10 units), ``{model}.r_over_ceiling`` and, for models other
+    fewer than 10 units), ``{model}.r_over_ceiling``, ``{model}.fold_r`` (the
+    target's fold-level mean r, what the tests compare) and, for models other
     than the baseline, ``{model}.diff`` (that target's fold-level mean r
-    difference), ``{model}.nb_p`` (corrected resampled t-test over fold
-    units), ``{model}.perm_p`` (whole-unit swap permutation test) and their
-    ``_adj`` forms, adjusted over one family: every model pair x target.
+    difference), ``{model}.learner_p`` (the learner claim's learner t),
+    ``{model}.pred_p`` (the predictor claim's cluster-bootstrap t),
+    ``{model}.perm_p`` (secondary: whole-unit swap permutation test) and their
+    ``_adj`` forms, each adjusted over one family: every model pair x target.
     Beside them, per model, every other pooled metric of the registry the run
     can report (``attrs["metrics"]``), as ``{model}.{metric}`` (``mse``,
     ``ccc``, ``acc_1sd``...), and each metric over the pianists only,
@@ -379,6 +389,8 @@ def per_target_table(
         CI unit: the split's units (segments if ungrouped) or segments.
     with_tests : bool
         False leaves the test columns NaN (the figures need only the CIs).
+    families : dict, optional
+        As :func:`significance_table`.
 
     Returns
     -------
@@ -407,12 +419,13 @@ def per_target_table(
     notes = []
     base_seeds = set(run.complete_seeds(base))
     tested = []
+    notes_by_claim: dict[str, set] = {}
     per_model: dict[str, np.ndarray] = {}
     for model in run.models:
         seeds = run.complete_seeds(model)
-        cols = {c: np.full(len(run.targets), np.nan) for c in ("r", "r_lo", "r_hi", "r_over_ceiling")}
+        cols = {c: np.full(len(run.targets), np.nan) for c in ("r", "r_lo", "r_hi", "r_over_ceiling", "fold_r")}
         if model != base:
-            cols.update({c: np.full(len(run.targets), np.nan) for c in ("diff", "nb_p", "perm_p")})
+            cols.update({c: np.full(len(run.targets), np.nan) for c in ("diff", "learner_p", "pred_p", "perm_p")})
         if not seeds:
             notes.append(f"{model}: {run.status(model)}, no complete seed: no values")
         elif run.constant(model, seeds):
@@ -430,15 +443,19 @@ def per_target_table(
                 cols["r_lo"][j], cols["r_hi"][j] = ci.low, ci.high
             if ceil is not None:
                 cols["r_over_ceiling"] = cols["r"] / ceil
+            # Each target's fold-level mean r (what the tests compare, and what bold marks).
+            cols["fold_r"] = nanmean(pair_scorer(run, model, model, "pearson", seeds).scores("a"), axis=0)
             common = [s for s in seeds if s in base_seeds]
             if model != base and common and not with_tests:
                 pass
             elif model != base and common and not run.constant(base, common):
-                _, per_t = compare_pair(run, model, base, "pearson", common, n_resamples=n_resamples, seed=seed,
-                                        confidence=confidence)
-                for j, res in enumerate(per_t):
-                    c = _comparison_columns(res, run.split)
-                    cols["diff"][j], cols["nb_p"][j], cols["perm_p"][j] = c["diff"], c["nb_p"], c["perm_p"]
+                _, per_t = pair_claims_of(run, model, base, "pearson", common, families=families,
+                                          n_resamples=n_resamples, seed=seed, confidence=confidence)
+                for j, c in enumerate(per_t):
+                    cols["diff"][j], cols["learner_p"][j], cols["pred_p"][j] = c.diff, c.learner_p, c.pred_p
+                    cols["perm_p"][j] = c.perm_p
+                notes_by_claim.setdefault("learner", set()).update(c.learner_note for c in per_t if c.learner_note)
+                notes_by_claim.setdefault("pred", set()).update(c.pred_note for c in per_t if c.pred_note)
                 tested.append(model)
             elif model != base:
                 notes.append(f"{model}: no complete seed shared with baseline {base!r}, or an undefined "
@@ -451,9 +468,9 @@ def per_target_table(
     table = pd.concat([table, pd.DataFrame(per_model, index=table.index)], axis=1)
     others = [m for m in run.models if m != base]
     adjusted = {}
-    for c in ("nb_p", "perm_p"):
+    for c in ("learner_p", "pred_p", "perm_p"):
         block = table[[f"{m}.{c}" for m in others]].to_numpy(dtype=float) if others else np.empty((len(table), 0))
-        adj = adjust_pvalues(block, correction)[0]
+        adj = adjust_family(block, correction)[0]
         adjusted.update({f"{m}.{c}_adj": adj[:, k] for k, m in enumerate(others)})
     table = pd.concat([table, pd.DataFrame(adjusted, index=table.index)], axis=1)
     if ceil is None:
@@ -471,10 +488,13 @@ def per_target_table(
         f"Pooled Pearson r per target; {confidence:.0%} percentile bootstrap CI over "
         f"{table.attrs['resampled']} ({n_resamples} resamples)"
         + (f": {too_few(design.n_units)}, no CI." if few else "."),
-        f"Tests against baseline {base!r} per target, on that target's fold-level mean r: corrected resampled "
-        f"t-test over fold units and whole-{design.unit} swap permutation test, adjusted with "
-        f"{CORRECTION_NAMES[correction]} over one family: {family}."
+        f"Tests against baseline {base!r} per target, on that target's fold-level mean r, one primary test per "
+        f"claim: p learners (the learner t: {CLAIMS['learner']}?) and p predictors (the cluster-bootstrap t over "
+        f"{design.unit}: {CLAIMS['predictor']}?), each adjusted with {CORRECTION_NAMES[correction]} over one "
+        f"family: {family}; the whole-{design.unit} swap permutation test is secondary (unmarked)."
         + (f" {too_few(design.n_units)}: no p-value." if design.few else ""),
+        *[f"No {('learner' if k == 'learner' else 'predictor')}-level number: {t}." for k, v in
+          sorted(notes_by_claim.items()) for t in sorted(v) if not t.startswith("too few")],
         *notes,
     ]
     if ceil is not None:
@@ -484,86 +504,4 @@ def per_target_table(
             + (f", of the {n_seg} segments the run scored" if n_seg else "")
             + (f"; its CI resamples {ceiling.attrs['resampled']}" if "ceiling_lo" in table else "")
             + ". r / ceiling divides each model's r by the ceiling of the same segments.")
-    return table
-
-
-def bayesian_table(
-    run_dir: str | Path | RunData,
-    *,
-    baseline: str | None = None,
-    rope: float = 0.01,
-    metric: str = "pearson",
-    threshold: float = 0.95,
-) -> pd.DataFrame:
-    """Bayesian correlated t-test and TOST of every model against the baseline, with a ROPE.
-
-    Over the fold units of the fold-level mean metric (seeds averaged within
-    fold unless they change the folds; Benavoli et al. 2017, "Time for a
-    change", JMLR 18): rho = mean n_test / (n_train + n_test). The verdict is
-    "better", "worse" or "equivalent" when that posterior probability reaches
-    ``threshold``, else "undecided". ``tost_p`` is the two one-sided tests
-    p-value of equivalence within the ROPE under the corrected t (Schuirmann
-    1987). When the run is a 5x2 design (5 seeds of a 2-fold split),
-    Alpaydin's combined 5x2cv F-test is added (``cv5x2_f``, ``cv5x2_p``).
-    A fixed test set or fewer than 10 units gets no test.
-
-    Returns
-    -------
-    DataFrame, one row per non-baseline model: ``model``, ``p_better``,
-    ``p_equivalent``, ``p_worse``, ``verdict``, ``tost_p``, ``n_units``, ``cv5x2_f``, ``cv5x2_p``.
-    """
-    run = load_run_data(run_dir)
-    base = resolve_baseline(run, baseline)
-    design = run.design
-    base_seeds = set(run.complete_seeds(base))
-    design_5x2 = (run.partition and len(run.seeds) == 5 and all(n == 2 for n in run.n_folds.values()))
-    recs = []
-    for model in run.models:
-        if model == base:
-            continue
-        seeds = [s for s in run.complete_seeds(model) if s in base_seeds]
-        rec = {"model": model, "p_better": np.nan, "p_equivalent": np.nan, "p_worse": np.nan,
-               "verdict": "not tested", "tost_p": np.nan, "n_units": 0, "cv5x2_f": np.nan, "cv5x2_p": np.nan}
-        if not run.partition:
-            rec["verdict"] = "not tested (fixed test set)"
-        elif design.few:
-            rec["verdict"] = too_few(design.n_units)
-        elif seeds:
-            a = run.fold_level(model, metric, seeds)
-            b = run.fold_level(base, metric, seeds)
-            sizes = fold_scores(run, model, metric, seeds)
-            if not design.seeded:
-                sizes = sizes.groupby(level="fold")[["n_train", "n_test"]].mean()
-            units = pd.concat([a.rename("a"), b.rename("b"), sizes[["n_train", "n_test"]]], axis=1)
-            units = units[np.isfinite(units["a"]) & np.isfinite(units["b"])]
-            rec["n_units"] = len(units)
-            if len(units) >= 2:
-                # rho / (1 - rho) is the corrected t's n_test/n_train term, scaled by the split's calibration.
-                q = ratio_scale(run.split) * float(units["n_test"].mean() / units["n_train"].mean())
-                rho = q / (1.0 + q)
-                res = bayesian_correlated_ttest(units["a"].to_numpy(), units["b"].to_numpy(), rho, rope)
-                probs = {"better": res.p_a_better, "equivalent": res.p_rope, "worse": res.p_b_better}
-                best = max(probs, key=probs.get)
-                if withheld_tests(run.split)["bayes"]:
-                    rec["verdict"] = withheld_tests(run.split)["bayes"]
-                else:
-                    rec.update(p_better=res.p_a_better, p_equivalent=res.p_rope, p_worse=res.p_b_better)
-                    rec["verdict"] = best if probs[best] >= threshold else "undecided"
-                # TOST is two one-sided corrected t-tests: printed only where the corrected t is calibrated.
-                if not withheld_tests(run.split)["nb"]:
-                    rec["tost_p"] = tost_corrected(units["a"].to_numpy(), units["b"].to_numpy(),
-                                                   units["n_train"].to_numpy(),
-                                                   ratio_scale(run.split) * units["n_test"].to_numpy(), rope).pvalue
-            if design_5x2 and len(units) == 10:
-                cv = five_by_two_cv_ftest(units["a"].unstack("fold").to_numpy(), units["b"].unstack("fold").to_numpy())
-                rec.update(cv5x2_f=cv.statistic, cv5x2_p=cv.pvalue)
-        recs.append(rec)
-    table = pd.DataFrame(recs, columns=["model", "p_better", "p_equivalent", "p_worse", "verdict", "tost_p",
-                                        "n_units", "cv5x2_f", "cv5x2_p"])
-    table.attrs.update({"kind": "bayesian", "baseline": base, "metric": metric, "rope": rope, "notes": [
-        f"Bayesian correlated t-test (Benavoli et al. 2017) of each model against '{base}' over the fold units "
-        f"({design.fold_level}) of the fold-level mean {metric}; ROPE ±{rope}; verdict when a posterior "
-        f"probability reaches {threshold}. TOST: equivalence within ±{rope} (two one-sided corrected t-tests).",
-        "5x2cv combined F-test (Alpaydin 1999): only for runs of 5 seeds x 2 folds "
-        "(e.g. --split kfold --n-splits 2 --seeds 0,1,2,3,4); NaN otherwise.", calibration_note(run.split)]})
     return table

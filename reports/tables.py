@@ -7,8 +7,11 @@ which cells are bold (the best value of a column), a caption and notes
 renderers only escape and lay out a display, so Markdown, LaTeX and HTML
 always show the same cells.
 
-Markers: † corrected resampled t-test p_adj < 0.05; ‡ permutation test
-p_adj < 0.05; § a model with unfinished jobs, computed on its complete seeds.
+Markers: † the learner claim's primary test (learner t) p_adj < 0.05; ‡ the
+predictor claim's primary test (cluster-bootstrap t) p_adj < 0.05; each
+beside an interval printed at the level that agrees with that adjusted
+decision, so mark, interval and p cannot disagree; § a model with unfinished
+jobs, computed on its complete seeds.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from benchmark.metrics import REGISTRY
 
 FORMATS = ("md", "tex", "csv", "html")
 ALPHA = 0.05
-NB_MARK, PERM_MARK, PARTIAL_MARK = "†", "‡", "§"
+LEARNER_MARK, PRED_MARK, PARTIAL_MARK = "†", "‡", "§"
 METRIC_LABELS = {"pearson": "r", "r2": "R²"}
 
 
@@ -87,12 +90,32 @@ def _best(values: Iterable, higher: bool = True) -> list[bool]:
 
 
 def _markers(row: Mapping, prefix: str) -> str:
+    """† where the learner claim's adjusted p is below alpha, ‡ where the predictor claim's is."""
     mark = ""
-    if _finite(row.get(f"{prefix}nb_p_adj")) and row[f"{prefix}nb_p_adj"] < ALPHA:
-        mark += NB_MARK
-    if _finite(row.get(f"{prefix}perm_p_adj")) and row[f"{prefix}perm_p_adj"] < ALPHA:
-        mark += PERM_MARK
+    if _finite(row.get(f"{prefix}learner_p_adj")) and row[f"{prefix}learner_p_adj"] < ALPHA:
+        mark += LEARNER_MARK
+    if _finite(row.get(f"{prefix}pred_p_adj")) and row[f"{prefix}pred_p_adj"] < ALPHA:
+        mark += PRED_MARK
     return mark
+
+
+def claim_cell(row: Mapping, prefix: str, claim: str) -> str:
+    """One claim's cell: its interval (level named when it is not 95%), adjusted p and mark; or why there is
+    no number; beside a non-significant difference, the effect that test detects with 80% power."""
+    note = row.get(f"{prefix}{claim}_note")
+    if isinstance(note, str) and note:
+        return note
+    lo, hi, p_adj = row.get(f"{prefix}{claim}_lo"), row.get(f"{prefix}{claim}_hi"), row.get(f"{prefix}{claim}_p_adj")
+    if not (_finite(lo) and _finite(hi) and _finite(p_adj)):
+        return "n/a"
+    level = row.get(f"{prefix}{claim}_level")
+    tag = "" if not _finite(level) or abs(float(level) - 0.95) < 5e-4 else f" ({100 * float(level):.1f}% CI)"
+    sig = float(p_adj) < ALPHA
+    text = f"{fmt_ci(lo, hi, signed=True)}{tag} p {fmt_p(p_adj)}"
+    if sig:
+        return text + (LEARNER_MARK if claim == "learner" else PRED_MARK)
+    mde = row.get(f"{prefix}{claim}_mde")
+    return text + (f"; not significant, detects ±{fmt(mde)} or more with 80% power" if _finite(mde) else "")
 
 
 def _correction_name(attrs: Mapping) -> str:
@@ -131,11 +154,9 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
     few = bool(a.get("few")) and bool(cluster)
     many = a.get("too_few") or "too few groups"
     floor = a.get("perm_floor")
-    # Tests docs/calibration.md found out of range on this split: their cells say so instead of a number.
-    held = a.get("withheld") or {}
     cols = [(f"mean {lab} (pooled)", "r", [values(r, partial(r, fmt(r[m]) if _finite(r[m]) else
                                                        ("undefined" if "undefined" in str(r.get("note")) else
-                                                        "n/a"))) for r in recs], _best([r[m] for r in recs])),
+                                                        "n/a"))) for r in recs], none),
             ("95% CI (segments)", "r", [values(r, fmt_ci(r[f"{m}_seg_lo"], r[f"{m}_seg_hi"])) for r in recs], none)]
     if cluster:
         cols.append((f"95% CI ({cluster})", "r",
@@ -150,54 +171,60 @@ def _significance_metric(table: pd.DataFrame, name: str, m: str) -> Display:
         cols.append((f"within-performer {lab} [95% CI, performers]", "r",
                      [values(r, "undefined" if not _finite(r[f"{m}_within"]) else
                              f"{fmt(r[f'{m}_within'])} {_within_ci(r, m, few and cluster == 'performers', many)}")
-                      for r in recs], _best([r[f"{m}_within"] for r in recs])))
+                      for r in recs], none))
     if len(a.get("seeds", [])) > 1:
         cols.append(("seed sd (instability)", "r", [values(r, fmt(r[f"{m}_seeds_sd"])) for r in recs], none))
     fold = [values(r, "n/a" if not _finite(r[f"{m}_fold_mean"])
                    else partial(r, f"{fmt(r[f'{m}_fold_mean'])} ± {fmt(r[f'{m}_fold_sd'])}")) for r in recs]
     cols.append((f"fold-level {lab} (mean ± sd)", "r", fold, _best([r[f"{m}_fold_mean"] for r in recs])))
-    diff = []
+    diff, learner, pred = [], [], []
     for r in recs:
         if r["model"] == base:
             diff.append("baseline")
+            learner.append("")
+            pred.append("")
         elif not _finite(r[f"{m}_diff"]):
             diff.append(values(r, "not tested"))
+            learner.append("")
+            pred.append("")
         else:
-            ci = many if few else (held.get("ci") or fmt_ci(r[f'{m}_diff_lo'], r[f'{m}_diff_hi'], signed=True))
-            diff.append(f"{fmt(r[f'{m}_diff'], signed=True)} {ci}{_markers(r, f'{m}_')}")
+            diff.append(partial(r, fmt(r[f"{m}_diff"], signed=True)))
+            learner.append(claim_cell(r, f"{m}_", "learner"))
+            pred.append(claim_cell(r, f"{m}_", "pred"))
     tested = [r["model"] != base for r in recs]
 
-    def pcell(r, t, test):
-        if not t:
+    def perm_cell(r, t):
+        if not t or not _finite(r[f"{m}_diff"]):
             return ""
         if few:
             return many
-        if test == "nb" and not a.get("partition", True):
-            return "n/a (fixed test set)"
-        if held.get(test):
-            return held[test]
-        return fmt_p(r[f"{m}_{test}_p_adj"], floor if test == "perm" else None, r[f"{m}_{test}_p"])
+        if not _finite(r.get(f"{m}_perm_p")):
+            return r.get(f"{m}_pred_note") or "n/a"
+        return fmt_p(r[f"{m}_perm_p_adj"], floor, r[f"{m}_perm_p"])
 
     effect = [fmt(r.get(f"{m}_effect"), signed=True) if t and _finite(r.get(f"{m}_diff")) else ""
-              for r, t in zip(recs, [r["model"] != base for r in recs], strict=True)]
-    cols += [(f"Δ fold-level {lab} vs {base} [95% CI, {cluster or 'segments'}]", "r", diff, none),
+              for r, t in zip(recs, tested, strict=True)]
+    unit = cluster or "segments"
+    cols += [(f"Δ fold-level {lab} vs {base}", "r", diff, none),
+             (f"learners differ? learner t [CI] p_adj ({corr})", "r", learner, none),
+             (f"fitted predictors differ? cluster-bootstrap t over {unit} [CI] p_adj ({corr})", "r", pred, none),
              ("Cohen's q" if m == "pearson" else "error reduction", "r", effect, none),
-             (f"p NB ({corr})", "r", [pcell(r, t, "nb") for r, t in zip(recs, tested, strict=True)], none),
-             (f"p perm, {cluster or 'segments'} swapped ({corr})", "r",
-              [pcell(r, t, "perm") for r, t in zip(recs, tested, strict=True)], none)]
+             (f"p perm, {unit} swapped (secondary, {corr})", "r",
+              [perm_cell(r, t) for r, t in zip(recs, tested, strict=True)], none)]
     if m == "pearson" and "ceiling_fraction" in table:
         cols.append(("r / ceiling", "r", [values(r, partial(r, fmt(r["ceiling_fraction"]))) for r in recs],
-                     _best([r["ceiling_fraction"] for r in recs])))
+                     none))
     cols.append(("jobs", "l", [r["status"] if r["status"] == "complete"
                                else f"{r['status']} (seeds used: {r['seeds_used'] or 'none'})" for r in recs], none))
     models = [r["model"] + (" (baseline)" if r["model"] == base else "") for r in recs]
     header = ["model"] + [c[0] for c in cols]
     rows = [[models[i]] + [c[2][i] for c in cols] for i in range(len(recs))]
     bold = [[False] + [c[3][i] for c in cols] for i in range(len(recs))]
-    legend = (f"{NB_MARK}: corrected resampled t-test (Nadeau-Bengio) p_adj < {ALPHA}; {PERM_MARK}: paired "
-              f"permutation test p_adj < {ALPHA}; p-values adjusted with {corr} over one family: "
-              f"{a.get('family', f'{sum(tested)} model pairs')}. "
-              "Bold: best value of a column.")
+    legend = (f"{LEARNER_MARK}: the learning algorithms differ (learner t, p_adj < {ALPHA}); {PRED_MARK}: these "
+              f"fitted predictors differ on these {unit} (cluster-bootstrap t, p_adj < {ALPHA}); p-values adjusted "
+              f"with {corr} over one family per claim: {a.get('family', f'{sum(tested)} model pairs')}; each "
+              "interval at the level that agrees with its p_adj. The permutation p is secondary and marks nothing. "
+              "Bold: the best fold-level mean, the quantity the tests compare.")
     notes = [legend]
     if any(r["status"] != "complete" for r in recs):
         notes.append(f"{PARTIAL_MARK}: the model has unfinished jobs; values use its complete seeds only, "
@@ -261,7 +288,7 @@ def _per_target_r(table: pd.DataFrame, name: str) -> Display:
     pianists = any(f"{m}.r_pianists" in table for m in models)
     header = ["target"] + ([("ceiling r [95% CI]" if "ceiling_lo" in table else "ceiling r")] if has_ceiling else [])
     for m in models:
-        header.append(f"{m} r [95% CI]" + (" (baseline)" if m == base else ""))
+        header.append(f"{m} r [95% CI] (fold-level r)" + (" (baseline)" if m == base else ""))
         if pianists:
             header.append(f"{m} r, pianists")
         if has_ceiling:
@@ -273,7 +300,8 @@ def _per_target_r(table: pd.DataFrame, name: str) -> Display:
             cells.append(fmt(rec["ceiling_r"]) + (f" {fmt_ci(rec['ceiling_lo'], rec['ceiling_hi'])}"
                                                   if "ceiling_lo" in rec else ""))
             flags.append(False)
-        best = _best([rec[f"{m}.r"] for m in models])
+        # Bold compares the tested quantity: each target's fold-level mean r.
+        best = _best([rec.get(f"{m}.fold_r", np.nan) for m in models])
         for m, is_best in zip(models, best, strict=True):
             st = status.get(m, "complete")
             if not _finite(rec[f"{m}.r"]) and st != "complete":
@@ -282,6 +310,8 @@ def _per_target_r(table: pd.DataFrame, name: str) -> Display:
                 ci = (a.get("too_few") or "too few groups") if a.get("few") and a.get("cluster") and \
                     a.get("resampled") != "segments" else fmt_ci(rec[f'{m}.r_lo'], rec[f'{m}.r_hi'])
                 text = f"{fmt(rec[f'{m}.r'])} {ci}" if _finite(rec[f"{m}.r"]) else "undefined"
+                if _finite(rec.get(f"{m}.fold_r")):
+                    text += f" ({fmt(rec[f'{m}.fold_r'])})"
                 text += "" if m == base else _markers(rec, f"{m}.")
                 text += PARTIAL_MARK if st != "complete" and _finite(rec[f"{m}.r"]) else ""
             cells.append(text)
@@ -295,9 +325,11 @@ def _per_target_r(table: pd.DataFrame, name: str) -> Display:
         rows.append(cells)
         bold.append(flags)
     corr = _correction_name(a)
-    notes = [f"{NB_MARK}: corrected resampled t-test p_adj < {ALPHA}; {PERM_MARK}: permutation test p_adj < {ALPHA}; "
-             f"vs baseline {base}, adjusted with {corr} over one family: {a.get('family', 'targets')}. Bold: best model of a "
-             "target.", *a.get("notes", [])]
+    notes = [f"{LEARNER_MARK}: learner t p_adj < {ALPHA} (the learning algorithms differ on this target); "
+             f"{PRED_MARK}: cluster-bootstrap t p_adj < {ALPHA} (these fitted predictors differ on it); vs baseline "
+             f"{base}, adjusted with {corr} over one family per claim: {a.get('family', 'targets')}. In brackets "
+             "after each CI: the fold-level mean r, the quantity the tests compare; bold: the best of it per target.",
+             *a.get("notes", [])]
     if any(s != "complete" for s in status.values()):
         notes.append(f"{PARTIAL_MARK}: model with unfinished jobs, computed on its complete seeds only"
                      + (" (in a partial run: the folds every model finished)." if a.get("partial") else "."))

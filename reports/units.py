@@ -42,7 +42,6 @@ from scipy.stats import rankdata
 
 from benchmark.errors import ConfigError, DataError
 from reports.bootstrap import bca_bounds
-from reports.paired import corrected_resampled_ttest
 from reports.rundata import FEW_GROUPS, Design, RunData, run_design, too_few, unit_labels
 from reports.scoring import Cells, UnitScorer, nanmean_last
 
@@ -59,16 +58,18 @@ class UnitComparison:
     diff : float
         A - B of the fold-level mean metric (targets averaged, or one target).
     ci_low, ci_high : float
-        Cluster-bootstrap t interval over units (see :func:`compare_units`; NaN with too few units).
+        Cluster-bootstrap t interval over units at the requested confidence (see
+        :func:`compare_units`; NaN with too few units): the predictor-level claim's interval.
+    se_boot : float
+        The sd of the cluster-bootstrap replicates (the interval is ``diff -+ sqrt(G/(G-1))
+        t_{G-1} se_boot``; :func:`reports.claims.bootstrap_t_pvalue` is its p-value).
     perm_p : float
         Two-sided permutation p, whole units swapped between A and B (NaN with too few units).
-        Tests these two fitted predictors on these units, not the learning algorithms.
+        Tests these two fitted predictors on these units, not the learning algorithms (secondary).
     perm_floor : float
         Smallest attainable ``perm_p`` (1 / (n_permutations + 1)).
-    nb_t, nb_df, nb_p : float
-        Corrected resampled t-test over the fold units (NaN on a fixed test set).
-    fold_diffs : ndarray
-        The J per-fold differences the t-test used.
+    fold_diffs, fold_a, fold_b : ndarray
+        The per-fold differences and scores (seeds averaged within fold unless they change the folds).
     n_units, J : int
     few : bool
         Fewer than :data:`FEW_GROUPS` units: no group-level number.
@@ -80,15 +81,12 @@ class UnitComparison:
     diff: float
     ci_low: float
     ci_high: float
+    se_boot: float
     perm_p: float
     perm_floor: float
-    nb_t: float
-    nb_df: float
-    nb_p: float
     fold_diffs: np.ndarray
     fold_a: np.ndarray
     fold_b: np.ndarray
-    rho: float
     n_units: int
     J: int
     few: bool
@@ -112,10 +110,10 @@ def fold_unit_values(scorer: UnitScorer, seeded: bool, target: int | None = None
             frame["n_test"].to_numpy(dtype=float))
 
 
-def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n_resamples: int = 2000,
-                  confidence: float = 0.95, seed: int = 0, ratio_scale: float = 1.0,
+def compare_units(scorer: UnitScorer, *, seeded: bool, n_resamples: int = 2000,
+                  confidence: float = 0.95, seed: int = 0,
                   alternatives: bool = False) -> tuple[UnitComparison, list[UnitComparison]]:
-    """Difference A - B with a cluster-bootstrap CI, a unit-swap permutation p and the corrected t-test.
+    """Difference A - B with a cluster-bootstrap CI and a unit-swap permutation p (the predictor-level tests).
 
     One set of draws serves the target-averaged statistic and every target's.
     The CI is ``diff -+ sqrt(G / (G - 1)) t_{G-1, 1 - alpha/2} SE``, SE the sd
@@ -125,8 +123,8 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
     performers) the percentile interval rejected a true null of the fitted
     predictors 9.5% of the time, BCa 11.5%, expanded BCa 8.5%, this interval
     6.5% (400 simulations; ``alternatives=True`` returns the others for
-    scripts/calibration.py, which reports all four). ``ratio_scale`` is the corrected t-test's calibrated factor for the design
-    (:func:`reports.calibrated.ratio_scale`; 1 = Nadeau-Bengio's heuristic).
+    docs/calibration.md, which reports all four). The learner-level test is
+    :func:`reports.claims.learner_claim` on the same scorer.
 
     Returns
     -------
@@ -173,14 +171,14 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
             return nanmean_last(per_t) if target is None else per_t[:, target]
 
         diff = float(reduce(observed)[0])
-        lo = hi = perm_p = np.nan
+        lo = hi = perm_p = se = np.nan
         others = {}
         if boot is not None and np.isfinite(diff):
             b = reduce(boot)
             b = b[np.isfinite(b)]
             if b.size > 1:
-                half = ci_factor * float(np.std(b, ddof=1))
-                lo, hi = diff - half, diff + half
+                se = float(np.std(b, ddof=1))
+                lo, hi = diff - ci_factor * se, diff + ci_factor * se
             if alternatives and b.size:
                 others["percentile"] = tuple(float(x) for x in np.quantile(b, [alpha, 1.0 - alpha]))
                 for name, n_units in (("BCa", None), ("expanded BCa", G)):
@@ -189,19 +187,9 @@ def compare_units(scorer: UnitScorer, *, seeded: bool, partition: bool = True, n
             nl = reduce(null)
             tol = 1e-12 * max(1.0, abs(diff))
             perm_p = float((1 + np.sum(np.abs(nl) >= abs(diff) - tol)) / (1 + nl.size))
-        nb_t = nb_df = nb_p = rho = np.nan
-        a, b_, n_tr, n_te = fold_unit_values(scorer, seeded, target)
+        a, b_, _, _ = fold_unit_values(scorer, seeded, target)
         d = a - b_
-        ok = np.isfinite(d)
-        if partition and not few and ok.sum() >= 2:
-            res = corrected_resampled_ttest(a[ok], b_[ok], n_tr[ok], n_te[ok], confidence=confidence,
-                                            ratio_scale=ratio_scale)
-            nb_t, nb_df, nb_p = res.statistic, res.df, res.pvalue
-            # The Bayesian test's rho / (1 - rho) plays the ratio's part: scaled alike.
-            q = ratio_scale * float(np.mean(n_te[ok]) / np.mean(n_tr[ok]))
-            rho = q / (1.0 + q)
-        return UnitComparison(diff, lo, hi, perm_p, floor, nb_t, nb_df, nb_p, d, a, b_, rho, G, int(ok.sum()), few,
-                              others)
+        return UnitComparison(diff, lo, hi, se, perm_p, floor, d, a, b_, G, int(np.isfinite(d).sum()), few, others)
 
     return summarise(None), [summarise(j) for j in range(T)]
 

@@ -1,7 +1,8 @@
 """The layering contract: imports point one way, and no module imports itself through others.
 
 The contracts live in ``.importlinter`` (import-linter, run here as a library): the engine and the
-commands of ``benchmark/`` on top, then ``reports/`` and ``models/`` (independent), ``splits/``,
+commands of ``benchmark/`` on top (the calibration's ``simulation/`` package beside the refitting commands,
+since it runs models and reads the report's tests), then ``reports/`` and ``models/`` (independent), ``splits/``,
 ``features/`` and ``benchmark/``'s core; ``features/`` imports neither ``models/`` nor ``reports/``;
 ``reports/`` never imports ``models/`` or torch (not even through another package); ``models/`` never
 reads run directories; no cycles between the modules of a package. A last check finds cycles between any
@@ -21,7 +22,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("benchmark", "features", "models", "reports", "splits")
+PACKAGES = ("benchmark", "features", "models", "reports", "simulation", "splits")
 LINT = ("import sys; from importlinter.cli import lint_imports; "
         "sys.exit(lint_imports(config_filename='.importlinter', no_cache=True, no_logo=True))")
 

@@ -35,8 +35,18 @@ def small_run(tmp_path_factory) -> Path:
     return run
 
 
+def permissive_calibration(key):
+    """A stored calibration entry that backs every claim on ``key``'s design, ratio factor 1 (Nadeau-Bengio),
+    one model seed enough for every family."""
+    return {"key": {"split": key.split, "n_folds": key.n_folds, "n_seeds": key.n_seeds, "n_units": key.n_units},
+            "ratio_scale": 1.0, "predictor": {"calibrated": True},
+            "learner": {"calibrated": True, "min_seeds": {"deterministic": 1, "tabular": 1, "neural": 1},
+                        "max_seeds": {}}}, ""
+
+
 @pytest.fixture(autouse=True)
-def _calibration_covers_no_split(monkeypatch):
-    """Report tests check the numbers: run them as for a split docs/calibration.md did not simulate
-    (every test printed). A test of the withholding sets ``reports.calibrated.CALIBRATED`` itself."""
-    monkeypatch.setattr("reports.calibrated.CALIBRATED", {})
+def _calibration_backs_every_design(monkeypatch, request):
+    """Report tests check the numbers: run them as for a design docs/calibration.md backs in full (every claim
+    printed, factor 1). A test marked ``real_calibration`` reads ``reports.calibrated.STORE`` instead."""
+    if request.node.get_closest_marker("real_calibration") is None:
+        monkeypatch.setattr("reports.calibrated.lookup", permissive_calibration)

@@ -36,7 +36,8 @@ def test_a_run_compared_with_itself_shows_no_difference(small_run):
         np.testing.assert_allclose(ok[f"{m}_a"], ok[f"{m}_b"])
         assert (ok[f"{m}_diff"] == 0).all()
         # 4 performers: no group-level CI or p-value.
-        assert ok[[f"{m}_diff_lo", f"{m}_diff_hi", f"{m}_p"]].isna().all().all()
+        assert ok[[f"{m}_pred_lo", f"{m}_pred_hi", f"{m}_pred_p", f"{m}_learner_p", f"{m}_perm_p"]].isna().all().all()
+        assert (ok[f"{m}_pred_note"] == "too few groups (4)").all()
     assert t.attrs["unit"] == "performers" and t.attrs["n_units"] == 4 and t.attrs["few"]
     md = format_comparison(t)
     assert "| rf |" in md and "too few groups (4)" in md.split("| rf |")[1].splitlines()[0]
@@ -74,12 +75,18 @@ def test_compare_swaps_and_resamples_whole_performers(twelve):
         swap = rng.random((n, 12)) < 0.5
         boot = d[draws].mean(axis=1)
         null = np.where(swap, -d, d).mean(axis=1)
-        # The bootstrap-t interval: bootstrap SE, Student's t with 11 df, sqrt(12 / 11).
-        half = np.sqrt(12 / 11) * stats.t.ppf(0.975, 11) * boot.std(ddof=1)
-        assert t.loc["rf", f"{m}_diff_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
-        assert t.loc["rf", f"{m}_diff_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
-        assert t.loc["rf", f"{m}_p"] == pytest.approx((1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1))
-        assert t.loc["same", f"{m}_diff"] == 0 and t.loc["same", f"{m}_p"] == 1.0
+        # The predictor claim: the bootstrap-t interval (bootstrap SE, Student's t with 11 df, sqrt(12 / 11)) at
+        # the level that agrees with its Holm-adjusted p, and that interval's p.
+        se = np.sqrt(12 / 11) * boot.std(ddof=1)
+        half = stats.t.ppf(0.5 + t.loc["rf", f"{m}_pred_level"] / 2, 11) * se
+        assert t.loc["rf", f"{m}_pred_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
+        assert t.loc["rf", f"{m}_pred_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
+        assert t.loc["rf", f"{m}_pred_p"] == pytest.approx(2 * stats.t.sf(abs(d.mean()) / se, 11), rel=1e-9)
+        # Secondary: whole performers swapped.
+        p_perm = (1 + np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)) / (n + 1)
+        assert t.loc["rf", f"{m}_perm_p"] == pytest.approx(p_perm)
+        assert t.loc["same", f"{m}_diff"] == 0 and t.loc["same", f"{m}_perm_p"] == 1.0
+        assert t.loc["same", f"{m}_pred_p"] == 1.0 and t.loc["same", f"{m}_learner_p"] == 1.0
 
 
 def test_compare_p_agrees_with_scipys_exact_test_over_performers(twelve):
@@ -91,7 +98,7 @@ def test_compare_p_agrees_with_scipys_exact_test_over_performers(twelve):
     ref = permutation_test((fa, fb), lambda x, y: np.mean(x - y), permutation_type="samples",
                            n_resamples=np.inf).pvalue  # all 2^12 performer swaps
     assert 0.02 < ref < 0.98  # a p-value away from the edges, so the check has teeth
-    assert t.loc["rf", "pearson_p"] == pytest.approx(ref, abs=0.015)
+    assert t.loc["rf", "pearson_perm_p"] == pytest.approx(ref, abs=0.015)
 
 
 def test_worse_predictions_show_a_positive_difference(twelve, tmp_path):
@@ -103,7 +110,10 @@ def test_worse_predictions_show_a_positive_difference(twelve, tmp_path):
         p["y_pred"] += rng.normal(0, 1.0, len(p))
         p.to_parquet(path, index=False)
     t = compare_runs(a, worse, n_resamples=300).set_index("model")
-    assert t.loc["rf", "r2_diff"] > 0 and t.loc["rf", "r2_diff_lo"] > 0 and t.loc["rf", "r2_p"] < 0.05
+    assert t.loc["rf", "r2_diff"] > 0 and t.loc["rf", "r2_pred_lo"] > 0 and t.loc["rf", "r2_pred_p_adj"] < 0.05
+    assert t.loc["rf", "r2_learner_lo"] > 0 and t.loc["rf", "r2_learner_p_adj"] < 0.05
+    md = format_comparison(t.reset_index())
+    assert "†" in md.split("| rf |")[1].splitlines()[0] and "‡" in md.split("| rf |")[1].splitlines()[0]
     assert t.loc["same", "r2_diff"] == 0
 
 
@@ -130,7 +140,7 @@ def test_different_fold_assignments_are_refused(small_run, tmp_path):
 def test_compare_cli(small_run, tmp_path, capsys):
     assert main(["compare", str(small_run), str(small_run), "--n-resamples", "50"]) == 0
     out = capsys.readouterr().out
-    assert "| rf | 0 |" in out and "swapping whole performers" in out and "too few groups (4)" in out
+    assert "| rf | 0 |" in out and "whole performers swapped" in out and "too few groups (4)" in out
     other = edited_copy(small_run, tmp_path / "other", data_hash="0" * 64)
     assert main(["compare", str(small_run), str(other)]) == EXIT_ERROR
     err = capsys.readouterr().err

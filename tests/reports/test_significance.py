@@ -21,7 +21,6 @@ from statsmodels.stats.multitest import multipletests
 from benchmark.cli import EXIT_ERROR, main
 from benchmark.errors import ConfigError
 from benchmark.metrics import per_target
-from reports.calibrated import ratio_scale
 from reports.report import build_report, rank_models
 from reports.rundata import check_groups, load_run_data
 from reports.scoring import PooledScorer, pooled_metric
@@ -158,28 +157,31 @@ def deterministic(scale, key):
 
 
 def test_corrected_t_and_holm_match_reference(run):
+    """The learner claim's test: with one seed and a calibration that asks for one (the permissive test store,
+    factor 1), the learner t is Nadeau-Bengio's corrected t; Holm and BH over one family per claim."""
     table = significance_table(run, **FAST).set_index("model")
     assert table.attrs["baseline"] == "rf" and table.loc["rf", "role"] == "baseline"
+    assert table.attrs["primary"] == {"learner": "learner t", "predictor": "cluster bootstrap t"}
     raw = {}
     for m in ("pearson", "r2"):
         base, _, _ = fold_vector(run, "rf", m)
         for model in ("good", "bad", "twin"):
             a, n_train, n_test = fold_vector(run, model, m)
-            ref = corrected_resampled_ttest(a, base, n_train, n_test, ratio_scale=ratio_scale("lopo"))
-            assert table.loc[model, f"{m}_nb_p"] == pytest.approx(ref.pvalue, rel=1e-12)
-            assert table.loc[model, f"{m}_nb_t"] == pytest.approx(ref.statistic, rel=1e-12)
+            ref = corrected_resampled_ttest(a, base, n_train, n_test, ratio_scale=1.0)
+            assert table.loc[model, f"{m}_learner_p"] == pytest.approx(ref.pvalue, rel=1e-12)
+            assert table.loc[model, f"{m}_learner_df"] == ref.df
             # One estimand per row: the difference is the mean of the fold differences the t-test used.
             assert table.loc[model, f"{m}_diff"] == pytest.approx(np.mean(a - base), abs=1e-12)
             raw[(model, m)] = ref.pvalue
-    # One family per table: every model pair x metric.
+    # One family per claim: every model pair x metric.
     keys = list(raw)
     holm = dict(zip(keys, multipletests([raw[k] for k in keys], method="holm")[1], strict=True))
     for (model, m), v in holm.items():
-        assert table.loc[model, f"{m}_nb_p_adj"] == pytest.approx(v, rel=1e-12)
+        assert table.loc[model, f"{m}_learner_p_adj"] == pytest.approx(v, rel=1e-12)
     bh = significance_table(run, correction="fdr_bh", **FAST).set_index("model")
     ref_bh = dict(zip(keys, multipletests([raw[k] for k in keys], method="fdr_bh")[1], strict=True))
     for (model, m), v in ref_bh.items():
-        assert bh.loc[model, f"{m}_nb_p_adj"] == pytest.approx(v, rel=1e-12)
+        assert bh.loc[model, f"{m}_learner_p_adj"] == pytest.approx(v, rel=1e-12)
     assert "Benjamini-Hochberg" in " ".join(bh.attrs["notes"]) and "Holm" in " ".join(table.attrs["notes"])
     assert table.loc["good", "pearson_diff"] > 0 > table.loc["bad", "pearson_diff"]
 
@@ -207,9 +209,14 @@ def test_performer_swap_and_cluster_bootstrap_match_reference(run):
         swap = rng.random((n, 12)) < 0.5
         boot = d[draws].mean(axis=1)
         null = (np.where(swap, -d, d)).mean(axis=1)
-        half = np.sqrt(12 / 11) * stats.t.ppf(0.975, 11) * boot.std(ddof=1)
-        assert table.loc["good", f"{m}_diff_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
-        assert table.loc["good", f"{m}_diff_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
+        # The predictor claim: the bootstrap-t interval at the level that agrees with its adjusted p, and that
+        # interval's own p-value.
+        se = np.sqrt(12 / 11) * boot.std(ddof=1)
+        level = table.loc["good", f"{m}_pred_level"]
+        half = stats.t.ppf(0.5 + level / 2, 11) * se
+        assert table.loc["good", f"{m}_pred_lo"] == pytest.approx(d.mean() - half, abs=1e-12)
+        assert table.loc["good", f"{m}_pred_hi"] == pytest.approx(d.mean() + half, abs=1e-12)
+        assert table.loc["good", f"{m}_pred_p"] == pytest.approx(2 * stats.t.sf(abs(d.mean()) / se, 11), rel=1e-9)
         # The calibration's alternatives from the same draws: percentile, and BCa with the performer jackknife.
         scorer = UnitScorer(pair_cells(load_run_data(run), "good", "rf", [0]), m)
         res, _ = compare_units(scorer, seeded=False, n_resamples=n, seed=3, alternatives=True)
@@ -235,16 +242,17 @@ def test_identical_model_has_zero_difference_and_p_one(run):
     table = significance_table(run, **FAST).set_index("model")
     twin = table.loc["twin"]
     for m in ("pearson", "r2"):
-        assert twin[f"{m}_diff"] == 0.0 and twin[f"{m}_diff_lo"] == 0.0 and twin[f"{m}_diff_hi"] == 0.0
-        assert twin[f"{m}_nb_p"] == 1.0 and twin[f"{m}_perm_p"] == 1.0
-        assert twin[f"{m}_nb_p_adj"] == 1.0
+        assert twin[f"{m}_diff"] == 0.0 and twin[f"{m}_pred_lo"] == 0.0 and twin[f"{m}_pred_hi"] == 0.0
+        assert twin[f"{m}_learner_p"] == 1.0 and twin[f"{m}_pred_p"] == 1.0 and twin[f"{m}_perm_p"] == 1.0
+        assert twin[f"{m}_learner_p_adj"] == 1.0 and twin[f"{m}_learner_lo"] == 0.0
 
 
 def test_seeds_that_do_not_change_folds_are_averaged_within_fold(tmp_path):
     models = {"rf": deterministic(0.6, 10), "good": deterministic(0.45, 11)}
     one = significance_table(make_run(tmp_path / "one", models, seeds=(0,)), **FAST).set_index("model")
     three = significance_table(make_run(tmp_path / "three", models, seeds=(0, 1, 2)), **FAST).set_index("model")
-    for col in ("pearson_nb_p", "pearson_perm_p", "pearson_diff", "pearson_diff_lo", "r2_nb_p", "pearson_n_units"):
+    for col in ("pearson_learner_p", "pearson_perm_p", "pearson_diff", "pearson_pred_lo", "r2_learner_p",
+                "pearson_n_units"):
         assert three.loc["good", col] == pytest.approx(one.loc["good", col], rel=1e-9), col
     assert three.loc["good", "pearson_n_units"] == 12
     assert three.loc["good", "pearson_seeds_sd"] == pytest.approx(0.0, abs=1e-12)
@@ -258,8 +266,9 @@ def test_fixed_test_set_prints_no_group_level_number(tmp_path):
     run_dir = make_run(tmp_path / "f", {"rf": noisy(0.6, 30), "good": noisy(0.3, 31)}, seeds=(0, 1), split="fixed")
     table = significance_table(run_dir, **FAST).set_index("model")
     assert table.attrs["few"] and table.attrs["n_units"] == 3 and table.attrs["unit"] == "performers"
-    for col in ("diff_lo", "diff_hi", "nb_p", "perm_p", "cluster_lo", "cluster_hi"):
+    for col in ("pred_lo", "pred_hi", "learner_p", "pred_p", "perm_p", "cluster_lo", "cluster_hi"):
         assert np.isnan(table.loc["good", f"pearson_{col}"]), col
+    assert table.loc["good", "pearson_learner_note"] == table.loc["good", "pearson_pred_note"] == "too few groups (3)"
     # The difference is on the fold-averaged predictions of each seed, averaged over seeds.
     data = load_run_data(run_dir)
     _, y, sg, rep = data.stack("good", [0, 1])
@@ -269,7 +278,11 @@ def test_fixed_test_set_prints_no_group_level_number(tmp_path):
     assert table.loc["good", "pearson_diff"] == pytest.approx(expect, abs=1e-12)
     md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
     row = next(line for line in md.splitlines() if line.startswith("| good |"))
-    assert "too few groups (3)" in row and not re.search(r"\[[-+]?\d", row.split("|")[-5])
+    head = next(line for line in md.splitlines() if line.startswith("| model |")).split("|")
+    for i, h in enumerate(head):
+        if "differ?" in h:
+            assert row.split("|")[i].strip() == "too few groups (3)"
+    assert "too few groups (3)" in row
     # The within-performer CI is over the same 3 performers: it says so rather than "n/a".
     header = next(line for line in md.splitlines() if line.startswith("| model |")).split("|")
     col = next(i for i, h in enumerate(header) if "within-performer" in h)
@@ -335,7 +348,7 @@ def test_partial_model_is_marked_not_averaged(tmp_path):
     assert "only complete seeds 0" in broken["note"]
     # No complete seed at all: no numbers, no tests, and the cells say why.
     assert good["status"] == "partial: 22 of 24 folds" and np.isnan(good["pearson"])
-    assert np.isnan(good["pearson_nb_p"]) and np.isnan(good["pearson_perm_p"]) and "excluded" in good["note"]
+    assert np.isnan(good["pearson_learner_p"]) and np.isnan(good["pearson_perm_p"]) and "excluded" in good["note"]
     md = "\n".join(to_markdown(d) for d in make_displays(table.reset_index(), "significance"))
     assert "| good | partial: 22 of 24 folds |" in md
     assert "§" in md and "partial: 23 of 24 folds (seeds used: 0)" in md
@@ -396,11 +409,14 @@ def test_per_target_table_and_ceiling(run):
         for t in TARGETS:
             a, n_train, n_test = fold_vector(run, model, target=t)
             b, _, _ = fold_vector(run, "rf", target=t)
-            raw[(model, t)] = corrected_resampled_ttest(a, b, n_train, n_test, ratio_scale=ratio_scale("lopo")).pvalue
-    np.testing.assert_allclose(table["good.nb_p"], [raw[("good", t)] for t in TARGETS], rtol=1e-12)
-    # One family: every model pair x target of the table.
+            raw[(model, t)] = corrected_resampled_ttest(a, b, n_train, n_test, ratio_scale=1.0).pvalue
+    np.testing.assert_allclose(table["good.learner_p"], [raw[("good", t)] for t in TARGETS], rtol=1e-12)
+    # One family per claim: every model pair x target of the table.
     adj = dict(zip(raw, multipletests(list(raw.values()), method="holm")[1], strict=True))
-    np.testing.assert_allclose(table["good.nb_p_adj"], [adj[("good", t)] for t in TARGETS], rtol=1e-12)
+    np.testing.assert_allclose(table["good.learner_p_adj"], [adj[("good", t)] for t in TARGETS], rtol=1e-12)
+    # Each target's fold-level mean r, the quantity bold marks.
+    np.testing.assert_allclose(table["good.fold_r"], [fold_vector(run, "good", target=t)[0].mean() for t in TARGETS],
+                               rtol=1e-9)
     np.testing.assert_allclose(table["good.r_over_ceiling"], table["good.r"] / ceiling["ceiling_r"])
     assert (table["good.r_lo"] <= table["good.r"]).all() and (table["good.r"] <= table["good.r_hi"]).all()
     sig = significance_table(run, ceiling=ceiling, metrics=("pearson",), **FAST).set_index("model")
@@ -439,9 +455,11 @@ def test_markdown_bolds_best_and_has_legend(rendered):
     report, _, out = rendered
     md = (out / "significance.md").read_text()
     table = report.tables["significance"].set_index("model")
-    best = table["pearson"].idxmax()
+    best = table["pearson_fold_mean"].idxmax()
     assert best == "my_model"
-    assert f"| {best} | **{table.loc[best, 'pearson']:.3f}** |" in md
+    # Bold marks the tested quantity (the fold-level mean), never the pooled value beside it.
+    assert f"| {best} | {table.loc[best, 'pearson']:.3f} |" in md
+    assert f"**{table.loc[best, 'pearson_fold_mean']:.3f} ± {table.loc[best, 'pearson_fold_sd']:.3f}**" in md
     assert "†" in md and "‡" in md and "p_adj < 0.05" in md and "Holm" in md
     assert "95% CI (performers)" in md and "Group check: ok" in md
 
@@ -553,26 +571,34 @@ def test_cli_ceiling(fake_data_dir, capsys):
     assert len(err.strip().splitlines()) == 1 and "rater file" in err
 
 
-def test_uncalibrated_tests_are_not_printed_as_numbers(run, monkeypatch):
-    """A test docs/calibration.md found out of range on the run's split: NaN in the table, text in its cells."""
+@pytest.mark.real_calibration
+def test_claims_the_calibration_does_not_back_are_not_printed(run, monkeypatch):
+    """Keyed by design: a design the store does not hold, or one whose key differs, prints the reason."""
     from reports.tables import display_significance
 
-    split = significance_table(run, metrics=("pearson",), **FAST).attrs["split"]
-    monkeypatch.setattr("reports.calibrated.CALIBRATED", {split: {"corrected t (NB)": "the learning algorithms"}})
+    monkeypatch.setattr("reports.calibrated.STORE", {"designs": {"lopo": {
+        "key": {"split": "lopo", "n_folds": 21, "n_seeds": 1, "n_units": 21}, "ratio_scale": 0.2,
+        "predictor": {"calibrated": True}, "learner": {"calibrated": True, "min_seeds": {"tabular": 2}}}}})
     table = significance_table(run, metrics=("pearson",), **FAST)
     good = table.set_index("model").loc["good"]
-    assert np.isfinite(good["pearson_nb_p"]) and np.isfinite(good["pearson_diff"])
-    assert np.isnan(good["pearson_perm_p"]) and np.isnan(good["pearson_diff_lo"])
-    d = display_significance(table)[0]
-    row = d.rows[[r[0] for r in d.rows].index("good")]
-    text = f"not calibrated for {split}"
-    assert sum(text in c for c in row) == 2  # the difference's CI and the permutation p
-    assert any(text in n and "unit-swap permutation" in n for n in table.attrs["notes"])
-    # A split the calibration did not simulate keeps its numbers, with a note.
-    monkeypatch.setattr("reports.calibrated.CALIBRATED", {})
-    table = significance_table(run, metrics=("pearson",), **FAST)
-    assert np.isfinite(table.set_index("model").loc["good", "pearson_perm_p"])
-    assert any("not among the designs simulated" in n for n in table.attrs["notes"])
+    assert np.isfinite(good["pearson_diff"]) and np.isnan(good["pearson_learner_p"]) and np.isnan(good["pearson_pred_p"])
+    assert good["pearson_pred_note"].startswith("not calibrated for this design (lopo, 12 folds, 1 model seed, 12 units")
+    assert "benchmark power --split lopo" in good["pearson_pred_note"]
+    row = display_significance(table)[0]
+    cells = row.rows[[r[0] for r in row.rows].index("good")]
+    assert sum("not calibrated for this design" in c for c in cells) == 3  # both claims and the secondary p
+    # The same design key as the run: the predictor claim is printed; the learner claim of an unknown
+    # family with one seed needs the tabular family's two.
+    monkeypatch.setattr("reports.calibrated.STORE", {"designs": {"lopo": {
+        "key": {"split": "lopo", "n_folds": 12, "n_seeds": 1, "n_units": 12}, "ratio_scale": 0.2,
+        "predictor": {"calibrated": True}, "learner": {"calibrated": True, "min_seeds": {"tabular": 2}}}}})
+    run_data = load_run_data(run)
+    good = significance_table(run_data, metrics=("pearson",), **FAST).set_index("model").loc["good"]
+    assert np.isfinite(good["pearson_pred_p"]) and good["pearson_learner_note"] == "needs >= 2 model seeds"
+    # Registry metadata saying both are deterministic: one seed is enough.
+    fams = {m: "deterministic" for m in ("rf", "good", "bad", "twin")}
+    good = significance_table(load_run_data(run), metrics=("pearson",), families=fams, **FAST).set_index("model")
+    assert np.isfinite(good.loc["good", "pearson_learner_p"])
 
 
 def test_effect_size_is_cohens_q_of_the_fold_level_means(run):
