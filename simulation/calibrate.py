@@ -118,13 +118,21 @@ def _ok(rate: Rate | None) -> bool:
     return rate is not None and rate.inside
 
 
-def min_seeds(bank: dict, seeded: bool) -> int | None:
-    """The fewest model seeds per learner from which the learner t is calibrated at every simulated k.
+def _valid(rate: Rate | None) -> bool:
+    return rate is not None and rate.valid
 
-    A seeded design has one k (its repeats): that k if calibrated, else None.
+
+def min_seeds(bank: dict, seeded: bool) -> int | None:
+    """The fewest model seeds per learner from which the learner t keeps its level at every simulated k.
+
+    Under a real learner's bank null the test must be *valid*: its false-positive rate's 95% interval ends at
+    or below the band's upper edge (calibrated, or conservative: the forest's learner t rejects a true null
+    about 3% of the time at alpha 5%, so no difference it marks is an artefact of the learner's randomness;
+    :attr:`simulation.rates.Rate.valid`). The fold part (the toy learner null) must be calibrated, both
+    edges. A seeded design has one k (its repeats): that k if valid, else None.
     """
     ks = sorted(k for k in bank["rates"] if LEARNER in bank["rates"][k])
-    good = [k for k in ks if _ok(bank["rates"][k][LEARNER])]
+    good = [k for k in ks if _valid(bank["rates"][k][LEARNER])]
     if seeded:
         return ks[0] if ks and good == ks else None
     for i, k in enumerate(ks):

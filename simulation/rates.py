@@ -41,6 +41,12 @@ class Rate:
         return bool(BAND[0] <= self.low and self.high <= BAND[1])
 
     @property
+    def valid(self) -> bool:
+        """Whether the test keeps its level: the interval's upper end at most :data:`BAND`'s (calibrated, or
+        conservative: a test that rejects a true null less often than alpha never overstates a difference)."""
+        return bool(self.high <= BAND[1])
+
+    @property
     def status(self) -> str:
         """``calibrated`` (interval inside the band), ``conservative`` or ``liberal`` (interval wholly
         below or above it), or ``uncertain`` (the interval crosses an edge: more repetitions needed)."""
