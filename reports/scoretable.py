@@ -1,18 +1,35 @@
-"""Paired tests and rank statistics on per-unit scores from any source (``benchmark stats SCORES_FILE``).
+"""Both claims of the report on per-unit scores from any source (``benchmark stats SCORES_FILE``).
 
 For people whose predictions cannot be shared but whose per-fold scores can:
 a table with one score per (model, seed, fold) and the unit that fold tests
 (the performer of a leave-one-performer-out fold, the piece of a
 leave-one-piece-out fold), read from CSV, Parquet or a result file's
-``fold_scores`` (:func:`read_scores`). The tests are the report's own
-(:func:`reports.units.compare_units`: the cluster-bootstrap CI over units, the
-unit-swap permutation test and the corrected resampled t-test with the
-split's calibrated factor), fed by :class:`ScoreScorer`, which presents the
-given scores as the report's :class:`reports.scoring.UnitScorer` presents
-predictions: resampling or swapping whole units moves whole fold scores. When
-every fold tests one unit (lopo, piece) this is exactly the report's
-computation, so a run's per-fold scores give the p-values ``benchmark report``
-printed for it; with several units per fold the unit is the fold.
+``fold_scores`` (:func:`read_scores`). Every number is the report's own
+(:func:`reports.units.compare_units`, :func:`reports.claims.pair_claims` and the
+report's adjustment over one family per claim), fed by :class:`ScoreScorer`,
+which presents the given scores as the report's :class:`reports.scoring.UnitScorer`
+presents predictions: resampling or swapping whole units moves whole fold
+scores. Each model pair gets
+
+* the **learner claim** (are the learning algorithms different?): the learner t,
+  withheld with its reason unless docs/calibration.md backs the design and
+  the learner families (``not calibrated for this design ...``, ``needs >= k
+  model seeds``);
+* the **predictor claim** (are these fitted predictors different?): the
+  cluster-bootstrap t over units, withheld likewise;
+* the secondary unit-swap permutation p.
+
+The design key (:func:`design_key`) comes from the scores: the split (a result
+file says it; a table is told with ``--split``; without one no claim is a
+number), the folds of the first seed, the seeds, the units of the table, and
+whether seeds change the folds. Learner families come from ``--family``, a
+``family`` column, or, as in the report, a model whose scores are identical
+across seeds is deterministic; otherwise unknown, which gets the strictest
+family's requirement. When every fold tests one unit (lopo, piece) this is
+exactly the report's computation, so a run's per-fold scores give the numbers
+and notes ``benchmark report`` printed for it (with the families it was given);
+with several units per fold (kfold, excerpt) the unit is the fold, and the
+design key counts folds as units.
 
 Missing cells (a fold a model failed, a NaN score) are never dropped
 silently: a pair is tested on the cells both models have and the table says

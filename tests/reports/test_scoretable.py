@@ -226,6 +226,10 @@ def test_a_fixed_test_sets_scores_are_refused(tmp_path):
     (pd.DataFrame({"model": ["a"], "unit": ["u"], "value": ["high"]}), "non-numeric"),
     (pd.DataFrame({"model": ["a", "b"], "unit": ["u", "v"], "fold": [0, 0], "value": [0.1, 0.2]}),
      "tests different units"),
+    (pd.DataFrame({"model": ["a", "b"], "unit": ["u", "u"], "value": [0.1, 0.2], "family": ["forest", ""]}),
+     "family 'forest' of model 'a'"),
+    (pd.DataFrame({"model": ["a", "a"], "unit": ["u", "v"], "value": [0.1, 0.2], "family": ["neural", "tabular"]}),
+     "model 'a' has several families"),
 ])
 def test_bad_scores_tables_are_one_line(tmp_path, frame, match):
     path = tmp_path / "s.csv"
@@ -242,8 +246,32 @@ def test_bad_stats_options(tmp_path, capsys):
         stats_table(scores, baseline="c")
     with pytest.raises(ConfigError, match="no scores of metric 'r2'"):
         stats_table(scores, metrics=("r2",))
+    assert main(["stats", str(path), "--family", "a"]) == 2
+    assert "--family 'a': give MODEL=FAMILY" in capsys.readouterr().err
     assert main(["stats", str(tmp_path / "absent.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "x.json").write_text("{}")
     assert main(["stats", str(tmp_path / "x.json")]) == 2
     assert "not a result file" in capsys.readouterr().err
+
+
+def test_families_from_a_column_and_scores_without_sizes(lopo_run, tmp_path):
+    """A ``family`` column gives what ``families=`` gives; without n_train/n_test the learner t says why."""
+    csv = _csv_of(export_result(lopo_run, n_resamples=N), tmp_path / "scores.csv")
+    frame = pd.read_csv(csv)
+    frame["family"] = np.where(frame["model"] == "rf", "deterministic", "")
+    frame.to_csv(csv, index=False)
+    scores = read_scores(csv, split="lopo")
+    assert scores.families == {"rf": "deterministic"}
+    by_column = stats_table(scores, baseline="rf", n_resamples=N)
+    by_arg = stats_table(read_scores(_csv_of(export_result(lopo_run, n_resamples=N), tmp_path / "plain.csv"),
+                                     split="lopo"), baseline="rf", n_resamples=N, families={"rf": "deterministic"})
+    pd.testing.assert_frame_equal(by_column, by_arg)
+    assert (by_column["family_baseline"] == "deterministic").all() and (by_column["family"] == "unknown").all()
+    frame.drop(columns=["n_train", "n_test"]).to_csv(tmp_path / "nosizes.csv", index=False)
+    table = stats_table(read_scores(tmp_path / "nosizes.csv", split="lopo"), baseline="rf", n_resamples=N)
+    assert table["learner_note"].str.startswith("no n_train and n_test").all() and table["learner_p"].isna().all()
+    # The predictor claim does not need the sizes: the same numbers as with them.
+    assert np.allclose(table["pred_p"], by_column["pred_p"], atol=1e-12)
+    with pytest.raises(ConfigError, match="family 'forest' of model 'rf'"):
+        stats_table(scores, families={"rf": "forest"})
