@@ -2,7 +2,7 @@
 
 ``export`` writes a run's versioned result file (:mod:`benchmark.export`; every run since the format exists
 writes its own); ``leaderboard`` sets result files beside the published numbers of ``docs/published.toml``,
-one table per protocol (:mod:`reports.leaderboard`); ``stats`` runs the report's paired tests and rank
+one table per protocol (:mod:`reports.leaderboard`); ``stats`` gives the report's two claims and rank
 statistics on per-fold scores from any source (:mod:`reports.scoretable`).
 """
 
