@@ -106,7 +106,14 @@ def stats_display(table, name: str = "stats") -> Display:
 def cmd_stats(args: argparse.Namespace) -> int:
     scores = read_scores(args.scores, split=args.split)
     metrics = tuple(m.strip() for m in args.metric.split(",") if m.strip()) if args.metric else None
+    # A run's own result.json (in its run directory): the learner families the report takes from the registry.
+    path = Path(args.scores)
+    store = RunStore(path.parent)
     families = {}
+    if path.name == "result.json" and store.exists and store.result_path.resolve() == path.resolve():
+        from benchmark.config import learner_families  # the model registry: only for a run's own result file
+
+        families = {m: f for m, f in learner_families(path.parent).items() if m in set(scores.frame["model"])}
     for item in (args.family or "").split(","):
         if item.strip():
             model, sep, fam = item.partition("=")

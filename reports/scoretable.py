@@ -23,9 +23,10 @@ The design key (:func:`design_key`) comes from the scores: the split (a result
 file says it; a table is told with ``--split``; without one no claim is a
 number), the folds of the first seed, the seeds, the units of the table, and
 whether seeds change the folds. Learner families come from ``--family``, a
-``family`` column, or, as in the report, a model whose scores are identical
-across seeds is deterministic; otherwise unknown, which gets the strictest
-family's requirement. When every fold tests one unit (lopo, piece) this is
+``family`` column, the model registry for a run's own ``result.json`` (the
+CLI, as ``benchmark report`` does), or, as in the report, a model whose scores
+are identical across seeds is deterministic; otherwise unknown, which gets the
+strictest family's requirement. When every fold tests one unit (lopo, piece) this is
 exactly the report's computation, so a run's per-fold scores give the numbers
 and notes ``benchmark report`` printed for it (with the families it was given);
 with several units per fold (kfold, excerpt) the unit is the fold, and the

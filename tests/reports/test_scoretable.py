@@ -275,3 +275,30 @@ def test_families_from_a_column_and_scores_without_sizes(lopo_run, tmp_path):
     assert np.allclose(table["pred_p"], by_column["pred_p"], atol=1e-12)
     with pytest.raises(ConfigError, match="family 'forest' of model 'rf'"):
         stats_table(scores, families={"rf": "forest"})
+
+
+@pytest.mark.real_calibration
+def test_a_runs_own_result_file_gets_the_registry_families(lopo_run, monkeypatch, capsys):
+    """``benchmark stats RUN/result.json`` takes the families ``benchmark report RUN`` takes from the registry
+    (rf: tabular, which needs 2 model seeds here); the models the registry does not know stay unknown."""
+    from io import StringIO
+
+    from benchmark.config import learner_families
+
+    monkeypatch.setattr("reports.calibrated.STORE", {"designs": {"lopo": {
+        "key": {"split": "lopo", "n_folds": 12, "n_seeds": 1, "n_units": 12}, "ratio_scale": 0.2,
+        "predictor": {"calibrated": True},
+        "learner": {"calibrated": True, "min_seeds": {"deterministic": 1, "tabular": 2, "neural": None}}}}})
+    fams = learner_families(lopo_run)
+    assert fams == {"rf": "tabular"}
+    report = significance_table(lopo_run, baseline="rf", n_resamples=N, families=fams)
+    path = export_result(lopo_run, n_resamples=N)
+    assert main(["stats", str(path), "--n-resamples", str(N), "--format", "csv"]) == 0
+    stats = pd.read_csv(StringIO(capsys.readouterr().out), keep_default_na=False, na_values=[""])
+    for c in [c for c in stats if c.endswith("note") or c in ("missing", "design")]:
+        stats[c] = stats[c].astype(object).where(stats[c].notna(), "")
+    _compare(report, stats)
+    assert set(stats["family_baseline"]) == {"tabular"} and set(stats["family"]) == {"unknown"}
+    # Unknown is the strictest: no neural null simulated, so the learner claim is not calibrated.
+    assert stats["learner_note"].str.startswith("not calibrated for this design (no stochastic").all() or \
+        stats["learner_note"].str.contains("neural").all()
