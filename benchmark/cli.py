@@ -277,12 +277,15 @@ def _add_results_commands(sub) -> None:
 
     st = sub.add_parser("stats", help="the report's paired tests and rank statistics on per-fold scores from any "
                                       "source (CSV or Parquet: model, unit, value[, seed, fold, metric, n_train, "
-                                      "n_test]; or a result.json)")
+                                      "n_test, family]; or a result.json)")
     st.add_argument("scores", metavar="SCORES_FILE")
     st.add_argument("--baseline", help="model the others are tested against (default rf if present, else the first)")
     st.add_argument("--metric", help="metrics to test, comma-separated (default pearson,r2 when present, else all)")
-    st.add_argument("--split", help="the split the scores come from, for its calibrated corrected t-test (a "
-                                    "result file says it itself)")
+    st.add_argument("--split", help="the split the scores come from: the calibration is keyed by its design; "
+                                    "without it no claim is printed as a number (a result file says it itself)")
+    st.add_argument("--family", help="learner families for the calibration, MODEL=FAMILY comma-separated "
+                                     "(deterministic, tabular, neural; overrides a family column; default: unknown, "
+                                     "the strictest, unless a model's scores are identical across seeds)")
     st.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm")
     st.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples and permutations (2000)")
     st.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")

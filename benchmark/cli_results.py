@@ -2,7 +2,7 @@
 
 ``export`` writes a run's versioned result file (:mod:`benchmark.export`; every run since the format exists
 writes its own); ``leaderboard`` sets result files beside the published numbers of ``docs/published.toml``,
-one table per protocol (:mod:`reports.leaderboard`); ``stats`` runs the report's paired tests and rank
+one table per protocol (:mod:`reports.leaderboard`); ``stats`` gives the report's two claims and rank
 statistics on per-fold scores from any source (:mod:`reports.scoretable`).
 """
 
@@ -12,13 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from benchmark.errors import ConfigError
 from benchmark.export import export_result
 from benchmark.store import RunStore
 from reports.leaderboard import AGGREGATIONS, board_display, leaderboard, load_published
 from reports.resultfile import read_result
 from reports.scoretable import rank_table, read_scores, stats_table
-from reports.tables import Display, fmt, fmt_ci, fmt_p, to_latex, to_markdown
+from reports.tables import Display, claim_cell, fmt, fmt_p, to_latex, to_markdown
 
 LEADERBOARD_FORMATS = ("md", "csv", "tex")
 
@@ -76,33 +78,51 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def stats_display(table, name: str = "stats") -> Display:
-    """The Markdown/LaTeX display of :func:`reports.scoretable.stats_table`."""
+    """The Markdown/LaTeX display of :func:`reports.scoretable.stats_table`: both claims' cells as the report
+    prints them (:func:`reports.tables.claim_cell`), and the secondary permutation p."""
     a = table.attrs
-    header = ["model", "metric", f"Δ vs {a.get('baseline')} [95% CI]", "effect", "p NB (adj)", "p perm (adj)",
+    corr = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}.get(a.get("correction"), a.get("correction"))
+    header = ["model", "metric", f"Δ vs {a.get('baseline')}", "effect",
+              f"learners differ? learner t [CI] p_adj ({corr})",
+              f"fitted predictors differ? cluster-bootstrap t [CI] p_adj ({corr})", "p perm (adj), secondary",
               "units", "cells", "missing (left out)"]
     rows = []
     floor = a.get("perm_floor")
-    held = a.get("withheld") or {}
     for r in table.to_dict("records"):
-        few = bool(r.get("few"))
-        many = f"too few groups ({r['n_units']})"
         diff = fmt(r["diff"], signed=True)
-        ci = many if few else (held.get("ci") or fmt_ci(r["ci_lo"], r["ci_hi"], signed=True))
-        rows.append([r["model"], r["metric"], f"{diff} {ci}" if diff != "n/a" else "not tested",
-                     fmt(r["effect"], signed=True),
-                     many if few else (held.get("nb") or fmt_p(r.get("nb_p_adj"), None, r["nb_p"])),
-                     many if few else (held.get("perm") or fmt_p(r.get("perm_p_adj"), floor, r["perm_p"])),
-                     str(r["n_units"]), str(r["n_cells"]), r["missing"] or "none"])
+        if diff == "n/a":
+            rows.append([r["model"], r["metric"], r.get("note") or "not tested", "", "", "", "", str(r["n_units"]),
+                         str(r["n_cells"]), r["missing"] or "none"])
+            continue
+        perm = (fmt_p(r["perm_p_adj"], floor, r["perm_p"]) if np.isfinite(r["perm_p"])
+                else r.get("pred_note") or "n/a")
+        rows.append([r["model"], r["metric"], diff, fmt(r["effect"], signed=True), claim_cell(r, "", "learner"),
+                     claim_cell(r, "", "pred"), perm, str(r["n_units"]), str(r["n_cells"]), r["missing"] or "none"])
     caption = f"Paired tests against {a.get('baseline')} ({a.get('source')})."
-    return Display(name, header, rows, [[False] * len(header) for _ in rows], ["l", "l"] + ["r"] * 6 + ["l"],
+    return Display(name, header, rows, [[False] * len(header) for _ in rows], ["l", "l"] + ["r"] * 7 + ["l"],
                    caption, list(a.get("notes", [])))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     scores = read_scores(args.scores, split=args.split)
     metrics = tuple(m.strip() for m in args.metric.split(",") if m.strip()) if args.metric else None
+    # A run's own result.json (in its run directory): the learner families the report takes from the registry.
+    path = Path(args.scores)
+    store = RunStore(path.parent)
+    families = {}
+    if path.name == "result.json" and store.exists and store.result_path.resolve() == path.resolve():
+        from benchmark.config import learner_families  # the model registry: only for a run's own result file
+
+        families = {m: f for m, f in learner_families(path.parent).items() if m in set(scores.frame["model"])}
+    for item in (args.family or "").split(","):
+        if item.strip():
+            model, sep, fam = item.partition("=")
+            if not sep or not model.strip() or not fam.strip():
+                raise ConfigError(f"--family {item!r}: give MODEL=FAMILY pairs, comma-separated "
+                                  "(e.g. rf=tabular,ridge=deterministic)")
+            families[model.strip()] = fam.strip()
     table = stats_table(scores, baseline=args.baseline, metrics=metrics, correction=args.correction,
-                        n_resamples=args.n_resamples, seed=args.seed)
+                        n_resamples=args.n_resamples, seed=args.seed, families=families)
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
         return 0

@@ -98,7 +98,11 @@ def adjust_family(p: np.ndarray, correction: str) -> tuple[np.ndarray, np.ndarra
 
 def calibration_note(run: RunData, seeds: list[int], families: dict | None = None) -> str:
     """What docs/calibration.md says of this run's design, claim by claim."""
-    key = run_key(run, seeds)
+    return key_calibration_note(run_key(run, seeds), families)
+
+
+def key_calibration_note(key: RunKey, families: dict | None = None) -> str:
+    """What docs/calibration.md says of the design ``key``, claim by claim (``families``: model -> family)."""
     entry, _ = calibrated.lookup(key)
     lines = [f"Design {key.label()}."]
     pred = calibrated.predictor_withheld(key)

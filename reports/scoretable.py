@@ -1,18 +1,36 @@
-"""Paired tests and rank statistics on per-unit scores from any source (``benchmark stats SCORES_FILE``).
+"""Both claims of the report on per-unit scores from any source (``benchmark stats SCORES_FILE``).
 
 For people whose predictions cannot be shared but whose per-fold scores can:
 a table with one score per (model, seed, fold) and the unit that fold tests
 (the performer of a leave-one-performer-out fold, the piece of a
 leave-one-piece-out fold), read from CSV, Parquet or a result file's
-``fold_scores`` (:func:`read_scores`). The tests are the report's own
-(:func:`reports.units.compare_units`: the cluster-bootstrap CI over units, the
-unit-swap permutation test and the corrected resampled t-test with the
-split's calibrated factor), fed by :class:`ScoreScorer`, which presents the
-given scores as the report's :class:`reports.scoring.UnitScorer` presents
-predictions: resampling or swapping whole units moves whole fold scores. When
-every fold tests one unit (lopo, piece) this is exactly the report's
-computation, so a run's per-fold scores give the p-values ``benchmark report``
-printed for it; with several units per fold the unit is the fold.
+``fold_scores`` (:func:`read_scores`). Every number is the report's own
+(:func:`reports.units.compare_units`, :func:`reports.claims.pair_claims` and the
+report's adjustment over one family per claim), fed by :class:`ScoreScorer`,
+which presents the given scores as the report's :class:`reports.scoring.UnitScorer`
+presents predictions: resampling or swapping whole units moves whole fold
+scores. Each model pair gets
+
+* the **learner claim** (are the learning algorithms different?): the learner t,
+  withheld with its reason unless docs/calibration.md backs the design and
+  the learner families (``not calibrated for this design ...``, ``needs >= k
+  model seeds``);
+* the **predictor claim** (are these fitted predictors different?): the
+  cluster-bootstrap t over units, withheld likewise;
+* the secondary unit-swap permutation p.
+
+The design key (:func:`design_key`) comes from the scores: the split (a result
+file says it; a table is told with ``--split``; without one no claim is a
+number), the folds of the first seed, the seeds, the units of the table, and
+whether seeds change the folds. Learner families come from ``--family``, a
+``family`` column, the model registry for a run's own ``result.json`` (the
+CLI, as ``benchmark report`` does), or, as in the report, a model whose scores
+are identical across seeds is deterministic; otherwise unknown, which gets the
+strictest family's requirement. When every fold tests one unit (lopo, piece) this is
+exactly the report's computation, so a run's per-fold scores give the numbers
+and notes ``benchmark report`` printed for it (with the families it was given);
+with several units per fold (kfold, excerpt) the unit is the fold, and the
+design key counts folds as units.
 
 Missing cells (a fold a model failed, a NaN score) are never dropped
 silently: a pair is tested on the cells both models have and the table says
@@ -22,7 +40,7 @@ which cells each pair lacks; rankings use the cells every ranked model has.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +48,14 @@ import pandas as pd
 
 from benchmark.errors import ConfigError, DataError
 from benchmark.metrics import REGISTRY
-from reports import calibrated
-from reports.multitest import adjust_pvalues
+from reports.calibrated import RunKey
+from reports.claims import CLAIMS, pair_claims
+from reports.comparisons import FAMILIES, key_calibration_note
 from reports.paired import standardized_difference
 from reports.ranking import friedman_nemenyi
 from reports.resultfile import KIND, read_result
 from reports.rundata import FEW_GROUPS, too_few
-from reports.significance import CORRECTIONS, calibration_note, withheld_tests
+from reports.significance import CLAIM_COLUMNS, CORRECTIONS, _claims_into
 from reports.units import compare_units
 
 #: Columns of a scores table: required, then optional (with their default).
@@ -59,6 +78,9 @@ class Scores:
     source : str
     partition : bool
         False for a fixed test set (every fold model scored on the same units).
+    families : dict
+        Model -> learner family from the table's optional ``family`` column (``deterministic``, ``tabular``,
+        ``neural``; a blank cell or no column: unknown).
     """
 
     frame: pd.DataFrame
@@ -66,6 +88,7 @@ class Scores:
     seeded: bool
     source: str
     partition: bool = True
+    families: dict = field(default_factory=dict)
 
 
 def _from_result(result: dict) -> pd.DataFrame:
@@ -83,13 +106,16 @@ def read_scores(path: str | Path, *, split: str | None = None) -> Scores:
     """Read a scores table: CSV, Parquet, or a result file (``result.json``, its per-fold scores).
 
     Columns: ``model``, ``unit`` and ``value`` (required); ``seed`` (default 0), ``fold`` (default: one fold per
-    unit), ``metric`` (default ``score``), ``n_train`` and ``n_test`` (the corrected t-test needs them).
+    unit), ``metric`` (default ``score``), ``n_train`` and ``n_test`` (the learner t needs them), ``family``
+    (each model's learner family for the calibration: ``deterministic``, ``tabular``, ``neural``; blank =
+    unknown). A result file gives no families (a model whose scores are identical across seeds still counts
+    as deterministic, as in the report).
 
     Raises
     ------
     DataError
         Unreadable, a missing column, a non-numeric value, a repeated (model, metric, seed, fold), a fold that
-        tests different units for different models.
+        tests different units for different models, an unknown or ambiguous family.
     """
     path = Path(path)
     seeded = None
@@ -147,12 +173,25 @@ def read_scores(path: str | Path, *, split: str | None = None) -> Scores:
         s, k = units[units > 1].index[0]
         raise DataError(f"{path}: seed {s} fold {k} tests different units for different models "
                         f"({', '.join(sorted(frame.loc[(frame['seed'] == s) & (frame['fold'] == k), 'unit'].unique()))})")
+    families = {}
+    if "family" in frame.columns:
+        fam = frame[["model", "family"]].dropna()
+        fam = fam[fam["family"].astype(str).str.strip() != ""].astype(str).drop_duplicates()
+        many = fam["model"][fam["model"].duplicated()]
+        if len(many):
+            raise DataError(f"{path}: model {many.iloc[0]!r} has several families "
+                            f"({', '.join(sorted(fam.loc[fam['model'] == many.iloc[0], 'family']))}); give one")
+        bad = fam[~fam["family"].isin(FAMILIES)]
+        if len(bad):
+            raise DataError(f"{path}: family {bad['family'].iloc[0]!r} of model {bad['model'].iloc[0]!r}; use one of "
+                            f"{', '.join(FAMILIES)} or leave it blank (unknown)")
+        families = dict(zip(fam["model"], fam["family"], strict=True))
     if seeded is None:
         # Seeds change the folds when some fold tests another unit under another seed.
         per_seed = frame.drop_duplicates(["seed", "fold"]).groupby("fold")["unit"].nunique()
         seeded = bool((per_seed > 1).any())
     return Scores(frame[["model", "metric", "seed", "fold", "unit", "value", "n_train", "n_test"]], split, seeded,
-                  source, partition)
+                  source, partition, families)
 
 
 @dataclass(frozen=True)
@@ -256,98 +295,180 @@ def _pair(scores: Scores, metric: str, model: str, base: str) -> tuple[ScoreScor
     return ScoreScorer(a["value"].to_numpy(), b["value"].to_numpy(), a["unit"].to_numpy(), cells_), gone
 
 
+def _family_of(scores: Scores, model: str, given: dict) -> str | None:
+    """``model``'s learner family as :func:`reports.comparisons.model_family` reads it from a run: deterministic
+    when its fold scores are identical across two or more seeds that share the folds (the report looks at the
+    predictions; identical predictions give identical scores), or when ``given`` says so; else what ``given``
+    says (``tabular``, ``neural``), or None (unknown: the strictest simulated family applies)."""
+    fam = given.get(model)
+    if fam == "deterministic":
+        return fam
+    f = scores.frame[scores.frame["model"] == model]
+    if not scores.seeded and f["seed"].nunique() >= 2:
+        wide = f.pivot(index=["metric", "fold"], columns="seed", values="value").to_numpy(dtype=float)
+        ok = np.isfinite(wide).all(axis=1)
+        if ok.any() and np.allclose(wide[ok], wide[ok][:, :1], rtol=0.0,
+                                    atol=1e-12 * max(1.0, float(np.abs(wide[ok]).max()))):
+            return "deterministic"
+    return fam if fam in FAMILIES else None
+
+
+def design_key(scores: Scores, seeds) -> RunKey | None:
+    """The calibration's key of the design the pair's ``seeds`` were scored on: the split, the folds of the
+    first seed, the number of seeds, the units of the whole table, seeded; None without a split."""
+    if not scores.split:
+        return None
+    seeds = sorted(int(s) for s in seeds)
+    f = scores.frame
+    n_folds = int(f.loc[f["seed"] == seeds[0], "fold"].nunique()) if seeds else 0
+    return RunKey(scores.split, n_folds, len(seeds), int(f["unit"].nunique()), bool(scores.seeded))
+
+
+NO_SPLIT = "no split given (--split): the claims' calibration is keyed by design"
+NO_SIZES = "no n_train and n_test in the scores: the learner t needs the fold sizes"
+
+
 def stats_table(scores: Scores, *, baseline: str | None = None, metrics: tuple[str, ...] | None = None,
                 correction: str = "holm", n_resamples: int = 2000, seed: int = 0,
-                confidence: float = 0.95) -> pd.DataFrame:
-    """Every model against ``baseline``, per metric: the difference with its CI and the paired tests.
+                confidence: float = 0.95, families: dict | None = None) -> pd.DataFrame:
+    """Every model against ``baseline``, per metric: the difference and both claims, as the report's table.
 
-    The tests are :func:`reports.units.compare_units` on :class:`ScoreScorer`, with the split's calibrated
-    corrected-t factor (:func:`reports.calibrated.ratio_scale`; Nadeau-Bengio's 1 for an unknown split) and,
-    on a known split, the tests docs/calibration.md withholds left NaN, as in the report. p-values are adjusted
-    over one family per test, every model pair x metric, as the report's significance table does.
+    Each pair is :func:`reports.units.compare_units` and :func:`reports.claims.pair_claims` on
+    :class:`ScoreScorer` (the report's own functions): the learner claim (learner t: corrected resampled t with
+    the design's calibrated factor, plus the between-seed variance where seeds do not change the folds) and the
+    predictor claim (cluster-bootstrap t over units), each withheld with its reason where docs/calibration.md
+    does not back the design (:func:`design_key`) and learner families; the unit-swap permutation p is
+    secondary. p-values are adjusted over one family per claim, every model pair x metric, with the interval
+    levels that agree with the adjusted decision (:func:`reports.significance._claims_into`, the report's).
+
+    Parameters
+    ----------
+    scores : Scores
+    baseline : str, optional
+        Default ``rf`` if present, else the first model.
+    metrics : tuple of str, optional
+    correction : {"holm", "fdr_bh"}
+    n_resamples, seed : int
+    confidence : float
+        Of the bootstrap inside :func:`compare_units` (the claims' intervals take the family-compatible level).
+    families : dict, optional
+        Model -> learner family (``deterministic``, ``tabular``, ``neural``); overrides the table's ``family``
+        column. A model neither names, and whose scores differ across seeds, is unknown (the strictest family).
 
     Returns
     -------
     DataFrame
-        One row per (model, metric): ``diff``, ``ci_lo``, ``ci_hi``, ``effect``, ``nb_t``, ``nb_df``, ``nb_p``,
-        ``perm_p``, their ``_adj`` forms, ``n_units``, ``n_cells``, ``missing`` (the cells left out and why).
+        One row per (model, metric): ``diff``, ``effect``, ``learner_{lo,hi,p,p_adj,df,level,mde,note}``, the same
+        with ``pred_``, ``perm_p``, ``perm_p_adj``, ``n_units``, ``n_cells``, ``design`` (the key's label),
+        ``family``, ``family_baseline``, ``missing`` (the cells left out and why) and ``note``.
 
     Raises
     ------
     ConfigError
-        Unknown baseline or metric, bad correction, a fixed test set's scores.
+        Unknown baseline, metric or family, bad correction, a fixed test set's scores.
     """
     if correction not in CORRECTIONS:
         raise ConfigError(f"correction={correction!r}; use one of {CORRECTIONS}")
     if not scores.partition:
         raise ConfigError(f"{scores.source}: the folds of a fixed test set score the same units, so fold scores "
                           "cannot be resampled by unit; test it with `benchmark report` (over the test set's units)")
+    given = {**scores.families, **(families or {})}
+    bad = {m: f for m, f in given.items() if f not in FAMILIES}
+    if bad:
+        m, f = next(iter(bad.items()))
+        raise ConfigError(f"family {f!r} of model {m!r}; use one of {', '.join(FAMILIES)}")
     frame = scores.frame
     models = list(dict.fromkeys(frame["model"]))
     have = list(dict.fromkeys(frame["metric"]))
     metrics = tuple(metrics or [m for m in ("pearson", "r2") if m in have] or have)
-    bad = [m for m in metrics if m not in have]
-    if bad:
-        raise ConfigError(f"no scores of metric {bad[0]!r} in {scores.source} (it has: {', '.join(have)})")
+    bad_m = [m for m in metrics if m not in have]
+    if bad_m:
+        raise ConfigError(f"no scores of metric {bad_m[0]!r} in {scores.source} (it has: {', '.join(have)})")
     if baseline is None:
         baseline = "rf" if "rf" in models else models[0]
     if baseline not in models:
         raise ConfigError(f"baseline {baseline!r} is not a model of {scores.source}; use one of {models}")
-    split = scores.split
-    scale = calibrated.ratio_scale(split) if split else 1.0
-    held = withheld_tests(split) if split else {"ci": "", "nb": "", "perm": "", "bayes": ""}
-    recs = []
+    fam = {m: _family_of(scores, m, given) for m in models}
+    recs, claims, keys = [], {}, {}
     for model in models:
         if model == baseline:
             continue
+        rec = {"model": model}
         for metric in metrics:
-            rec = {"model": model, "baseline": baseline, "metric": metric, "diff": np.nan, "ci_lo": np.nan,
-                   "ci_hi": np.nan, "effect": np.nan, "nb_t": np.nan, "nb_df": np.nan, "nb_p": np.nan,
-                   "perm_p": np.nan, "n_units": 0, "n_cells": 0, "few": False}
+            rec.update({f"{metric}_diff": np.nan, f"{metric}_effect": np.nan, f"{metric}_n_units": 0,
+                        f"{metric}_n_cells": 0, f"{metric}_design": "", f"{metric}_note": ""})
             scorer, gone = _pair(scores, metric, model, baseline)
-            rec["missing"] = "; ".join(gone)
+            rec[f"{metric}_missing"] = "; ".join(gone)
             if scorer is None:
-                rec["note"] = "fewer than two cells scored by both models: not tested"
-                recs.append(rec)
+                rec[f"{metric}_note"] = "fewer than two cells scored by both models: not tested"
                 continue
-            res, _ = compare_units(scorer, seeded=scores.seeded, partition=True, n_resamples=n_resamples,
-                                   confidence=confidence, seed=seed, ratio_scale=scale)
+            res, _ = compare_units(scorer, seeded=scores.seeded, n_resamples=n_resamples, confidence=confidence,
+                                   seed=seed)
+            key = design_key(scores, np.unique(scorer.cells.seed))
+            few = too_few(res.n_units)
+            fams = (fam[model], fam[baseline])
+            sizes = bool(np.isfinite(scorer.cells.n_train).any() and np.isfinite(scorer.cells.n_test).any())
+            if key is None:
+                c = pair_claims(scorer, res, RunKey("", 0, 0, 0, scores.seeded), partition=False, families=fams,
+                                few_text=few)
+                if not res.few:
+                    c = replace(c, learner=None, learner_note=NO_SPLIT, pred_p=np.nan, pred_note=NO_SPLIT,
+                                perm_p=np.nan)
+            else:
+                keys[key] = None
+                c = pair_claims(scorer, res, key, partition=sizes, families=fams, few_text=few)
+                if not sizes and not res.few:
+                    c = replace(c, learner=None, learner_note=NO_SIZES)
+            claims[(len(recs), metric)] = c
             levels = [float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for v in (res.fold_a, res.fold_b)]
-            rec.update(diff=res.diff, n_units=res.n_units, n_cells=int(len(scorer.cells.seed)), few=res.few,
-                       effect=standardized_difference(*levels, metric) if metric in ("pearson", "r2") else np.nan,
-                       ci_lo=np.nan if held["ci"] else res.ci_low, ci_hi=np.nan if held["ci"] else res.ci_high,
-                       nb_t=np.nan if held["nb"] else res.nb_t, nb_df=np.nan if held["nb"] else res.nb_df,
-                       nb_p=np.nan if held["nb"] else res.nb_p, perm_p=np.nan if held["perm"] else res.perm_p)
-            rec["note"] = too_few(res.n_units) if res.few else ""
-            recs.append(rec)
-    table = pd.DataFrame(recs)
-    if len(table):
-        for test in ("nb_p", "perm_p"):
-            wide = table.pivot(index="model", columns="metric", values=test).reindex(
-                index=list(dict.fromkeys(table["model"])), columns=list(metrics))
-            adj = pd.DataFrame(adjust_pvalues(wide.to_numpy(dtype=float), correction)[0], index=wide.index,
-                               columns=wide.columns)
-            table[f"{test}_adj"] = [adj.loc[m, k] for m, k in zip(table["model"], table["metric"], strict=True)]
+            rec.update({f"{metric}_diff": res.diff, f"{metric}_n_units": res.n_units,
+                        f"{metric}_n_cells": int(len(scorer.cells.seed)),
+                        f"{metric}_design": key.label() if key else "",
+                        f"{metric}_effect": standardized_difference(*levels, metric)
+                        if metric in ("pearson", "r2") else np.nan})
+        recs.append(rec)
+    # The report's own adjustment: one family per claim over every model pair x metric, compatible levels.
+    _claims_into(recs, claims, metrics, correction)
+    cols = ["diff", "effect", *CLAIM_COLUMNS, "perm_p", "perm_p_adj", "n_units", "n_cells", "design", "missing",
+            "note"]
+    rows = []
+    for r in recs:
+        for metric in metrics:
+            row = {"model": r["model"], "baseline": baseline, "metric": metric}
+            for c in cols:
+                v = r.get(f"{metric}_{c}", np.nan)
+                row[c] = ("" if not isinstance(v, str) else v) if c.endswith("note") or c in ("design", "missing") \
+                    else v
+            row["family"], row["family_baseline"] = fam[r["model"]] or "unknown", fam[baseline] or "unknown"
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["model", "baseline", "metric", *cols, "family", "family_baseline"])
     n_pairs = len(models) - 1
+    family = f"{n_pairs} model pairs x {len(metrics)} metrics"
     table.attrs.update({
-        "kind": "stats", "source": scores.source, "split": split, "seeded": scores.seeded, "baseline": baseline,
-        "metrics": list(metrics), "correction": correction, "n_resamples": int(n_resamples), "seed": int(seed),
-        "confidence": float(confidence), "ratio_scale": float(scale), "perm_floor": 1.0 / (int(n_resamples) + 1),
-        "withheld": held,
-        "family": f"{n_pairs} model pairs x {len(metrics)} metrics, per test",
+        "kind": "stats", "source": scores.source, "split": scores.split, "seeded": scores.seeded,
+        "baseline": baseline, "metrics": list(metrics), "correction": correction, "n_resamples": int(n_resamples),
+        "seed": int(seed), "confidence": float(confidence), "perm_floor": 1.0 / (int(n_resamples) + 1),
+        "family": family, "families": {m: f for m, f in fam.items() if f},
+        "claims": dict(CLAIMS), "primary": {"learner": "learner t", "predictor": "cluster bootstrap t"},
+        "secondary": ["unit-swap permutation"],
         "notes": [
             f"Scores from {scores.source}; each (seed, fold) is one cell, scored on the unit it tests; seeds "
-            + ("change the folds: cells are CV repeats (repeated-CV correction)." if scores.seeded
-               else "do not change the folds: averaged within each fold before the corrected t-test."),
-            f"Differences (model - {baseline!r}) of the mean cell score; {confidence:.0%} CI: cluster bootstrap "
-            "over units (the report's bootstrap-t interval); p NB: corrected resampled t-test (Nadeau & Bengio "
-            f"2003) over the cells, n_test/n_train term scaled by {scale:g}"
-            + (f" (calibrated for {split})" if split and calibrated.covered(split) else " (Nadeau-Bengio's own)")
-            + f"; p perm: whole units swapped between the two models ({n_resamples} permutations). Below "
-            f"{FEW_GROUPS} units no CI or p-value. p-values adjusted with {correction} over {n_pairs} model "
-            f"pairs x {len(metrics)} metrics.",
-            calibration_note(split) if split else "No split given (--split): no test is known to be calibrated "
-            "for this design; read the p-values with that in mind.",
+            + ("change the folds: cells are CV repeats." if scores.seeded
+               else "do not change the folds: model seeds, replicates of each learner's own randomness."),
+            f"Differences (model - {baseline!r}) of the mean cell score. Two claims, one primary test each, as in "
+            f"`benchmark report`. {CLAIMS['learner'].capitalize()}? The learner t: corrected resampled t over the "
+            "fold units (Nadeau & Bengio 2003) with the design's calibrated factor"
+            + ("" if scores.seeded else ", plus each model's between-seed variance") + ". "
+            f"{CLAIMS['predictor'].capitalize()} on these units? The cluster-bootstrap t over units "
+            f"({n_resamples} resamples) and the p-value of that interval. Secondary: p perm swaps whole units "
+            f"between the two models ({n_resamples} permutations). Below {FEW_GROUPS} units no group-level number.",
+            f"p-values adjusted with {correction} over one family per claim: {family}; each interval at the level "
+            "that agrees with its adjusted decision (so it excludes 0 exactly when p_adj < 0.05).",
+            "Learner families: " + (", ".join(f"{m} {f}" for m, f in fam.items() if f) or "none known")
+            + " (from --family, a `family` column, or scores identical across seeds = deterministic); a model "
+            "of unknown family gets the strictest family's seed requirement.",
+            *([key_calibration_note(k, {m: f for m, f in fam.items() if f}) for k in keys] if keys else
+              [f"{NO_SPLIT.capitalize()}: no claim is printed as a number; give the split the scores come from."]),
         ],
     })
     return table

@@ -45,7 +45,7 @@ def test_the_python_example_runs_as_printed(tmp_path, monkeypatch, capsys):
     assert sig.set_index("model").loc["ridge", "pearson_diff"] != sig.set_index("model").loc["SVR", "pearson_diff"]
     assert (Path(result.run_dir) / "report" / "significance.md").is_file()
     out = capsys.readouterr().out
-    assert str(result.run_dir) in out and "pearson_diff_lo" in out
+    assert str(result.run_dir) in out and "pearson_pred_lo" in out
     # The search's parameters are in the manifest: the run can be resumed and compared.
     manifest = RunStore(result.run_dir).read_manifest()
     tuned = manifest["config"]["variants"]["svr_tuned"]
