@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import DataError
-from benchmark.hashing import file_sha256, regular_stat
+from benchmark.hashing import file_sha256, read_regular_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -295,23 +295,9 @@ def _parse_int(digits: str) -> int | float:
 
 def _read_labels_bytes(path: Path) -> bytes:
     """The bytes of a labels file: a regular file of at most :data:`MAX_LABELS_BYTES`, checked before reading."""
-    try:
-        size = regular_stat(path).st_size  # a FIFO would block the read forever
-    except FileNotFoundError:
-        raise DataError(f"labels file {str(path)!r} is missing; is this a PercePiano clone?") from None
-    except OSError as exc:
-        raise DataError(f"labels file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    too_big = f"labels file {str(path)!r} is over the limit MAX_LABELS_BYTES={MAX_LABELS_BYTES // 2**20} MiB"
-    if size > MAX_LABELS_BYTES:
-        raise DataError(f"{too_big} ({size / 2**20:.1f} MiB); PercePiano's labels files are under 1 MiB")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_LABELS_BYTES + 1)  # the file may have grown since the stat
-    except OSError as exc:
-        raise DataError(f"labels file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_LABELS_BYTES:
-        raise DataError(f"{too_big}; PercePiano's labels files are under 1 MiB")
-    return raw
+    return read_regular_bytes(path, "labels file", MAX_LABELS_BYTES, limit_name="MAX_LABELS_BYTES",
+                              missing="is missing; is this a PercePiano clone?",
+                              note="PercePiano's labels files are under 1 MiB")
 
 
 def _load_json(path: Path) -> dict:

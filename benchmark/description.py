@@ -183,11 +183,6 @@ def description_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def _regular_bytes(path: Path, what: str, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (:func:`benchmark.hashing.read_regular_bytes`)."""
-    return read_regular_bytes(path, what, limit)
-
-
 def _string_list(where: str, value, *, allow_empty: bool = False) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(f"{where} = {value!r}: expected a list of column names (strings)")
@@ -239,7 +234,7 @@ def read_description(path: str | os.PathLike) -> Description:
         The file cannot be read.
     """
     path = description_path(path)
-    raw = _regular_bytes(path, "dataset description", MAX_DESCRIPTION_BYTES)
+    raw = read_regular_bytes(path, "dataset description", MAX_DESCRIPTION_BYTES)
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -361,7 +356,7 @@ def read_table(path: Path, *, what: str, strings: list[str], numbers: list[str])
     if fmt is None:
         raise DataError(f"{what} {str(path)!r}: unknown format {path.suffix!r}; use "
                         f"{', '.join(sorted(TABLE_FORMATS))}")
-    raw = _regular_bytes(path, what, MAX_TABLE_BYTES)
+    raw = read_regular_bytes(path, what, MAX_TABLE_BYTES)
     try:
         if fmt in ("csv", "tsv"):
             with warnings.catch_warnings():

@@ -10,7 +10,6 @@ against its JSON Schema, and writes it through the store
 
 from __future__ import annotations
 
-import math
 import os
 from importlib import metadata
 from pathlib import Path
@@ -49,25 +48,12 @@ def model_source(base: str | None) -> str:
 
 
 def definitions_with_sources(run_dir: str | os.PathLike) -> dict[str, dict]:
-    """:func:`benchmark.config.model_definitions` of a run, each with its ``source`` (:func:`model_source`).
-
-    Parameter values JSON cannot hold (a scikit-learn class's ``error_score=nan``, an infinite bound) are
-    written as their names (``"nan"``, ``"inf"``): the result file stays strict JSON.
-    """
+    """:func:`benchmark.config.model_definitions` of a run, each with its ``source`` (:func:`model_source`)."""
     out = {}
     for model, d in model_definitions(run_dir).items():
-        out[model] = {**_json_safe(d), "source": model_source(d.get("base"))}
+        out[model] = {**d, "source": model_source(d.get("base"))}
     return out
 
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def harness() -> dict:

@@ -45,7 +45,8 @@ def regular_stat(path: str | os.PathLike) -> os.stat_result:
     return st
 
 
-def read_regular_bytes(path: str | os.PathLike, what: str, limit: int, error: type[Exception] | None = None) -> bytes:
+def read_regular_bytes(path: str | os.PathLike, what: str, limit: int, error: type[Exception] | None = None, *,
+                       limit_name: str | None = None, missing: str = "does not exist", note: str = "") -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes, checked before reading (a FIFO would block
     the read forever; a huge file would fill memory).
 
@@ -58,28 +59,35 @@ def read_regular_bytes(path: str | os.PathLike, what: str, limit: int, error: ty
         Most bytes accepted.
     error : exception class, optional
         Raised with one line naming the file and what to do (default :class:`benchmark.errors.DataError`).
+    limit_name : str, optional
+        The constant that sets ``limit``, named in the message (``MAX_LABELS_BYTES``).
+    missing : str
+        What the message says of a file that does not exist (after its path).
+    note : str
+        Added to the message of a file over the limit (what such files usually weigh).
     """
     from benchmark.errors import DataError
 
     error = error or DataError
+    cap = f"the limit {limit_name}={limit / 2**20:g} MiB" if limit_name else f"the limit of {limit / 2**20:g} MiB"
+    tail = f"; {note}" if note else ""
     try:
         st = regular_stat(path)
     except FileNotFoundError:
-        raise error(f"{what} {str(path)!r} does not exist") from None
+        raise error(f"{what} {str(path)!r} {missing}") from None
     except NotRegularFileError as exc:
         raise error(f"{what} {str(path)!r} is not a regular file ({exc.strerror.split(',')[0]})") from None
     except OSError as exc:
         raise error(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if st.st_size > limit:
-        raise error(f"{what} {str(path)!r} is {st.st_size / 2**20:.1f} MiB, over the limit of "
-                    f"{limit / 2**20:g} MiB")
+        raise error(f"{what} {str(path)!r} is {st.st_size / 2**20:.1f} MiB, over {cap}{tail}")
     try:
         with open(path, "rb") as fh:
             raw = fh.read(limit + 1)  # the file may have grown since the stat
     except OSError as exc:
         raise error(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if len(raw) > limit:
-        raise error(f"{what} {str(path)!r} is over the limit of {limit / 2**20:g} MiB")
+        raise error(f"{what} {str(path)!r} is over {cap}{tail}")
     return raw
 
 

@@ -74,10 +74,10 @@ from features.score_align import (
     MIN_SCORE_MATCH,
     SCORE_GROUP_TOL_S,
     Alignment,
-    _local_fit,
-    _read_score,
     align,
     group_anchors,
+    local_fit,
+    read_score,
     time_map,
 )
 
@@ -321,7 +321,7 @@ def note_table(perf: Performance, score: Performance | None, grid: ScoreGrid | N
     lin_slope = _slope(s, t)
     if not lin_slope > 0:  # every matched note on one score onset, or a map running backwards
         lin_slope = ratio
-    slope, intercept = _local_fit(s_anchor, t_anchor, s_note, LOCAL_HALF_WIDTH_S)
+    slope, intercept = local_fit(s_anchor, t_anchor, s_note, LOCAL_HALF_WIDTH_S)
     fallback = ~(slope > 0)  # too few anchors near, or a degenerate fit: the linear map, as features.score does
     slope[fallback] = lin_slope
     intercept[fallback] = t.mean() - lin_slope * s.mean()
@@ -360,7 +360,7 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         logger.warning("no score MIDI for '%s'; its notes get the stand-in grid", perf.path)
     else:
         try:
-            score, grid = _read_score(score_midi_path), read_grid(score_midi_path)
+            score, grid = read_score(score_midi_path), read_grid(score_midi_path)
         except DataError as exc:
             logger.warning("cannot read the score of '%s' (%s); its notes get the stand-in grid", perf.path, exc)
             score = grid = None

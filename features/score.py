@@ -41,14 +41,14 @@ from features import note_summary
 from features.families import family_of
 from features.midi_io import Performance, read_performance
 from features.midi_stats import LEGATO_RATIO, STACCATO_RATIO, _corr, _mean, _Segment, _slope, _std
-from features.score_align import (  # noqa: F401 (re-exported: the score set's thresholds and reader)
+from features.score_align import (
     LOCAL_HALF_WIDTH_S,
     MIN_SCORE_MATCH,
     Alignment,
-    _local_fit,
-    _read_score,
     align,
     group_anchors,
+    local_fit,
+    read_score,
 )
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def extract(perf_midi_path: str | os.PathLike, score_midi_path: str | os.PathLik
         logger.warning("no score MIDI for '%s'; score features are NaN", perf.path)
         return values
     try:
-        score = _read_score(score_midi_path)
+        score = read_score(score_midi_path)
     except DataError as exc:
         logger.warning("cannot read the score of '%s' (%s); score features are NaN", perf.path, exc)
         return values
@@ -268,7 +268,7 @@ def _compute(al: Alignment) -> dict[str, float]:
     # falling back to the linear one where too few anchors are near.
     lin_slope = _slope(s, t)
     lin_res = t - (t.mean() + lin_slope * (s - s.mean()))
-    local_slope, local_intercept = _local_fit(s_anchor, t_anchor, s, LOCAL_HALF_WIDTH_S)
+    local_slope, local_intercept = local_fit(s_anchor, t_anchor, s, LOCAL_HALF_WIDTH_S)
     fallback = ~(local_slope > 0)  # too few anchors near, or a degenerate fit
     local_slope[fallback] = lin_slope
     local_intercept[fallback] = t.mean() - lin_slope * s.mean()
@@ -289,7 +289,7 @@ def _compute(al: Alignment) -> dict[str, float]:
 
 
 def _tempo(s_anchor: np.ndarray, t_anchor: np.ndarray, ratio: float) -> dict[str, float]:
-    slope, _ = _local_fit(s_anchor, t_anchor, s_anchor, LOCAL_HALF_WIDTH_S)
+    slope, _ = local_fit(s_anchor, t_anchor, s_anchor, LOCAL_HALF_WIDTH_S)
     ok = slope > 0  # NaN (too few anchors) and a degenerate fit fail this too
     curve = np.log2(slope[ok] / ratio)
     position = (s_anchor[ok] - s_anchor[0]) / (s_anchor[-1] - s_anchor[0])

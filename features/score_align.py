@@ -327,7 +327,7 @@ MIN_SCORE_MATCH = 0.5
 LOCAL_HALF_WIDTH_S = 1.0
 
 
-def _read_score(path: str | os.PathLike) -> Performance:
+def read_score(path: str | os.PathLike) -> Performance:
     """read_performance, cached: a score serves every player of its excerpt."""
     path = Path(path)
     try:
@@ -343,7 +343,7 @@ def _read_score_cached(path: str, mtime_ns: int, size: int) -> Performance:
     return read_performance(path)
 
 
-def _local_fit(s_anchor: np.ndarray, t_anchor: np.ndarray, query: np.ndarray, half_width: float):
+def local_fit(s_anchor: np.ndarray, t_anchor: np.ndarray, query: np.ndarray, half_width: float):
     """Least-squares line through the anchors within ``half_width`` of each query.
 
     Window sums come from prefix sums, so the cost is O(n log n) overall.

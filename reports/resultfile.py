@@ -54,6 +54,18 @@ AGGREGATIONS = {
 }
 
 
+def _json_value(value):
+    """A model's parameters as strict JSON: a value JSON cannot hold (a scikit-learn class's ``error_score=nan``,
+    an infinite bound) is written as its name (``"nan"``, ``"inf"``), never as a bare NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
 def _num(x) -> float | None:
     """A JSON number, or None for NaN / inf (JSON has no NaN)."""
     if x is None:
@@ -115,7 +127,7 @@ def _model_entry(run: RunData, model: str, definition: dict, metrics: tuple[str,
         "name": model,
         "source": definition.get("source", "unknown"),
         "base": definition.get("base"),
-        "params": definition.get("params"),
+        "params": _json_value(definition.get("params")),
         "feature_sets": definition.get("features"),
         "checkpoint": definition.get("checkpoint"),
         "status": run.status(model),

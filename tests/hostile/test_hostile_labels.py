@@ -109,7 +109,9 @@ def test_a_labels_file_that_grows_past_the_cap_after_its_stat_is_refused(fake_da
     from benchmark import dataset
 
     monkeypatch.setattr(dataset, "MAX_LABELS_BYTES", 10 * 2**20)
-    real = dataset.regular_stat
+    from benchmark import hashing
+
+    real = hashing.regular_stat  # the one reader of capped regular files (benchmark.hashing.read_regular_bytes)
 
     def stale(path):  # st_size as it was before the file grew
         st = real(path)
@@ -118,7 +120,7 @@ def test_a_labels_file_that_grows_past_the_cap_after_its_stat_is_refused(fake_da
     path = fake_data_dir / MEAN_LABELS
     with open(path, "r+b") as fh:
         fh.truncate(11 * 2**20)
-    monkeypatch.setattr(dataset, "regular_stat", stale)
+    monkeypatch.setattr(hashing, "regular_stat", stale)
     with pytest.raises(DataError, match="over the limit MAX_LABELS_BYTES=10 MiB"):
         load_dataset(fake_data_dir)
 
@@ -130,14 +132,14 @@ def test_std_labels_are_checked_too(fake_data_dir, cli, tmp_path):
 
 
 def test_unreadable_labels_are_one_line_errors(fake_data_dir, cli, tmp_path, monkeypatch):
-    from benchmark import dataset
+    from benchmark import hashing
 
     def denied(path, *args, **kwargs):  # tests run as root: a chmod would not deny anything
         if str(path).endswith(".json"):
             raise PermissionError(13, "Permission denied", str(path))
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(dataset, "open", denied, raising=False)
+    monkeypatch.setattr(hashing, "open", denied, raising=False)  # where the labels file is opened
     code, _, err = cli("features", "build", "--data-dir", fake_data_dir, "--cache-dir", tmp_path / "c")
     assert_one_line_error(code, err, "cannot be read", "Permission denied")
 

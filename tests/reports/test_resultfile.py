@@ -242,3 +242,14 @@ def test_an_invalid_result_is_never_written(rated_run, tmp_path, monkeypatch):
 def test_model_source():
     assert model_source("rf") == "registered"
     assert model_source("no_such_model") == "unknown" and model_source(None) == "unknown"
+
+
+def test_parameter_values_json_cannot_hold_are_written_as_names():
+    """A scikit-learn class's error_score=nan (or an infinite bound) in a model's parameters keeps the result
+    file strict JSON: the value is written as its name."""
+    from reports.resultfile import _json_value
+
+    params = {"error_score": float("nan"), "bounds": (0.0, float("inf")), "nested": {"c": float("-inf")}, "a": 1.5}
+    out = _json_value(params)
+    assert out == {"error_score": "nan", "bounds": [0.0, "inf"], "nested": {"c": "-inf"}, "a": 1.5}
+    json.dumps(out, allow_nan=False)
